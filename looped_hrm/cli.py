@@ -1,0 +1,102 @@
+"""``python -m looped_hrm``: list plugins and inspect models.
+
+    python -m looped_hrm plugins [--json]
+    python -m looped_hrm info --model hrm --task sudoku --preset paper [--task-preset P] [--json]
+
+The benchmark runner has its own entry point, ``python -m looped_hrm.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from tabulate import tabulate
+
+from looped_hrm.config import ConfigError, apply_overrides, plugin_config
+from looped_hrm.registry import PluginError, get_registry
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    rows = get_registry().rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [[r["kind"], r["name"], ", ".join(r["aliases"]), r["package"], r["version"],
+              ", ".join(r["presets"]), r["description"]] for r in rows if r["kind"] != "error"]
+    print(tabulate(table, headers=["kind", "name", "aliases", "package", "version", "presets", "description"]))
+    return 0
+
+
+def model_info(model: str, task: str, preset: str | None = None, task_preset: str | None = None,
+               overrides: Sequence[str] = ()) -> dict:
+    """Parameters, depth and FLOPs of ``model`` built for ``task``; ``--set model.x=..`` overrides."""
+    registry = get_registry()
+    model_spec = registry.get("model", model)
+    task_spec = registry.get("task", task)
+    values = apply_overrides({}, list(overrides))
+    unknown = set(values) - {"model", "task"}
+    if unknown:
+        raise ConfigError(f"--set: unknown section(s) {sorted(unknown)} (expected model.* or task.*)")
+    if task_preset is None and preset in task_spec.presets:
+        task_preset = preset
+    task_cfg = plugin_config(task_spec, task_preset, values.get("task"), "--set", ("task",))
+    task_obj = task_spec.factory(task_cfg)
+    model_cfg = plugin_config(model_spec, preset, values.get("model"), "--set", ("model",))
+    net = model_spec.factory(model_cfg, task_obj.info)
+    profile = net.compute_profile()
+    return {
+        "model": model_spec.name,
+        "task": task_spec.name,
+        "preset": preset,
+        "task_preset": task_preset,
+        "vocab_size": task_obj.info.vocab_size,
+        "seq_len": task_obj.info.seq_len,
+        "trainable_params": profile.trainable_params,
+        "effective_depth": profile.effective_depth,
+        "gradient_depth": profile.gradient_depth,
+        "inner_steps": profile.inner_steps,
+        "forward_flops_per_example_per_segment": profile.forward_flops,
+        "train_flops_per_example_per_segment": profile.train_flops,
+        "halting_levels": sorted(net.halting_levels),
+        "notes": profile.notes,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = model_info(args.model, args.task, args.preset, args.task_preset, args.set)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    rows = [[k, f"{v:,}" if isinstance(v, int) else (f"{v:.4g}" if isinstance(v, float) else v)] for k, v in info.items()]
+    print(tabulate(rows, tablefmt="plain"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m looped_hrm", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plugins", help="list every task, model and halting-policy plugin")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(func=cmd_plugins)
+    p = sub.add_parser("info", help="parameters, depth and FLOPs of a model on a task")
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--preset", default=None, help="model preset (tiny, small, paper, ...)")
+    p.add_argument("--task-preset", default=None, help="task preset (default: the model preset if the task has it)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. model.H_cycles=3 or task.size=4")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PluginError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,352 @@
+"""The plugin contract: what a task, a reasoning model and a halting policy must provide, and the
+data classes they exchange.
+
+Three roles meet here and nowhere else:
+
+* a **Task** turns its config into deterministic splits of token grids and checks answers by the
+  rules of the puzzle;
+* a **ReasoningModel** advances a per-example latent *carry* by one *segment* (one outer step of
+  reasoning) and reports what it spent;
+* a **HaltingPolicy** decides, per example and after every segment, whether to stop, and contributes
+  its own loss term.
+
+The engine (`looped_hrm.training`, `looped_hrm.evaluation`) only ever talks to these protocols, so a
+third-party package can add any of the three without touching the core. Plugins announce themselves
+through the hooks in `looped_hrm.hookspecs`, returning the `*Spec` records defined at the bottom.
+
+Conventions shared by everyone:
+
+* token grids are ``int64`` tensors of shape ``[N, seq_len]``; labels use `IGNORE_INDEX` for positions
+  that are not scored;
+* everything batch-shaped is batch-first, so the engine can select, reorder and refill rows of any
+  carry or policy state without knowing what is inside (see `select_rows`, `where_rows`);
+* "segment" is the outer step (what ACT halts); "inner" steps are refinement steps inside a segment
+  (the lower level of two-level halting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+"""Label value for positions that are not supervised or scored (PyTorch's cross-entropy default)."""
+
+HaltingLevel = Literal["segment", "inner"]
+"""``segment``: stop the outer loop for an example. ``inner``: end a refinement burst inside a segment."""
+
+SPLITS = ("train", "test")
+
+Carry = dict[str, torch.Tensor]
+"""A model's recurrent state: a dict of batch-first tensors. The engine treats it as opaque rows."""
+
+PolicyState = dict[str, torch.Tensor]
+"""A halting policy's per-example running state (e.g. cumulative halting probability), batch-first."""
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a model needs to know about a task to size its embeddings and heads."""
+
+    vocab_size: int
+    seq_len: int
+    num_puzzle_ids: int = 1
+
+
+@dataclass
+class Split:
+    """One split of a task: N examples as token grids plus what the metrics need per example.
+
+    ``difficulty`` is the task's measured difficulty (e.g. solver backtracks for Sudoku, shortest
+    path length for a maze) and ``bucket`` its coarse class, an index into ``Task.bucket_names``;
+    the evaluation reports accuracy and compute per bucket.
+    """
+
+    inputs: torch.Tensor  # int64 [N, L]
+    labels: torch.Tensor  # int64 [N, L], IGNORE_INDEX where not scored
+    puzzle_ids: torch.Tensor  # int64 [N]
+    difficulty: torch.Tensor  # float32 [N]
+    bucket: torch.Tensor  # int64 [N]
+
+    def __post_init__(self) -> None:
+        n, length = self.inputs.shape
+        if self.labels.shape != (n, length):
+            raise ValueError(f"labels shape {tuple(self.labels.shape)} != inputs shape {(n, length)}")
+        for name in ("puzzle_ids", "difficulty", "bucket"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},), got {tuple(getattr(self, name).shape)}")
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def subset(self, index: torch.Tensor | np.ndarray | slice) -> "Split":
+        """The rows at ``index`` (a slice, an index vector or a boolean mask)."""
+        if isinstance(index, np.ndarray):
+            index = torch.from_numpy(index)
+        return Split(
+            inputs=self.inputs[index],
+            labels=self.labels[index],
+            puzzle_ids=self.puzzle_ids[index],
+            difficulty=self.difficulty[index],
+            bucket=self.bucket[index],
+        )
+
+    def batch(self, index: torch.Tensor, device: torch.device | str = "cpu") -> "Batch":
+        """The rows at ``index`` as a model batch on ``device``."""
+        return Batch(
+            inputs=self.inputs[index].to(device),
+            labels=self.labels[index].to(device),
+            puzzle_ids=self.puzzle_ids[index].to(device),
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k).numpy() for k in ("inputs", "labels", "puzzle_ids", "difficulty", "bucket")}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "Split":
+        return cls(
+            inputs=torch.as_tensor(np.asarray(arrays["inputs"]), dtype=torch.int64),
+            labels=torch.as_tensor(np.asarray(arrays["labels"]), dtype=torch.int64),
+            puzzle_ids=torch.as_tensor(np.asarray(arrays["puzzle_ids"]), dtype=torch.int64),
+            difficulty=torch.as_tensor(np.asarray(arrays["difficulty"]), dtype=torch.float32),
+            bucket=torch.as_tensor(np.asarray(arrays["bucket"]), dtype=torch.int64),
+        )
+
+
+@dataclass
+class Batch:
+    """What a model sees for one batch of examples (already on the model's device)."""
+
+    inputs: torch.Tensor  # int64 [B, L]
+    labels: torch.Tensor  # int64 [B, L]
+    puzzle_ids: torch.Tensor  # int64 [B]
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass
+class SegmentOutput:
+    """Everything one segment of a model produced, for the loss, the halting policy and the analyses.
+
+    Only ``logits`` is required. A model that has no halting head leaves ``q_halt`` as None and can
+    then only run under policies that do not read it (``fixed``, ``verifier``, ``oracle``).
+    """
+
+    logits: torch.Tensor  # [B, L, V] prediction after this segment
+    q_halt: torch.Tensor | None = None  # [B] halting logit (float32)
+    q_continue: torch.Tensor | None = None  # [B] continue logit (HRM's Q-learning), float32
+    inner_steps: torch.Tensor | None = None  # [B] int64, refinement steps this example used in the segment
+    inner_halt_logits: torch.Tensor | None = None  # [B, K] refinement-level halting logit after each inner step
+    inner_preds: torch.Tensor | None = None  # [B, K, L] argmax prediction after each inner step (no grad)
+    flops: torch.Tensor | None = None  # [B] forward FLOPs actually spent on each example in this segment
+    residuals: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, S] ‖z_t − z_{t−1}‖ per update
+    states: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, L, D] final state (detached)
+    aux_loss: torch.Tensor | None = None  # model-specific extra loss (scalar, already weighted)
+
+
+@dataclass(frozen=True)
+class ComputeProfile:
+    """What one segment costs, so results can be normalised by compute (``python -m looped_hrm info``).
+
+    FLOPs count multiply-adds as 2 and are *per example* for one segment at the task's sequence
+    length: ``forward_flops`` is what inference pays, ``train_flops`` what a training step pays
+    (forward + backward through the gradient-carrying part, excluding any lookahead a halting policy
+    adds). Depths count transformer blocks.
+    """
+
+    trainable_params: int
+    effective_depth: int  # blocks applied per segment (forward)
+    gradient_depth: int  # blocks the gradient flows through per segment
+    forward_flops: float
+    train_flops: float
+    inner_steps: int = 0  # refinement steps per segment at the default setting (0: no inner level)
+    notes: str = ""
+
+
+InnerHalt = Callable[[int, torch.Tensor], torch.Tensor]
+"""``inner_halt(step, halt_logits[B]) -> stop[B]``: called by a model with an inner level after each
+refinement step (``step`` counts from 1); rows where it returns True end their burst."""
+
+
+@dataclass
+class HaltContext:
+    """What a halting policy may look at after a segment.
+
+    ``lm_loss`` carries gradient; everything else is detached. ``labels`` and ``correct`` are there
+    so trained policies can build their targets; a policy that *decides* from them (``oracle``)
+    must say so with ``uses_labels = True``.
+    """
+
+    inputs: torch.Tensor  # [B, L]
+    labels: torch.Tensor  # [B, L]
+    predictions: torch.Tensor  # [B, L] argmax of the segment's logits
+    lm_loss: torch.Tensor  # [B] per-example task loss of this segment (with grad)
+    correct: torch.Tensor  # [B] bool, the whole answer is right (all scored tokens)
+    steps: torch.Tensor  # [B] int64, segments run so far including this one (>= 1)
+    max_steps: int
+    training: bool
+    generator: torch.Generator | None = None  # for exploration; on the batch's device
+    next_output: SegmentOutput | None = None  # lookahead segment (no grad), if the policy asked for it
+    verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (preds, inputs) -> ok[B], label-free
+
+
+@dataclass
+class HaltDecision:
+    """A policy's answer for one segment.
+
+    ``loss`` is the *total* loss of the segment summed over the batch (the task term included, so
+    that policies like PonderNet can weight it); the engine divides by the batch size and backprops.
+    ``halt`` is the policy's wish; the engine also stops every example at ``max_steps``.
+    """
+
+    halt: torch.Tensor  # [B] bool
+    loss: torch.Tensor  # scalar
+    state: PolicyState = field(default_factory=dict)
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)  # scalars, summed over the batch
+
+
+# ----------------------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A family of puzzles as deterministic token-grid splits with an exact rule checker."""
+
+    name: str
+    info: TaskInfo
+    bucket_names: tuple[str, ...]  # difficulty classes, easiest first; Split.bucket indexes this
+    label_free_verify: bool  # verify() checks the rules without the stored label (Sudoku, maze, proofs)
+
+    def build(self, split: str) -> Split:
+        """The ``train`` or ``test`` split; the same config gives the same data (cached on disk).
+        Train-only augmentations are already applied (copies included) in the train split."""
+        ...
+
+    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random validity-preserving transform applied to the same example's input and label
+        (``[L]`` each). Identity for tasks without augmentations."""
+        ...
+
+    def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
+        """Is ``prediction`` (``[L]`` tokens) a correct answer to ``inputs`` by the rules of the puzzle?
+        Not a comparison with ``labels`` where the rules allow several answers. Tasks with
+        ``label_free_verify`` must accept ``labels=None`` (the ``verifier`` halting policy passes
+        None at test time); the others compare with the labels."""
+        ...
+
+    def render(self, tokens: np.ndarray) -> str:
+        """A human-readable picture of one grid (for traces and error messages)."""
+        ...
+
+
+@runtime_checkable
+class ReasoningModel(Protocol):
+    """A recurrent reasoner run segment by segment (also a ``torch.nn.Module``).
+
+    The engine calls ``initial_carry`` for fresh examples, then ``segment`` repeatedly; it detaches
+    the carry between segments and may select or replace rows of it (ACT batching), so every tensor
+    in the carry must be batch-first.
+    """
+
+    halting_levels: frozenset[str]  # which HaltingLevel values this model supports
+
+    def initial_carry(self, batch: Batch) -> Carry: ...
+
+    def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]: ...
+
+    def compute_profile(self) -> ComputeProfile: ...
+
+    def puzzle_embedding_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters trained by the sparse sign-SGD of the official code (empty when none); they are
+        excluded from the trainable-parameter count, as in the official HRM/TRM."""
+        ...
+
+    # torch.nn.Module API the engine relies on
+    def parameters(self, recurse: bool = True): ...
+    def train(self, mode: bool = True): ...
+    def state_dict(self, *args: Any, **kwargs: Any): ...
+
+
+@runtime_checkable
+class HaltingPolicy(Protocol):
+    """Decides per example when to stop, and what loss teaches that decision."""
+
+    name: str
+    levels: frozenset[str]  # HaltingLevel values it drives; the model must support all of them
+    needs_q_head: bool  # reads SegmentOutput.q_halt / q_continue
+    needs_lookahead: bool  # wants HaltContext.next_output (HRM's bootstrapped Q-continue target)
+    uses_labels: bool  # decides from the labels: an analysis upper bound, never a deployable policy
+
+    def init_state(self, batch_size: int, device: torch.device) -> PolicyState: ...
+
+    def inner_halt(self, training: bool) -> InnerHalt | None:
+        """The refinement-level rule handed to the model's ``segment`` (None: fixed inner steps)."""
+        ...
+
+    def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision: ...
+
+
+# ------------------------------------------------------------------------------------ plugin specs
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """What a plugin contributes: a named factory with a config dataclass and presets.
+
+    ``config`` is a dataclass type whose defaults are the plugin's default configuration;
+    ``presets`` maps a preset name (``tiny``, ``small``, ``paper``, ...) to field overrides.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    config: type
+    description: str
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    kind = "plugin"
+
+
+@dataclass(frozen=True)
+class TaskSpec(PluginSpec):
+    """``factory(config) -> Task``."""
+
+    kind = "task"
+
+
+@dataclass(frozen=True)
+class ModelSpec(PluginSpec):
+    """``factory(config, task_info: TaskInfo) -> ReasoningModel``."""
+
+    kind = "model"
+
+
+@dataclass(frozen=True)
+class HaltingSpec(PluginSpec):
+    """``factory(config) -> HaltingPolicy``."""
+
+    kind = "halting"
+
+
+# ------------------------------------------------------------------------------- carry row helpers
+
+
+def select_rows(tensors: Mapping[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Rows ``index`` (indices or a boolean mask) of every batch-first tensor."""
+    return {k: v[index] for k, v in tensors.items()}
+
+
+def where_rows(mask: torch.Tensor, new: Mapping[str, torch.Tensor], old: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per row: ``new`` where ``mask`` [B] is True, else ``old`` (used to restart halted examples)."""
+    out = {}
+    for k, v in old.items():
+        m = mask.view(-1, *([1] * (v.dim() - 1)))
+        out[k] = torch.where(m, new[k], v)
+    return out
