@@ -1,0 +1,32 @@
+"""Shared test settings: a private data cache, one torch thread per worker, deterministic seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Generated task data goes to a per-session temp dir, never to the user's ~/.cache.
+    os.environ["LOOPED_HRM_CACHE"] = str(tmp_path_factory.mktemp("looped_hrm_cache"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_seed() -> None:
+    # Two xdist workers on two cores thrash if each uses every core.
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real puzzles in ../shared/data (skips the test when the folder is not beside the repo)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
