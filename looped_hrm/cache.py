@@ -1,19 +1,19 @@
 """On-disk cache of generated task data, keyed by a hash of the task's config.
 
 Generating 10k hard Sudokus or 30×30 mazes takes seconds to minutes; every run of the same config
-reuses the arrays. The cache lives in ``$LOOPED_HRM_CACHE`` (default ``~/.cache/looped_hrm``); a
-file is written to a temporary name and renamed, so parallel workers never read half a file.
+reuses the arrays. The cache lives in ``$LOOPED_HRM_CACHE`` (default ``~/.cache/looped_hrm``); files
+are written atomically, so parallel workers never read half a file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from looped_hrm.atomic import atomic_write
 from looped_hrm.config import config_hash
 from looped_hrm.contracts import Split
 
@@ -35,13 +35,5 @@ def cached_split(task: str, config: Any, split: str, build: Callable[[], Split],
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a corrupt file is rebuilt, not trusted
     data = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **data.to_arrays())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **data.to_arrays()))
     return data
