@@ -1,0 +1,257 @@
+"""``python -m looped_hrm.bench``: train and evaluate every combination into result tables.
+
+    python -m looped_hrm.bench --tasks sudoku --models hrm,baseline          # small CPU default
+    python -m looped_hrm.bench --benchmark benchmarks/ci.yaml --seeds 0,1,2
+    python -m looped_hrm.bench report results/ci-cpu                         # tables from JSONs
+
+Results go to ``--out`` (default ``results/<name>``): ``runs/*.json`` (one per combination),
+``results.csv``, ``results.md``, ``leaderboard.md``, ``buckets.md`` and plots. A rerun of the same
+command skips every finished combination (``--no-resume`` reruns them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+from tqdm import tqdm
+
+from looped_hrm.atomic import atomic_write_json, atomic_write_text
+from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
+from looped_hrm.bench.estimate import estimate_rows
+from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_benchmark
+from looped_hrm.bench.plots import write_plots
+from looped_hrm.bench.tables import load_records, write_tables
+from looped_hrm.bench.worker import record_path, skipped_record
+from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
+from looped_hrm.registry import PluginError, get_registry
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; a single number N -> N seeds [0 .. N-1]."""
+    try:
+        items = [int(t) for t in _split(text)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected a count like 3 or a list like 0,1,2") from None
+    if not items:
+        raise ConfigError("--seeds: empty")
+    return list(range(items[0])) if len(items) == 1 and "," not in text else items
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m looped_hrm.bench", description=__doc__.split("\n\n")[0],
+        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; "
+               "`python -m looped_hrm plugins` lists every task, model and halting policy.")
+    grid = parser.add_argument_group("the grid")
+    grid.add_argument("--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity")
+    grid.add_argument("--models", help="comma list of model plugins, e.g. hrm,baseline")
+    grid.add_argument("--halting", help="comma list of halting policies (default: act_q)")
+    grid.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,1,2); default 0")
+    grid.add_argument("--benchmark", metavar="FILE", help="a benchmark YAML (grid, budgets, floors); "
+                      "--tasks/--models/--halting then select entries of it by label")
+    grid.add_argument("--preset", help=f"plugin preset: tiny, small, paper (default {DEFAULT_PRESET})")
+    grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
+                           "task.size=6, halting.exploration_prob=0 ...")
+    run = parser.add_argument_group("running")
+    run.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    run.add_argument("--jobs", type=int, help="parallel worker processes (default: CPU cores on CPU, 1 on CUDA)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local processes (default) or Ray tasks (pip install 'looped-hrm[ray]')")
+    run.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default results/<name>)")
+    run.add_argument("--name", help="run name (default: the benchmark's name or one made from the grid)")
+    run.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                     help="skip combinations already finished in --out (default: on)")
+    run.add_argument("--dry-run", action="store_true", help="print the grid and its estimated compute; run nothing")
+    run.add_argument("--latex", action="store_true", help="also write results.tex")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="per-combination training bars (default: on with one job)")
+    return parser
+
+
+def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source | str]:
+    """The grid from ``--benchmark`` or from the command line, with every override applied."""
+    if args.benchmark:
+        data, source = load_yaml(args.benchmark)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{args.benchmark}: expected a mapping at the top level")
+    else:
+        if not args.tasks or not args.models:
+            raise ConfigError("give --tasks and --models (e.g. --tasks sudoku --models hrm,baseline), or --benchmark FILE")
+        preset = args.preset or DEFAULT_PRESET
+        train, evaluation = default_train_eval(preset)
+        data = {"name": args.name or f"{'-'.join(_split(args.tasks))}_{'-'.join(_split(args.models))}_{preset}",
+                "preset": preset, "tasks": _split(args.tasks), "models": _split(args.models),
+                "halting": _split(args.halting) or ["act_q"], "train": train, "eval": evaluation}
+        source = "<command line>"
+    data = _apply_cli(data, args)
+    return load_benchmark(data, source), source
+
+
+def _select(entries: list[Any], wanted: list[str], kind: str, file: str) -> list[Any]:
+    labels = [e if isinstance(e, str) else (e.get("label") or e["plugin"]) for e in entries]
+    missing = [w for w in wanted if w not in labels]
+    if missing:
+        raise ConfigError(f"{file}: no {kind} entry labelled {missing[0]!r} (entries: {', '.join(labels)})")
+    return [e for e, label in zip(entries, labels) if label in wanted]
+
+
+def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    data = dict(data)
+    if args.benchmark:
+        for key, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
+            if getattr(args, key):
+                data[key] = _select(data.get(key, []), _split(getattr(args, key)), kind, args.benchmark)
+        if args.preset:
+            data["preset"] = args.preset
+        if args.name:
+            data["name"] = args.name
+    if args.seeds:
+        data["seeds"] = parse_seeds(args.seeds)
+    if args.device:
+        data["device"] = args.device
+    plugin_sets, plain_sets = [], []
+    for text in args.set:
+        path, _ = parse_override(text)
+        (plugin_sets if path[0] in ("task", "model", "halting") and len(path) > 1 else plain_sets).append(text)
+    data = apply_overrides(data, plain_sets)
+    for text in plugin_sets:
+        path, _ = parse_override(text)
+        key = {"task": "tasks", "model": "models", "halting": "halting"}[path[0]]
+        entries = [{"plugin": e} if isinstance(e, str) else dict(e) for e in data.get(key, [])]
+        for entry in entries:
+            entry["config"] = apply_overrides(entry.get("config") or {}, [f"{'.'.join(path[1:])}={text.partition('=')[2]}"])
+        data[key] = entries
+    return data
+
+
+def _headline(record: dict[str, Any]) -> str:
+    if record["status"] == "skipped":
+        return f"skipped: {record.get('reason')}"
+    if record["status"] != "ok":
+        return f"FAILED: {record.get('error')}"
+    m = record.get("metrics", {})
+    parts = []
+    for key, label, pct in (("exact_accuracy", "exact", True), ("token_accuracy", "tokens", True),
+                            ("mean_segments", "segments", False), ("train_time_s", "train s", False)):
+        if isinstance(m.get(key), (int, float)):
+            parts.append(f"{label} {100 * m[key]:.1f}%" if pct else f"{label} {m[key]:.1f}")
+    return "ok  " + "  ".join(parts)
+
+
+def dry_run(combos: list[Combination]) -> int:
+    rows = estimate_rows(combos, get_registry())
+    print(tabulate(rows, headers="keys", tablefmt="github"))
+    total = sum(r["est. train PFLOP"] for r in rows if isinstance(r["est. train PFLOP"], float))
+    print(f"\n{len(combos)} combinations, {sum(1 for c in combos if c.skip_reason)} skipped; "
+          f"estimated training compute {total:.3g} PFLOP")
+    return 0
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    bench, source = build_benchmark(args)
+    registry = get_registry()
+    combos = expand(bench, registry, source)
+    if args.dry_run:
+        return dry_run(combos)
+    out_dir = Path(args.out or Path("results") / bench.name)
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    command = "python -m looped_hrm.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    todo: list[Combination] = []
+    done = 0
+    for combo in combos:
+        path = record_path(out_dir, combo)
+        if combo.skip_reason:
+            atomic_write_json(path, skipped_record(combo))
+            done += 1
+        elif args.resume and path.exists() and _finished_ok(path):
+            done += 1
+        else:
+            todo.append(combo)
+    on_cuda = any(c.device.startswith("cuda") for c in todo)
+    jobs = max(1, args.jobs or (1 if on_cuda else min(len(todo) or 1, os.cpu_count() or 1)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    progress = args.progress if args.progress is not None else jobs == 1
+    print(f"{bench.name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
+          f"({jobs} job(s) × {threads} thread(s)) -> {out_dir}", file=sys.stderr)
+
+    bar = tqdm(total=len(combos), initial=done, desc="combinations", unit="run", position=0,
+               disable=not todo, dynamic_ncols=True)
+
+    def on_done(combo: Combination, record: dict[str, Any]) -> None:
+        bar.update(1)
+        bar.write(f"[{bar.n}/{len(combos)}] {combo.name}: {_headline(record)}")
+
+    try:
+        if args.executor == "ray":
+            from looped_hrm.bench.executor import run_ray
+
+            run_ray(todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done)
+        else:
+            from looped_hrm.bench.executor import run_local
+
+            run_local(todo, out_dir, jobs=jobs, threads=threads, progress=progress, on_done=on_done)
+    finally:
+        bar.close()
+    return report(out_dir, title=bench.name, command=command, latex=args.latex)
+
+
+def _finished_ok(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+def report(out_dir: str | Path, *, title: str = "", command: str = "", latex: bool = False) -> int:
+    """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed."""
+    out_dir = Path(out_dir)
+    records = load_records(out_dir)
+    if not records:
+        raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
+    meta_path = out_dir / "command.txt"
+    if command:
+        atomic_write_text(meta_path, command + "\n")
+    elif meta_path.exists():
+        command = meta_path.read_text().strip()
+    frame = write_tables(out_dir, records, title=title or out_dir.name, command=command, latex=latex)
+    plots = write_plots(frame, out_dir)
+    print((out_dir / "results.md").read_text())
+    print(f"tables: {out_dir}/results.md, leaderboard.md, buckets.md, results.csv"
+          + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
+    failed = frame[frame.status == "failed"]
+    for _, row in failed.iterrows():
+        print(f"failed: {row.task}/{row.model}/{row.halting}/seed{row.seed}: {row.note}", file=sys.stderr)
+    return 1 if len(failed) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "report":
+            parser = argparse.ArgumentParser(prog="python -m looped_hrm.bench report",
+                                             description="Rebuild tables and plots from a results folder.")
+            parser.add_argument("dir")
+            parser.add_argument("--latex", action="store_true")
+            args = parser.parse_args(argv[1:])
+            return report(args.dir, latex=args.latex)
+        return run_grid(build_parser().parse_args(argv))
+    except (PluginError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished combinations are saved; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,49 @@
+"""Compute estimates for ``--dry-run``: what a grid will cost before anything runs.
+
+Builds each distinct model once (weights on the CPU; the ``paper`` presets take a few seconds)
+and multiplies its per-segment FLOPs (`ComputeProfile`) by the training budget. Training cost =
+train FLOPs per example-segment × batch × steps, plus one more forward per example-segment when
+the halting policy asks for a lookahead (HRM's Q-continue target). Step budgets only: a budget in
+epochs or seconds is reported as unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looped_hrm.bench.grid import Combination
+from looped_hrm.config import build, config_hash
+from looped_hrm.registry import Registry
+
+
+def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[str, Any]]:
+    from looped_hrm.training import TrainConfig
+
+    profiles: dict[str, Any] = {}
+    rows = []
+    for combo in combos:
+        row: dict[str, Any] = {"task": combo.labels[0], "model": combo.labels[1], "halting": combo.labels[2],
+                               "seed": combo.seed}
+        if combo.skip_reason:
+            row.update({"params": "", "fwd GFLOP/segment": "", "steps": "", "est. train PFLOP": "",
+                        "note": "skipped: " + combo.skip_reason})
+            rows.append(row)
+            continue
+        key = config_hash(combo.task, combo.model)
+        if key not in profiles:
+            task_spec = registry.get("task", combo.task["plugin"])
+            model_spec = registry.get("model", combo.model["plugin"])
+            task = task_spec.factory(build(task_spec.config, combo.task["config"]))
+            model = model_spec.factory(build(model_spec.config, combo.model["config"]), task.info)
+            profiles[key] = model.compute_profile()
+            del model
+        profile = profiles[key]
+        halt_spec = registry.get("halting", combo.halting["plugin"])
+        policy = halt_spec.factory(build(halt_spec.config, combo.halting["config"]))
+        train = build(TrainConfig, combo.train, "train")
+        per_step = profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0)
+        estimate = per_step * train.batch_size * train.steps / 1e15 if train.steps else "unknown"
+        row.update({"params": f"{profile.trainable_params:,}", "fwd GFLOP/segment": round(profile.forward_flops / 1e9, 4),
+                    "steps": train.steps or "", "est. train PFLOP": estimate, "note": ""})
+        rows.append(row)
+    return rows

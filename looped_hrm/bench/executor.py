@@ -1,0 +1,113 @@
+"""Executors: where the combinations of a grid run.
+
+* ``local`` (default): one fresh process per combination, at most ``jobs`` at a time, torch threads
+  divided between them. A crash, an OOM kill or a segfault in one combination becomes a failed
+  row; the others go on. Workers die with the parent (no orphans after ``kill -9``), so a rerun
+  never races a leftover worker.
+* ``ray``: the same worker function as Ray tasks (``pip install looped-hrm[ray]``), on a local Ray
+  instance or the cluster named by ``--ray-address``/``RAY_ADDRESS``; the records travel back to the
+  driver, so the cluster needs no shared filesystem for results.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from looped_hrm.atomic import atomic_write_json
+from looped_hrm.bench.grid import Combination
+from looped_hrm.bench.worker import failed_record, record_path, run_combination
+
+OnDone = Callable[[Combination, dict[str, Any]], None]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool) -> None:
+    _die_with_parent()
+    run_combination(Combination(**combo), out_dir, threads=threads, progress=progress)
+
+
+def _death_message(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (killed: out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"worker process died from {name}{hint} before writing its result"
+    return f"worker process exited with code {exitcode} before writing its result"
+
+
+def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: int, progress: bool,
+              on_done: OnDone) -> None:
+    """Run ``combos`` in at most ``jobs`` spawned processes, calling ``on_done`` as each finishes."""
+    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+    pending = list(combos)
+    running: dict[Any, tuple[Any, Combination]] = {}
+    old_omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the spawned workers
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                combo = pending.pop(0)
+                record_path(out_dir, combo).unlink(missing_ok=True)  # a stale failed record
+                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress),
+                                   name=f"looped_hrm:{combo.name}")
+                proc.start()
+                running[proc.sentinel] = (proc, combo)
+            for sentinel in multiprocessing.connection.wait(list(running)):
+                proc, combo = running.pop(sentinel)
+                proc.join()
+                path = record_path(out_dir, combo)
+                if path.exists():
+                    record = json.loads(path.read_text())
+                else:
+                    record = failed_record(combo, _death_message(proc.exitcode))
+                    atomic_write_json(path, record)
+                on_done(combo, record)
+    finally:
+        for proc, _ in running.values():
+            proc.kill()
+        if old_omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = old_omp
+
+
+def run_ray(combos: list[Combination], out_dir: Path, *, threads: int, address: str | None,
+            on_done: OnDone) -> None:
+    """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--executor ray needs Ray: pip install 'looped-hrm[ray]'") from exc
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    refs = {}
+    for combo in combos:
+        gpus = 1 if combo.device.startswith("cuda") else 0
+        task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(run_combination)
+        refs[task.remote(combo, str(out_dir), threads=threads)] = combo
+    while refs:
+        done, _ = ray.wait(list(refs), num_returns=1)
+        for ref in done:
+            combo = refs.pop(ref)
+            try:
+                record = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - a lost worker or node is one failed row
+                record = failed_record(combo, f"ray task failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            atomic_write_json(record_path(out_dir, combo), record)
+            on_done(combo, record)

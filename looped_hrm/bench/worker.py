@@ -1,0 +1,127 @@
+"""Run one combination and write its result record: the code that executes inside a worker process.
+
+A record is one JSON file per combination in ``<out>/runs/``: the resolved config, the environment
+(versions, device, git commit), the metrics — or the error, for a failed combination. It is written
+atomically at the very end, so a file's existence means the combination finished; checkpoints in
+``<out>/work/<key>/`` let an interrupted combination resume instead of starting over.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from looped_hrm.atomic import atomic_write_json
+from looped_hrm.bench.grid import Combination
+
+RECORD_VERSION = 1
+
+
+def record_path(out_dir: str | Path, combo: Combination) -> Path:
+    return Path(out_dir) / "runs" / f"{combo.file_stem}.json"
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' requested but CUDA is not available on this machine")
+    return device
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(device: str) -> dict[str, Any]:
+    """What made the numbers: versions, hardware, threads, commit."""
+    import torch
+
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": _version("numpy"),
+        "looped_hrm": _version("looped-hrm"),
+        "git_commit": _git_commit(),
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "hostname": platform.node(),
+    }
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(device)
+        env["cuda"] = torch.version.cuda
+    return env
+
+
+def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Train and evaluate one combination; write and return its record (never raises for the run's own errors)."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    started = time.time()
+    record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
+    device = combo.device
+    try:
+        from looped_hrm.config import build
+        from looped_hrm.registry import get_registry
+        from looped_hrm.training import EvalConfig, TrainConfig, run_experiment
+
+        device = resolve_device(combo.device)
+        registry = get_registry()
+        task_spec = registry.get("task", combo.task["plugin"])
+        model_spec = registry.get("model", combo.model["plugin"])
+        halt_spec = registry.get("halting", combo.halting["plugin"])
+        task = task_spec.factory(build(task_spec.config, combo.task["config"]))
+        model = model_spec.factory(build(model_spec.config, combo.model["config"]), task.info)
+        policy = halt_spec.factory(build(halt_spec.config, combo.halting["config"]))
+        train_cfg = build(TrainConfig, combo.train, "train")
+        eval_cfg = build(EvalConfig, combo.eval, "eval")
+        metrics = run_experiment(task, model, policy, train_cfg, eval_cfg, seed=combo.seed, device=device,
+                                 workdir=Path(out_dir) / "work" / combo.key, progress=progress)
+        record.update(status="ok", metrics=metrics)
+    except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                      traceback=traceback.format_exc())
+    record["wall_time_s"] = time.time() - started
+    record["environment"] = environment(device)
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_json(record_path(out_dir, combo), record)
+    return record
+
+
+def skipped_record(combo: Combination) -> dict[str, Any]:
+    """The record of a combination the model cannot run: kept so the tables show the reason."""
+    return {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict(),
+            "status": "skipped", "reason": combo.skip_reason}
+
+
+def failed_record(combo: Combination, error: str) -> dict[str, Any]:
+    """The record written by the parent when a worker process died without writing its own."""
+    return {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict(),
+            "status": "failed", "error": error}
