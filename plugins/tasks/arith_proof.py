@@ -164,7 +164,7 @@ class ArithProofTask:
         return not (cfg.ban_zero_addend and c == 0)
 
     def candidates(self, t: int) -> np.ndarray:
-        """The division proofs of ``t``: ``[K, 3]`` rows (a, b, c) with a <= sqrt(t) <= ... <= b, one per
+        """The division proofs of ``t``: ``[K, 3]`` rows (a, b, c) with a <= sqrt(t) and a <= b, one per
         smaller factor a: b = t // a and c = t mod a (or b one less when c may not be 0 and the addend
         may be as large as a factor). Empty when ``t`` has no valid proof under the rules."""
         cfg = self.config
