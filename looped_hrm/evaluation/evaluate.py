@@ -1,0 +1,114 @@
+"""Evaluate a model on a split, either to the policy's decision or to a fixed number of segments.
+
+Both modes stream the split through `Slots` (one ordered pass): an example that finishes leaves its
+slot at once and the next example takes it, so in ``policy`` mode the compute an early exit saves is
+really not spent, and the FLOPs reported are the FLOPs run. Per-example results are written on the
+device when an example finishes (a scatter into an ``N + 1`` buffer whose last row absorbs the rows
+that did not finish), and copied to the host once at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal, Sequence
+
+import torch
+
+from looped_hrm.contracts import Split, Task
+from looped_hrm.evaluation.metrics import ExampleResults, label_free_verifier, token_accuracy, verify_all
+from looped_hrm.training.segment import SegmentRunner
+from looped_hrm.training.slots import DeviceSplit, ExampleQueue, Slots
+
+Mode = Literal["policy", "fixed"]
+
+
+@torch.no_grad()
+def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segments: int, batch_size: int,
+             device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
+             curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None) -> ExampleResults:
+    """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
+    ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``)."""
+    n = len(split)
+    if runner is None:
+        runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision,
+                               verify=label_free_verifier(task))
+    curve = sorted({c for c in curve if c <= max_segments})
+    data = DeviceSplit.from_split(split, device)
+    queue = ExampleQueue(n, device, shuffle=False, epochs=1)
+    slots = Slots(data, queue, model, policy, min(batch_size, n), extras={
+        "inner": ((), torch.float32), "flops": ((), torch.float32),
+        "first_correct": ((), torch.int64), "correct_at": ((len(curve),), torch.bool)})
+    generator = torch.Generator(device=device).manual_seed(seed)
+    profile = model.compute_profile()
+
+    def buffer(shape=(), dtype=torch.float32):
+        return torch.zeros((n + 1, *shape), dtype=dtype, device=device)
+
+    seq_len = split.inputs.shape[1]
+    out_preds, out_correct, out_tok = buffer((seq_len,), torch.int64), buffer((), torch.bool), buffer()
+    out_steps, out_inner, out_flops = buffer((), torch.int64), buffer(), buffer()
+    out_first, out_curve = buffer((), torch.int64), buffer((len(curve),), torch.bool)
+    halt_agree = torch.zeros((), device=device)
+    decisions = 0
+    policy_sums: dict[str, torch.Tensor] = {}
+    curve_t = torch.tensor(curve, dtype=torch.int64, device=device)
+
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    try:
+        while True:
+            slots.refill()
+            if slots.finished:
+                break
+            st = runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=False,
+                        max_steps=max_segments, generator=generator)
+            halt = st.halt if mode == "policy" else st.steps >= max_segments
+            out = st.output
+            ex = slots.extras
+            inner = out.inner_steps.float() if out.inner_steps is not None else torch.full_like(ex["inner"], float(profile.inner_steps))
+            flops = out.flops.float() if out.flops is not None else torch.full_like(ex["flops"], float(profile.forward_flops))
+            ex["inner"] = ex["inner"] + inner
+            ex["flops"] = ex["flops"] + flops
+            ex["first_correct"] = torch.where((ex["first_correct"] == 0) & st.correct, st.steps, ex["first_correct"])
+            if len(curve):
+                at = st.steps.unsqueeze(1) == curve_t.unsqueeze(0)
+                ex["correct_at"] = torch.where(at, st.correct.unsqueeze(1), ex["correct_at"])
+            if mode == "policy":
+                halt_agree += (st.decision.halt.to(torch.bool) == st.correct).sum()
+                decisions += len(halt)
+                for name, value in st.decision.metrics.items():
+                    policy_sums[name] = policy_sums.get(name, 0) + value.detach().float()
+
+            dest = torch.where(halt, slots.index, n)
+            out_preds.index_copy_(0, dest, st.predictions)
+            out_correct.index_copy_(0, dest, st.correct)
+            out_tok.index_copy_(0, dest, token_accuracy(st.predictions, slots.batch.labels))
+            out_steps.index_copy_(0, dest, st.steps)
+            out_inner.index_copy_(0, dest, ex["inner"])
+            out_flops.index_copy_(0, dest, ex["flops"])
+            out_first.index_copy_(0, dest, ex["first_correct"])
+            out_curve.index_copy_(0, dest, ex["correct_at"])
+
+            slots.carry = st.carry
+            slots.pstate = {k: v.detach() for k, v in st.decision.state.items()}
+            slots.steps = st.steps
+            slots.halted = halt
+    finally:
+        model.train(was_training)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - start
+
+    res = ExampleResults(
+        predictions=out_preds[:n].cpu(), correct=out_correct[:n].cpu(), token_accuracy=out_tok[:n].cpu(),
+        segments=out_steps[:n].cpu(), inner_steps=out_inner[:n].cpu(), flops=out_flops[:n].cpu(),
+        first_correct=out_first[:n].cpu(),
+        correct_at={c: out_curve[:n, i].cpu() for i, c in enumerate(curve)} if mode == "fixed" else {},
+        halt_agree=float(halt_agree), decisions=float(decisions),
+        policy_metrics={k: float(v) / max(decisions, 1) for k, v in policy_sums.items()},
+        wall_s=wall,
+    )
+    if verify:
+        res.verified = verify_all(task, res.predictions, split.inputs, split.labels)
+    return res

@@ -1,0 +1,140 @@
+"""`run_experiment`: the one call the benchmark runner makes per (task, model, policy, seed).
+
+It seeds everything, builds the splits, trains (resuming from ``workdir`` when it holds a
+checkpoint), then evaluates twice — to the policy's decision and to a fixed number of segments —
+and returns one flat, JSON-able dict:
+
+* ``train/...``  — steps, epochs, examples, wall time, throughput, FLOPs, the last logged window
+  (loss, exact/token accuracy and mean segments of the examples that halted, policy metrics);
+* ``policy/...`` — the policy-halted evaluation (see `looped_hrm.evaluation.metrics` for every key,
+  including ``bucket/<name>/...`` per difficulty bucket and the halting-quality metrics);
+* ``fixed/...``  — the fixed-segments evaluation, with ``exact_accuracy@S`` along the way
+  (inference-time scaling when ``fixed_segments`` exceeds the training maximum);
+* run facts: ``seed``, ``device``, ``trainable_params``, ``forward_flops_per_segment``, the segment
+  caps, ``policy_uses_labels`` (an oracle is an upper bound, never a result), peak memory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import sys
+from typing import Callable
+
+import numpy as np
+import torch
+
+from looped_hrm.contracts import Split, Task
+from looped_hrm.evaluation.config import EvalConfig
+from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.evaluation.metrics import label_free_verifier, summarize
+from looped_hrm.training.config import TrainConfig
+from looped_hrm.training.segment import SegmentRunner
+from looped_hrm.training.trainer import Trainer
+
+TIMING_KEYS = ("wall_s", "examples_per_s", "peak_memory_mb")
+"""Metric-name endings that measure the machine rather than the model (excluded from determinism checks)."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "process_max_rss"
+
+
+def _limit(split: Split, limit: int | None) -> Split:
+    return split if limit is None or limit >= len(split) else split.subset(slice(0, limit))
+
+
+def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Module], policy, train_cfg: TrainConfig,
+                   eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
+                   workdir: str | os.PathLike | None, progress: bool = True) -> dict:
+    """Train ``model`` on ``task`` under ``policy`` and evaluate it; see the module docstring.
+
+    ``model`` may be a zero-argument callable that builds it: it is then called after seeding, so
+    the initial weights depend on ``seed`` alone. ``workdir`` holds the checkpoint and the training
+    log; a second call with the same workdir resumes (or, if training finished, only evaluates).
+    """
+    device = resolve_device(device)
+    seed_everything(seed)
+    if not isinstance(model, torch.nn.Module):
+        model = model()
+    model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    train_split = task.build("train")
+    test_split = _limit(task.build(eval_cfg.split), eval_cfg.limit)
+    eval_max = eval_cfg.max_segments or train_cfg.max_segments
+    fixed_max = eval_cfg.fixed_segments or eval_max
+    bucket_names = tuple(getattr(task, "bucket_names", ()))
+    runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
+                           verify=label_free_verifier(task))
+
+    def run_eval(split: Split, mode: str, segments: int, curve=(), verify: bool = False):
+        return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
+                        device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner)
+
+    quick_split = _limit(test_split, train_cfg.eval_examples)
+
+    def quick_eval() -> dict[str, float]:
+        res = run_eval(quick_split, "policy", eval_max)
+        return {"exact_accuracy": float(res.correct.float().mean()), "mean_segments": float(res.segments.float().mean())}
+
+    trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
+                      progress=progress, quick_eval=quick_eval)
+    metrics: dict = trainer.fit()
+
+    profile = model.compute_profile()
+    metrics.update({
+        "seed": seed,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "trainable_params": profile.trainable_params,
+        "forward_flops_per_segment": profile.forward_flops,
+        "train_max_segments": train_cfg.max_segments,
+        "eval_max_segments": eval_max,
+        "fixed_segments": fixed_max,
+        "policy": getattr(policy, "name", type(policy).__name__),
+        "policy_uses_labels": bool(policy.uses_labels),
+    })
+
+    def evaluate_all() -> None:
+        reference = None
+        if eval_cfg.fixed:
+            curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
+            res = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify)
+            reference = res.first_correct
+            metrics.update({f"fixed/{k}": v for k, v in
+                            summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
+        if eval_cfg.policy:
+            res = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
+            metrics.update({f"policy/{k}": v for k, v in summarize(
+                res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference).items()})
+
+    if trainer.ema is not None and eval_cfg.use_ema:
+        with trainer.ema.swapped_in():
+            evaluate_all()
+    else:
+        evaluate_all()
+    metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
+    return metrics
+
+
+def deterministic_part(metrics: dict) -> dict:
+    """``metrics`` without the keys that time the machine (for same-seed comparisons)."""
+    return {k: v for k, v in metrics.items() if not k.endswith(TIMING_KEYS) and k != "peak_memory_kind"}

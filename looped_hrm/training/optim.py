@@ -1,0 +1,158 @@
+"""Optimizers, the learning-rate schedule and the weight EMA, all in plain torch.
+
+* `AdamAtan2` — the optimizer of the official HRM/TRM, written here in torch instead of the CUDA
+  extension (whose build failures are the official repos' most reported issue). It follows the
+  kernel exactly: ``a = b = 1``, no epsilon, decoupled weight decay::
+
+      p <- p * (1 - lr * wd)
+      m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
+      p <- p - (lr / (1 - b1^t)) * atan2(m, sqrt(v / (1 - b2^t)))
+
+  (The PyPI port ``adam-atan2-pytorch`` defaults to ``a = 1.27``; this is not that.)
+* `SignSGD` — the puzzle-embedding update of the official code: on the rows a batch touched,
+  ``p <- p * (1 - lr * wd) - lr * sign(grad)`` ("Adam ~ sign-SGD when gradients are very sparse").
+* `lr_at` — linear warmup from 0, then constant or cosine down to ``lr_min_ratio * lr``.
+* `EMA` — ``shadow <- decay * shadow + (1 - decay) * p`` after every step (TRM, 0.999); evaluation
+  swaps the shadow weights in.
+
+Every update is a tensor op: no host synchronisation in the training loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterable, Iterator
+
+import torch
+
+from looped_hrm.training.config import TrainConfig
+
+
+class AdamAtan2(torch.optim.Optimizer):
+    """Adam with ``atan2`` in place of the division by ``sqrt(v) + eps`` (Everett et al., 2024)."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-4,
+                 betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1) -> None:
+        if lr < 0:
+            raise ValueError(f"lr must be >= 0, got {lr}")
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                grad = p.grad
+                p.mul_(1 - lr * wd)
+                m.lerp_(grad, 1 - b1)
+                v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                denom = v.sqrt() / math.sqrt(1 - b2 ** t)
+                p.add_(torch.atan2(m, denom), alpha=-lr / (1 - b1 ** t))
+        return loss
+
+
+class SignSGD(torch.optim.Optimizer):
+    """Sign-SGD with decoupled weight decay applied only to the rows whose gradient is non-zero
+    (the puzzle ids present in the batch), as the official sparse-embedding optimizer does."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-2, weight_decay: float = 0.1) -> None:
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        for group in self.param_groups:
+            lr, wd = group["lr"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                touched = (grad != 0).flatten(1).any(1) if grad.dim() > 1 else grad != 0
+                decay = torch.where(touched, 1 - lr * wd, 1.0).to(p.dtype)
+                p.mul_(decay.view(-1, *([1] * (p.dim() - 1))))
+                p.add_(torch.sign(grad), alpha=-lr)
+        return None
+
+
+def lr_at(step: int, cfg: TrainConfig, base_lr: float) -> float:
+    """The learning rate for optimizer step ``step`` (0-based): warmup from 0, then constant or cosine."""
+    if step < cfg.warmup_steps:
+        return base_lr * step / cfg.warmup_steps
+    if cfg.schedule == "constant" or cfg.steps is None:
+        return base_lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return base_lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def split_parameters(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """(dense trainable parameters, puzzle-embedding parameters); the latter get sign-SGD, no EMA."""
+    puzzle = [p for p in model.puzzle_embedding_parameters() if p.requires_grad]
+    ids = {id(p) for p in puzzle}
+    dense = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    return dense, puzzle
+
+
+def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
+    """``{"dense": Adam-atan2 or AdamW, "puzzle": SignSGD}`` (the latter only if the model has puzzle embeddings)."""
+    dense, puzzle = split_parameters(model)
+    if not dense:
+        raise ValueError("the model has no trainable parameters")
+    if cfg.optimizer == "adam_atan2":
+        main: torch.optim.Optimizer = AdamAtan2(dense, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    else:
+        main = torch.optim.AdamW(dense, lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+                                 fused=device.type == "cuda")
+    optimizers = {"dense": main}
+    if puzzle:
+        optimizers["puzzle"] = SignSGD(puzzle, lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)
+    return optimizers
+
+
+class EMA:
+    """An exponential moving average of the dense trainable parameters."""
+
+    def __init__(self, params: list[torch.nn.Parameter], decay: float) -> None:
+        self.params = params
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - self.decay)
+
+    def state_dict(self) -> dict[str, list[torch.Tensor]]:
+        return {"shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, list[torch.Tensor]]) -> None:
+        if len(state["shadow"]) != len(self.shadow):
+            raise ValueError(f"EMA state has {len(state['shadow'])} tensors, the model {len(self.shadow)}")
+        for s, saved in zip(self.shadow, state["shadow"]):
+            s.copy_(saved)
+
+    @contextlib.contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """Within the block the model holds the EMA weights; its own weights come back after."""
+        with torch.no_grad():
+            backup = [p.detach().clone() for p in self.params]
+            for p, s in zip(self.params, self.shadow):
+                p.copy_(s)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, b in zip(self.params, backup):
+                    p.copy_(b)

@@ -1,0 +1,89 @@
+"""One segment for a batch of slots: the model step, the task loss, the halting decision.
+
+Shared by training and evaluation so that both see exactly the same predictions, correctness and
+halting rule. The engine never decides *how* to halt: it builds a `HaltContext`, asks the policy,
+and only adds the hard cap ``steps >= max_steps``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from looped_hrm.contracts import Batch, Carry, HaltContext, HaltDecision, PolicyState, SegmentOutput
+from looped_hrm.evaluation.metrics import exact_correct
+from looped_hrm.nn.losses import get_loss
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """bf16 autocast on CUDA (``auto`` or ``bf16``), plain float32 elsewhere."""
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if precision == "bf16" and device.type != "cuda":
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def check_compatible(model, policy) -> None:
+    """Fail early, with names, when a policy needs what the model does not offer."""
+    optional = getattr(policy, "optional_levels", frozenset())
+    missing = set(policy.levels) - set(model.halting_levels) - set(optional)
+    if missing:
+        raise ValueError(f"halting policy '{policy.name}' drives level(s) {sorted(missing)} that model "
+                         f"{type(model).__name__} does not support (its levels: {sorted(model.halting_levels) or 'none'})")
+    if policy.needs_q_head and "segment" not in model.halting_levels:
+        raise ValueError(f"halting policy '{policy.name}' needs a halting (Q) head; model "
+                         f"{type(model).__name__} has none")
+
+
+@dataclass
+class SegmentStep:
+    carry: Carry  # detached
+    output: SegmentOutput
+    decision: HaltDecision
+    halt: torch.Tensor  # [B] the policy's wish or the cap
+    predictions: torch.Tensor  # [B, L]
+    correct: torch.Tensor  # [B] bool
+    lm_loss: torch.Tensor  # [B] (with grad in training)
+    steps: torch.Tensor  # [B] segments run including this one
+
+
+class SegmentRunner:
+    """Runs one segment of ``model`` under ``policy`` (see module docstring)."""
+
+    def __init__(self, model, policy, *, loss: str, device: torch.device, precision: str = "auto",
+                 compile: bool = False, verify=None) -> None:
+        self.model, self.policy = model, policy
+        self.loss_fn = get_loss(loss)
+        self.autocast = autocast_for(device, precision)
+        self.segment_fn = torch.compile(model.segment) if compile else model.segment
+        self.verify = verify
+        self._inner = {True: policy.inner_halt(True), False: policy.inner_halt(False)}
+
+    def __call__(self, carry: Carry, batch: Batch, pstate: PolicyState, steps: torch.Tensor, *, training: bool,
+                 max_steps: int, generator: torch.Generator | None) -> SegmentStep:
+        inner = self._inner[training]
+        with self.autocast():
+            carry, out = self.segment_fn(carry, batch, inner)
+        carry = {k: v.detach() for k, v in carry.items()}
+        lm_loss = self.loss_fn(out.logits, batch.labels)
+        predictions = out.logits.detach().argmax(-1)
+        correct = exact_correct(predictions, batch.labels)
+        steps = steps + 1
+
+        next_output = None
+        if training and self.policy.needs_lookahead:
+            with torch.no_grad(), self.autocast():
+                _, next_output = self.segment_fn(carry, batch, inner)
+        ctx = HaltContext(
+            inputs=batch.inputs, labels=batch.labels, predictions=predictions, lm_loss=lm_loss,
+            correct=correct, steps=steps, max_steps=max_steps, training=training, generator=generator,
+            next_output=next_output, verify=self.verify,
+        )
+        decision = self.policy.step(out, pstate, ctx)
+        halt = decision.halt.to(torch.bool) | (steps >= max_steps)
+        return SegmentStep(carry=carry, output=out, decision=decision, halt=halt, predictions=predictions,
+                           correct=correct, lm_loss=lm_loss, steps=steps)

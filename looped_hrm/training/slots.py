@@ -1,0 +1,217 @@
+"""ACT carry batching: a fixed number of slots, each holding one example until its policy halts it.
+
+The official HRM keeps the carry across optimizer steps and, when a row halts, gives it the row of
+the *next loader batch at the same position*; the loader rows that land on still-running positions
+are silently dropped, so an "epoch" there is not every example seen. Here the slots draw from an
+`ExampleQueue` instead: a halted slot takes the next index of the stream, nothing is skipped, and an
+epoch means every example entered a slot and ran until it halted.
+
+Everything in the steady state is a tensor op on the device (the queue pointer lives there too):
+refilling ``k`` halted rows is ``cumsum`` + gather + ``where``, with no host synchronisation. The
+host only synchronises when the queue might run dry (the end of a finite stream: an epoch budget or
+an evaluation pass), and then drops the rows left without an example, so the tail of a pass runs
+on a shrinking batch instead of padding.
+
+The same machinery drives evaluation (one sequential pass): a finished example leaves its slot
+and the next one enters, so early exit saves real compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from looped_hrm.contracts import Batch, Carry, PolicyState, Split, select_rows, where_rows
+
+
+@dataclass
+class DeviceSplit:
+    """The token tensors of a split, moved once to the device so slots can gather rows there."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    puzzle_ids: torch.Tensor
+
+    @classmethod
+    def from_split(cls, split: Split, device: torch.device) -> "DeviceSplit":
+        return cls(split.inputs.to(device), split.labels.to(device), split.puzzle_ids.to(device))
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        return Batch(inputs=self.inputs[index], labels=self.labels[index], puzzle_ids=self.puzzle_ids[index])
+
+
+class ExampleQueue:
+    """A stream of example indices on the device: shuffled epochs (training) or one ordered pass.
+
+    ``epochs=None`` streams forever. The head of the stream is ``order[ptr]`` with ``ptr`` a device
+    scalar; the host keeps an upper bound of ``ptr`` (every `take` may consume up to one index per
+    row) and only reads the true value in `sync`.
+    """
+
+    def __init__(self, num_examples: int, device: torch.device, *, shuffle: bool, epochs: int | None,
+                 generator: torch.Generator | None = None) -> None:
+        if num_examples <= 0:
+            raise ValueError("cannot stream an empty split")
+        self.num_examples = num_examples
+        self.device = device
+        self.shuffle = shuffle
+        self.epochs = epochs
+        self.generator = generator
+        self.order = torch.empty(0, dtype=torch.int64, device=device)
+        self.ptr = torch.zeros((), dtype=torch.int64, device=device)
+        self.bound = 0  # host upper bound of ptr
+        self.epochs_enqueued = 0
+        self.consumed = 0  # indices handed out before the last sync
+
+    def _extend(self) -> None:
+        if self.shuffle:
+            perm = torch.randperm(self.num_examples, generator=self.generator)
+        else:
+            perm = torch.arange(self.num_examples)
+        self.order = torch.cat([self.order, perm.to(self.device)])
+        self.epochs_enqueued += 1
+
+    def _ensure(self, k: int) -> None:
+        while len(self.order) - self.bound < k and (self.epochs is None or self.epochs_enqueued < self.epochs):
+            self._extend()
+
+    def may_run_dry(self, k: int) -> bool:
+        """Might the next `take` of ``k`` rows find fewer than ``k`` indices left? (host-side, no sync)"""
+        self._ensure(k)
+        return len(self.order) - self.bound < k
+
+    def take(self, want: torch.Tensor) -> torch.Tensor:
+        """The next indices, in row order, for the rows where ``want`` [B] is True; -1 for the other
+        rows and for rows an exhausted stream cannot serve."""
+        k = want.shape[0]
+        self._ensure(k)
+        size = len(self.order)
+        if size == 0:
+            return torch.full_like(want, -1, dtype=torch.int64)
+        pos = self.ptr + torch.cumsum(want.to(torch.int64), 0) - 1
+        valid = want & (pos < size)
+        index = torch.where(valid, self.order[pos.clamp(0, size - 1)], -1)
+        self.ptr = self.ptr + valid.sum()
+        self.bound += k
+        return index
+
+    def sync(self) -> None:
+        """Read the device pointer and drop the consumed head of the stream (one host sync)."""
+        used = int(self.ptr.item())
+        self.order = self.order[used:]
+        self.ptr = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.bound = 0
+        self.consumed += used
+
+    def remaining(self) -> int:
+        """Indices left before the stream ends (exact; syncs). Infinite streams report what is enqueued."""
+        self.sync()
+        return len(self.order)
+
+    def push_front(self, index: torch.Tensor) -> None:
+        """Put examples back at the head of the stream (in-flight examples at a checkpoint)."""
+        self.sync()
+        self.order = torch.cat([index.to(self.device, torch.int64), self.order])
+        self.consumed -= len(index)
+
+    def state_dict(self) -> dict:
+        self.sync()
+        state = {"order": self.order.cpu(), "epochs_enqueued": self.epochs_enqueued, "consumed": self.consumed}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order = state["order"].to(self.device)
+        self.ptr = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.bound = 0
+        self.epochs_enqueued = int(state["epochs_enqueued"])
+        self.consumed = int(state["consumed"])
+        if self.generator is not None and "generator" in state:
+            self.generator.set_state(state["generator"])
+
+
+class Slots:
+    """``batch_size`` rows of recurrent state, refilled from a queue as examples halt.
+
+    Per row: ``index`` (example in the row, -1 for none), ``steps`` (segments run), ``halted``, the
+    model ``carry``, the policy state and ``extras`` — per-example accumulators owned by the caller
+    (FLOPs spent, inner steps, ...) that restart at 0 with each new example. After `refill`, rows
+    with ``index == -1`` exist only while the stream is still full; once it runs dry they are removed.
+    """
+
+    def __init__(self, data: DeviceSplit, queue: ExampleQueue, model, policy, batch_size: int,
+                 extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None) -> None:
+        self.data, self.queue, self.model, self.policy = data, queue, model, policy
+        self.batch_size = batch_size
+        self.device = queue.device
+        self.extra_specs = extras or {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty every slot (the next `refill` starts fresh examples in all of them)."""
+        b, dev = self.batch_size, self.device
+        self.index = torch.full((b,), -1, dtype=torch.int64, device=dev)
+        self.steps = torch.zeros(b, dtype=torch.int64, device=dev)
+        self.halted = torch.ones(b, dtype=torch.bool, device=dev)
+        self.carry: Carry | None = None
+        self.pstate: PolicyState | None = None
+        self.batch: Batch | None = None
+        self.extras = {k: torch.zeros((b, *shape), dtype=dtype, device=dev) for k, (shape, dtype) in self.extra_specs.items()}
+        self.finished = False
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def refill(self) -> None:
+        """Give every halted row the next example (fresh carry, policy state, extras, step count)."""
+        rows = len(self)
+        dry = False
+        if self.queue.may_run_dry(rows):
+            self.queue.sync()
+            dry = self.queue.may_run_dry(rows)
+        fresh = self.halted
+        self.index = torch.where(fresh, self.queue.take(fresh), self.index)
+        if dry:
+            keep = self.index >= 0
+            kept = int(keep.sum().item())
+            if kept == 0:
+                self.finished = True
+                return
+            if kept < rows:
+                self._keep(keep)
+                fresh = fresh[keep]
+                rows = kept
+        self.batch = self.data.batch(self.index.clamp_min(0))
+        new_carry = self.model.initial_carry(self.batch)
+        self.carry = new_carry if self.carry is None else where_rows(fresh, new_carry, self.carry)
+        new_state = self.policy.init_state(rows, self.device)
+        self.pstate = new_state if self.pstate is None else where_rows(fresh, new_state, self.pstate)
+        self.steps = torch.where(fresh, 0, self.steps)
+        self.extras = {k: torch.where(fresh.view(-1, *([1] * (v.dim() - 1))), torch.zeros_like(v), v)
+                       for k, v in self.extras.items()}
+        self.halted = torch.zeros_like(self.halted)
+
+    def _keep(self, keep: torch.Tensor) -> None:
+        self.index, self.steps, self.halted = self.index[keep], self.steps[keep], self.halted[keep]
+        if self.carry is not None:
+            self.carry = select_rows(self.carry, keep)
+        if self.pstate is not None:
+            self.pstate = select_rows(self.pstate, keep)
+        self.extras = select_rows(self.extras, keep)
+
+    def requeue_in_flight(self) -> int:
+        """Send the examples still running back to the head of the queue and empty every slot.
+
+        Checkpoints are carry-free; calling this at every checkpoint — in the run that goes on as in
+        the run that resumes from it — makes both continue identically, and no example is lost.
+        """
+        in_flight = (self.index >= 0) & ~self.halted
+        pending = self.index[in_flight]
+        self.queue.push_front(pending)
+        self.reset()
+        return len(pending)

@@ -1,0 +1,338 @@
+"""The training engine: deep supervision over segments with HRM's ACT carry, any halting policy.
+
+One optimizer step per segment. Each step:
+
+1. `Slots.refill` gives every halted slot the next example of the shuffled stream (fresh carry,
+   fresh policy state); running slots keep theirs — the carry persists across optimizer steps;
+2. the model runs one segment, the policy decides who halts and returns the segment's total loss;
+3. ``loss / batch_size`` is backpropagated (through this segment only: the carry was detached),
+   the optimizers step, the EMA follows;
+4. metrics are accumulated *on the device* for the rows that halted (as the official code logs
+   them); the host reads them only every ``log_every`` steps, when it also checks for a non-finite
+   loss and the budgets that need the device (epochs).
+
+Checkpoints (every ``checkpoint_every`` steps and at the end) hold the model, optimizers, EMA,
+the example stream, RNG states, counters and the config, but no carry: the examples in flight go
+back to the head of the stream and restart, in this run as in a resumed one, so resuming continues
+exactly as if the run had not stopped. A finished run's checkpoint is marked so; `fit` on it
+returns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from looped_hrm.config import ConfigError, to_dict
+from looped_hrm.contracts import Split, Task
+from looped_hrm.evaluation.metrics import label_free_verifier, token_accuracy
+from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
+from looped_hrm.training.optim import EMA, build_optimizers, lr_at, split_parameters
+from looped_hrm.training.segment import SegmentRunner, check_compatible
+from looped_hrm.training.slots import DeviceSplit, ExampleQueue, Slots
+
+LOG_NAME = "train_log.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message is one line and names the last good checkpoint."""
+
+
+class Trainer:
+    """Trains ``model`` on ``train_split`` under ``policy`` (see the module docstring)."""
+
+    def __init__(self, model, policy, task: Task, train_split: Split, cfg: TrainConfig, *, device: torch.device,
+                 seed: int, workdir: str | Path | None, progress: bool = True,
+                 quick_eval: Callable[[], dict[str, float]] | None = None) -> None:
+        check_compatible(model, policy)
+        self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
+        self.device = device
+        self.workdir = Path(workdir) if workdir is not None else None
+        self.progress = progress and cfg.progress
+        self.quick_eval = quick_eval
+        self.runner = SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
+                                    compile=cfg.compile, verify=label_free_verifier(task))
+        self.optimizers = build_optimizers(model, cfg, device)
+        self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        self.dense_params, _ = split_parameters(model)
+        self.ema = EMA(self.dense_params, cfg.ema_decay) if cfg.ema else None
+
+        self.num_examples = len(train_split)
+        self.data = DeviceSplit.from_split(train_split, device)
+        self.queue = ExampleQueue(self.num_examples, device, shuffle=True, epochs=cfg.epochs,
+                                  generator=torch.Generator().manual_seed(seed))
+        self.slots = Slots(self.data, self.queue, model, policy, cfg.batch_size)
+        self.explore_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        profile = model.compute_profile()
+        self.train_flops_row = float(profile.train_flops)
+        self.forward_flops_row = float(profile.forward_flops)
+
+        self.step = 0
+        self.done = False
+        self.train_time = 0.0
+        self.flops = 0.0
+        self.window: dict[str, float] = {}  # the last logged window of training metrics
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written
+        self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)
+        self._reset_accumulators()
+        self._writer = None
+
+    # ------------------------------------------------------------------------------ one step
+
+    def _reset_accumulators(self) -> None:
+        zero = lambda: torch.zeros((), dtype=torch.float32, device=self.device)  # noqa: E731
+        self.acc: dict[str, torch.Tensor] = {k: zero() for k in ("loss", "halted", "exact", "token", "segments")}
+        self.acc_policy: dict[str, torch.Tensor] = {}
+        self.acc_steps = 0
+        self.acc_rows = 0
+        self.bad_step = torch.zeros((), dtype=torch.int64, device=self.device)  # first step with a non-finite loss
+        self.bad_value = torch.zeros((), dtype=torch.float32, device=self.device)
+
+    def _set_lr(self) -> None:
+        for name, opt in self.optimizers.items():
+            lr = lr_at(self.step, self.cfg, self.base_lr[name])
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def train_step(self) -> bool:
+        """One segment of one batch and one optimizer step; False once a finite stream is exhausted."""
+        cfg, slots = self.cfg, self.slots
+        slots.refill()
+        if slots.finished:
+            return False
+        self._set_lr()
+        st = self.runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=True,
+                         max_steps=cfg.max_segments, generator=self.explore_gen)
+        loss = st.decision.loss / cfg.batch_size
+        if st.output.aux_loss is not None:
+            loss = loss + st.output.aux_loss
+        loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
+        for opt in self.optimizers.values():
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update()
+
+        rows = len(slots)
+        halt = st.halt
+        value = loss.detach().float()
+        bad = ~torch.isfinite(value) & (self.bad_step == 0)
+        self.bad_step = torch.where(bad, self.step + 1, self.bad_step)
+        self.bad_value = torch.where(bad, value, self.bad_value)
+        a = self.acc
+        a["loss"] += torch.nan_to_num(value)
+        a["halted"] += halt.sum()
+        a["exact"] += (st.correct & halt).sum()
+        a["token"] += (token_accuracy(st.predictions, slots.batch.labels) * halt).sum()
+        a["segments"] += (st.steps * halt).sum()
+        for name, metric in st.decision.metrics.items():
+            self.acc_policy[name] = self.acc_policy.get(name, 0) + metric.detach().float()
+        self.acc_steps += 1
+        self.acc_rows += rows
+        self.finished_count.index_add_(0, torch.where(halt, slots.index, self.num_examples), torch.ones_like(slots.index))
+        self.flops += rows * (self.train_flops_row + (self.forward_flops_row if self.policy.needs_lookahead else 0.0))
+
+        slots.carry = st.carry
+        slots.pstate = {k: v.detach() for k, v in st.decision.state.items()}
+        slots.steps = st.steps
+        slots.halted = halt
+        self.step += 1
+        return True
+
+    # ------------------------------------------------------------------------------- the loop
+
+    def fit(self) -> dict[str, float]:
+        """Train until the budget is spent (resuming from ``workdir`` if it holds a checkpoint)."""
+        cfg = self.cfg
+        self._resume()
+        if self.done:
+            return self.summary()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc="train",
+                   dynamic_ncols=True, leave=False)
+        self._open_tensorboard()
+        self._clock = time.perf_counter()
+        try:
+            while True:
+                if cfg.steps is not None and self.step >= cfg.steps:
+                    break
+                if cfg.time_budget_s is not None and self._elapsed() >= cfg.time_budget_s:
+                    break
+                if not self.train_step():
+                    break
+                bar.update(1)
+                if self.step % cfg.log_every == 0:
+                    self._log(bar)
+                if cfg.checkpoint_every is not None and self.step % cfg.checkpoint_every == 0:
+                    self._checkpoint(bar)
+                if cfg.eval_interval is not None and self.quick_eval is not None and self.step % cfg.eval_interval == 0:
+                    self._log(bar, self._run_quick_eval())
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.done = True
+            self._checkpoint(bar)
+        finally:
+            bar.close()
+            if self._writer is not None:
+                self._writer.close()
+        return self.summary()
+
+    def _elapsed(self) -> float:
+        """Training seconds so far, this session included (checkpoint writes count; quick evaluations too)."""
+        now = time.perf_counter()
+        self.train_time += now - self._clock
+        self._clock = now
+        return self.train_time
+
+    def _run_quick_eval(self) -> dict[str, float]:
+        if self.ema is not None:
+            with self.ema.swapped_in():
+                return self.quick_eval()
+        return self.quick_eval()
+
+    def _log(self, bar, extra: dict[str, float] | None = None) -> None:
+        """The only routine host synchronisation: read the accumulators, check for divergence."""
+        if self.acc_steps == 0 and not extra:
+            return
+        if int(self.bad_step.item()):
+            self._diverged()
+        window: dict[str, float] = {}
+        if self.acc_steps:
+            values = torch.stack([*self.acc.values(), *self.acc_policy.values()]).tolist()
+            sums = dict(zip([*self.acc, *(f"policy_{k}" for k in self.acc_policy)], values))
+            halted = max(sums["halted"], 1.0)
+            window = {"loss": sums["loss"] / self.acc_steps, "exact_accuracy": sums["exact"] / halted,
+                      "token_accuracy": sums["token"] / halted, "mean_segments": sums["segments"] / halted,
+                      "halted": sums["halted"]}
+            window.update({k: v / self.acc_rows for k, v in sums.items() if k.startswith("policy_")})
+            self.window = window
+        self._reset_accumulators()
+        record = {"step": self.step, "lr": lr_at(max(self.step - 1, 0), self.cfg, self.base_lr["dense"]), **window,
+                  **{f"eval/{k}": v for k, v in (extra or {}).items()}}
+        shown = self.window
+        bar.set_postfix(loss=f"{shown.get('loss', float('nan')):.3f}", acc=f"{shown.get('exact_accuracy', 0):.3f}",
+                        segs=f"{shown.get('mean_segments', 0):.2f}", refresh=False)
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            with open(self.workdir / LOG_NAME, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self._writer.add_scalar(f"train/{key}" if "/" not in key else key, value, self.step)
+
+    def _diverged(self) -> None:
+        step, value = int(self.bad_step.item()), float(self.bad_value.item())
+        if self.checkpoint_step is not None:
+            kept = f"last good checkpoint kept: {checkpoint_path(self.workdir)} (step {self.checkpoint_step})"
+        else:
+            kept = "no checkpoint was written before it"
+        raise TrainingDiverged(f"training diverged: loss is {value} at step {step}; {kept}")
+
+    def _open_tensorboard(self) -> None:
+        if not self.cfg.tensorboard or self.workdir is None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("looped_hrm: warning: tensorboard is not installed (pip install 'looped-hrm[tensorboard]'); "
+                  "scalars are only written to " + str(self.workdir / LOG_NAME), file=sys.stderr)
+            return
+        self._writer = SummaryWriter(str(self.workdir / "tensorboard"))
+
+    # --------------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "explore": self.explore_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "queue": self.queue.state_dict(),
+            "rng": rng,
+            "step": self.step,
+            "done": self.done,
+            "train_time": self.train_time,
+            "flops": self.flops,
+            "window": dict(self.window),
+            "finished_count": self.finished_count.cpu(),
+            "config": to_dict(self.cfg),
+        }
+
+    def _checkpoint(self, bar) -> None:
+        self._log(bar)  # flushes the metric window and stops here if the loss diverged
+        self.slots.requeue_in_flight()
+        self._elapsed()
+        if self.workdir is not None:
+            save_checkpoint(self.state_dict(), checkpoint_path(self.workdir))
+            self.checkpoint_step = self.step
+
+    def _resume(self) -> None:
+        if self.workdir is None or not checkpoint_path(self.workdir).exists():
+            return
+        path = checkpoint_path(self.workdir)
+        state = load_checkpoint(path, map_location=self.device)
+        saved, current = state["config"], to_dict(self.cfg)
+        changed = sorted(k for k in current if k not in RESUMABLE_FIELDS and saved.get(k) != current[k])
+        if changed:
+            detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+            raise ConfigError(f"{path}: the checkpoint was trained with a different config ({detail}); "
+                              "use a new workdir or restore the config")
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ConfigError(f"{path}: the checkpoint does not fit this model: {str(exc).splitlines()[0]}") from exc
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.queue.load_state_dict(state["queue"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        self.explore_gen.set_state(state["rng"]["explore"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.step, self.train_time, self.flops = int(state["step"]), float(state["train_time"]), float(state["flops"])
+        self.window = dict(state["window"])
+        self.checkpoint_step = self.step
+        self.finished_count = state["finished_count"].to(self.device)
+        more_steps = self.cfg.steps is not None and self.step < self.cfg.steps
+        self.done = bool(state["done"]) and not more_steps
+        self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        """Drop log records written after the checkpoint we resume from (they will be redone)."""
+        log = self.workdir / LOG_NAME
+        if not log.exists():
+            return
+        keep = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+        log.write_text("".join(line + "\n" for line in keep))
+
+    # ------------------------------------------------------------------------------- summary
+
+    def examples_seen(self) -> torch.Tensor:
+        """``[N]`` how many times each training example ran until it halted."""
+        return self.finished_count[: self.num_examples].cpu()
+
+    def summary(self) -> dict[str, float]:
+        finished = float(self.finished_count[: self.num_examples].sum())
+        out = {
+            "train/steps": self.step,
+            "train/examples": finished,
+            "train/epochs": finished / self.num_examples,
+            "train/wall_s": self.train_time,
+            "train/examples_per_s": finished / self.train_time if self.train_time > 0 else float("nan"),
+            "train/flops": self.flops,
+        }
+        out.update({f"train/{k}": v for k, v in self.window.items()})
+        return out
+

@@ -1,0 +1,227 @@
+"""The training engine and evaluation on the test doubles: carry batching, determinism, divergence,
+checkpoints and resume, early-exit evaluation, inference-time scaling, every policy end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from looped_hrm.config import ConfigError, plugin_config
+from looped_hrm.contracts import ComputeProfile, SegmentOutput
+from looped_hrm.evaluation.config import EvalConfig
+from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.registry import get_registry
+from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
+from looped_hrm.training.config import TrainConfig
+from looped_hrm.training.experiment import deterministic_part, run_experiment
+from looped_hrm.training.trainer import LOG_NAME, Trainer, TrainingDiverged
+
+from .fakes import BroadcastConfig, BroadcastTask, TinyReasoner
+
+CPU = torch.device("cpu")
+
+
+def policy(name: str, **values):
+    spec = get_registry().get("halting", name)
+    return spec.factory(plugin_config(spec, None, values))
+
+
+def train_cfg(**kw) -> TrainConfig:
+    base = dict(batch_size=8, lr=3e-3, max_segments=4, log_every=5, progress=False, weight_decay=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def quick(task, model, pol, cfg, tmp_path=None, seed=0, **eval_kw):
+    eval_cfg = EvalConfig(batch_size=16, curve=[1, 2, 4], **eval_kw)
+    return run_experiment(task, model, pol, cfg, eval_cfg, seed=seed, device="cpu", workdir=tmp_path, progress=False)
+
+
+def test_an_epoch_means_every_example_ran_until_it_halted_once():
+    task = BroadcastTask(BroadcastConfig(num_train=37))
+    model = TinyReasoner(task.info)
+    trainer = Trainer(model, policy("act_bce", exploration_prob=0.3), task, task.build("train"),
+                      train_cfg(epochs=2, batch_size=8), device=CPU, seed=0, workdir=None, progress=False)
+    summary = trainer.fit()
+    seen = trainer.examples_seen()
+    assert seen.tolist() == [2] * 37  # nothing dropped, nothing doubled
+    assert summary["train/epochs"] == 2.0
+    # slots were refilled one by one: far more steps than 2 epochs of whole 8-row batches would need
+    assert summary["train/steps"] > 2 * 37 / 8
+
+
+def test_halted_slots_take_new_examples_while_the_others_keep_running():
+    task = BroadcastTask()
+    model = TinyReasoner(task.info)
+    trainer = Trainer(model, policy("oracle"), task, task.build("train"), train_cfg(steps=1), device=CPU,
+                      seed=0, workdir=None, progress=False)
+    trainer.train_step()
+    trainer.slots.halted = torch.tensor([True, False] * 4)
+    before = trainer.slots.index.clone()
+    carry_before = trainer.slots.carry["z"].clone()
+    trainer.slots.refill()
+    after = trainer.slots.index
+    assert torch.equal(after[1::2], before[1::2]) and not set(after[0::2].tolist()) & set(before.tolist())
+    assert torch.equal(trainer.slots.carry["z"][1::2], carry_before[1::2])
+
+
+def test_same_config_and_seed_give_identical_metrics():
+    task = BroadcastTask()
+    runs = [quick(task, lambda: TinyReasoner(task.info), policy("act_q"), train_cfg(steps=40)) for _ in range(2)]
+    a, b = (deterministic_part(r) for r in runs)
+    assert a == b
+    other = deterministic_part(quick(task, lambda: TinyReasoner(task.info), policy("act_q"), train_cfg(steps=40), seed=1))
+    assert other != a
+
+
+def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+    task = BroadcastTask()
+    model = TinyReasoner(task.info)
+    model.nan_after = 23  # the 24th training segment produces NaN logits
+    cfg = train_cfg(steps=60, checkpoint_every=10)
+    with pytest.raises(TrainingDiverged) as info:
+        quick(task, model, policy("fixed"), cfg, tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "nan at step 24" in message and "step 20" in message
+    state = load_checkpoint(checkpoint_path(tmp_path))
+    assert state["step"] == 20
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert "carry" not in state
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    task = BroadcastTask()
+    make = lambda: TinyReasoner(task.info)  # noqa: E731
+    full = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "full")
+    quick(task, make, policy("act_q"), train_cfg(steps=20, checkpoint_every=10, ema=True), tmp_path / "cut")
+    resumed = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "cut")
+    assert deterministic_part(resumed) == deterministic_part(full)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / LOG_NAME).read_text().splitlines()]
+    assert steps == sorted(steps)
+    # a finished run only evaluates
+    again = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "cut")
+    assert deterministic_part(again) == deterministic_part(full)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    task = BroadcastTask()
+    quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(steps=5), tmp_path)
+    with pytest.raises(ConfigError, match=r"lr: 0.003 -> 0.1"):
+        quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(steps=10, lr=0.1), tmp_path)
+
+
+class _Counting(TinyReasoner):
+    """Counts the rows it actually computes, to show that halted examples cost nothing."""
+
+    rows = 0
+
+    def segment(self, carry, batch, inner_halt=None):
+        self.rows += len(batch)
+        return super().segment(carry, batch, inner_halt)
+
+
+def test_early_exit_evaluation_spends_only_the_segments_it_reports():
+    task = BroadcastTask()
+    split = task.build("test")
+    model = _Counting(task.info)
+    oracle_like = policy("fixed", segments=2)
+    res = evaluate(model, oracle_like, task, split, mode="policy", max_segments=5, batch_size=16, device=CPU)
+    assert res.segments.tolist() == [2] * len(split)
+    assert model.rows == 2 * len(split)  # finished rows left the batch: no padding compute
+    profile = model.compute_profile()
+    assert res.flops.tolist() == pytest.approx([2 * profile.forward_flops] * len(split))
+    model.rows = 0
+    fixed = evaluate(model, oracle_like, task, split, mode="fixed", max_segments=5, batch_size=16, device=CPU, curve=[1, 3, 5, 9])
+    assert fixed.segments.tolist() == [5] * len(split) and model.rows == 5 * len(split)
+    assert sorted(fixed.correct_at) == [1, 3, 5]
+
+
+def test_inference_time_scaling_reports_accuracy_beyond_the_training_segments():
+    task = BroadcastTask()
+    m = quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(steps=10), fixed_segments=8)
+    assert m["fixed/mean_segments"] == 8.0 and m["train_max_segments"] == 4
+    assert {"fixed/exact_accuracy@4", "fixed/exact_accuracy@8"} <= set(m)
+    assert m["fixed/exact_accuracy@8"] == m["fixed/exact_accuracy"]
+
+
+@pytest.mark.parametrize("name", ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "oracle"])
+def test_every_policy_trains_and_evaluates_end_to_end(name):
+    task = BroadcastTask(BroadcastConfig(num_train=24, num_test=16))
+    inner = 3 if name == "two_level" else 0
+    m = quick(task, TinyReasoner(task.info, inner_steps=inner), policy(name), train_cfg(steps=12))
+    for mode in ("fixed", "policy"):
+        assert 0.0 <= m[f"{mode}/exact_accuracy"] <= 1.0
+        assert 1.0 <= m[f"{mode}/mean_segments"] <= 4.0
+        assert set(task.bucket_names) == {k.split("/")[2] for k in m if k.startswith(f"{mode}/bucket/")}
+    assert m["policy_uses_labels"] == (name == "oracle")
+    assert json.dumps(m)  # flat and JSON-able
+
+
+def test_two_level_reports_inner_steps_separately_and_they_vary_per_example():
+    task = BroadcastTask()
+    model = TinyReasoner(task.info, inner_steps=4)
+    with torch.no_grad():
+        # a halting head that reads the state: bursts end at different inner steps for different examples
+        model.inner_head.weight.copy_(torch.randn(model.inner_head.weight.shape, generator=torch.Generator().manual_seed(1)) * 3)
+        model.inner_head.bias.fill_(0.0)
+    res = evaluate(model, policy("two_level"), task, task.build("test"), mode="fixed", max_segments=2, batch_size=16, device=CPU)
+    per_segment = res.inner_steps / res.segments
+    assert per_segment.min() >= 1 and per_segment.max() <= 4 and len(set(res.inner_steps.tolist())) > 1
+    assert res.flops.tolist() == pytest.approx((res.inner_steps * model._update_flops()).tolist())
+
+
+class _NoHead(TinyReasoner):
+    def __init__(self, info):
+        super().__init__(info)
+        self.halting_levels = frozenset()
+
+
+def test_a_policy_that_needs_a_q_head_is_refused_for_a_model_without_one():
+    task = BroadcastTask()
+    with pytest.raises(ValueError, match="act_q.*segment"):
+        quick(task, _NoHead(task.info), policy("act_q"), train_cfg(steps=1))
+    with pytest.raises(ValueError, match="inner"):
+        Trainer(TinyReasoner(task.info), _InnerOnly(), task, task.build("train"), train_cfg(steps=1), device=CPU, seed=0,
+                workdir=None)
+
+
+class _InnerOnly:
+    name, levels, needs_q_head, needs_lookahead, uses_labels = "inner_only", frozenset({"inner"}), False, False, False
+
+
+def test_puzzle_embeddings_get_sign_sgd_and_are_not_counted_as_trainable(tmp_path):
+    task = BroadcastTask()
+    model = TinyReasoner(task.info, puzzle_emb=True)
+    trainer = Trainer(model, policy("fixed"), task, task.build("train"), train_cfg(steps=1, puzzle_emb_lr=0.5),
+                      device=CPU, seed=0, workdir=tmp_path, progress=False)
+    assert set(trainer.optimizers) == {"dense", "puzzle"}
+    trainer.fit()
+    assert torch.allclose(model.puzzle.abs(), torch.tensor(0.5))  # one sign step from zero
+    assert model.compute_profile().trainable_params == sum(p.numel() for p in model.parameters()) - model.puzzle.numel()
+
+
+def test_time_budget_stops_training(tmp_path):
+    task = BroadcastTask()
+    m = quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(time_budget_s=0.3), tmp_path)
+    assert m["train/steps"] > 0 and m["train/wall_s"] == pytest.approx(0.3, abs=0.3)
+
+
+def test_model_aux_loss_is_added(monkeypatch):
+    task = BroadcastTask()
+    model = TinyReasoner(task.info)
+    seen = []
+    original = model.segment
+
+    def with_aux(carry, batch, inner_halt=None):
+        carry, out = original(carry, batch, inner_halt)
+        out.aux_loss = model.mix.weight.pow(2).sum() * 0.0 + 5.0
+        seen.append(out.aux_loss)
+        return carry, out
+
+    monkeypatch.setattr(model, "segment", with_aux)
+    trainer = Trainer(model, policy("fixed"), task, task.build("train"), train_cfg(steps=5, log_every=5), device=CPU,
+                      seed=0, workdir=None, progress=False)
+    summary = trainer.fit()
+    assert summary["train/loss"] > 5.0 and len(seen) == 5

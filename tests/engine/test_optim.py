@@ -1,0 +1,80 @@
+"""Adam-atan2 against its formula, puzzle-embedding sign-SGD, the LR schedule, the EMA."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from looped_hrm.training.config import TrainConfig
+from looped_hrm.training.optim import EMA, AdamAtan2, SignSGD, lr_at
+
+
+def test_adam_atan2_follows_the_kernel_formula():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(5))
+    ref = p.detach().clone()
+    m, v = torch.zeros(5), torch.zeros(5)
+    lr, (b1, b2), wd = 0.01, (0.9, 0.95), 0.1
+    opt = AdamAtan2([p], lr=lr, betas=(b1, b2), weight_decay=wd)
+    for t in range(1, 4):
+        g = torch.randn(5)
+        p.grad = g.clone()
+        opt.step()
+        ref = ref * (1 - lr * wd)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        ref = ref - lr / (1 - b1 ** t) * torch.atan2(m, (v / (1 - b2 ** t)).sqrt())
+        assert torch.allclose(p.detach(), ref, atol=1e-6)
+
+
+def test_adam_atan2_is_scale_invariant_without_an_epsilon():
+    a, b = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    oa, ob = AdamAtan2([a], lr=0.1, weight_decay=0.0), AdamAtan2([b], lr=0.1, weight_decay=0.0)
+    g = torch.tensor([1e-12, -3.0, 0.5])
+    a.grad, b.grad = g.clone(), g * 1e6
+    oa.step()
+    ob.step()
+    assert torch.allclose(a, b)
+
+
+def test_sign_sgd_updates_and_decays_only_touched_rows():
+    table = torch.nn.Parameter(torch.ones(3, 2))
+    opt = SignSGD([table], lr=0.1, weight_decay=0.5)
+    table.grad = torch.tensor([[0.0, 0.0], [2.0, -0.001], [0.0, 0.0]])
+    opt.step()
+    assert table[0].tolist() == [1.0, 1.0] and table[2].tolist() == [1.0, 1.0]
+    assert table[1].tolist() == pytest.approx([0.95 - 0.1, 0.95 + 0.1])
+
+
+def test_lr_warmup_then_constant_or_cosine():
+    constant = TrainConfig(steps=100, warmup_steps=10)
+    assert lr_at(0, constant, 1.0) == 0.0
+    assert lr_at(5, constant, 1.0) == pytest.approx(0.5)
+    assert lr_at(50, constant, 1.0) == 1.0
+    cosine = TrainConfig(steps=110, warmup_steps=10, schedule="cosine", lr_min_ratio=0.1)
+    assert lr_at(10, cosine, 1.0) == pytest.approx(1.0)
+    assert lr_at(60, cosine, 1.0) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert lr_at(110, cosine, 1.0) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="cosine"):
+        TrainConfig(epochs=1, schedule="cosine")
+
+
+def test_ema_tracks_and_swaps_in_and_out():
+    p = torch.nn.Parameter(torch.zeros(2))
+    ema = EMA([p], decay=0.5)
+    with torch.no_grad():
+        p.fill_(2.0)
+    ema.update()
+    assert ema.shadow[0].tolist() == [1.0, 1.0]
+    with ema.swapped_in():
+        assert p.tolist() == [1.0, 1.0]
+    assert p.tolist() == [2.0, 2.0]
+
+
+def test_train_config_needs_a_budget_and_names_bad_values():
+    with pytest.raises(ValueError, match="budget"):
+        TrainConfig()
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(steps=1, batch_size=0)
