@@ -1,0 +1,303 @@
+"""The ``sudoku`` task: fill a 4×4, 6×6 (2×3 boxes) or 9×9 grid, encoded as in the HRM paper.
+
+Encoding (HRM's ``build_sudoku_dataset.py``): PAD 0, blank 1, digit ``d`` -> ``d + 1``; vocabulary
+``n + 2`` (11 for 9×9), sequence length ``n²``; the label is the whole solution, so every cell,
+givens included, is supervised and scored (no `IGNORE_INDEX`); one puzzle id (0) for all puzzles.
+
+Data for each split comes from the generator (`sudoku_generator`: unique solution, minimal or a set
+number of givens, a difficulty band) or from a file (`sudoku_files`: the shared CSV, HRM's CSV or
+plain lines). ``train_file`` and ``test_file`` may name the same file: the test puzzles are drawn
+first and the training puzzles from the rest. Either way no training puzzle is equivalent to a test
+puzzle under the augmentation group when ``dedup: symmetry`` (`sudoku_symmetry.invariant`), and a
+split never holds two equivalent puzzles.
+
+Difficulty is the number of backtracks (dead ends) of the complete MRV search with singles
+propagation (`sudoku_solver.backtracks`, equal to the shared CSVs' column on all 31,571 rows). The
+buckets easy / medium / hard / extreme start at 0 and at ``bucket_edges``; the defaults per size:
+
+* 9×9: 0 | 1–9 | 10–99 | ≥ 100. Singles alone; a little search (Sudoku Exchange "diabolical":
+  median 2); the level of Stertenbrink's top1465 (median 24); the forum "hardest" list (median 129).
+* 6×6 and 4×4: 0 | 1 | 2 | ≥ 3. Small grids are almost always solved by singles (6×6 random minimal
+  puzzles: 94.6 % need no search, 0.4 % three backtracks or more; 4×4: none of 20k needs search),
+  so the upper buckets are sparse there.
+
+Augmented training copies keep their original's difficulty (the count itself can move slightly under
+a symmetry, because the search's tie-break follows row-major order).
+
+Presets:
+
+* ``tiny``: 4×4, 256 train (+3 augmented copies each) / 128 test, exact de-duplication (4×4 has only
+  a handful of puzzles up to symmetry); generated in well under a second, for unit tests.
+* ``small``: the CPU benchmark default. 6×6 minimal puzzles (8–13 givens of 36): every one needs
+  several rounds of deduction, which is what separates a looped model from a one-pass one, yet a
+  model of a few hundred thousand parameters learns a real share of them in minutes on a CPU (4×4 is
+  solved by memorising its few symmetry classes; 9×9 needs hours). 2000 train puzzles × 4 copies and
+  1000 symmetry-distinct held-out test puzzles; ~3 s to generate on one core.
+* ``paper`` (alias preset ``extreme_1k``): Sudoku-Extreme-1k as in HRM: 1000 hard 9×9 training puzzles
+  (≥ 10 backtracks) × (1 + 1000) augmentations, from the shared forum-hardest file, tested on 2000
+  held-out puzzles of the same file. HRM tests on its full 423k test set; 2000 keep evaluation
+  tractable. The train split is 1,001,000 × 81 int64 tokens (≈ 1.3 GB with labels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Hashable, Literal
+
+import numpy as np
+import torch
+
+from looped_hrm import hookimpl
+from looped_hrm.cache import cached_split
+from looped_hrm.contracts import SPLITS, Split, TaskInfo, TaskSpec
+from looped_hrm.plugins.tasks import sudoku_files as files
+from looped_hrm.plugins.tasks import sudoku_generator as generator
+from looped_hrm.plugins.tasks import sudoku_solver as solver
+from looped_hrm.plugins.tasks import sudoku_symmetry as symmetry
+
+DATA_VERSION = 1  # bump when the generator or the selection changes, so cached splits are rebuilt
+
+PAD, BLANK = 0, 1  # digit d is token d + 1
+BUCKETS = ("easy", "medium", "hard", "extreme")
+DEFAULT_EDGES = {4: (1, 2, 3), 6: (1, 2, 3), 9: (1, 10, 100)}
+FORUM_HARDEST = "sudoku/forum_hardest_1905_11plus_10k.csv"
+
+
+@dataclass
+class SudokuConfig:
+    size: Literal[4, 6, 9] = 9  # grid side; boxes 2×2, 2×3 (rows × columns), 3×3
+    num_train: int = 1000  # puzzles before augmentation; -1: every usable puzzle of train_file
+    num_test: int = 1000  # -1: every usable puzzle of test_file
+    num_aug: int = 0  # augmented copies per training puzzle, the original kept (HRM's --num-aug)
+    seed: int = 0
+    train_file: str | None = None  # puzzles for the train split (None: generate); see sudoku_files
+    test_file: str | None = None  # the same file as train_file: held-out puzzles of that file
+    data_dir: str | None = None  # where relative file names resolve; None: $LOOPED_HRM_DATA or ../shared/data
+    givens: int | None = None  # generator: remove givens down to this many (None: to a minimal puzzle)
+    difficulty: list[str] = field(default_factory=list)  # buckets to keep (empty: all); generated: equal shares
+    test_difficulty: list[str] | None = None  # buckets for the test split (None: same as difficulty)
+    bucket_edges: list[int] | None = None  # backtracks where medium, hard, extreme start (None: per size)
+    dedup: Literal["none", "exact", "symmetry"] = "symmetry"  # what counts as the same puzzle
+
+    def __post_init__(self) -> None:
+        n = self.size
+        if n not in solver.BOX_SHAPES:
+            raise ValueError(f"size must be 4, 6 or 9, got {n}")
+        for name in ("num_train", "num_test"):
+            if getattr(self, name) < -1:
+                raise ValueError(f"{name} must be >= 0 (or -1 for every puzzle of a file), got {getattr(self, name)}")
+        if self.num_aug < 0:
+            raise ValueError(f"num_aug must be >= 0, got {self.num_aug}")
+        if self.givens is not None and not 0 < self.givens < n * n:
+            raise ValueError(f"givens must be between 1 and {n * n - 1} for a {n}×{n} grid, got {self.givens}")
+        for name in ("difficulty", "test_difficulty"):
+            unknown = [b for b in getattr(self, name) or [] if b not in BUCKETS]
+            if unknown:
+                raise ValueError(f"{name}: unknown bucket(s) {unknown} (buckets: {', '.join(BUCKETS)})")
+        if self.bucket_edges is not None:
+            e = self.bucket_edges
+            if len(e) != 3 or e[0] < 1 or not e[0] < e[1] < e[2]:
+                raise ValueError(f"bucket_edges must be 3 increasing backtrack counts >= 1 (where medium, "
+                                 f"hard and extreme start), got {e}")
+
+
+# ------------------------------------------------------------------------------------------ the task
+
+
+class SudokuTask:
+    """Sudoku as token grids with a rule-based verifier (any valid grid keeping the givens is right)."""
+
+    name = "sudoku"
+    bucket_names = BUCKETS
+    label_free_verify = True
+
+    def __init__(self, config: SudokuConfig):
+        self.config = config
+        self.n = config.size
+        self.info = TaskInfo(vocab_size=self.n + 2, seq_len=self.n * self.n, num_puzzle_ids=1)
+        self.edges = np.array(config.bucket_edges or DEFAULT_EDGES[self.n], dtype=np.int64)
+
+    # ---------------------------------------------------------------------------------- splits
+
+    def build(self, split: str) -> Split:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+        key = [self.config, self._file_fingerprints()]  # a changed file must not hit a stale cache
+        return cached_split(self.name, key, split, lambda: self._build(split), version=DATA_VERSION)
+
+    def bucket_of(self, backtracks: np.ndarray | int) -> np.ndarray:
+        """Bucket index (into `bucket_names`) of each backtrack count."""
+        return np.searchsorted(self.edges, backtracks, side="right")
+
+    def _build(self, split: str) -> Split:
+        cfg = self.config
+        if split == "test":
+            puzzles, solutions, difficulty = self._select("test", exclude=())
+            return self._split(puzzles, solutions, difficulty, num_aug=0)
+        test = self.build("test")
+        keyfn = self._key()
+        exclude = [keyfn(p) for p in test.inputs.numpy() - 1] if keyfn else []
+        puzzles, solutions, difficulty = self._select("train", exclude=exclude)
+        return self._split(puzzles, solutions, difficulty, num_aug=cfg.num_aug)
+
+    def _key(self) -> Callable[[np.ndarray], Hashable] | None:
+        n = self.n
+        if self.config.dedup == "symmetry":
+            return lambda p: symmetry.invariant(p, n)
+        if self.config.dedup == "exact":
+            return lambda p: np.asarray(p, dtype=np.int8).tobytes()
+        return None
+
+    def _wanted(self, split: str) -> list[int]:
+        names = self.config.difficulty if split == "train" or self.config.test_difficulty is None \
+            else self.config.test_difficulty
+        return sorted({BUCKETS.index(b) for b in names})
+
+    def _select(self, split: str, exclude: list[Hashable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cfg = self.config
+        count = cfg.num_train if split == "train" else cfg.num_test
+        source = cfg.train_file if split == "train" else cfg.test_file
+        wanted = self._wanted(split)
+        if source is not None:
+            return self._from_file(source, count, wanted, exclude, split)
+        if count < 0:
+            raise ValueError(f"num_{split} = -1 (every puzzle) needs a {split}_file; generated splits need a count")
+        if wanted:
+            share, extra = divmod(count, len(wanted))
+            quotas: dict[int, int] | int = {b: share + (i < extra) for i, b in enumerate(wanted)}
+        else:
+            quotas = count
+        cands = generator.generate(self.n, quotas, seed=cfg.seed, stream=split, bucket_of=lambda b: int(self.bucket_of(b)),
+                                   givens=cfg.givens, key=self._key(), exclude=exclude, progress=True)
+        return generator.as_arrays(cands, self.n)
+
+    def _from_file(self, source: str, count: int, wanted: list[int], exclude: list[Hashable],
+                   split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cfg = self.config
+        data = files.load(files.resolve(source, cfg.data_dir), size=self.n)
+        keep = np.isin(self.bucket_of(data.backtracks), wanted) if wanted else np.ones(len(data.puzzles), bool)
+        # One order per file and seed: with the same file for both splits, the test split takes the
+        # first usable puzzles and the train split the next ones (after dropping the test puzzles).
+        order = np.random.default_rng([cfg.seed, 1]).permutation(len(data.puzzles))
+        keyfn = self._key()
+        seen = set(exclude)
+        chosen = []
+        for i in order[keep[order]]:
+            if keyfn is not None:
+                k = keyfn(data.puzzles[i])
+                if k in seen:
+                    continue
+                seen.add(k)
+            chosen.append(i)
+            if len(chosen) == count:
+                break
+        if count >= 0 and len(chosen) < count:
+            raise files.SudokuFileError(
+                f"{data.path}: {split} split wants {count} puzzles but only {len(chosen)} are usable "
+                f"({int(keep.sum())} in bucket(s) {[BUCKETS[b] for b in wanted] or 'any'}, "
+                f"{len(exclude)} held out for the test split, duplicates up to '{cfg.dedup}' dropped)")
+        idx = np.array(chosen, dtype=np.int64)
+        return data.puzzles[idx], data.solutions[idx], data.backtracks[idx]
+
+    def _file_fingerprints(self) -> list:
+        cfg = self.config
+        out = []
+        for name in sorted({f for f in (cfg.train_file, cfg.test_file) if f is not None}):
+            path = files.resolve(name, cfg.data_dir).resolve()
+            stat = path.stat()
+            out.append([str(path), stat.st_size, stat.st_mtime_ns])
+        return out
+
+    def _split(self, puzzles: np.ndarray, solutions: np.ndarray, difficulty: np.ndarray, num_aug: int) -> Split:
+        inputs = puzzles.astype(np.int64) + 1
+        labels = solutions.astype(np.int64) + 1
+        if num_aug:
+            inputs, labels = augmented_copies(inputs, labels, self.n, num_aug,
+                                              np.random.default_rng([self.config.seed, 2]))
+            difficulty = np.repeat(difficulty, 1 + num_aug)
+        return Split(
+            inputs=torch.from_numpy(inputs),
+            labels=torch.from_numpy(labels),
+            puzzle_ids=torch.zeros(len(inputs), dtype=torch.int64),
+            difficulty=torch.as_tensor(difficulty, dtype=torch.float32),
+            bucket=torch.from_numpy(self.bucket_of(difficulty).astype(np.int64)),
+        )
+
+    # ------------------------------------------------------------------------------- per example
+
+    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        positions, digits = symmetry.random_transforms(rng, 1, self.n)
+        return (symmetry.apply(np.asarray(inputs)[None], positions, digits, offset=BLANK)[0],
+                symmetry.apply(np.asarray(labels)[None], positions, digits, offset=BLANK)[0])
+
+    def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
+        return bool(self.verify_batch(np.asarray(prediction)[None], np.asarray(inputs)[None])[0])
+
+    def verify_batch(self, predictions: np.ndarray | torch.Tensor, inputs: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``bool[B]``: each prediction is a complete valid grid that keeps its puzzle's givens."""
+        if isinstance(predictions, torch.Tensor):
+            predictions = predictions.detach().cpu().numpy()
+        if isinstance(inputs, torch.Tensor):
+            inputs = inputs.detach().cpu().numpy()
+        digits = np.asarray(predictions, dtype=np.int64) - 1
+        givens = np.clip(np.asarray(inputs, dtype=np.int64) - 1, 0, None)
+        if digits.shape != givens.shape or digits.shape[-1] != self.n * self.n:
+            raise ValueError(f"predictions {digits.shape} and inputs {givens.shape} must both be [B, {self.n * self.n}]")
+        return solver.valid_grids(digits, self.n) & solver.consistent(givens, digits)
+
+    def render(self, tokens: np.ndarray) -> str:
+        n = self.n
+        br, bc = solver.BOX_SHAPES[n]
+        tokens = np.asarray(tokens).reshape(n, n)
+        sym = {PAD: "_", BLANK: "."} | {d + 1: str(d) for d in range(1, n + 1)}
+        rule = "-+-".join("-" * (2 * bc - 1) for _ in range(n // bc))
+        rows = []
+        for r in range(n):
+            if r and r % br == 0:
+                rows.append(rule)
+            cells = [sym.get(int(t), "?") for t in tokens[r]]
+            rows.append(" | ".join(" ".join(cells[c:c + bc]) for c in range(0, n, bc)))
+        return "\n".join(rows)
+
+
+def augmented_copies(inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: int,
+                     rng: np.random.Generator, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Each puzzle followed by ``num_aug`` random transforms of it (the same one for its input and
+    label): ``[N * (1 + num_aug), n*n]`` tokens. Chunked, so 1000 × 1001 copies stay within memory."""
+    count, cells = inputs.shape
+    out_in = np.empty((count, 1 + num_aug, cells), dtype=np.int64)
+    out_lab = np.empty_like(out_in)
+    out_in[:, 0], out_lab[:, 0] = inputs, labels
+    source = np.repeat(np.arange(count), num_aug)
+    slots = np.tile(np.arange(1, 1 + num_aug), count)
+    for start in range(0, len(source), chunk):
+        rows, slot = source[start:start + chunk], slots[start:start + chunk]
+        positions, digits = symmetry.random_transforms(rng, len(rows), n)
+        out_in[rows, slot] = symmetry.apply(inputs[rows], positions, digits, offset=BLANK)
+        out_lab[rows, slot] = symmetry.apply(labels[rows], positions, digits, offset=BLANK)
+    return out_in.reshape(-1, cells), out_lab.reshape(-1, cells)
+
+
+# ------------------------------------------------------------------------------------------ plugin
+
+_EXTREME_1K = {"size": 9, "train_file": FORUM_HARDEST, "test_file": FORUM_HARDEST, "num_train": 1000,
+               "num_aug": 1000, "num_test": 2000, "difficulty": ["hard", "extreme"], "dedup": "symmetry"}
+
+PRESETS = {
+    "tiny": {"size": 4, "num_train": 256, "num_test": 128, "num_aug": 3, "dedup": "exact"},
+    "small": {"size": 6, "num_train": 2000, "num_test": 1000, "num_aug": 4, "dedup": "symmetry"},
+    "paper": _EXTREME_1K,
+    "extreme_1k": _EXTREME_1K,
+}
+
+
+@hookimpl
+def looped_hrm_tasks() -> list[TaskSpec]:
+    return [TaskSpec(
+        name="sudoku",
+        factory=SudokuTask,
+        config=SudokuConfig,
+        description="Sudoku 4×4/6×6/9×9, HRM encoding; unique-solution generator, real puzzle files",
+        presets=PRESETS,
+    )]

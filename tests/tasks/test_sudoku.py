@@ -1,0 +1,371 @@
+"""The Sudoku task: solver, generator, symmetries, file loaders, splits, verifier, cache."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from looped_hrm.config import ConfigError, plugin_config
+from looped_hrm.contracts import IGNORE_INDEX, Task
+from looped_hrm.plugins.tasks import sudoku as sudoku_module
+from looped_hrm.plugins.tasks import sudoku_files as files
+from looped_hrm.plugins.tasks import sudoku_generator as generator
+from looped_hrm.plugins.tasks import sudoku_solver as solver
+from looped_hrm.plugins.tasks import sudoku_symmetry as symmetry
+from looped_hrm.plugins.tasks.sudoku import SudokuTask
+from looped_hrm.registry import get_registry
+
+SUDOKU_CSVS = ["forum_hardest_1905_11plus_10k.csv", "magictour_top1465.csv", "norvig_top95.csv",
+               "norvig_hardest.csv", "royle_17clue_10k.csv", "sudokuexchange_diabolical_10k.csv"]
+
+# Norvig's "hardest" #2 (top95 #2), its solution and its backtracks from the shared CSV.
+PUZZLE = "52...6.........7.13...........4..8..6......5...........418.........3..2...87....."
+SOLUTION = "527316489896542731314987562172453896689271354453698217941825673765134928238769145"
+
+
+def digits(text: str) -> list[int]:
+    return [0 if ch == "." else int(ch) for ch in text]
+
+
+def make(preset: str | None = "tiny", **overrides) -> SudokuTask:
+    spec = get_registry().get("task", "sudoku")
+    return spec.factory(plugin_config(spec, preset, overrides))
+
+
+# ------------------------------------------------------------------------------------------- solver
+
+
+def test_solver_solves_counts_and_measures():
+    assert solver.solve(digits(PUZZLE)) == digits(SOLUTION)
+    assert solver.count_solutions(digits(PUZZLE), limit=5) == 1
+    assert solver.backtracks(digits(PUZZLE)) == 75
+    fewer = digits(PUZZLE)
+    fewer[0] = 0  # a 16-clue 9x9 puzzle never has a unique solution
+    assert solver.count_solutions(fewer) == 2
+    assert solver.count_solutions([0] * 16, limit=1000) == 288  # every 4x4 grid
+    clash = digits(PUZZLE)
+    clash[1] = 5  # two 5s in row 1
+    assert solver.count_solutions(clash) == 0 and solver.solve(clash) is None
+    with pytest.raises(ValueError, match="one solution"):
+        solver.backtracks(fewer)
+    with pytest.raises(ValueError, match="16, 36 or 81"):
+        solver.solve([0] * 20)
+
+
+def test_removable_agrees_with_counting():
+    puzzle = list(generator.candidate(9, seed=0, stream="r", index=0, givens=27).puzzle)
+    assert solver.is_unique(puzzle)
+    for cell in (c for c, v in enumerate(puzzle) if v):
+        reduced = list(puzzle)
+        reduced[cell] = 0
+        assert solver.removable(puzzle, cell) == solver.is_unique(reduced)
+
+
+@pytest.mark.parametrize("n", [4, 6, 9])
+def test_random_solutions_are_valid(n):
+    grids = np.array([solver.random_solution(n, random.Random(i)) for i in range(5)])
+    assert solver.valid_grids(grids, n).all()
+    assert len({g.tobytes() for g in grids}) == 5
+
+
+def test_backtracks_match_the_shared_csv_column(shared_data):
+    # The same definition as the CSVs' `backtracks` column (all 31,571 rows agree; a sample here).
+    for name in ("norvig_top95.csv", "magictour_top1465.csv", "royle_17clue_10k.csv"):
+        data = files.load(shared_data / "sudoku" / name)
+        for i in range(0, len(data.puzzles), max(1, len(data.puzzles) // 30)):
+            assert solver.backtracks(data.puzzles[i].tolist()) == data.backtracks[i], (name, data.lines[i])
+
+
+# ---------------------------------------------------------------------------------------- generator
+
+
+@pytest.mark.parametrize("n", [4, 6, 9])
+def test_generated_puzzles_are_unique_and_minimal(n):
+    for index in range(3 if n == 9 else 10):
+        cand = generator.candidate(n, seed=1, stream="test", index=index)
+        puzzle = list(cand.puzzle)
+        assert solver.search(puzzle, limit=2).solutions == 1
+        assert solver.solve(puzzle) == list(cand.solution)
+        assert cand.backtracks == solver.backtracks(puzzle)
+        assert all(solver.count_solutions(puzzle[:c] + [0] + puzzle[c + 1:]) == 2 for c in range(n * n) if puzzle[c])
+
+
+def test_generator_honours_givens_and_buckets():
+    cand = generator.candidate(9, seed=0, stream="x", index=0, givens=30)
+    assert sum(map(bool, cand.puzzle)) == 30 and solver.is_unique(list(cand.puzzle))
+    assert generator.candidate(9, seed=0, stream="x", index=0, givens=17) is None  # cannot get that low
+    task = make("small")
+    kept = generator.generate(6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1)
+    assert sorted(int(task.bucket_of(c.backtracks)) for c in kept) == [1, 1, 1, 2, 2]
+    assert all(solver.is_unique(list(c.puzzle)) for c in kept)
+    again = generator.generate(6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=2)
+    assert [c.puzzle for c in again] == [c.puzzle for c in kept]  # independent of the worker count
+    with pytest.raises(generator.GenerationError, match="too rare"):
+        generator.generate(4, {2: 1}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1)
+
+
+@pytest.mark.slow
+def test_hard_9x9_bucket_is_as_hard_as_top1465(shared_data):
+    task = make(None, size=9)
+    kept = generator.generate(9, {2: 6}, seed=0, stream="hard", bucket_of=lambda b: int(task.bucket_of(b)))
+    measured = np.array([solver.backtracks(list(c.puzzle)) for c in kept])
+    assert (task.bucket_of(measured) == 2).all()
+    top1465 = np.median(files.load(shared_data / "sudoku" / "magictour_top1465.csv").backtracks)
+    assert top1465 == 24
+    assert np.median(measured) >= top1465 / 3
+
+
+# ----------------------------------------------------------------------------------------- symmetry
+
+
+@pytest.mark.parametrize("n", [4, 6, 9])
+def test_augmentation_preserves_validity_and_invariant(n):
+    rng = np.random.default_rng(n)
+    solution = np.array(solver.random_solution(n, random.Random(n)))
+    puzzle = np.array(generator.candidate(n, seed=0, stream="s", index=0).puzzle)
+    positions, digit_maps = symmetry.random_transforms(rng, 300, n)
+    grids = symmetry.apply(solution, positions, digit_maps)
+    assert solver.valid_grids(grids, n).all()  # for 6x6 this also shows no transpose was drawn
+    assert len({g.tobytes() for g in grids}) > (100 if n == 4 else 250)  # 4x4 has only 288 grids
+    moved = symmetry.apply(puzzle, positions[:50], digit_maps[:50])
+    assert len({symmetry.invariant(p, n) for p in moved} | {symmetry.invariant(puzzle, n)}) == 1
+    task = make(None, size=n)
+    sol = np.array(generator.candidate(n, seed=0, stream="s", index=0).solution)
+    for _ in range(20):
+        inputs, labels = task.augment(puzzle + 1, sol + 1, rng)
+        assert task.verify(labels, inputs) and ((inputs == 1) == (labels != inputs)).all()
+        assert (inputs == 1).sum() == (puzzle == 0).sum()
+
+
+def test_transpose_is_drawn_for_square_boxes_only():
+    rng = np.random.default_rng(0)
+    for n, expected in ((4, True), (9, True), (6, False)):
+        positions, _ = symmetry.random_transforms(rng, 400, n)
+        # without transposition an output row is one (permuted) input row; transposed it is a column
+        source_rows = positions.reshape(-1, n, n)[:, 0, :] // n
+        transposed = (source_rows != source_rows[:, :1]).any(axis=1)
+        assert (0.4 < transposed.mean() < 0.6) if expected else not transposed.any()
+
+
+def test_invariant_separates_the_forum_file(shared_data):
+    data = files.load(shared_data / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
+    keys = {symmetry.invariant(p, 9) for p in data.puzzles[:2000]}
+    assert len(keys) >= 1960  # at most 2 % of the puzzles share an invariant with another
+
+
+# ------------------------------------------------------------------------------------------- splits
+
+
+def test_registered_with_presets():
+    spec = get_registry().get("task", "sudoku")
+    assert {"tiny", "small", "paper", "extreme_1k"} <= set(spec.presets)
+    assert spec.presets["paper"] == spec.presets["extreme_1k"]
+    task = make()
+    assert isinstance(task, Task) and task.label_free_verify
+    assert task.bucket_names == ("easy", "medium", "hard", "extreme")
+
+
+@pytest.mark.parametrize("n,vocab,seq", [(4, 6, 16), (6, 8, 36), (9, 11, 81)])
+def test_info_follows_hrm_encoding(n, vocab, seq):
+    info = make(None, size=n).info
+    assert (info.vocab_size, info.seq_len, info.num_puzzle_ids) == (vocab, seq, 1)
+
+
+def test_shapes_dtypes_and_encoding():
+    task = make()
+    train, test = task.build("train"), task.build("test")
+    assert train.inputs.shape == (256 * 4, 16) and test.inputs.shape == (128, 16)
+    for split in (train, test):
+        assert split.inputs.dtype == split.labels.dtype == split.puzzle_ids.dtype == split.bucket.dtype
+        assert str(split.inputs.dtype) == "torch.int64" and str(split.difficulty.dtype) == "torch.float32"
+        assert ((split.inputs >= 1) & (split.inputs <= 5)).all()  # blank 1, digits 2..5, never PAD
+        assert ((split.labels >= 2) & (split.labels <= 5)).all() and not (split.labels == IGNORE_INDEX).any()
+        given = split.inputs > 1
+        assert (split.inputs[given] == split.labels[given]).all()
+        assert (split.puzzle_ids == 0).all()
+        assert task.verify_batch(split.labels, split.inputs).all()
+        assert (split.bucket.numpy() == task.bucket_of(split.difficulty.numpy())).all()
+    # each training puzzle is followed by its 3 augmented copies, which share its difficulty
+    groups = train.difficulty.view(-1, 4)
+    assert (groups == groups[:, :1]).all()
+    givens = (train.inputs.view(-1, 4, 16) > 1).sum(2)
+    assert (givens == givens[:, :1]).all()
+
+
+def test_deterministic_per_seed(tmp_path, monkeypatch):
+    first = make().build("train")
+    monkeypatch.setenv("LOOPED_HRM_CACHE", str(tmp_path))  # rebuild from scratch
+    again = make().build("train")
+    other = make(seed=1).build("train")
+    assert (first.inputs == again.inputs).all() and (first.labels == again.labels).all()
+    assert not (first.inputs == other.inputs).all()
+
+
+def test_cache_hit_on_second_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOPED_HRM_CACHE", str(tmp_path))
+    task = make()
+    first = task.build("test")
+    assert len(list((tmp_path / "sudoku").glob("test-*.npz"))) == 1
+    monkeypatch.setattr(task, "_build", lambda split: pytest.fail("rebuilt instead of loading the cache"))
+    assert (task.build("test").inputs == first.inputs).all()
+
+
+def test_small_preset_train_and_test_are_inequivalent():
+    task = make("small", num_train=60, num_test=60, num_aug=1)
+    train, test = task.build("train"), task.build("test")
+    train_keys = {symmetry.invariant(p, 6) for p in train.inputs.numpy()[::2] - 1}
+    test_keys = {symmetry.invariant(p, 6) for p in test.inputs.numpy() - 1}
+    assert len(train_keys) == 60 and len(test_keys) == 60 and not train_keys & test_keys
+
+
+def test_difficulty_filter_gives_equal_shares():
+    task = make("small", num_train=4, num_test=6, difficulty=["easy", "medium"], test_difficulty=["medium", "hard"])
+    assert sorted(task.build("test").bucket.tolist()) == [1, 1, 1, 2, 2, 2]
+    assert sorted(task.build("train").bucket.tolist()) == [0] * 10 + [1] * 10  # 4 puzzles x (1 + 4 copies)
+
+
+def test_paper_preset_holds_out_hard_forum_puzzles(shared_data, monkeypatch):
+    monkeypatch.setenv("LOOPED_HRM_DATA", str(shared_data))
+    task = make("paper", num_train=100, num_aug=2, num_test=200)
+    train, test = task.build("train"), task.build("test")
+    assert train.inputs.shape == (300, 81) and test.inputs.shape == (200, 81)
+    assert (train.difficulty >= 10).all() and (test.difficulty >= 10).all()
+    assert task.verify_batch(train.labels, train.inputs).all()
+    originals = train.inputs.numpy()[::3] - 1
+    train_keys = {symmetry.invariant(p, 9) for p in originals}
+    test_keys = {symmetry.invariant(p, 9) for p in test.inputs.numpy() - 1}
+    assert len(train_keys) == 100 and len(test_keys) == 200 and not train_keys & test_keys
+    forum = files.load(shared_data / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
+    rows = {p.tobytes() for p in forum.puzzles.astype(np.int8)}
+    assert all(p.astype(np.int8).tobytes() in rows for p in originals)
+
+
+def test_user_file_as_train_and_test_source(tmp_path, shared_data):
+    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()
+    (tmp_path / "mine.csv").write_text("\n".join(rows[:41]) + "\n")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("# twelve puzzles, no solutions\n" + "\n".join(r.split(",")[0] for r in rows[60:72]) + "\n")
+    task = make(None, size=9, train_file="mine.csv", test_file=str(plain), data_dir=str(tmp_path),
+                num_train=-1, num_test=-1)
+    test, train = task.build("test"), task.build("train")
+    assert len(test) == 12 and 0 < len(train) <= 40
+    assert task.verify_batch(test.labels, test.inputs).all()
+    # a training file holding a disguised test puzzle: it is dropped
+    puzzle = test.inputs.numpy()[0] - 1
+    positions, digit_maps = symmetry.random_transforms(np.random.default_rng(0), 1, 9)
+    disguised = symmetry.apply(puzzle, positions, digit_maps)[0]
+    (tmp_path / "leak.txt").write_text("".join(map(str, disguised)) + "\n" + rows[1].split(",")[0] + "\n")
+    leak = make(None, size=9, train_file="leak.txt", test_file=str(plain), data_dir=str(tmp_path), num_train=-1, num_test=-1)
+    assert len(leak.build("train")) == 1
+
+
+def test_missing_data_file_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOPED_HRM_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(files.SudokuFileError, match="not found.*LOOPED_HRM_DATA"):
+        make("paper").build("test")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="unknown bucket"):
+        make(difficulty=["impossible"])
+    with pytest.raises(ConfigError, match="bucket_edges"):
+        make(bucket_edges=[5, 2, 9])
+    with pytest.raises(ConfigError, match="size"):
+        make(size=5)
+    with pytest.raises(ValueError, match="needs a train_file"):
+        make(num_train=-1).build("train")
+
+
+# ----------------------------------------------------------------------------------------- verifier
+
+
+def test_verifier_on_good_and_bad_answers():
+    task = make(None, size=9)
+    inputs = np.array(digits(PUZZLE)) + 1
+    labels = np.array(digits(SOLUTION)) + 1
+    assert task.verify(labels, inputs) and task.verify(labels, inputs, labels)
+    changed = np.repeat(labels[None], 81 * 8, axis=0)
+    for k, (cell, new) in enumerate((c, d) for c in range(81) for d in range(2, 11) if d != labels[c]):
+        changed[k, cell] = new
+    assert not task.verify_batch(changed, np.broadcast_to(inputs, changed.shape)).any()
+    assert not task.verify(np.where(inputs == 1, 0, labels), inputs)  # PAD left in blanks
+    # another valid grid that breaks a given, and a second solution of an improper puzzle
+    swap = labels.copy()
+    swap[labels == 2], swap[labels == 3] = 3, 2  # exchange digits 1 and 2 everywhere
+    assert not task.verify(swap, inputs)
+    improper = np.where((labels == 2) | (labels == 3), 1, labels)  # digits 1, 2 never given
+    assert task.verify(swap, improper) and task.verify(labels, improper)
+
+
+def test_render_draws_boxes():
+    task = make(None, size=6)
+    picture = task.render(np.arange(36) % 8)
+    lines = picture.splitlines()
+    assert len(lines) == 6 + 2 and lines[2] == "------+------" and lines[0].startswith("_ . 1 | 2 3 4")
+
+
+# ------------------------------------------------------------------------------------------ loaders
+
+
+def test_every_shared_csv_row_loads_and_verifies(shared_data):
+    task = make(None, size=9)
+    rng = np.random.default_rng(0)
+    for name in SUDOKU_CSVS:
+        data = files.load(shared_data / "sudoku" / name, size=9)
+        inputs, labels = data.puzzles.astype(np.int64) + 1, data.solutions.astype(np.int64) + 1
+        assert len(data.puzzles) > 0 and task.verify_batch(labels, inputs).all(), name
+        broken = labels.copy()
+        cells = rng.integers(0, 81, len(broken))
+        rows = np.arange(len(broken))
+        broken[rows, cells] = (broken[rows, cells] - 2 + rng.integers(1, 9, len(broken))) % 9 + 2
+        assert not task.verify_batch(broken, inputs).any(), name
+
+
+def test_hrm_csv_and_plain_lines(tmp_path, shared_data):
+    shared = files.load(shared_data / "sudoku" / "norvig_top95.csv")
+    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()[1:11]
+    hrm = tmp_path / "hrm.csv"
+    hrm.write_text("source,question,answer,rating\n" + "".join(
+        f"forum,{r.split(',')[0]},{r.split(',')[1]},7\n" for r in rows))
+    plain = tmp_path / "plain.txt"
+    plain.write_text("\n".join(r.split(",")[0].replace(".", "0") + ("  " + r.split(",")[1] if i % 2 else "")
+                               for i, r in enumerate(rows)) + "\n")
+    for path in (hrm, plain):
+        data = files.load(path)
+        assert (data.puzzles == shared.puzzles[:10]).all() and (data.solutions == shared.solutions[:10]).all()
+        assert (data.backtracks == shared.backtracks[:10]).all()  # re-measured, not HRM's rating
+
+
+GOOD = PUZZLE + "," + SOLUTION + ",17,75"
+
+
+@pytest.mark.parametrize("row,message", [
+    (PUZZLE[:-1] + "," + SOLUTION + ",17,75", "puzzle has 80 characters, expected 81"),
+    (PUZZLE[:-1] + "x," + SOLUTION + ",17,75", "puzzle has 'x' at position 81"),
+    (PUZZLE + "," + SOLUTION + ",18,75", "'clues' says 18 but the puzzle has 17 givens"),
+    (PUZZLE + "," + SOLUTION + ",17,many", "'backtracks' must be an integer"),
+    (PUZZLE + "," + SOLUTION + ",17", "3 fields, the header has 4"),
+    (PUZZLE + "," + SOLUTION[1:] + SOLUTION[0] + ",17,75", "solution is not a valid 9×9 grid: row 1"),
+    (PUZZLE + "," + SOLUTION.translate(str.maketrans("52", "25")) + ",17,75", "where the puzzle gives 5"),
+])
+def test_malformed_shared_csv_rows_name_file_and_line(tmp_path, row, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"puzzle,solution,clues,backtracks\n{GOOD}\n{row}\n")
+    with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:3: .*{message}"):
+        files.load(path)
+
+
+def test_malformed_plain_lines_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text(f"{PUZZLE}\n\n{'.' * 81}\n")
+    with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:3: puzzle has 2 solutions"):
+        files.load(path)
+    path.write_text(f"{PUZZLE} {SOLUTION} extra\n")
+    with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:1: expected a puzzle"):
+        files.load(path)
+    path.write_text(f"{PUZZLE}\n")
+    with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:1: puzzle is 9×9 but the task is 6×6"):
+        files.load(path, size=6)
