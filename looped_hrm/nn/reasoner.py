@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from looped_hrm.contracts import InnerHalt, SegmentOutput, TaskInfo
+from looped_hrm.contracts import SegmentOutput, TaskInfo
 from looped_hrm.nn.init import trunc_normal_
 from looped_hrm.nn.layers import resolve_dtype
 from looped_hrm.nn.refinement import Refinement
@@ -18,7 +18,11 @@ from looped_hrm.nn.sequence_io import BackboneConfig, SequenceIO
 
 
 class Reasoner(nn.Module):
-    """Base class of the built-in models (a ``torch.nn.Module`` implementing ReasoningModel)."""
+    """Base class of the built-in models (a ``torch.nn.Module`` implementing ReasoningModel).
+
+    A model without an inner level accepts ``inner_halt`` and never calls it: policies such as
+    ``two_level`` then drive the segment level only, as the engine expects.
+    """
 
     halting_levels: frozenset[str] = frozenset({"segment"})
 
@@ -43,12 +47,6 @@ class Reasoner(nn.Module):
         """``vector`` [hidden] broadcast to a ``[B, positions, hidden]`` state in the compute dtype."""
         dtype = self.compute_dtype(device)
         return vector.to(device=device, dtype=dtype).expand(batch_size, self.io.seq_len, -1).contiguous()
-
-    def check_inner_halt(self, inner_halt: InnerHalt | None) -> None:
-        if inner_halt is not None and "inner" not in self.halting_levels:
-            raise ValueError(f"{type(self).__name__} has no inner (refinement) level; "
-                             "its halting_levels are " + ", ".join(sorted(self.halting_levels)))
-
 
     def readout(self, answer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What `refine` records after each step: position-0 feature, halt logit, argmax prediction."""

@@ -25,7 +25,6 @@ after it stopped repeat its final values (its residuals are 0).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,25 +67,25 @@ class _Trace:
         self.predictions: torch.Tensor | None = None
         self.last = 0
 
-    @torch.no_grad()
     def record(self, step: int, state: State, residuals: dict[str, torch.Tensor],
                rows: torch.Tensor | None) -> torch.Tensor:
         """Store step ``step`` (1-based); ``rows`` are the rows that moved (None: all). Returns the halt logits."""
-        for level, values in residuals.items():
-            m = values.shape[1]
-            if level not in self.residuals:
-                self.residuals[level] = values.new_zeros(self.batch, self.max_steps * m, dtype=torch.float32)
-            target = self.residuals[level][:, (step - 1) * m: step * m]
-            if rows is None:
-                target.copy_(values)
-            else:
-                target[rows] = values.float()
-        feature, logit, prediction = self.readout({k: v.detach() for k, v in state.items()})
-        if self.features is None:
-            self.features = feature.new_empty(self.batch, self.max_steps, feature.shape[-1])
-            self.predictions = prediction.new_empty(self.batch, self.max_steps, prediction.shape[-1])
-        self.features[:, step - 1] = feature
-        self.predictions[:, step - 1] = prediction
+        with torch.no_grad():
+            for level, values in residuals.items():
+                m = values.shape[1]
+                if level not in self.residuals:
+                    self.residuals[level] = values.new_zeros(self.batch, self.max_steps * m, dtype=torch.float32)
+                target = self.residuals[level][:, (step - 1) * m: step * m]
+                if rows is None:
+                    target.copy_(values)
+                else:
+                    target[rows] = values.float()
+            feature, logit, prediction = self.readout({k: v.detach() for k, v in state.items()})
+            if self.features is None:
+                self.features = feature.new_empty(self.batch, self.max_steps, feature.shape[-1])
+                self.predictions = prediction.new_empty(self.batch, self.max_steps, prediction.shape[-1])
+            self.features[:, step - 1] = feature
+            self.predictions[:, step - 1] = prediction
         self.last = step
         return logit
 
@@ -109,10 +108,9 @@ def _where(mask: torch.Tensor, new: State, old: State) -> State:
     return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}
 
 
-@torch.no_grad()
 def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace,
             inner_halt: InnerHalt | None, keep: int | None) -> tuple[State, torch.Tensor, State | None]:
-    """Run up to ``steps`` steps without gradient, stopping rows as ``inner_halt`` says.
+    """Run up to ``steps`` steps (the caller disables gradient), stopping rows as ``inner_halt`` says.
 
     With ``keep = k`` also returns, per row, the state k steps before it stopped (or the initial
     state if it ran fewer than k), from which `_replay` redoes its last steps with gradient.
@@ -120,10 +118,10 @@ def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace
     batch = x.shape[0]
     ran = torch.zeros(batch, dtype=torch.int64, device=x.device)
     stopped = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    history = deque([state], maxlen=keep + 1) if keep is not None else None
+    history = [state] if keep is not None else None  # the states of the last keep + 1 steps
     start = dict(state) if keep is not None else None
     for s in range(1, steps + 1):
-        if stopped.any():
+        if inner_halt is not None and stopped.any():  # (no host sync on a fixed schedule)
             rows = (~stopped).nonzero().squeeze(1)
             update, residuals = step(_gather(state, rows), x[rows])
             state = _scatter(state, rows, update)
@@ -136,7 +134,7 @@ def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace
             continue
         stop_now = inner_halt(s, logit).bool() & ~stopped
         if history is not None:
-            history.append(state)
+            history = history[-keep:] + [state]
             start = _where(stop_now, history[-1 - min(keep, s)], start)
         stopped |= stop_now
         if stopped.all():
@@ -171,7 +169,8 @@ def refine(step: Step, state: State, x: torch.Tensor, *, max_steps: int, grad_st
     replay = train and inner_halt is not None
     trace = _Trace(x.shape[0], max_steps, readout)
     free_steps = max_steps - window if train and not replay else max_steps
-    state, ran, start = _decide(step, state, x, free_steps, trace, inner_halt, window if replay else None)
+    with torch.no_grad():
+        state, ran, start = _decide(step, state, x, free_steps, trace, inner_halt, window if replay else None)
     if replay:
         state = _replay(step, start, x, ran, window)
     elif train:

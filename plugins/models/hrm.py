@@ -67,7 +67,6 @@ class HRM(Reasoner):
         return {"z_H": self.fixed_state(self.H_init, n, device), "z_L": self.fixed_state(self.L_init, n, device)}
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
-        self.check_inner_halt(inner_halt)
         c = self.config
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
         rope = self.io.rope()
@@ -87,7 +86,7 @@ class HRM(Reasoner):
         with torch.no_grad():
             for h in range(c.H_cycles):
                 last_h = h == c.H_cycles - 1
-                for l in range(c.L_cycles - 1 if last_h else c.L_cycles):
+                for _ in range(c.L_cycles - 1 if last_h else c.L_cycles):
                     z_L = update_L(z_L, z_H)
                 if not last_h:
                     z_H = update_H(z_H, z_L)

@@ -102,7 +102,8 @@ SPEC = ModelSpec(
     config=LoopedTransformerConfig,
     description="weight-tied block stack looped K times with input injection; gradient through the last k loops; inner halting",
     presets={
-        "tiny": dict(hidden_size=32, num_heads=2, num_layers=1, loops=4, grad_loops=2),
+        # tiny/small apply as many blocks per segment as HRM's tiny/small (6 and 12), gradient through a third
+        "tiny": dict(hidden_size=32, num_heads=2, num_layers=1, loops=6, grad_loops=2),
         "small": dict(hidden_size=64, num_heads=4, num_layers=2, loops=6, grad_loops=2),
         "paper": PAPER,
     },

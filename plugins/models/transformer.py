@@ -50,7 +50,6 @@ class Transformer(Reasoner):
         return {}  # no recurrent state: every segment starts from the input
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
-        self.check_inner_halt(inner_halt)
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
         z = self.stack(x, None, self.io.rope())
         q = self.io.q_logits(z[:, 0])

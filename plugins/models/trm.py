@@ -115,8 +115,9 @@ SPEC = ModelSpec(
     config=TRMConfig,
     description="Tiny Recursive Model: one 2-block net updating latent z and answer y; attention or MLP token mixing",
     presets={
+        # tiny/small apply as many blocks per segment as HRM's tiny/small (6 and 12)
         "tiny": dict(hidden_size=32, num_heads=2, num_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=1),
-        "small": dict(hidden_size=64, num_heads=4, num_layers=2, H_cycles=2, L_cycles=3, puzzle_emb_len=1),
+        "small": dict(hidden_size=64, num_heads=4, num_layers=2, H_cycles=2, L_cycles=2, puzzle_emb_len=1),
         "paper": {**PAPER_ATT, "mixer": "mlp", "pos_encodings": "none"},  # the published Sudoku-Extreme TRM-MLP
         "paper_att": PAPER_ATT,
     },

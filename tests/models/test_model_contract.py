@@ -78,6 +78,20 @@ def test_shapes_and_dtypes_on_cuda_bfloat16(variant, make_batch):
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
 
 
+def test_bfloat16_forward_on_cpu_keeps_fp32_outputs_and_master_weights(variant, make_batch):
+    """forward_dtype=bfloat16 forced on the CPU: the same code path CUDA takes under ``auto``."""
+    _, build = variant
+    model, reference = build(forward_dtype="bfloat16"), build()
+    batch = make_batch()
+    new_carry, out = model.segment(model.initial_carry(batch), batch)
+    check_output(model, new_carry, out, batch, torch.bfloat16)
+    out.logits.sum().backward()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with torch.no_grad():
+        _, ref = reference.segment(reference.initial_carry(batch), batch)
+    assert (out.logits - ref.logits).abs().max() < 0.05 * ref.logits.abs().max()
+
+
 def test_q_head_starts_at_minus_five_and_continue_is_its_second_logit(variant, make_batch):
     _, build = variant
     model = build()
@@ -177,14 +191,16 @@ def test_no_puzzle_embedding_means_no_prefix(variant, make_batch):
     assert out.logits.shape[1] == batch.inputs.shape[1]
 
 
-def test_inner_halt_is_refused_by_models_without_an_inner_level(variant, make_batch):
+def test_models_without_an_inner_level_never_call_inner_halt(variant, make_batch):
+    """two_level hands its refinement rule to every model; one without an inner level ignores it."""
     key, build = variant
     if key in INNER:
         pytest.skip("has an inner level")
     model = build()
     batch = make_batch()
-    with pytest.raises(ValueError, match="no inner"):
-        model.segment(model.initial_carry(batch), batch, inner_halt=lambda step, logits: logits > 0)
+    calls = []
+    _, out = model.segment(model.initial_carry(batch), batch, inner_halt=lambda step, logits: calls.append(step))
+    assert calls == [] and out.inner_steps is None
 
 
 def test_wrong_sequence_length_is_a_clear_error(variant, make_batch, tiny_task):
