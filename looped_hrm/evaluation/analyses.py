@@ -31,7 +31,7 @@ def rollout(model, split: Split, *, segments: int, device: torch.device | str, p
     segment 1..``segments`` (``policy`` only supplies the refinement-level rule, if any)."""
     device = torch.device(device)
     n = len(split) if limit is None else min(limit, len(split))
-    inner = policy.inner_halt(False) if policy is not None else None
+    inner = policy.inner_halt(False) if policy is not None and "inner" in model.halting_levels else None
     was_training = model.training
     model.eval()
     try:

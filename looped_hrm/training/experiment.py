@@ -84,7 +84,7 @@ def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Mo
     fixed_max = eval_cfg.fixed_segments or eval_max
     bucket_names = tuple(getattr(task, "bucket_names", ()))
     runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
-                           verify=label_free_verifier(task))
+                           compile=train_cfg.compile, verify=label_free_verifier(task))
 
     def run_eval(split: Split, mode: str, segments: int, curve=(), verify: bool = False):
         return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,

@@ -61,7 +61,10 @@ class SegmentRunner:
         self.autocast = autocast_for(device, precision)
         self.segment_fn = torch.compile(model.segment) if compile else model.segment
         self.verify = verify
-        self._inner = {True: policy.inner_halt(True), False: policy.inner_halt(False)}
+        # The refinement-level rule goes only to models with an inner level (two_level runs the
+        # segment level alone on the others).
+        inner = "inner" in model.halting_levels
+        self._inner = {mode: policy.inner_halt(mode) if inner else None for mode in (True, False)}
 
     def __call__(self, carry: Carry, batch: Batch, pstate: PolicyState, steps: torch.Tensor, *, training: bool,
                  max_steps: int, generator: torch.Generator | None) -> SegmentStep:

@@ -72,6 +72,8 @@ class ExampleQueue:
             perm = torch.randperm(self.num_examples, generator=self.generator)
         else:
             perm = torch.arange(self.num_examples)
+        if self.device.type == "cuda":  # pinned + non_blocking: no host sync once per epoch
+            perm = perm.pin_memory().to(self.device, non_blocking=True)
         self.order = torch.cat([self.order, perm.to(self.device)])
         self.epochs_enqueued += 1
 

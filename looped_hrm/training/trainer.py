@@ -215,6 +215,7 @@ class Trainer:
             window.update({k: v / self.acc_rows for k, v in sums.items() if k.startswith("policy_")})
             self.window = window
         self._reset_accumulators()
+        self.queue.sync()  # trims the consumed head of the example stream
         record = {"step": self.step, "lr": lr_at(max(self.step - 1, 0), self.cfg, self.base_lr["dense"]), **window,
                   **{f"eval/{k}": v for k, v in (extra or {}).items()}}
         shown = self.window
