@@ -219,10 +219,12 @@ def test_small_preset_train_and_test_are_inequivalent():
     train_keys = {symmetry.invariant(p, 6) for p in train.inputs.numpy()[::2] - 1}
     test_keys = {symmetry.invariant(p, 6) for p in test.inputs.numpy() - 1}
     assert len(train_keys) == 60 and len(test_keys) == 60 and not train_keys & test_keys
+    assert ((test.inputs > 1).sum(1) == 18).all()
 
 
 def test_difficulty_filter_gives_equal_shares():
-    task = make("small", num_train=4, num_test=6, difficulty=["easy", "medium"], test_difficulty=["medium", "hard"])
+    task = make(None, size=6, num_train=4, num_test=6, num_aug=4, difficulty=["easy", "medium"],
+                test_difficulty=["medium", "hard"])
     assert sorted(task.build("test").bucket.tolist()) == [1, 1, 1, 2, 2, 2]
     assert sorted(task.build("train").bucket.tolist()) == [0] * 10 + [1] * 10  # 4 puzzles x (1 + 4 copies)
 
