@@ -10,12 +10,14 @@ Definitions (the papers' where they have one):
 * ``segments`` — outer segments run per example; ``inner_steps`` — refinement steps per example
   summed over its segments; ``flops`` — forward FLOPs spent per example (the model's per-example
   ``SegmentOutput.flops`` when given, else ``compute_profile().forward_flops`` per segment);
-* halting quality, against the same model run to the maximum (``first_correct`` = the first segment
-  whose answer is right): ``halt_accuracy`` — per decision, "stop" agrees with "the answer is right
-  now" (HRM's ``q_halt_accuracy`` generalised to any policy); ``halted_at_first_correct`` — the
-  example stopped exactly at its first correct segment; ``premature_halt`` — stopped wrong although
-  a later segment would have been right; ``overthinking`` — mean segments spent after the first
-  correct one, among examples that were right when they stopped.
+* halting quality, against the same model run by the fixed evaluation (``first_correct`` = the
+  first segment whose answer is right; ``solvable`` = the share of examples with one within this
+  pass's cap): ``halt_accuracy`` — per decision, "stop" agrees with "the answer is right now"
+  (HRM's ``q_halt_accuracy`` generalised to any policy); among solvable examples,
+  ``halted_at_first_correct`` — stopped exactly at the first correct segment, ``premature_halt`` —
+  stopped wrong before it; ``overthinking`` — mean segments spent after the first correct one,
+  among examples right when they stopped; ``oracle_mean_segments`` — what the oracle would spend
+  (the cap for unsolvable examples).
 """
 
 from __future__ import annotations
@@ -59,16 +61,19 @@ class ExampleResults:
     wall_s: float = 0.0
 
 
-def _mean(x: torch.Tensor) -> float:
-    return float(x.float().mean()) if x.numel() else float("nan")
+def _mean(x: torch.Tensor) -> float | None:
+    """The mean, or None (JSON null) for an empty selection: undefined, not zero."""
+    return float(x.float().mean()) if x.numel() else None
 
 
 def summarize(res: ExampleResults, *, bucket: torch.Tensor, bucket_names: Sequence[str],
-              reference_first_correct: torch.Tensor | None = None) -> dict[str, float]:
-    """The flat metrics of one pass; ``reference_first_correct`` (from a fixed run to the maximum)
-    enables the halting-quality metrics."""
+              reference_first_correct: torch.Tensor | None = None,
+              max_segments: int | None = None) -> dict[str, float | None]:
+    """The flat metrics of one pass; ``reference_first_correct`` (from a fixed run) enables the
+    halting-quality metrics, over the examples that run gets right within ``max_segments`` (the
+    cap of this pass: a later first success was out of the policy's reach)."""
     n = len(res.correct)
-    out: dict[str, float] = {
+    out: dict[str, float | None] = {
         "examples": n,
         "exact_accuracy": _mean(res.correct),
         "token_accuracy": _mean(res.token_accuracy),
@@ -76,7 +81,7 @@ def summarize(res: ExampleResults, *, bucket: torch.Tensor, bucket_names: Sequen
         "mean_inner_steps": _mean(res.inner_steps),
         "flops_per_example": _mean(res.flops),
         "wall_s": res.wall_s,
-        "examples_per_s": n / res.wall_s if res.wall_s > 0 else float("nan"),
+        "examples_per_s": n / res.wall_s if res.wall_s > 0 else None,
     }
     if res.verified is not None:
         out["verified_accuracy"] = _mean(res.verified)
@@ -88,11 +93,12 @@ def summarize(res: ExampleResults, *, bucket: torch.Tensor, bucket_names: Sequen
         out[f"exact_accuracy@{segments}"] = _mean(correct)
     if reference_first_correct is not None:
         first = reference_first_correct
-        solvable = first > 0
-        out["halted_at_first_correct"] = _mean(res.segments == torch.where(solvable, first, res.segments))
-        out["premature_halt"] = _mean(~res.correct & solvable & (res.segments < first))
+        solvable = (first > 0) & (first <= (max_segments or int(first.max())))
+        out["solvable"] = _mean(solvable)
+        out["halted_at_first_correct"] = _mean((res.segments == first)[solvable])
+        out["premature_halt"] = _mean((~res.correct & (res.segments < first))[solvable])
         right = res.correct & solvable
-        out["overthinking"] = _mean((res.segments - first)[right].float()) if right.any() else 0.0
+        out["overthinking"] = _mean((res.segments - first)[right]) if right.any() else 0.0
         out["oracle_mean_segments"] = _mean(torch.where(solvable, first, res.segments))
     for b, name in enumerate(bucket_names):
         rows = bucket == b

@@ -124,7 +124,8 @@ def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Mo
         if eval_cfg.policy:
             res = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
             metrics.update({f"policy/{k}": v for k, v in summarize(
-                res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference).items()})
+                res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
+                max_segments=eval_max).items()})
 
     if trainer.ema is not None and eval_cfg.use_ema:
         with trainer.ema.swapped_in():

@@ -331,7 +331,7 @@ class Trainer:
             "train/examples": finished,
             "train/epochs": finished / self.num_examples,
             "train/wall_s": self.train_time,
-            "train/examples_per_s": finished / self.train_time if self.train_time > 0 else float("nan"),
+            "train/examples_per_s": finished / self.train_time if self.train_time > 0 else None,
             "train/flops": self.flops,
         }
         out.update({f"train/{k}": v for k, v in self.window.items()})
