@@ -46,6 +46,7 @@ class AdamAtan2(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+            by_step: dict[int, list[torch.nn.Parameter]] = {}  # bias corrections differ only if some steps lacked a grad
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -55,14 +56,20 @@ class AdamAtan2(torch.optim.Optimizer):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
-                t = state["step"]
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                grad = p.grad
-                p.mul_(1 - lr * wd)
-                m.lerp_(grad, 1 - b1)
-                v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                denom = v.sqrt() / math.sqrt(1 - b2 ** t)
-                p.add_(torch.atan2(m, denom), alpha=-lr / (1 - b1 ** t))
+                by_step.setdefault(state["step"], []).append(p)
+            for t, params in by_step.items():
+                grads = [p.grad for p in params]
+                ms = [self.state[p]["exp_avg"] for p in params]
+                vs = [self.state[p]["exp_avg_sq"] for p in params]
+                # multi-tensor kernels: a handful of launches per step whatever the number of tensors
+                torch._foreach_mul_(params, 1 - lr * wd)
+                torch._foreach_lerp_(ms, grads, 1 - b1)
+                torch._foreach_mul_(vs, b2)
+                torch._foreach_addcmul_(vs, grads, grads, value=1 - b2)
+                denoms = torch._foreach_sqrt(vs)
+                torch._foreach_div_(denoms, math.sqrt(1 - b2 ** t))
+                for p, m, d in zip(params, ms, denoms):  # there is no multi-tensor atan2
+                    p.add_(torch.atan2(m, d), alpha=-lr / (1 - b1 ** t))
         return loss
 
 

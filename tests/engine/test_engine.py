@@ -91,17 +91,19 @@ def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_p
     assert "carry" not in state
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adam_atan2", "adamw"])
+def test_resume_continues_exactly_like_an_uninterrupted_run(optimizer, tmp_path):
     task = BroadcastTask()
-    make = lambda: TinyReasoner(task.info)  # noqa: E731
-    full = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "full")
-    quick(task, make, policy("act_q"), train_cfg(steps=20, checkpoint_every=10, ema=True), tmp_path / "cut")
-    resumed = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "cut")
+    make = lambda: TinyReasoner(task.info, puzzle_emb=True)  # noqa: E731
+    cfg = lambda steps: train_cfg(steps=steps, checkpoint_every=10, ema=True, optimizer=optimizer)  # noqa: E731
+    full = quick(task, make, policy("act_q"), cfg(30), tmp_path / "full")
+    quick(task, make, policy("act_q"), cfg(20), tmp_path / "cut")
+    resumed = quick(task, make, policy("act_q"), cfg(30), tmp_path / "cut")
     assert deterministic_part(resumed) == deterministic_part(full)
     steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / LOG_NAME).read_text().splitlines()]
     assert steps == sorted(steps)
     # a finished run only evaluates
-    again = quick(task, make, policy("act_q"), train_cfg(steps=30, checkpoint_every=10, ema=True), tmp_path / "cut")
+    again = quick(task, make, policy("act_q"), cfg(30), tmp_path / "cut")
     assert deterministic_part(again) == deterministic_part(full)
 
 
