@@ -250,3 +250,19 @@ def test_bf16_autocast_runs_on_the_cpu_when_asked():
     task = BroadcastTask(BroadcastConfig(num_train=16, num_test=8))
     m = quick(task, TinyReasoner(task.info), policy("act_bce"), train_cfg(steps=4, precision="bf16"))
     assert torch.isfinite(torch.tensor(m["train/loss"]))
+
+
+def test_training_log_quick_evaluations_and_tensorboard(tmp_path, capsys):
+    import importlib.util
+
+    task = BroadcastTask()
+    quick(task, TinyReasoner(task.info), policy("act_bce"),
+          train_cfg(steps=10, log_every=5, eval_interval=10, eval_examples=8, tensorboard=True), tmp_path)
+    records = [json.loads(line) for line in (tmp_path / LOG_NAME).read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 10]
+    assert {"loss", "exact_accuracy", "mean_segments", "lr"} <= set(records[0])
+    assert 0.0 <= records[-1]["eval/exact_accuracy"] <= 1.0
+    if importlib.util.find_spec("tensorboard") is None:
+        assert "tensorboard is not installed" in capsys.readouterr().err
+    else:
+        assert any((tmp_path / "tensorboard").iterdir())
