@@ -306,9 +306,16 @@ class Trainer:
         self.window = dict(state["window"])
         self.checkpoint_step = self.step
         self.finished_count = state["finished_count"].to(self.device)
-        more_steps = self.cfg.steps is not None and self.step < self.cfg.steps
-        self.done = bool(state["done"]) and not more_steps
+        self.done = bool(state["done"]) and self._budget_spent()  # a raised budget continues a finished run
         self._truncate_log()
+
+    def _budget_spent(self) -> bool:
+        cfg = self.cfg
+        if cfg.steps is not None and self.step >= cfg.steps:
+            return True
+        if cfg.time_budget_s is not None and self.train_time >= cfg.time_budget_s:
+            return True
+        return cfg.epochs is not None and self.queue.epochs_enqueued >= cfg.epochs and self.queue.remaining() == 0
 
     def _truncate_log(self) -> None:
         """Drop log records written after the checkpoint we resume from (they will be redone)."""

@@ -107,6 +107,14 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(optimizer, tmp_path)
     assert deterministic_part(again) == deterministic_part(full)
 
 
+def test_a_finished_run_continues_when_its_budget_is_raised(tmp_path):
+    task = BroadcastTask(BroadcastConfig(num_train=12))
+    make = lambda: TinyReasoner(task.info)  # noqa: E731
+    assert quick(task, make, policy("fixed"), train_cfg(epochs=1), tmp_path)["train/epochs"] == 1.0
+    assert quick(task, make, policy("fixed"), train_cfg(epochs=1), tmp_path)["train/epochs"] == 1.0
+    assert quick(task, make, policy("fixed"), train_cfg(epochs=2), tmp_path)["train/epochs"] == 2.0
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     task = BroadcastTask()
     quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(steps=5), tmp_path)
