@@ -61,7 +61,7 @@ from looped_hrm.plugins.tasks import sudoku_generator as generator
 from looped_hrm.plugins.tasks import sudoku_solver as solver
 from looped_hrm.plugins.tasks import sudoku_symmetry as symmetry
 
-DATA_VERSION = 1  # bump when the generator or the selection changes, so cached splits are rebuilt
+DATA_VERSION = 2  # bump when the generator or the selection changes, so cached splits are rebuilt
 
 PAD, BLANK = 0, 1  # digit d is token d + 1
 BUCKETS = ("easy", "medium", "hard", "extreme")

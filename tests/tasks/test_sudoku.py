@@ -153,7 +153,7 @@ def test_transpose_is_drawn_for_square_boxes_only():
 def test_invariant_separates_the_forum_file(shared_data):
     data = files.load(shared_data / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
     keys = {symmetry.invariant(p, 9) for p in data.puzzles[:2000]}
-    assert len(keys) >= 1960  # at most 2 % of the puzzles share an invariant with another
+    assert len(keys) >= 1990  # few inequivalent puzzles collide (1998 distinct values measured)
 
 
 # ------------------------------------------------------------------------------------------- splits
