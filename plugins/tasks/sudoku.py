@@ -47,7 +47,6 @@ Presets:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Hashable, Literal
 
 import numpy as np
@@ -83,7 +82,7 @@ class SudokuConfig:
     difficulty: list[str] = field(default_factory=list)  # buckets to keep (empty: all); generated: equal shares
     test_difficulty: list[str] | None = None  # buckets for the test split (None: same as difficulty)
     bucket_edges: list[int] | None = None  # backtracks where medium, hard, extreme start (None: per size)
-    dedup: Literal["none", "exact", "symmetry"] = "symmetry"  # what counts as the same puzzle
+    dedup: Literal["none", "exact", "symmetry"] = "symmetry"  # same puzzle = equivalent / identical / (none: repeats allowed)
 
     def __post_init__(self) -> None:
         n = self.size
@@ -142,17 +141,18 @@ class SudokuTask:
             return self._split(puzzles, solutions, difficulty, num_aug=0)
         test = self.build("test")
         keyfn = self._key()
-        exclude = [keyfn(p) for p in test.inputs.numpy() - 1] if keyfn else []
+        exclude = [keyfn(p) for p in test.inputs.numpy() - 1]
         puzzles, solutions, difficulty = self._select("train", exclude=exclude)
         return self._split(puzzles, solutions, difficulty, num_aug=cfg.num_aug)
 
-    def _key(self) -> Callable[[np.ndarray], Hashable] | None:
+    def _key(self) -> Callable[[np.ndarray], Hashable]:
+        """What makes two puzzles "the same": equal invariants (``symmetry``) or equal grids. Even with
+        ``dedup: none`` a training puzzle identical to a test puzzle is dropped; ``none`` only keeps
+        repeats inside a split."""
         n = self.n
         if self.config.dedup == "symmetry":
             return lambda p: symmetry.invariant(p, n)
-        if self.config.dedup == "exact":
-            return lambda p: np.asarray(p, dtype=np.int8).tobytes()
-        return None
+        return lambda p: np.asarray(p, dtype=np.int8).tobytes()
 
     def _wanted(self, split: str) -> list[int]:
         names = self.config.difficulty if split == "train" or self.config.test_difficulty is None \
@@ -174,7 +174,8 @@ class SudokuTask:
         else:
             quotas = count
         cands = generator.generate(self.n, quotas, seed=cfg.seed, stream=split, bucket_of=lambda b: int(self.bucket_of(b)),
-                                   givens=cfg.givens, key=self._key(), exclude=exclude, progress=True)
+                                   givens=cfg.givens, key=self._key(), exclude=exclude,
+                                   unique=cfg.dedup != "none", progress=True)
         return generator.as_arrays(cands, self.n)
 
     def _from_file(self, source: str, count: int, wanted: list[int], exclude: list[Hashable],
@@ -189,10 +190,10 @@ class SudokuTask:
         seen = set(exclude)
         chosen = []
         for i in order[keep[order]]:
-            if keyfn is not None:
-                k = keyfn(data.puzzles[i])
-                if k in seen:
-                    continue
+            k = keyfn(data.puzzles[i])
+            if k in seen:
+                continue
+            if cfg.dedup != "none":
                 seen.add(k)
             chosen.append(i)
             if len(chosen) == count:

@@ -88,14 +88,14 @@ _COST = {4: 2e-4, 6: 1.1e-3, 9: 1.1e-2}
 
 def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bucket_of: Callable[[int], int],
              givens: int | None = None, key: Callable[[np.ndarray], Hashable] | None = None,
-             exclude: Iterable[Hashable] = (), workers: int | None = None,
+             exclude: Iterable[Hashable] = (), unique: bool = True, workers: int | None = None,
              progress: bool = False) -> list[Candidate]:
     """Draw puzzles from the stream ``(n, seed, stream)`` until the quotas are met.
 
     ``quotas`` maps a bucket index (of ``bucket_of(backtracks)``) to how many puzzles of that bucket
     to keep, or is a plain count (any bucket, the stream's natural mix). ``key`` names a puzzle for
-    de-duplication: a candidate whose key was seen (in ``exclude`` or earlier in this stream) is
-    skipped. Candidates are examined in index order, so the result is the same for any ``workers``
+    de-duplication: a candidate whose key is in ``exclude``, or (when ``unique``) was kept earlier in
+    this stream, is skipped. Candidates are examined in index order, so the result is the same for any ``workers``
 (None: `default_workers` when the expected work is worth a process pool, else 1).
 
     Raises `GenerationError` when a wanted bucket is too rare: none of the first 2000 candidates
@@ -145,7 +145,8 @@ def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bu
                     k = key(np.asarray(cand.puzzle))
                     if k in seen:
                         continue
-                    seen.add(k)
+                    if unique:
+                        seen.add(k)
                 kept.append(cand)
                 have[b] += 1
                 if bar is not None:

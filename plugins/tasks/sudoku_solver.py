@@ -133,7 +133,8 @@ def _propagate(cand: list[int], queue: list[int], geo: Geometry) -> bool:
             return True
 
 
-def _start(grid: Sequence[int], geo: Geometry) -> tuple[list[int], list[int]] | None:
+def _start(grid: Sequence[int], geo: Geometry) -> tuple[list[int], list[int]]:
+    """Candidates and the propagation queue (every given) for a fresh search."""
     cand = _candidates(grid, geo)
     if cand is None:
         raise ValueError(f"grid values must be 0 (blank) or 1..{geo.n}")
@@ -171,7 +172,8 @@ def search(grid: Sequence[int], limit: int | None = None, rng: random.Random | N
     """Depth-first search with singles propagation and MRV branching.
 
     Stops after ``limit`` solutions (None: explore the whole tree). With ``rng`` the digits of each
-    branching cell are tried in random order (used to draw random complete grids).
+    branching cell are tried in random order (used to draw random complete grids). ``limit=2`` on a
+    puzzle with one solution explores the whole tree: its dead ends are the puzzle's backtracks.
     """
     geo = geometry(size_of(grid))
     cand, queue = _start(grid, geo)

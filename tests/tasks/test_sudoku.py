@@ -10,7 +10,6 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks import sudoku as sudoku_module
 from looped_hrm.plugins.tasks import sudoku_files as files
 from looped_hrm.plugins.tasks import sudoku_generator as generator
 from looped_hrm.plugins.tasks import sudoku_solver as solver
@@ -262,6 +261,23 @@ def test_user_file_as_train_and_test_source(tmp_path, shared_data):
     (tmp_path / "leak.txt").write_text("".join(map(str, disguised)) + "\n" + rows[1].split(",")[0] + "\n")
     leak = make(None, size=9, train_file="leak.txt", test_file=str(plain), data_dir=str(tmp_path), num_train=-1, num_test=-1)
     assert len(leak.build("train")) == 1
+
+
+@pytest.mark.parametrize("dedup", ["none", "exact", "symmetry"])
+def test_one_file_split_into_disjoint_train_and_test(tmp_path, shared_data, dedup):
+    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()
+    (tmp_path / "one.csv").write_text("\n".join(rows[:31] + rows[1:6]) + "\n")  # 30 puzzles, 5 repeated
+    task = make(None, size=9, train_file="one.csv", test_file="one.csv", data_dir=str(tmp_path),
+                num_train=-1, num_test=10, dedup=dedup)
+    train, test = task.build("train"), task.build("test")
+    train_rows = {p.tobytes() for p in train.inputs.numpy()}
+    test_rows = {p.tobytes() for p in test.inputs.numpy()}
+    assert len(test) == 10 and not train_rows & test_rows  # never the same puzzle on both sides
+    assert len(train_rows) == 30 - len(test_rows)
+    if dedup == "none":  # repeats stay (in one split or the other)
+        assert len(train) + len(test) > 30
+    else:
+        assert len(test_rows) == 10 and len(train) == 20
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path, monkeypatch):
