@@ -14,11 +14,10 @@ from typing import Any
 from looped_hrm.bench.grid import Combination
 from looped_hrm.config import build, config_hash
 from looped_hrm.registry import Registry
+from looped_hrm.training.config import TrainConfig
 
 
 def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[str, Any]]:
-    from looped_hrm.training import TrainConfig
-
     profiles: dict[str, Any] = {}
     rows = []
     for combo in combos:

@@ -2,8 +2,8 @@
 
 * ``accuracy_vs_compute.png``: exact accuracy against FLOPs spent per example, one marker per
   model × halting (mean over seeds) — which model buys its accuracy cheaply;
-* ``compute_vs_difficulty.png``: mean segments per difficulty bucket — did the model learn to
-  think longer on harder puzzles;
+* ``compute_vs_difficulty.png``: mean segments per difficulty bucket under the halting policy —
+  did the model learn to think longer on harder puzzles;
 * ``inference_scaling.png``: exact accuracy when evaluated with more segments than trained with.
 """
 
@@ -55,11 +55,12 @@ def _series_label(task: str, model: str, halting: str, tasks: int) -> str:
 
 
 def _accuracy_vs_compute(ok: pd.DataFrame, ax) -> bool:
-    if not {"exact_accuracy", "flops_per_example"} <= set(ok.columns):
+    acc, flops = "policy/exact_accuracy", "policy/flops_per_example"
+    if not {acc, flops} <= set(ok.columns):
         return False
-    means = ok.groupby(["task", "model", "halting"])[["exact_accuracy", "flops_per_example"]].mean().reset_index()
+    means = ok.groupby(["task", "model", "halting"])[[acc, flops]].mean().reset_index()
     for _, row in means.iterrows():
-        ax.scatter(row.flops_per_example, 100 * row.exact_accuracy, s=40,
+        ax.scatter(row[flops], 100 * row[acc], s=40,
                    label=_series_label(row.task, row.model, row.halting, means.task.nunique()))
     ax.set_xscale("log")
     ax.set_xlabel("forward FLOPs spent per test example")
@@ -70,7 +71,7 @@ def _accuracy_vs_compute(ok: pd.DataFrame, ax) -> bool:
 
 
 def _bucket_columns(ok: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
-    pattern = re.compile(rf"^buckets\.([^.]+)\.{re.escape(metric)}$")
+    pattern = re.compile(rf"^policy/bucket/([^/]+)/{re.escape(metric)}$")
     return [(c, pattern.match(c)[1]) for c in ok.columns if pattern.match(c) and ok[c].notna().any()]
 
 
@@ -90,14 +91,17 @@ def _compute_vs_difficulty(ok: pd.DataFrame, ax) -> bool:
 
 
 def _inference_scaling(ok: pd.DataFrame, ax) -> bool:
-    pattern = re.compile(r"^scaling\.(\d+)\.exact_accuracy$")
+    pattern = re.compile(r"^fixed/exact_accuracy@(\d+)$")
     columns = sorted(((int(pattern.match(c)[1]), c) for c in ok.columns if pattern.match(c)), key=lambda t: t[0])
     if len(columns) < 2:
         return False
     for (task, model, halting), group in ok.groupby(["task", "model", "halting"]):
         ax.plot([n for n, _ in columns], [100 * group[c].mean() for _, c in columns], marker="o",
                 label=_series_label(task, model, halting, ok.task.nunique()))
-    ax.set_xlabel("segments at test time")
+    for train_max in sorted(ok["train_max_segments"].dropna().unique()) if "train_max_segments" in ok else []:
+        ax.axvline(train_max, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("segments at test time (dotted: trained with)")
     ax.set_ylabel("exact accuracy (%)")
     ax.set_title("Inference-time scaling")
     ax.legend(fontsize=7)

@@ -26,18 +26,21 @@ from looped_hrm.atomic import atomic_write_text
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
 
-# (metric key in the flattened record, column header, kind) — kind picks the number format.
+# (metric key of the engine's flat metrics, column header, kind) — kind picks the number format.
+# ``policy/`` = every example run until its halting policy stopped it; ``fixed/`` = run to the maximum.
 HEADLINE = [
-    ("exact_accuracy", "exact acc", "pct"),
-    ("verified_accuracy", "verified acc", "pct"),
-    ("token_accuracy", "token acc", "pct"),
-    ("mean_segments", "segments", "num"),
-    ("mean_inner_steps", "inner steps", "num"),
-    ("flops_per_example", "FLOPs/example", "sci"),
-    ("max.exact_accuracy", "exact acc @max", "pct"),
-    ("params", "params", "int"),
-    ("train_time_s", "train s", "num"),
+    ("policy/exact_accuracy", "exact acc", "pct"),
+    ("policy/verified_accuracy", "verified acc", "pct"),
+    ("policy/token_accuracy", "token acc", "pct"),
+    ("policy/mean_segments", "segments", "num"),
+    ("policy/mean_inner_steps", "inner steps", "num"),
+    ("policy/flops_per_example", "FLOPs/example", "sci"),
+    ("fixed/exact_accuracy", "exact acc @max", "pct"),
+    ("fixed/mean_segments", "segments @max", "num"),
+    ("trainable_params", "params", "int"),
+    ("train/wall_s", "train s", "num"),
 ]
+LEADERBOARD_METRIC = "policy/exact_accuracy"
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -52,12 +55,12 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> dotted keys (``{"max": {"exact_accuracy": 1}}`` -> ``max.exact_accuracy``)."""
+    """Nested dicts -> slash-joined keys, the engine's naming (``policy/bucket/hard/exact_accuracy``)."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
+            flat.update(flatten(value, name + "/"))
         elif isinstance(value, (int, float, str, bool)) or value is None:
             flat[name] = value
     return flat
@@ -120,7 +123,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def leaderboard(frame: pd.DataFrame, metric: str = "exact_accuracy") -> pd.DataFrame:
+def leaderboard(frame: pd.DataFrame, metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
     """Task rows × model (× halting, when several) columns of ``metric`` (mean ± std)."""
     ok = frame[frame.status == "ok"]
     several = frame.halting.nunique() > 1
@@ -135,11 +138,11 @@ def leaderboard(frame: pd.DataFrame, metric: str = "exact_accuracy") -> pd.DataF
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
 
 
-_BUCKET = re.compile(r"^buckets\.(?P<bucket>[^.]+)\.(?P<metric>[^.]+)$")
+_BUCKET = re.compile(r"^policy/bucket/(?P<bucket>[^/]+)/(?P<metric>exact_accuracy|verified_accuracy|mean_segments|mean_inner_steps)$")
 
 
 def buckets(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per difficulty bucket: exact accuracy and mean segments (mean over seeds), in bucket order."""
+    """Per difficulty bucket (policy-halted run): accuracy and compute, mean over seeds, in bucket order."""
     columns = [c for c in frame.columns if _BUCKET.match(c)]
     ok = frame[frame.status == "ok"]
     rows = []

@@ -27,16 +27,6 @@ def record_path(out_dir: str | Path, combo: Combination) -> Path:
     return Path(out_dir) / "runs" / f"{combo.file_stem}.json"
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' requested but CUDA is not available on this machine")
-    return device
-
-
 def _git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
@@ -89,20 +79,23 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
     device = combo.device
     try:
         from looped_hrm.config import build
+        from looped_hrm.evaluation.config import EvalConfig
         from looped_hrm.registry import get_registry
-        from looped_hrm.training import EvalConfig, TrainConfig, run_experiment
+        from looped_hrm.training.config import TrainConfig
+        from looped_hrm.training.experiment import resolve_device, run_experiment
 
-        device = resolve_device(combo.device)
+        device = str(resolve_device(combo.device))
         registry = get_registry()
         task_spec = registry.get("task", combo.task["plugin"])
         model_spec = registry.get("model", combo.model["plugin"])
         halt_spec = registry.get("halting", combo.halting["plugin"])
         task = task_spec.factory(build(task_spec.config, combo.task["config"]))
-        model = model_spec.factory(build(model_spec.config, combo.model["config"]), task.info)
+        model_cfg = build(model_spec.config, combo.model["config"])
         policy = halt_spec.factory(build(halt_spec.config, combo.halting["config"]))
         train_cfg = build(TrainConfig, combo.train, "train")
         eval_cfg = build(EvalConfig, combo.eval, "eval")
-        metrics = run_experiment(task, model, policy, train_cfg, eval_cfg, seed=combo.seed, device=device,
+        # the model is built after seeding, inside run_experiment: its initial weights follow the seed
+        metrics = run_experiment(task, lambda: model_spec.factory(model_cfg, task.info), policy, train_cfg, eval_cfg, seed=combo.seed, device=device,
                                  workdir=Path(out_dir) / "work" / combo.key, progress=progress)
         record.update(status="ok", metrics=metrics)
     except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid

@@ -10,10 +10,14 @@ import pytest
 from looped_hrm.bench.tables import leaderboard, load_records, mean_std, records_to_frame, summary, write_tables
 
 
-def record(task, model, halting, seed, status="ok", **metrics):
+def record(task, model, halting, seed, status="ok", buckets=None, fixed=None, **policy):
     combo = {"task": {"label": task}, "model": {"label": model}, "halting": {"label": halting}, "seed": seed}
     rec = {"key": f"{task}{model}{halting}{seed}", "combination": combo, "status": status}
     if status == "ok":
+        metrics = {f"policy/{k}": v for k, v in policy.items()}
+        for bucket, values in (buckets or {}).items():
+            metrics.update({f"policy/bucket/{bucket}/{k}": v for k, v in values.items()})
+        metrics.update({f"fixed/{k}": v for k, v in (fixed or {}).items()})
         rec["metrics"] = metrics
     elif status == "skipped":
         rec["reason"] = "no inner level"
@@ -27,10 +31,10 @@ def records():
     return [
         record("sudoku", "hrm", "act_q", 0, exact_accuracy=0.50, token_accuracy=0.9, mean_segments=4.0,
                buckets={"easy": {"exact_accuracy": 0.8, "mean_segments": 3.0}, "hard": {"exact_accuracy": 0.2, "mean_segments": 5.0}},
-               max={"exact_accuracy": 0.55}),
+               fixed={"exact_accuracy": 0.55}),
         record("sudoku", "hrm", "act_q", 1, exact_accuracy=0.70, token_accuracy=0.95, mean_segments=6.0,
                buckets={"easy": {"exact_accuracy": 1.0, "mean_segments": 5.0}, "hard": {"exact_accuracy": 0.4, "mean_segments": 7.0}},
-               max={"exact_accuracy": 0.75}),
+               fixed={"exact_accuracy": 0.75}),
         record("sudoku", "baseline", "act_q", 0, exact_accuracy=0.10, token_accuracy=0.7, mean_segments=2.0),
         record("sudoku", "baseline", "act_q", 1, status="failed"),
         record("sudoku", "baseline", "two_level", 0, status="skipped"),
@@ -48,12 +52,13 @@ def test_frame_is_tidy_with_flattened_metrics(records):
     assert list(frame.columns[:4]) == ["task", "model", "halting", "seed"]
     assert len(frame) == 5
     row = frame[(frame.model == "hrm") & (frame.seed == 1)].iloc[0]
-    assert row["buckets.hard.exact_accuracy"] == 0.4 and row["max.exact_accuracy"] == 0.75
+    assert row["policy/bucket/hard/exact_accuracy"] == 0.4 and row["fixed/exact_accuracy"] == 0.75
 
 
 def test_summary_aggregates_only_successful_seeds_and_keeps_reasons(records):
     table = summary(records_to_frame(records)).set_index(["model", "halting"])
     assert table.loc[("hrm", "act_q"), "exact acc"] == "60.0 ± 14.1"
+    assert table.loc[("hrm", "act_q"), "exact acc @max"] == "65.0 ± 14.1"
     assert table.loc[("hrm", "act_q"), "seeds"] == "2/2"
     assert table.loc[("baseline", "act_q"), "seeds"] == "1/2"
     assert "boom" in table.loc[("baseline", "act_q"), "note"]
