@@ -280,6 +280,7 @@ class HaltingPolicy(Protocol):
 
     name: str
     levels: frozenset[str]  # HaltingLevel values it drives; the model must support all of them
+    optional_levels: frozenset[str]  # levels it also drives when the model has them (else it runs without)
     needs_q_head: bool  # reads SegmentOutput.q_halt / q_continue
     needs_lookahead: bool  # wants HaltContext.next_output (HRM's bootstrapped Q-continue target)
     uses_labels: bool  # decides from the labels: an analysis upper bound, never a deployable policy
@@ -333,6 +334,20 @@ class HaltingSpec(PluginSpec):
     """``factory(config) -> HaltingPolicy``."""
 
     kind = "halting"
+
+
+def compatibility_problem(model_levels: frozenset[str], policy: HaltingPolicy) -> str | None:
+    """Why a model with ``model_levels`` cannot run under ``policy`` (None: it can).
+
+    The engine refuses such a pair and the benchmark runner lists it as skipped with this reason.
+    """
+    missing = set(policy.levels) - set(model_levels) - set(getattr(policy, "optional_levels", ()))
+    if missing:
+        return (f"halting policy '{policy.name}' drives level(s) {', '.join(sorted(missing))} that the model "
+                f"does not support (its levels: {', '.join(sorted(model_levels)) or 'none'})")
+    if policy.needs_q_head and "segment" not in model_levels:
+        return f"halting policy '{policy.name}' needs a halting (Q) head, which the model does not have"
+    return None
 
 
 # ------------------------------------------------------------------------------- carry row helpers

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from tabulate import tabulate
 from tqdm import tqdm
 
-from looped_hrm.atomic import atomic_write_json, atomic_write_text
+from looped_hrm.atomic import atomic_write_json
 from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.bench.estimate import estimate_rows
 from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_benchmark
@@ -222,11 +222,12 @@ def report(out_dir: str | Path, *, title: str = "", command: str = "", latex: bo
     records = load_records(out_dir)
     if not records:
         raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
-    meta_path = out_dir / "command.txt"
+    meta_path = out_dir / "run.json"  # what made this folder, so `report` can title its tables alike
     if command:
-        atomic_write_text(meta_path, command + "\n")
+        atomic_write_json(meta_path, {"name": title, "command": command})
     elif meta_path.exists():
-        command = meta_path.read_text().strip()
+        meta = json.loads(meta_path.read_text())
+        title, command = title or meta.get("name", ""), meta.get("command", "")
     frame = write_tables(out_dir, records, title=title or out_dir.name, command=command, latex=latex)
     plots = write_plots(frame, out_dir)
     print((out_dir / "results.md").read_text())

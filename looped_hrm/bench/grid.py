@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looped_hrm.config import ConfigError, Source, build, config_hash, plugin_config, to_dict
+from looped_hrm.contracts import compatibility_problem
 from looped_hrm.registry import Registry
 
 
@@ -155,19 +156,16 @@ def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<
 def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> str | None:
     """Why this model cannot run this policy on this task, or None.
 
-    A policy's halting levels must all be supported by the model. The model is asked through its
-    class attribute when the factory is the class, so no weights are built.
+    The same rule as the engine's (`contracts.compatibility_problem`). The model is asked through
+    its class attribute when the factory is the class, so no weights are built.
     """
-    task_spec = registry.get("task", task["plugin"])
     halt_spec = registry.get("halting", halting["plugin"])
     model_spec = registry.get("model", model["plugin"])
-    task_obj = task_spec.factory(build(task_spec.config, task["config"]))
     policy = halt_spec.factory(build(halt_spec.config, halting["config"]))
     levels = getattr(model_spec.factory, "halting_levels", None)
     if levels is None:  # factory is not the class: build the model to ask it
+        task_spec = registry.get("task", task["plugin"])
+        task_obj = task_spec.factory(build(task_spec.config, task["config"]))
         levels = model_spec.factory(build(model_spec.config, model["config"]), task_obj.info).halting_levels
-    missing = set(policy.levels) - set(levels)
-    if missing:
-        return (f"model '{model['label']}' has no {'/'.join(sorted(missing))}-level halting "
-                f"(supports: {', '.join(sorted(levels)) or 'none'}) required by '{halting['label']}'")
-    return None
+    problem = compatibility_problem(frozenset(levels), policy)
+    return f"model '{model['label']}': {problem}" if problem else None

@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from looped_hrm.contracts import Batch, Carry, HaltContext, HaltDecision, PolicyState, SegmentOutput
+from looped_hrm.contracts import (Batch, Carry, HaltContext, HaltDecision, PolicyState, SegmentOutput,
+                                  compatibility_problem)
 from looped_hrm.evaluation.metrics import exact_correct
 from looped_hrm.nn.losses import get_loss
 
@@ -29,14 +30,9 @@ def autocast_for(device: torch.device, precision: str) -> Callable[[], contextli
 
 def check_compatible(model, policy) -> None:
     """Fail early, with names, when a policy needs what the model does not offer."""
-    optional = getattr(policy, "optional_levels", frozenset())
-    missing = set(policy.levels) - set(model.halting_levels) - set(optional)
-    if missing:
-        raise ValueError(f"halting policy '{policy.name}' drives level(s) {sorted(missing)} that model "
-                         f"{type(model).__name__} does not support (its levels: {sorted(model.halting_levels) or 'none'})")
-    if policy.needs_q_head and "segment" not in model.halting_levels:
-        raise ValueError(f"halting policy '{policy.name}' needs a halting (Q) head; model "
-                         f"{type(model).__name__} has none")
+    problem = compatibility_problem(frozenset(model.halting_levels), policy)
+    if problem:
+        raise ValueError(f"{type(model).__name__}: {problem}")
 
 
 @dataclass

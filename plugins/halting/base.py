@@ -20,6 +20,7 @@ class PolicyBase:
 
     name = "base"
     levels: frozenset[str] = frozenset()
+    optional_levels: frozenset[str] = frozenset()
     needs_q_head = False
     needs_lookahead = False
     uses_labels = False

@@ -1,0 +1,143 @@
+"""The benchmark runner end to end: grid expansion, skips with reasons, failures isolated,
+resume, report from JSONs, and an interrupted parallel run completed by a rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from looped_hrm.bench.grid import BenchmarkConfig, PluginEntry, expand, load_benchmark
+from looped_hrm.config import ConfigError, Source
+from looped_hrm.registry import build_registry
+
+HERE = Path(__file__).resolve().parent
+# Tiny budgets: the point is the plumbing, not the accuracy.
+FAST = ["--preset", "tiny", "--set", "train.steps=12", "--set", "train.log_every=4",
+        "--set", "eval.limit=16", "--set", "eval.curve=[1,2]", "--set", "eval.fixed_segments=2",
+        "--set", "train.max_segments=2"]
+
+
+def bench(*args: str, cwd: Path, timeout: float = 300, wait: bool = True):
+    env = {**os.environ, "LOOPED_HRM_PLUGINS": "toy_plugins",
+           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "looped_hrm.bench", *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    sys.path.insert(0, str(HERE))
+    return build_registry(extra_modules=["toy_plugins"])
+
+
+def test_grid_expands_every_combination_with_stable_keys(registry):
+    config = BenchmarkConfig(name="t", preset="tiny", seeds=[0, 1],
+                             tasks=["parity", PluginEntry(plugin="sudoku", label="sudoku4", config={"size": 4})],
+                             models=["hrm", "baseline"], halting=["fixed", "act_q"])
+    combos = expand(config, registry)
+    assert len(combos) == 2 * 2 * 2 * 2
+    assert {c.labels for c in combos} >= {("sudoku4", "baseline", "act_q"), ("parity", "hrm", "fixed")}
+    baseline = next(c for c in combos if c.labels[1] == "baseline")
+    assert baseline.model["plugin"] == "transformer" and baseline.model["preset"] == "tiny"
+    assert len({c.key for c in combos}) == len(combos)
+    assert [c.key for c in expand(config, registry)] == [c.key for c in combos]
+    assert all(c.skip_reason is None for c in combos)
+
+
+def test_unrunnable_combination_is_kept_with_its_reason(registry):
+    config = BenchmarkConfig(name="t", preset="tiny", tasks=["parity"], models=["no_halting_head"],
+                             halting=["act_q", "fixed"])
+    by_policy = {c.labels[2]: c for c in expand(config, registry)}
+    assert "drives level(s) segment that the model does not support" in by_policy["act_q"].skip_reason
+    assert by_policy["fixed"].skip_reason is None
+
+
+def test_benchmark_file_errors_name_the_key_path(registry, tmp_path):
+    from looped_hrm.config import load_yaml
+
+    path = tmp_path / "b.yaml"
+    path.write_text("name: b\ntasks: [parity]\nmodels:\n  - plugin: hrm\n    config: {H_cyles: 3}\n")
+    data, source = load_yaml(path)
+    with pytest.raises(ConfigError, match=r"b\.yaml:5: models\.0\.config\.H_cyles: unknown key \(did you mean 'H_cycles'\?\)"):
+        expand(load_benchmark(data, source), registry, source)
+    with pytest.raises(ConfigError, match="both labelled 'parity'"):
+        load_benchmark({"name": "b", "tasks": ["parity", "parity"]}, Source("b.yaml"))
+
+
+def test_unknown_model_fails_early_with_did_you_mean(tmp_path):
+    result = bench("--tasks", "sudoku", "--models", "hrn", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "did you mean 'hrm'?" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path):
+    result = bench("--tasks", "parity", "--models", "hrm,baseline", "--dry-run", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "est. train PFLOP" in result.stdout and "2 combinations" in result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_failures_are_rows_reruns_resume_and_report_rebuilds(tmp_path):
+    out = tmp_path / "out"
+    args = ["--tasks", "parity", "--models", "hrm,explodes,no_halting_head", "--halting", "act_q",
+            "--jobs", "2", "--out", str(out), *FAST]
+    first = bench(*args, cwd=tmp_path)
+    assert first.returncode == 1, first.stderr  # a failed combination is reported in the exit code
+    frame = pd.read_csv(out / "results.csv").set_index("model")
+    assert frame.loc["hrm", "status"] == "ok" and frame.loc["hrm", "policy/exact_accuracy"] >= 0
+    assert frame.loc["explodes", "status"] == "failed" and "always explodes" in frame.loc["explodes", "note"]
+    assert frame.loc["no_halting_head", "status"] == "skipped"
+    record = json.loads(next((out / "runs").glob("parity__hrm__*.json")).read_text())
+    assert record["environment"]["torch"] and record["combination"]["seed"] == 0
+
+    # A rerun trains nothing that finished: only the failed combination is tried again.
+    results_md = (out / "results.md").read_text()
+    second = bench(*args, cwd=tmp_path)
+    assert "1 already done" not in second.stderr and "1 to run" in second.stderr
+    assert (out / "results.md").read_text() == results_md
+    assert len(pd.read_csv(out / "results.csv")) == 3
+
+    # `report` rebuilds the same tables from the JSON records alone.
+    for name in ("results.md", "results.csv", "leaderboard.md"):
+        (out / name).unlink()
+    report = subprocess.run([sys.executable, "-m", "looped_hrm.bench", "report", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 1 and "explodes" in report.stderr  # still one failed row
+    assert (out / "results.md").read_text() == results_md
+
+
+@pytest.mark.slow
+def test_killed_parallel_run_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "out"
+    args = ["--tasks", "parity", "--models", "hrm,baseline", "--seeds", "0,1,2", "--jobs", "2",
+            "--out", str(out), *FAST]
+    proc = bench(*args, cwd=tmp_path, wait=False)
+    runs = out / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(runs.glob("*.json"))) < 1:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    finished_before = len(list(runs.glob("*.json")))
+    assert 1 <= finished_before < 6, "kill the run while combinations are still in flight"
+    time.sleep(1)  # workers die with the parent (PR_SET_PDEATHSIG); nothing else may write now
+    assert len(list(runs.glob("*.json"))) == finished_before
+
+    rerun = bench(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{finished_before} already done" in rerun.stderr
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 6 and not frame.duplicated(["task", "model", "halting", "seed"]).any()
+    assert (frame.status == "ok").all()
