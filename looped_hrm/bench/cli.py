@@ -51,7 +51,8 @@ def parse_seeds(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m looped_hrm.bench", description=__doc__.split("\n\n")[0],
-        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; "
+        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; `speed --model M` "
+               "measures training throughput (see `speed --help`); "
                "`python -m looped_hrm plugins` lists every task, model and halting policy.")
     grid = parser.add_argument_group("the grid")
     grid.add_argument("--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity")
@@ -249,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.add_argument("--latex", action="store_true")
             args = parser.parse_args(argv[1:])
             return report(args.dir, latex=args.latex)
+        if argv and argv[0] == "speed":
+            from looped_hrm.bench.speed import main as speed_main  # imports the engine: only when asked
+
+            return speed_main(argv[1:])
         return run_grid(build_parser().parse_args(argv))
     except (PluginError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -46,7 +46,7 @@ class Floor:
     model: str
     halting: str
     min: float
-    metric: str = "exact_accuracy"
+    metric: str = "policy/exact_accuracy"
     measured_mean: float | None = None
     measured_seeds: int | None = None
 

@@ -1,4 +1,4 @@
-"""Shared test settings: a private data cache, one torch thread per worker, deterministic seeds."""
+"""Settings shared by tests/ and benchmarks/: a private data cache, one torch thread per worker, seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,41 @@
+"""The CI benchmark as tests: every combination of ``ci.yaml`` trains on the CPU and must reach
+its floor. Run with ``pytest benchmarks/ -n auto`` (one combination per test item, in parallel).
+
+A combination without a floor fails too, so the YAML and the grid cannot drift apart: after
+changing the grid, re-measure with the command at the top of ci.yaml and write the floors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from looped_hrm.bench.grid import Combination, Floor, expand, load_benchmark
+from looped_hrm.bench.worker import run_combination
+from looped_hrm.config import load_yaml
+from looped_hrm.registry import get_registry
+
+CI_YAML = Path(__file__).with_name("ci.yaml")
+_data, _source = load_yaml(CI_YAML)
+BENCH = load_benchmark(_data, _source)
+COMBOS = expand(BENCH, get_registry(), _source)
+
+
+def floor_for(combo: Combination) -> Floor | None:
+    task, model, halting = combo.labels
+    return next((f for f in BENCH.floors if (f.task, f.model, f.halting) == (task, model, halting)), None)
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("combo", COMBOS, ids=[c.name for c in COMBOS])
+def test_combination_reaches_its_floor(combo: Combination, tmp_path: Path) -> None:
+    if combo.skip_reason:
+        pytest.skip(combo.skip_reason)
+    floor = floor_for(combo)
+    assert floor is not None, f"{CI_YAML.name}: no floor for {'/'.join(combo.labels)}"
+    record = run_combination(combo, tmp_path, threads=1)
+    assert record["status"] == "ok", record.get("traceback")
+    value = record["metrics"][floor.metric]
+    assert value >= floor.min, (f"{combo.name}: {floor.metric} = {value:.3f} < floor {floor.min} "
+                                f"(measured mean {floor.measured_mean})")
