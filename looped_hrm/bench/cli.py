@@ -38,14 +38,19 @@ def _split(text: str | None) -> list[str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` -> [0, 1, 2]; a single number N -> N seeds [0 .. N-1]."""
+    """``"0,1,2"`` -> [0, 1, 2]; a single number N -> N seeds [0 .. N-1]; ``"5,"`` -> [5]."""
     try:
         items = [int(t) for t in _split(text)]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: expected a count like 3 or a list like 0,1,2") from None
     if not items:
         raise ConfigError("--seeds: empty")
-    return list(range(items[0])) if len(items) == 1 and "," not in text else items
+    if len(items) == 1 and "," not in text:
+        if items[0] < 1:
+            raise ConfigError(f"--seeds {text}: a single number is a count of seeds; "
+                              "for seed 0 alone write --seeds 1 (or a list: --seeds 0,)")
+        return list(range(items[0]))
+    return items
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,8 +150,9 @@ def _headline(record: dict[str, Any]) -> str:
         return f"FAILED: {record.get('error')}"
     m = record.get("metrics", {})
     parts = []
-    for key, label, pct in (("exact_accuracy", "exact", True), ("token_accuracy", "tokens", True),
-                            ("mean_segments", "segments", False), ("train_time_s", "train s", False)):
+    for key, label, pct in (("policy/exact_accuracy", "exact", True), ("policy/token_accuracy", "tokens", True),
+                            ("policy/mean_segments", "segments", False), ("fixed/exact_accuracy", "exact@max", True),
+                            ("train/wall_s", "train s", False)):
         if isinstance(m.get(key), (int, float)):
             parts.append(f"{label} {100 * m[key]:.1f}%" if pct else f"{label} {m[key]:.1f}")
     return "ok  " + "  ".join(parts)

@@ -36,10 +36,10 @@ class PluginEntry:
 
 @dataclass
 class Floor:
-    """A CI floor: ``metric`` of this combination, averaged over seeds, must be >= ``min``.
+    """A CI floor: ``metric`` of the combination(s) labelled task/model/halting must be >= ``min``.
 
-    ``measured_mean`` records the mean that the floor was set from (about 80% of it), so a reader
-    sees the margin.
+    ``*`` matches any label (the first matching floor applies). ``measured_mean`` records the mean
+    over seeds that the floor was set from (about 80% of it), so a reader sees the margin.
     """
 
     task: str

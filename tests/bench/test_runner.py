@@ -141,3 +141,18 @@ def test_killed_parallel_run_resumes_without_duplicates(tmp_path):
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 6 and not frame.duplicated(["task", "model", "halting", "seed"]).any()
     assert (frame.status == "ok").all()
+
+
+@pytest.mark.parametrize("text, seeds", [("3", [0, 1, 2]), ("1", [0]), ("0,1,2", [0, 1, 2]), ("5,", [5]), ("4, 7", [4, 7])])
+def test_seeds_are_a_count_or_a_list(text, seeds):
+    from looped_hrm.bench.cli import parse_seeds
+
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["0", "x", ""])
+def test_bad_seeds_are_rejected(text):
+    from looped_hrm.bench.cli import parse_seeds
+
+    with pytest.raises(ConfigError):
+        parse_seeds(text)
