@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,1,2); default 0")
     grid.add_argument("--benchmark", metavar="FILE", help="a benchmark YAML (grid, budgets, floors); "
                       "--tasks/--models/--halting then select entries of it by label")
+    grid.add_argument("--time-budget", type=float, metavar="SECONDS",
+                      help="train each combination for exactly this many wall-clock seconds, compilation included "
+                           "(replaces the step and epoch budgets: a same-time comparison)")
     grid.add_argument("--preset", help=f"plugin preset: tiny, small, paper (default {DEFAULT_PRESET})")
     grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
@@ -128,6 +131,8 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         data["seeds"] = parse_seeds(args.seeds)
     if args.device:
         data["device"] = args.device
+    if args.time_budget is not None:
+        data["train"] = {**data.get("train", {}), "time_budget_s": args.time_budget, "steps": None, "epochs": None}
     plugin_sets, plain_sets = [], []
     for text in args.set:
         path, _ = parse_override(text)

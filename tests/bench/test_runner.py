@@ -156,3 +156,20 @@ def test_bad_seeds_are_rejected(text):
 
     with pytest.raises(ConfigError):
         parse_seeds(text)
+
+
+@pytest.mark.parametrize("path", sorted((HERE.parents[1] / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_benchmark_validates(registry, path):
+    from looped_hrm.config import load_yaml
+
+    data, source = load_yaml(path)
+    combos = expand(load_benchmark(data, source), registry, source)
+    assert combos and all(c.skip_reason is None for c in combos)
+
+
+def test_time_budget_replaces_the_step_budget():
+    from looped_hrm.bench.cli import build_benchmark, build_parser
+
+    args = build_parser().parse_args(["--tasks", "sudoku", "--models", "hrm", "--time-budget", "60"])
+    bench, _ = build_benchmark(args)
+    assert bench.train["time_budget_s"] == 60 and bench.train["steps"] is None
