@@ -49,3 +49,22 @@ def tiny_task() -> TaskInfo:
 @pytest.fixture
 def sudoku_task() -> TaskInfo:
     return SUDOKU
+
+
+def _saved_bytes(model, batch: Batch) -> int:
+    """Bytes autograd saves for backward during one segment (activation memory, measured on CPU)."""
+    size = 0
+
+    def pack(t):
+        nonlocal size
+        size += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.segment(model.initial_carry(batch), batch)
+    return size
+
+
+@pytest.fixture
+def saved_bytes() -> Callable[..., int]:
+    return _saved_bytes

@@ -32,20 +32,7 @@ def test_paper_preset_matches_hrm_depth_with_half_the_weights(build_model, sudok
     assert profile.trainable_params == 4 * 3_407_872 + 11 * 512 * 2 + 512 * 2 + 2
 
 
-def saved_bytes(model, batch) -> int:
-    size = 0
-
-    def pack(t):
-        nonlocal size
-        size += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.segment(model.initial_carry(batch), batch)
-    return size
-
-
-def test_gradient_window_sets_activation_memory(build_model, make_batch):
+def test_gradient_window_sets_activation_memory(build_model, make_batch, saved_bytes):
     batch = make_batch()
     window_1 = {k: saved_bytes(build_model("looped_transformer", loops=k, grad_loops=1), batch) for k in (2, 4)}
     full = {k: saved_bytes(build_model("looped_transformer", loops=k, grad_loops=None), batch) for k in (2, 4)}

@@ -53,20 +53,7 @@ def test_paper_presets_have_the_official_parameter_counts(build_model, sudoku_ta
     assert att.train_flops * 768 == pytest.approx(36.68e12, rel=1e-3)
 
 
-def saved_bytes(model, batch) -> int:
-    size = 0
-
-    def pack(t):
-        nonlocal size
-        size += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.segment(model.initial_carry(batch), batch)
-    return size
-
-
-def test_activation_memory_grows_with_n_but_not_with_T(build_model, make_batch):
+def test_activation_memory_grows_with_n_but_not_with_T(build_model, make_batch, saved_bytes):
     batch = make_batch()
     by_T = {t: saved_bytes(build_model("trm", H_cycles=t, L_cycles=2), batch) for t in (1, 3)}
     by_n = {n: saved_bytes(build_model("trm", H_cycles=2, L_cycles=n), batch) for n in (1, 3)}
