@@ -234,12 +234,17 @@ def build_registry(extra_modules: Iterable[str] | None = None, *, entry_points: 
         registry.failures.append(Failure(plugin, package, _short_error(exc)))
 
     def register(obj: Any, name: str, origin: Origin) -> None:
+        if pm.is_registered(obj):  # the same module reached twice (entry point and LOOPED_HRM_PLUGINS)
+            return
         try:
             pm.register(obj, name=name)
-            pm.check_pending()  # a misspelt hook name fails this plugin, not the host
         except Exception as exc:  # noqa: BLE001 - any plugin bug is isolated
-            if pm.is_registered(obj):
-                pm.unregister(obj)
+            fail(name, origin.package, exc)
+            return
+        try:
+            pm.check_pending()  # a misspelt hook name fails this plugin, not the host
+        except Exception as exc:  # noqa: BLE001
+            pm.unregister(obj)
             fail(name, origin.package, exc)
             return
         origins[name] = origin

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -92,6 +93,13 @@ def test_broken_plugin_is_reported_and_isolated(make_dist):
         build_registry(extra_modules=[], strict=True)
 
 
+def test_a_module_reached_twice_is_registered_once(make_dist):
+    make_dist("demo-good", "1.0", {"good": "demo_good"}, {"demo_good": TASK_MODULE.format(name="demo", aliases=())})
+    registry = build_registry(extra_modules=["demo_good"])
+    assert registry.entry("task", "demo").origin.package == "demo-good"
+    assert [f for f in registry.failures if "demo" in f.plugin] == []
+
+
 def test_misspelt_hook_and_bad_spec_fail_only_their_plugin(make_dist):
     make_dist("demo-typo", "0.1", {"typo": "demo_typo"}, {"demo_typo": """
         from looped_hrm import hookimpl
@@ -162,9 +170,10 @@ def test_cli_lists_plugins_as_json_despite_a_broken_local_module(tmp_path):
 @pytest.mark.slow
 def test_example_package_installs_and_is_listed(tmp_path):
     """A real pip install of examples/looped-hrm-example-plugin into a private target dir."""
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "src"
+    shutil.copytree(EXAMPLE, source)  # the build leaves build/ and *.egg-info beside the sources
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True, timeout=300)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     result = _run_cli("plugins", "--json", env_extra=env)
     assert result.returncode == 0, result.stderr
