@@ -173,3 +173,14 @@ def test_time_budget_replaces_the_step_budget():
     args = build_parser().parse_args(["--tasks", "sudoku", "--models", "hrm", "--time-budget", "60"])
     bench, _ = build_benchmark(args)
     assert bench.train["time_budget_s"] == 60 and bench.train["steps"] is None
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_the_grid(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    out = tmp_path / "out"
+    result = bench("--tasks", "parity", "--models", "hrm,baseline", "--executor", "ray", "--out", str(out), *FAST,
+                   cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 2 and (frame.status == "ok").all()
