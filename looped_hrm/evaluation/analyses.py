@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from looped_hrm.contracts import Split, Task
-from looped_hrm.evaluation.metrics import exact_correct
+from looped_hrm.engine.correctness import exact_correct
 
 
 @torch.no_grad()

@@ -15,9 +15,10 @@ from typing import Literal, Sequence
 import torch
 
 from looped_hrm.contracts import Split, Task
-from looped_hrm.evaluation.metrics import ExampleResults, label_free_verifier, token_accuracy, verify_all
-from looped_hrm.training.segment import SegmentRunner
-from looped_hrm.training.slots import DeviceSplit, ExampleQueue, Slots
+from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
+from looped_hrm.engine.segment import SegmentRunner
+from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
+from looped_hrm.evaluation.metrics import ExampleResults, verify_all
 
 Mode = Literal["policy", "fixed"]
 

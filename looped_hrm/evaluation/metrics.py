@@ -2,7 +2,7 @@
 
 Definitions (the papers' where they have one):
 
-* ``exact_accuracy`` — every scored token (label != IGNORE_INDEX) equals the label (HRM's
+* ``exact_accuracy`` (see `looped_hrm.engine.correctness`) — every scored token (label != IGNORE_INDEX) equals the label (HRM's
   ``exact_accuracy``, what the papers report);
 * ``verified_accuracy`` — ``Task.verify`` accepts the prediction by the rules of the puzzle (equal to
   exact accuracy when the answer is unique, higher when several answers are valid);
@@ -25,21 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
 import torch
-
-from looped_hrm.contracts import IGNORE_INDEX
-
-
-def exact_correct(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``[B]`` bool: all scored tokens right."""
-    return ((predictions == labels) | (labels == IGNORE_INDEX)).all(-1)
-
-
-def token_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``[B]`` float: fraction of scored tokens right (0 for a row with none scored)."""
-    scored = labels != IGNORE_INDEX
-    return ((predictions == labels) & scored).sum(-1).float() / scored.sum(-1).clamp_min(1).float()
 
 
 @dataclass
@@ -119,16 +105,3 @@ def verify_all(task, predictions: torch.Tensor, inputs: torch.Tensor, labels: to
     """``[N]`` bool: ``task.verify`` on every example (host loop; the rules, not the label)."""
     preds, ins, labs = predictions.cpu().numpy(), inputs.cpu().numpy(), labels.cpu().numpy()
     return torch.tensor([bool(task.verify(p, x, y)) for p, x, y in zip(preds, ins, labs)], dtype=torch.bool)
-
-
-def label_free_verifier(task):
-    """``HaltContext.verify`` for a task whose rule checker needs no label, else None."""
-    if not getattr(task, "label_free_verify", False):
-        return None
-
-    def verify(predictions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        preds, ins = predictions.detach().cpu().numpy(), inputs.detach().cpu().numpy()
-        ok = np.fromiter((bool(task.verify(p, x, None)) for p, x in zip(preds, ins)), dtype=bool, count=len(preds))
-        return torch.from_numpy(ok).to(predictions.device)
-
-    return verify

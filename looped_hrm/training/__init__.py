@@ -2,6 +2,6 @@
 dropped), any halting policy, Adam-atan2/AdamW, EMA, checkpoints and resume.
 
 The runner's entry point is `looped_hrm.training.experiment.run_experiment`; `config.TrainConfig`
-documents every knob. (No re-exports here: `evaluation` imports this package's modules, and
-`experiment` imports `evaluation`.)
+documents every knob. The segment step and the slots it shares with evaluation live in
+`looped_hrm.engine`.
 """

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from looped_hrm.contracts import Split, Task
+from looped_hrm.engine.correctness import label_free_verifier
+from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
-from looped_hrm.evaluation.metrics import label_free_verifier, summarize
+from looped_hrm.evaluation.metrics import summarize
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.segment import SegmentRunner
 from looped_hrm.training.trainer import Trainer
 
 TIMING_KEYS = ("wall_s", "examples_per_s", "peak_memory_mb")

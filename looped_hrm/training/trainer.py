@@ -31,12 +31,12 @@ from tqdm.auto import tqdm
 
 from looped_hrm.config import ConfigError, to_dict
 from looped_hrm.contracts import Split, Task
-from looped_hrm.evaluation.metrics import label_free_verifier, token_accuracy
+from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
+from looped_hrm.engine.segment import SegmentRunner, check_compatible
+from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
 from looped_hrm.training.optim import EMA, build_optimizers, lr_at, split_parameters
-from looped_hrm.training.segment import SegmentRunner, check_compatible
-from looped_hrm.training.slots import DeviceSplit, ExampleQueue, Slots
 
 LOG_NAME = "train_log.jsonl"
 

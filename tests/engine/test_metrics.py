@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from looped_hrm.contracts import IGNORE_INDEX
-from looped_hrm.evaluation.metrics import ExampleResults, exact_correct, summarize, token_accuracy
+from looped_hrm.engine.correctness import exact_correct, token_accuracy
+from looped_hrm.evaluation.metrics import ExampleResults, summarize
 
 
 def test_exact_and_token_accuracy_skip_unscored_positions():

@@ -6,7 +6,7 @@ import torch
 
 from looped_hrm.contracts import Split
 from looped_hrm.plugins.halting.fixed import FixedPolicy
-from looped_hrm.training.slots import DeviceSplit, ExampleQueue, Slots
+from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 
 from .fakes import BroadcastTask, TinyReasoner
 

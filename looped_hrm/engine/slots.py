@@ -194,8 +194,7 @@ class Slots:
         new_state = self.policy.init_state(rows, self.device)
         self.pstate = new_state if self.pstate is None else where_rows(fresh, new_state, self.pstate)
         self.steps = torch.where(fresh, 0, self.steps)
-        self.extras = {k: torch.where(fresh.view(-1, *([1] * (v.dim() - 1))), torch.zeros_like(v), v)
-                       for k, v in self.extras.items()}
+        self.extras = where_rows(fresh, {k: torch.zeros_like(v) for k, v in self.extras.items()}, self.extras)
         self.halted = torch.zeros_like(self.halted)
 
     def _keep(self, keep: torch.Tensor) -> None:
