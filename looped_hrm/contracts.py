@@ -19,7 +19,8 @@ Conventions shared by everyone:
 * token grids are ``int64`` tensors of shape ``[N, seq_len]``; labels use `IGNORE_INDEX` for positions
   that are not scored;
 * everything batch-shaped is batch-first, so the engine can select, reorder and refill rows of any
-  carry or policy state without knowing what is inside (see `select_rows`, `where_rows`);
+  carry or policy state without knowing what is inside (`select_rows`, `scatter_rows`, `where_rows`:
+  the one home of these per-row helpers, for the engine and for models alike);
 * "segment" is the outer step (what ACT halts); "inner" steps are refinement steps inside a segment
   (the lower level of two-level halting).
 """
@@ -358,10 +359,12 @@ def select_rows(tensors: Mapping[str, torch.Tensor], index: torch.Tensor) -> dic
     return {k: v[index] for k, v in tensors.items()}
 
 
+def scatter_rows(tensors: Mapping[str, torch.Tensor], index: torch.Tensor,
+                 update: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every batch-first tensor with its rows ``index`` replaced by the rows of ``update`` (out of place)."""
+    return {k: v.index_copy(0, index, update[k]) for k, v in tensors.items()}
+
+
 def where_rows(mask: torch.Tensor, new: Mapping[str, torch.Tensor], old: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per row: ``new`` where ``mask`` [B] is True, else ``old`` (used to restart halted examples)."""
-    out = {}
-    for k, v in old.items():
-        m = mask.view(-1, *([1] * (v.dim() - 1)))
-        out[k] = torch.where(m, new[k], v)
-    return out
+    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}

@@ -30,7 +30,7 @@ from typing import Callable
 
 import torch
 
-from looped_hrm.contracts import InnerHalt
+from looped_hrm.contracts import InnerHalt, scatter_rows, select_rows, where_rows
 
 State = dict[str, torch.Tensor]
 Step = Callable[[State, torch.Tensor], tuple[State, dict[str, torch.Tensor]]]
@@ -96,18 +96,6 @@ class _Trace:
             self.predictions[:, self.last:] = self.predictions[:, self.last - 1: self.last]
 
 
-def _gather(state: State, rows: torch.Tensor) -> State:
-    return {k: v[rows] for k, v in state.items()}
-
-
-def _scatter(state: State, rows: torch.Tensor, update: State) -> State:
-    return {k: v.index_copy(0, rows, update[k]) for k, v in state.items()}
-
-
-def _where(mask: torch.Tensor, new: State, old: State) -> State:
-    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}
-
-
 def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace,
             inner_halt: InnerHalt | None, keep: int | None) -> tuple[State, torch.Tensor, State | None]:
     """Run up to ``steps`` steps (the caller disables gradient), stopping rows as ``inner_halt`` says.
@@ -123,8 +111,8 @@ def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace
     for s in range(1, steps + 1):
         if inner_halt is not None and stopped.any():  # (no host sync on a fixed schedule)
             rows = (~stopped).nonzero().squeeze(1)
-            update, residuals = step(_gather(state, rows), x[rows])
-            state = _scatter(state, rows, update)
+            update, residuals = step(select_rows(state, rows), x[rows])
+            state = scatter_rows(state, rows, update)
         else:
             rows = None
             state, residuals = step(state, x)
@@ -135,13 +123,13 @@ def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace
         stop_now = inner_halt(s, logit).bool() & ~stopped
         if history is not None:
             history = history[-keep:] + [state]
-            start = _where(stop_now, history[-1 - min(keep, s)], start)
+            start = where_rows(stop_now, history[-1 - min(keep, s)], start)
         stopped |= stop_now
         if stopped.all():
             break
     if history is not None and not stopped.all():
         # rows that ran every step: their window starts k steps before the end
-        start = _where(~stopped, history[-1 - min(keep, steps)], start)
+        start = where_rows(~stopped, history[-1 - min(keep, steps)], start)
     return state, ran, start
 
 
@@ -151,7 +139,7 @@ def _replay(step: Step, start: State, x: torch.Tensor, ran: torch.Tensor, window
     state = start
     for j in range(window):
         update, _ = step(state, x)
-        state = _where(j >= window - own, update, state)  # a row with w steps joins at step window − w
+        state = where_rows(j >= window - own, update, state)  # a row with w steps joins at step window − w
     return state
 
 
