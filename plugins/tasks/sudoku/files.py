@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from looped_hrm.plugins.tasks import sudoku_solver as solver
-from looped_hrm.plugins.tasks.sudoku_generator import default_workers
+from looped_hrm.plugins.tasks.sudoku import solver
+from looped_hrm.plugins.tasks.sudoku.generator import default_workers
 
 DATA_ENV = "LOOPED_HRM_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[2]  # plugins/tasks/this.py -> the repository
+REPO_ROOT = Path(__file__).resolve().parents[3]  # plugins/tasks/sudoku/this.py -> the repository
 
 
 class SudokuFileError(ValueError):

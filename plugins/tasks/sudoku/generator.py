@@ -1,25 +1,13 @@
 """Random Sudoku puzzles with a unique solution and a chosen difficulty, reproducible per seed.
 
 One *candidate* is drawn per index of a seeded stream: a random complete grid, then its givens
-removed in random order whenever the puzzle stays unique (`sudoku_solver.removable`), down to a
+removed in random order whenever the puzzle stays unique (`solver.removable`), down to a
 minimal puzzle or to a requested number of givens; finally its difficulty is measured (backtracks of
 the complete search). `generate` walks the stream in index order and keeps candidates whose
 difficulty bucket is still wanted, so the result depends only on (size, seed, stream, filters), never
-on how many worker processes computed the candidates.
-
-Why rejection rather than a hill climb towards hard puzzles: measured on 9×9, a climb that swaps
-givens of a minimal puzzle (with or without changing its solution) found puzzles with ≥ 10
-backtracks no faster than drawing fresh minimal puzzles (about 3.5 % of which reach 10), and it
-drifts towards near-copies of one puzzle. Rejection keeps the puzzles independent; the cost is
-spread over a process pool (``LOOPED_HRM_DATA_WORKERS``, default: every usable core).
-
-Measured (one core, this repository's solver): a minimal 4×4 puzzle 0.2 ms, 6×6 1.1 ms, 9×9
-10.6 ms. Difficulty of random minimal puzzles: every 4×4 one is solved by singles (20k drawn); 6×6:
-94.6 % singles, 4.0 % one backtrack, 1.0 % two, 0.4 % three or more; 9×9: 40 % singles, median 1,
-3.4 % ten or more (8715 drawn). Hence 9×9 "hard" (10–99 backtracks) comes at about 3 puzzles/s per
-core (1.3–2.6/s measured on a loaded 2-core machine): 10k take about an hour of one core, a few
-minutes on a 16-core GPU host, once (splits are cached). The Sudoku-Extreme preset reads real
-puzzles instead. Its generated hard puzzles: median 13 backtracks (quartiles 11 and 17, max 75).
+on how many worker processes computed the candidates. The cost is spread over a process pool
+(``LOOPED_HRM_DATA_WORKERS``, default: every usable core). docs/tasks/sudoku.md says why rejection
+rather than a hill climb, and what generating costs (measured).
 """
 
 from __future__ import annotations
@@ -32,7 +20,7 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from looped_hrm.plugins.tasks import sudoku_solver as solver
+from looped_hrm.plugins.tasks.sudoku import solver
 
 
 class GenerationError(RuntimeError):

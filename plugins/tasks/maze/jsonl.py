@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from looped_hrm.plugins.tasks.maze_grid import GOAL, OPEN, PAD, PATH, START, WALL
+from looped_hrm.plugins.tasks.maze.grid import GOAL, OPEN, PAD, PATH, START, WALL
 
 _ASCII_TOKENS = {"#": WALL, " ": OPEN, "S": START, "E": GOAL}
 _FIELDS = ("id", "grid_n", "start", "end", "solution", "path_len", "ascii")

@@ -20,9 +20,7 @@ Three layouts (the ``generator`` option of the task):
   measured exceeded 107 moves, so HRM's "> 110" filter cannot be met this way; use ``loops`` for
   hard 30×30 mazes.
 
-Everything here works on plain numpy arrays and Python lists (no compiled extension): carving a
-30×30 layout and searching it take ~0.5 ms together. The hard filter rejects most layouts (``loops``
-at path >= 111: ~97 %), so 1000 hard 30×30 mazes take ~30 s once, then come from the cache.
+Plain numpy and Python lists, no compiled extension (generation speed: docs/tasks/maze.md).
 """
 
 from __future__ import annotations

@@ -4,25 +4,11 @@ Encoding as in HRM's ``build_maze_dataset.py``: charset ``"# SGo"`` -> token ids
 vocabulary 6, sequence length N·N, and the *whole* grid is the label (walls included), so exact
 accuracy means reproducing every cell. One puzzle id for all mazes (HRM: ``num_puzzle_identifiers 1``).
 
-Data comes from the generators of `maze_grid` (``dfs`` perfect mazes, ``loops`` mazes with several
-shortest paths, ``random`` walls) or from maze-dataset JSONL files (``train_file`` / ``test_file``,
-e.g. ``../shared/data/maze/maze_dataset_dfs_g15.jsonl`` with ``size: 31``). Difficulty is the
-shortest path length in moves; buckets split it at ``bucket_edges`` (default N, 2N, 4N: a path
-about as long as the side, twice, four times).
-
-Which generator is HRM's? HRM's paper says Maze-Hard follows Lehnert et al. (2024), i.e. random wall
-cells, keeping mazes whose shortest path is > 110 on 30×30. We measured that i.i.d. random walls at
-30–50 % density never get there on 30×30 (3000 layouts: no cell farther than 107 moves from a random
-start, median 36), so the published set cannot be reproduced from that description. The ``paper``
-preset therefore uses ``loops``: corridor mazes with cycles, 15×15 cells on the 30×30 grid, shortest
-path >= 111 moves, 1000 train / 1000 test. 72 % of its test mazes have more than one shortest path,
-which is why `verify` accepts any shortest path, as HRM's paper scores "a valid and optimal path".
-Generating them runs at ~30 mazes/s on one CPU core (``dfs``: ~950/s), once: splits are cached.
-
-Augmentation (train only, off by default as in HRM's builder): ``augment: true`` stores all 8
-dihedral versions of every training maze (HRM's ``--aug``); `MazeTask.augment` draws one at random.
+Data comes from the generators of `grid` or from maze-dataset JSONL files (`jsonl`). Difficulty is the
+shortest path length in moves. `verify` accepts any shortest path (HRM's paper scores "a valid and
+optimal path"). docs/tasks/maze.md says why the ``paper`` preset uses the ``loops`` generator, with
+the measurements behind it.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -33,11 +19,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from looped_hrm import hookimpl
 from looped_hrm.cache import cached_split
-from looped_hrm.contracts import IGNORE_INDEX, SPLITS, Split, TaskInfo, TaskSpec
-from looped_hrm.plugins.tasks import maze_grid as grid_ops
-from looped_hrm.plugins.tasks.maze_jsonl import load_maze_jsonl
+from looped_hrm.contracts import IGNORE_INDEX, SPLITS, Split, TaskInfo
+from looped_hrm.plugins.tasks.maze import grid as grid_ops
+from looped_hrm.plugins.tasks.maze.jsonl import load_maze_jsonl
 
 DATA_VERSION = 1  # bump when generated mazes change, so cached splits are rebuilt
 
@@ -189,17 +174,9 @@ def _file_digest(path: str) -> str:
         raise ValueError(f"maze: cannot read data file {path}: {exc.strerror or exc}") from exc
 
 
-@hookimpl
-def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="maze",
-        factory=MazeTask,
-        config=MazeConfig,
-        description="shortest S->G path on an N×N character maze (HRM Maze-Hard encoding)",
-        presets={
-            "tiny": {"size": 7, "min_path_length": 4, "num_train": 256, "num_test": 64},
-            "small": {"size": 15, "min_path_length": 15, "num_train": 2000, "num_test": 500},
-            "paper": {"size": 30, "generator": "loops", "loop_fraction": 0.1, "min_path_length": 111,
-                      "num_train": 1000, "num_test": 1000, "augment": False},
-        },
-    )]
+PRESETS = {
+    "tiny": {"size": 7, "min_path_length": 4, "num_train": 256, "num_test": 64},
+    "small": {"size": 15, "min_path_length": 15, "num_train": 2000, "num_test": 500},
+    "paper": {"size": 30, "generator": "loops", "loop_fraction": 0.1, "min_path_length": 111,
+              "num_train": 1000, "num_test": 1000, "augment": False},
+}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from looped_hrm.plugins.tasks.arc_grid import GridAug, crop_prediction
+from looped_hrm.plugins.tasks.arc.grid import GridAug, crop_prediction
 
 
 @dataclass

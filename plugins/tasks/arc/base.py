@@ -1,0 +1,164 @@
+"""What both ARC tasks share: puzzle versions and their ids, the train/test rows on HRM's canvas,
+exact-match verification and voting over views (see docs/tasks/arc.md).
+
+A subclass (`lite.ArcLiteTask`, `agi.ArcAgiTask`) says where the puzzles come from.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from looped_hrm.cache import cached_split
+from looped_hrm.contracts import IGNORE_INDEX, Split, TaskInfo
+from looped_hrm.plugins.tasks.arc.grid import (VOCAB_SIZE, decode, encode, encode_label, random_aug, render,
+                                               sample_views)
+from looped_hrm.plugins.tasks.arc.voting import VoteResult, vote
+
+Pair = tuple[np.ndarray, np.ndarray]
+_CACHE_VERSION = 1
+
+
+def check_views(num_aug: int, test_views: int | None) -> None:
+    if num_aug < 0:
+        raise ValueError(f"num_aug must be >= 0, got {num_aug}")
+    if test_views is not None and not 1 <= test_views <= num_aug + 1:
+        raise ValueError(f"test_views must be in 1..num_aug+1 = {num_aug + 1}, got {test_views}")
+
+
+class ArcTask(ABC):
+    """What both ARC tasks share: puzzle versions, splits, encoding, verification and voting.
+
+    A subclass sets ``name``, ``config``, ``bucket_names`` and ``puzzle_labels`` (one per puzzle) and
+    implements `_pairs`, `_num_tests` and `_difficulty`.
+    """
+
+    label_free_verify = False
+
+    def __init__(self, canvas: int, num_aug: int, test_views: int | None, translate: bool, seed: int) -> None:
+        self.canvas, self.num_aug, self.translate, self.seed = canvas, num_aug, translate, seed
+        self.test_views = num_aug + 1 if test_views is None else test_views
+        count = len(self.puzzle_labels)
+        self.views = [sample_views(np.random.default_rng([seed, 2, p]), num_aug) for p in range(count)]
+        self.info = TaskInfo(vocab_size=VOCAB_SIZE, seq_len=canvas * canvas, num_puzzle_ids=1 + count * (num_aug + 1))
+
+    # --------------------------------------------------------------------------- subclass hooks
+
+    @abstractmethod
+    def _pairs(self, p: int) -> tuple[list[Pair], list[Pair]]:
+        """Puzzle ``p``'s (training pairs, held-out test pairs), deterministic."""
+
+    @abstractmethod
+    def _num_tests(self, p: int) -> int:
+        """How many test pairs puzzle ``p`` has (without drawing them)."""
+
+    @abstractmethod
+    def _difficulty(self, p: int, output: np.ndarray) -> tuple[float, int]:
+        """(difficulty, bucket) of a row of puzzle ``p`` whose output grid is ``output``."""
+
+    # ------------------------------------------------------------------------------- ids, rows
+
+    def puzzle_id(self, p: int, view: int) -> int:
+        return 1 + p * (self.num_aug + 1) + view
+
+    @property
+    def puzzle_names(self) -> list[str]:
+        """``puzzle_names[id]``: ``"<blank>"`` for 0, else ``"<puzzle>|<view>"`` (view ``d0c123456789`` is the original)."""
+        return ["<blank>"] + [f"{label}|{view.name}" for label, views in zip(self.puzzle_labels, self.views)
+                              for view in views]
+
+    def test_rows(self) -> dict[str, np.ndarray]:
+        """For each row of the test split, in order: ``puzzle`` index, ``view`` index, ``test_index``."""
+        rows = [(p, v, j) for p in range(len(self.puzzle_labels)) for v in range(self.test_views)
+                for j in range(self._num_tests(p))]
+        table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        return {"puzzle": table[:, 0], "view": table[:, 1], "test_index": table[:, 2]}
+
+    # ------------------------------------------------------------------------------------ splits
+
+    def build(self, split: str) -> Split:
+        if split not in ("train", "test"):
+            raise ValueError(f"{self.name}: unknown split {split!r} (expected 'train' or 'test')")
+        return cached_split(self.name, self.config, split, lambda: self._build(split), version=_CACHE_VERSION)
+
+    def _build(self, split: str) -> Split:
+        per_puzzle = []  # (puzzle, pairs, number of views)
+        for p in range(len(self.puzzle_labels)):
+            train_pairs, test_pairs = self._pairs(p)
+            if split == "train":
+                per_puzzle.append((p, train_pairs, self.num_aug + 1))
+            else:
+                per_puzzle.append((p, test_pairs, self.test_views))
+        n = sum(len(pairs) * views for _, pairs, views in per_puzzle)
+        length = self.info.seq_len
+        inputs = np.empty((n, length), dtype=np.int64)  # filled in place: paper-size splits are GBs
+        labels = np.empty((n, length), dtype=np.int64)
+        ids, difficulty, bucket = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.int64)
+        row = 0
+        for p, pairs, n_views in per_puzzle:
+            for v in range(n_views):
+                view = self.views[p][v]
+                rng = np.random.default_rng([self.seed, 3, p, v])
+                at_origin = int(rng.integers(len(pairs))) if pairs else -1
+                for j, (x, y) in enumerate(pairs):
+                    x, y = view.apply(x), view.apply(y)
+                    offset = (0, 0)
+                    if split == "train" and self.translate and j != at_origin:
+                        offset = self._random_offset(rng, x, y)
+                    inputs[row] = encode(x, self.canvas, offset)
+                    labels[row] = encode_label(y, self.canvas, offset)
+                    ids[row] = self.puzzle_id(p, v)
+                    difficulty[row], bucket[row] = self._difficulty(p, y)
+                    row += 1
+        return Split.from_arrays({"inputs": inputs, "labels": labels, "puzzle_ids": ids,
+                                  "difficulty": difficulty, "bucket": bucket})
+
+    def _random_offset(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+        room_r = self.canvas - max(x.shape[0], y.shape[0])
+        room_c = self.canvas - max(x.shape[1], y.shape[1])
+        return int(rng.integers(room_r + 1)), int(rng.integers(room_c + 1))
+
+    # ----------------------------------------------------------------------- the Task protocol
+
+    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random HRM augmentation (symmetry, colour permutation, translation) of one row.
+
+        The augmented pair follows the *conjugated* rule (e.g. a flip turns "rotate 90" into
+        "rotate 270"), so it belongs to a different puzzle version: the train split already holds
+        the augmented versions under their own puzzle ids, and this is not meant to be applied on top
+        of them with the row's original puzzle id.
+        """
+        x, y = decode(inputs, self.canvas), decode(np.where(labels == IGNORE_INDEX, 0, labels), self.canvas)
+        aug = random_aug(rng)
+        x, y = aug.apply(x), aug.apply(y)
+        offset = self._random_offset(rng, x, y) if self.translate else (0, 0)
+        return encode(x, self.canvas, offset), encode_label(y, self.canvas, offset)
+
+    def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
+        """Exact match with the label on every scored cell: ARC has no rule checker."""
+        if labels is None:
+            raise ValueError(f"{self.name}: verify needs the labels (ARC answers can only be checked against them; "
+                             "label_free_verify is False)")
+        prediction, labels = np.asarray(prediction), np.asarray(labels)
+        scored = labels != IGNORE_INDEX
+        return bool((prediction[scored] == labels[scored]).all())
+
+    def render(self, tokens: np.ndarray) -> str:
+        return render(tokens, self.canvas)
+
+    # -------------------------------------------------------------------------------- voting
+
+    def vote(self, predictions: np.ndarray, scores: np.ndarray | None = None) -> VoteResult:
+        """pass@1/pass@2 per puzzle from predictions for the rows of ``build("test")`` (in order),
+        voting over the ``test_views`` views of each test input; ``scores`` (optional, one per row,
+        e.g. sigmoid(q_halt)) break ties between grids with equal votes."""
+        rows = self.test_rows()
+        if len(predictions) != rows["puzzle"].size:
+            raise ValueError(f"{self.name}: {len(predictions)} predictions for {rows['puzzle'].size} test rows")
+        answers = {}
+        for p in np.unique(rows["puzzle"]):
+            for j, (_, y) in enumerate(self._pairs(int(p))[1]):
+                answers[(self.puzzle_labels[p], j)] = y
+        return vote(predictions, [self.puzzle_labels[p] for p in rows["puzzle"]], rows["test_index"],
+                    [self.views[p][v] for p, v in zip(rows["puzzle"], rows["view"])], answers, self.canvas, scores)
