@@ -39,7 +39,7 @@ class SudokuConfig:
     num_test: int = 1000  # -1: every usable puzzle of test_file
     num_aug: int = 0  # augmented copies per training puzzle, the original kept (HRM's --num-aug)
     seed: int = 0
-    train_file: str | None = None  # puzzles for the train split (None: generate); see sudoku_files
+    train_file: str | None = None  # puzzles for the train split (None: generate); see files.py
     test_file: str | None = None  # the same file as train_file: held-out puzzles of that file
     data_dir: str | None = None  # where relative file names resolve; None: $LOOPED_HRM_DATA or ../shared/data
     givens: int | None = None  # generator: remove givens down to this many (None: to a minimal puzzle)
