@@ -15,8 +15,9 @@ from typing import Sequence
 
 from tabulate import tabulate
 
-from looped_hrm.config import ConfigError, apply_overrides, plugin_config
+from looped_hrm.config import ConfigError, Source, apply_overrides
 from looped_hrm.registry import PluginError, get_registry
+from looped_hrm.resolve import instantiate, plugin_dataclass, resolve_plugin
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -34,24 +35,24 @@ def model_info(model: str, task: str, preset: str | None = None, task_preset: st
                overrides: Sequence[str] = ()) -> dict:
     """Parameters, depth and FLOPs of ``model`` built for ``task``; ``--set model.x=..`` overrides."""
     registry = get_registry()
-    model_spec = registry.get("model", model)
-    task_spec = registry.get("task", task)
     values = apply_overrides({}, list(overrides))
     unknown = set(values) - {"model", "task"}
     if unknown:
         raise ConfigError(f"--set: unknown section(s) {sorted(unknown)} (expected model.* or task.*)")
-    if task_preset is None and preset in task_spec.presets:
-        task_preset = preset
-    task_cfg = plugin_config(task_spec, task_preset, values.get("task"), "--set", ("task",))
-    task_obj = task_spec.factory(task_cfg)
-    model_cfg = plugin_config(model_spec, preset, values.get("model"), "--set", ("model",))
-    net = model_spec.factory(model_cfg, task_obj.info)
+    source = Source("--set", overrides={("model", "preset"): f"--preset {preset}",
+                                        ("task", "preset"): f"--task-preset {task_preset}"})
+    task_r = resolve_plugin(registry, "task", task, preset=task_preset, default_preset=preset,
+                            config=values.get("task"), source=source, path=("task",))
+    model_r = resolve_plugin(registry, "model", model, preset=preset, config=values.get("model"), source=source,
+                             path=("model",))
+    task_obj = instantiate(registry, "task", task_r)
+    net = registry.get("model", model_r["plugin"]).factory(plugin_dataclass(registry, "model", model_r), task_obj.info)
     profile = net.compute_profile()
     return {
-        "model": model_spec.name,
-        "task": task_spec.name,
+        "model": model_r["plugin"],
+        "task": task_r["plugin"],
         "preset": preset,
-        "task_preset": task_preset,
+        "task_preset": task_r["preset"],
         "vocab_size": task_obj.info.vocab_size,
         "seq_len": task_obj.info.seq_len,
         "trainable_params": profile.trainable_params,

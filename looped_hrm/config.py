@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,9 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 T = TypeVar("T")
+
+MAX_INT = 2**53
+"""Largest integer a config may hold: exactly representable as a float (JSON, YAML, torch sizes)."""
 
 
 class ConfigError(ValueError):
@@ -36,9 +40,15 @@ class Source:
 
     name: str
     lines: Mapping[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[tuple[str, ...], str] = dataclasses.field(default_factory=dict)  # path -> "--set a.b=c"
 
     def at(self, path: tuple[str, ...]) -> str:
-        """``file:line: a.b.c`` for error messages (the line of the closest known ancestor)."""
+        """``file:line: a.b.c`` for error messages (the line of the closest known ancestor);
+        a value that came from ``--set`` is blamed on that option instead."""
+        for cut in range(len(path), 0, -1):
+            if path[:cut] in self.overrides:
+                return f"{self.overrides[path[:cut]]}: {'.'.join(path)}"
+        line = None
         for cut in range(len(path), -1, -1):
             line = self.lines.get(path[:cut])
             if line is not None:
@@ -64,20 +74,28 @@ def load_yaml(path: str | Path) -> tuple[Any, Source]:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
-        _collect_lines(node, (), lines)
+        _collect_lines(node, (), lines, str(path))
     return data, Source(str(path), lines)
 
 
-def _collect_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _collect_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], name: str) -> None:
+    """Record the line of every key path; a key given twice in one mapping is an error (YAML would
+    silently keep the last one)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key, value in node.value:
             child = path + (str(key.value),)
-            lines[child] = key.start_mark.line + 1
-            _collect_lines(value, child, lines)
+            line = key.start_mark.line + 1
+            if str(key.value) in seen:
+                raise ConfigError(f"{name}:{line}: {'.'.join(child)}: duplicate key (first given on line "
+                                  f"{seen[str(key.value)]}; YAML would silently keep only the last one)")
+            seen[str(key.value)] = line
+            lines[child] = line
+            _collect_lines(value, child, lines, name)
     elif isinstance(node, yaml.SequenceNode):
         for i, value in enumerate(node.value):
-            _collect_lines(value, path + (str(i),), lines)
+            _collect_lines(value, path + (str(i),), lines, name)
 
 
 # ----------------------------------------------------------------------------------- overrides
@@ -121,6 +139,26 @@ def build(cls: type[T], data: Any, source: Source | str = "<config>", path: tupl
     return _convert(cls, data, source, path)
 
 
+def convert_fields(cls: type, data: Mapping[str, Any], source: Source | str = "<config>",
+                   path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check the keys and value types of ``data`` against the dataclass ``cls`` without building it:
+    one layer of a config that is merged with others before the whole is validated."""
+    if isinstance(source, str):
+        source = Source(source)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source.at(path)}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    kwargs = {}
+    for key, item in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(fields)})"
+            raise ConfigError(f"{source.at(path + (str(key),))}: unknown key{hint}")
+        kwargs[key] = _convert(hints[key], item, source, path + (key,))
+    return kwargs
+
+
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
@@ -139,15 +177,8 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
             value = {}
         if not isinstance(value, Mapping):
             raise ConfigError(f"{source.at(path)}: expected a mapping for {tp.__name__}, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
-        kwargs = {}
-        for key, item in value.items():
-            if key not in fields:
-                close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(fields)})"
-                raise ConfigError(f"{source.at(path + (str(key),))}: unknown key{hint}")
-            kwargs[key] = _convert(hints[key], item, source, path + (key,))
+        kwargs = convert_fields(tp, value, source, path)
         missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
         if missing:
@@ -155,7 +186,9 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
         try:
             return tp(**kwargs)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source.at(path)}: {exc}") from exc
+            # "steps must be > 0": blame the key the message starts with, so the line is that key's
+            first = str(exc).split(" ", 1)[0]
+            raise ConfigError(f"{source.at(path + (first,) if first in fields else path)}: {exc}") from exc
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -167,6 +200,8 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
                 return _convert(arg, value, source, path)
             except ConfigError as exc:
                 errors.append(exc)
+        if len(errors) == 1:  # Optional[X]: X's own message says more ("out of range", "finite")
+            raise errors[0]
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"{source.at(path)}: expected {expected}, got {value!r}")
     if origin is typing.Literal:
@@ -194,10 +229,14 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source.at(path)}: expected a number, got {type(value).__name__} {value!r}")
+        if isinstance(value, int) and abs(value) > MAX_INT or not math.isfinite(value):
+            raise ConfigError(f"{source.at(path)}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source.at(path)}: expected an integer, got {type(value).__name__} {value!r}")
+        if abs(value) > MAX_INT:
+            raise ConfigError(f"{source.at(path)}: {value} is out of range (at most {MAX_INT:,} in magnitude)")
         return value
     if tp in (bool, str):
         if not isinstance(value, tp):

@@ -12,6 +12,7 @@ command skips every finished combination (``--no-resume`` reruns them).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -90,8 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source | str]:
-    """The grid from ``--benchmark`` or from the command line, with every override applied."""
+def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source]:
+    """The grid from ``--benchmark`` or from the command line, with every override applied.
+
+    The returned `Source` blames a value on the option that set it (``--set train.steps=0``) and
+    otherwise on its line in the benchmark file.
+    """
+    source: Source
     if args.benchmark:
         data, source = load_yaml(args.benchmark)
         if not isinstance(data, dict):
@@ -104,8 +110,9 @@ def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source |
         data = {"name": args.name or f"{'-'.join(_split(args.tasks))}_{'-'.join(_split(args.models))}_{preset}",
                 "preset": preset, "tasks": _split(args.tasks), "models": _split(args.models),
                 "halting": _split(args.halting) or ["act_q"], "train": train, "eval": evaluation}
-        source = "<command line>"
-    data = _apply_cli(data, args)
+        source = Source("<command line>")
+    data, overrides = _apply_cli(data, args)
+    source = dataclasses.replace(source, overrides=overrides)
     return load_benchmark(data, source), source
 
 
@@ -117,8 +124,10 @@ def _select(entries: list[Any], wanted: list[str], kind: str, file: str) -> list
     return [e for e, label in zip(entries, labels) if label in wanted]
 
 
-def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """``data`` with the command line's choices applied, and which key paths each option set."""
     data = dict(data)
+    overrides: dict[tuple[str, ...], str] = {}
     if args.benchmark:
         for key, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
             if getattr(args, key):
@@ -127,25 +136,30 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             data["preset"] = args.preset
         if args.name:
             data["name"] = args.name
+    if args.preset:
+        overrides[("preset",)] = f"--preset {args.preset}"
     if args.seeds:
         data["seeds"] = parse_seeds(args.seeds)
+        overrides[("seeds",)] = f"--seeds {args.seeds}"
     if args.device:
         data["device"] = args.device
-    if args.time_budget is not None:
-        data["train"] = {**data.get("train", {}), "time_budget_s": args.time_budget, "steps": None, "epochs": None}
+        overrides[("device",)] = f"--device {args.device}"
     plugin_sets, plain_sets = [], []
     for text in args.set:
         path, _ = parse_override(text)
         (plugin_sets if path[0] in ("task", "model", "halting") and len(path) > 1 else plain_sets).append(text)
+        if path[0] not in ("task", "model", "halting"):
+            overrides[path] = f"--set {text}"
     data = apply_overrides(data, plain_sets)
     for text in plugin_sets:
         path, _ = parse_override(text)
         key = {"task": "tasks", "model": "models", "halting": "halting"}[path[0]]
         entries = [{"plugin": e} if isinstance(e, str) else dict(e) for e in data.get(key, [])]
-        for entry in entries:
+        for i, entry in enumerate(entries):
             entry["config"] = apply_overrides(entry.get("config") or {}, [f"{'.'.join(path[1:])}={text.partition('=')[2]}"])
+            overrides[(key, str(i), "config", *path[1:])] = f"--set {text}"
         data[key] = entries
-    return data
+    return data, overrides
 
 
 def _headline(record: dict[str, Any]) -> str:
@@ -173,9 +187,11 @@ def dry_run(combos: list[Combination]) -> int:
 
 
 def run_grid(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
     bench, source = build_benchmark(args)
     registry = get_registry()
-    combos = expand(bench, registry, source)
+    combos = expand(bench, registry, source, time_budget=args.time_budget, devices=not args.dry_run)
     if args.dry_run:
         return dry_run(combos)
     out_dir = Path(args.out or Path("results") / bench.name)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from looped_hrm.bench.grid import Combination
-from looped_hrm.config import build, config_hash
+from looped_hrm.config import config_hash
 from looped_hrm.registry import Registry
-from looped_hrm.training.config import TrainConfig
+from looped_hrm.resolve import Combination
 
 
 def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[str, Any]]:
@@ -28,18 +27,14 @@ def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[st
                         "note": "skipped: " + combo.skip_reason})
             rows.append(row)
             continue
+        built = combo.build(registry)
         key = config_hash(combo.task, combo.model)
         if key not in profiles:
-            task_spec = registry.get("task", combo.task["plugin"])
-            model_spec = registry.get("model", combo.model["plugin"])
-            task = task_spec.factory(build(task_spec.config, combo.task["config"]))
-            model = model_spec.factory(build(model_spec.config, combo.model["config"]), task.info)
+            model = built.model()
             profiles[key] = model.compute_profile()
             del model
         profile = profiles[key]
-        halt_spec = registry.get("halting", combo.halting["plugin"])
-        policy = halt_spec.factory(build(halt_spec.config, combo.halting["config"]))
-        train = build(TrainConfig, combo.train, "train")
+        policy, train = built.policy, built.train
         per_step = profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0)
         estimate = per_step * train.batch_size * train.steps / 1e15 if train.steps else "unknown"
         row.update({"params": f"{profile.trainable_params:,}", "fwd GFLOP/segment": round(profile.forward_flops / 1e9, 4),

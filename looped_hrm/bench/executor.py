@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.bench.grid import Combination
 from looped_hrm.bench.worker import failed_record, record_path, run_combination
+from looped_hrm.resolve import Combination
 
 OnDone = Callable[[Combination, dict[str, Any]], None]
 

@@ -4,17 +4,24 @@ A benchmark is a YAML file (``benchmarks/*.yaml``) or the same structure built f
 line. Every plugin entry may carry a preset, config values and training overrides; a combination's
 *resolved* config — every plugin config with its defaults filled in, the training and evaluation
 settings, the seed — is hashed, and that hash is the combination's identity on disk (resume).
+Resolution itself lives in `looped_hrm.resolve`, shared with every other command.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from looped_hrm.config import ConfigError, Source, build, config_hash, plugin_config, to_dict
-from looped_hrm.contracts import compatibility_problem
+from looped_hrm.config import ConfigError, Source, build
+from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Registry
+from looped_hrm.resolve import (Combination, Layer, check_device, resolve_plugin, resolve_settings, skip_reason,
+                                time_budget_layer)
+from looped_hrm.training.config import TrainConfig
+
+__all__ = ["BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]
+
+_SECTION = {"task": "tasks", "model": "models", "halting": "halting"}
 
 
 @dataclass
@@ -72,100 +79,58 @@ class BenchmarkConfig:
         return [PluginEntry(plugin=e) if isinstance(e, str) else e for e in items]
 
 
-@dataclass
-class Combination:
-    """One cell of the grid, fully resolved: what a worker process needs to run it."""
-
-    task: dict[str, Any]  # {"plugin", "label", "preset", "config"}
-    model: dict[str, Any]
-    halting: dict[str, Any]
-    train: dict[str, Any]
-    eval: dict[str, Any]
-    seed: int
-    device: str
-    skip_reason: str | None = None
-
-    @property
-    def key(self) -> str:
-        """Identity on disk: a hash of everything that changes the result (not the device)."""
-        return config_hash(self.task, self.model, self.halting, self.train, self.eval, self.seed)
-
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        return self.task["label"], self.model["label"], self.halting["label"]
-
-    @property
-    def name(self) -> str:
-        task, model, halting = self.labels
-        return f"{task}/{model}/{halting}/seed{self.seed}"
-
-    @property
-    def file_stem(self) -> str:
-        task, model, halting = self.labels
-        return f"{task}__{model}__{halting}__s{self.seed}__{self.key}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
     """Validate a parsed benchmark YAML into a `BenchmarkConfig`."""
     bench = build(BenchmarkConfig, data, source)
+    name = source if isinstance(source, str) else source.name
+    at = source.at(("seeds",)) if isinstance(source, Source) else f"{source}: seeds"
+    if not bench.seeds:
+        raise ConfigError(f"{at}: no seeds")
+    repeated = sorted({s for s in bench.seeds if bench.seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{at}: seed {repeated[0]} is given twice (each seed is one run; the same seed twice "
+                          "would train the same combination twice, into the same folder)")
     for kind in ("task", "model", "halting"):
         labels = [e.label or e.plugin for e in bench.entries(kind)]
         dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
         if dupes:
-            raise ConfigError(f"{source if isinstance(source, str) else source.name}: two {kind} entries are "
+            raise ConfigError(f"{name}: two {kind} entries are "
                               f"both labelled {dupes[0]!r}; give them distinct `label:` values")
     return bench
 
 
-def _resolve_entry(registry: Registry, kind: str, entry: PluginEntry, default_preset: str | None,
-                   source: Source | str, index: int) -> dict[str, Any]:
-    """Plugin name -> canonical name, preset checked, config validated (defaults filled in)."""
-    section = {"task": "tasks", "model": "models", "halting": "halting"}[kind]
-    path = (section, str(index))
-    spec = registry.get(kind, entry.plugin)
-    preset = entry.preset or (default_preset if default_preset in spec.presets else None)
-    config = plugin_config(spec, preset, entry.config, source, path + ("config",))
-    return {"plugin": spec.name, "label": entry.label or entry.plugin, "preset": preset, "config": to_dict(config)}
+def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<benchmark>", *,
+           time_budget: float | None = None, devices: bool = True) -> list[Combination]:
+    """Every task × model × halting × seed combination, in that nesting order, fully resolved.
 
-
-def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<benchmark>") -> list[Combination]:
-    """Every task × model × halting × seed combination, in that nesting order.
-
-    Unknown plugin names and invalid configs raise here, before anything runs. Combinations a
-    model cannot run are kept with a ``skip_reason`` so that the tables say why they are empty.
+    Unknown plugin names or presets, invalid plugin configs, ``train:``/``eval:`` values and the
+    device raise here (`ConfigError` naming file:line and key path), before anything runs.
+    Combinations a model cannot run are kept with a ``skip_reason`` so that the tables say why
+    they are empty. ``devices=False`` checks the device's name but not that this machine has it
+    (a dry run of a GPU grid on a laptop).
     """
-    resolved = {
-        kind: [(e, _resolve_entry(registry, kind, e, bench.preset, source, i)) for i, e in enumerate(bench.entries(kind))]
-        for kind in ("task", "model", "halting")
-    }
+    source = Source(source) if isinstance(source, str) else source
+    check_device(bench.device, source.at(("device",)), available=devices)
+    entries = {kind: bench.entries(kind) for kind in ("task", "model", "halting")}
+    resolved = {kind: [resolve_plugin(registry, kind, e.plugin, preset=e.preset, default_preset=bench.preset,
+                                      config=e.config, label=e.label, source=source, path=(_SECTION[kind], str(i)))
+                       for i, e in enumerate(items)]
+                for kind, items in entries.items()}
+    tb_layer = time_budget_layer(time_budget)
     combos = []
-    for task_entry, task in resolved["task"]:
-        for model_entry, model in resolved["model"]:
-            for halt_entry, halting in resolved["halting"]:
-                train = {**bench.train, **task_entry.train, **model_entry.train, **halt_entry.train}
-                evaluation = {**bench.eval, **task_entry.eval, **model_entry.eval, **halt_entry.eval}
+    for ti, task in enumerate(resolved["task"]):
+        for mi, model in enumerate(resolved["model"]):
+            for hi, halting in enumerate(resolved["halting"]):
+                settings = {}
+                for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
+                    layers = [Layer(getattr(bench, section), source, (section,))]
+                    layers += [Layer(getattr(entries[kind][i], section), source, (_SECTION[kind], str(i), section))
+                               for kind, i in (("task", ti), ("model", mi), ("halting", hi))]
+                    if section == "train" and tb_layer is not None:
+                        layers.append(tb_layer)
+                    settings[section] = resolve_settings(cls, layers)
                 reason = skip_reason(registry, task, model, halting)
                 for seed in bench.seeds:
-                    combos.append(Combination(task, model, halting, train, evaluation, seed, bench.device, reason))
+                    combos.append(Combination(task, model, halting, settings["train"], settings["eval"], seed,
+                                              bench.device, reason))
     return combos
-
-
-def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> str | None:
-    """Why this model cannot run this policy on this task, or None.
-
-    The same rule as the engine's (`contracts.compatibility_problem`). The model is asked through
-    its class attribute when the factory is the class, so no weights are built.
-    """
-    halt_spec = registry.get("halting", halting["plugin"])
-    model_spec = registry.get("model", model["plugin"])
-    policy = halt_spec.factory(build(halt_spec.config, halting["config"]))
-    levels = getattr(model_spec.factory, "halting_levels", None)
-    if levels is None:  # factory is not the class: build the model to ask it
-        task_spec = registry.get("task", task["plugin"])
-        task_obj = task_spec.factory(build(task_spec.config, task["config"]))
-        levels = model_spec.factory(build(model_spec.config, model["config"]), task_obj.info).halting_levels
-    problem = compatibility_problem(frozenset(levels), policy)
-    return f"model '{model['label']}': {problem}" if problem else None

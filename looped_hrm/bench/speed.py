@@ -32,8 +32,8 @@ import torch
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_json, atomic_write_text
-from looped_hrm.config import apply_overrides, plugin_config
-from looped_hrm.registry import get_registry
+from looped_hrm.config import Source, apply_overrides
+from looped_hrm.resolve import resolve_combination
 
 # The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: shared/reference/gpu_anchor.md.
 OFFICIAL_H100 = {
@@ -73,21 +73,18 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     from looped_hrm.training.experiment import resolve_device, seed_everything
     from looped_hrm.training.trainer import Trainer
 
-    registry = get_registry()
     dev = resolve_device(device)
     values = apply_overrides({}, list(overrides))
-    task_spec, model_spec, halt_spec = (registry.get("task", task), registry.get("model", model),
-                                        registry.get("halting", halting))
-    if task_preset is None and preset in task_spec.presets:
-        task_preset = preset
-    task_obj = task_spec.factory(plugin_config(task_spec, task_preset, values.get("task"), "--set", ("task",)))
-    model_cfg = plugin_config(model_spec, preset, values.get("model"), "--set", ("model",))
-    policy = halt_spec.factory(plugin_config(halt_spec, None, values.get("halting"), "--set", ("halting",)))
+    combo = resolve_combination(task, model, halting, preset=preset, task_preset=task_preset,
+                                task_config=values.get("task"), model_config=values.get("model"),
+                                halting_config=values.get("halting"), device=device, source=Source("--set"),
+                                train={"steps": warmup + steps + 1, "batch_size": batch, "compile": compile,
+                                       "precision": precision, "progress": False, "max_segments": 16})
+    built = combo.build()
+    task_obj, policy, cfg = built.task, built.policy, built.train
     seed_everything(0)
-    net = model_spec.factory(model_cfg, task_obj.info).to(dev)
+    net = built.model().to(dev)
     data = task_obj.build("test")
-    cfg = TrainConfig(steps=warmup + steps + 1, batch_size=batch, compile=compile, precision=precision,
-                      progress=False, max_segments=16)
 
     # FLOPs of one step, counted on an eager copy of the step (FlopCounterMode and compile don't mix).
     counter_trainer = Trainer(net, policy, task_obj, data, TrainConfig(**{**cfg.__dict__, "compile": False}),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.bench.grid import Combination
+from looped_hrm.resolve import Combination
 
 RECORD_VERSION = 1
 
@@ -78,25 +78,13 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
     record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
     device = combo.device
     try:
-        from looped_hrm.config import build
-        from looped_hrm.evaluation.config import EvalConfig
-        from looped_hrm.registry import get_registry
-        from looped_hrm.training.config import TrainConfig
         from looped_hrm.training.experiment import resolve_device, run_experiment
 
         device = str(resolve_device(combo.device))
-        registry = get_registry()
-        task_spec = registry.get("task", combo.task["plugin"])
-        model_spec = registry.get("model", combo.model["plugin"])
-        halt_spec = registry.get("halting", combo.halting["plugin"])
-        task = task_spec.factory(build(task_spec.config, combo.task["config"]))
-        model_cfg = build(model_spec.config, combo.model["config"])
-        policy = halt_spec.factory(build(halt_spec.config, combo.halting["config"]))
-        train_cfg = build(TrainConfig, combo.train, "train")
-        eval_cfg = build(EvalConfig, combo.eval, "eval")
+        built = combo.build()
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
-        metrics = run_experiment(task, lambda: model_spec.factory(model_cfg, task.info), policy, train_cfg, eval_cfg, seed=combo.seed, device=device,
-                                 workdir=Path(out_dir) / "work" / combo.key, progress=progress)
+        metrics = run_experiment(built.task, built.model, built.policy, built.train, built.eval, seed=combo.seed,
+                                 device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress)
         record.update(status="ok", metrics=metrics)
     except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0],

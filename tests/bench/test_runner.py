@@ -41,7 +41,7 @@ def registry():
 
 
 def test_grid_expands_every_combination_with_stable_keys(registry):
-    config = BenchmarkConfig(name="t", preset="tiny", seeds=[0, 1],
+    config = BenchmarkConfig(name="t", preset="tiny", seeds=[0, 1], train={"steps": 10},
                              tasks=["parity", PluginEntry(plugin="sudoku", label="sudoku4", config={"size": 4})],
                              models=["hrm", "baseline"], halting=["fixed", "act_q"])
     combos = expand(config, registry)
@@ -55,7 +55,7 @@ def test_grid_expands_every_combination_with_stable_keys(registry):
 
 
 def test_unrunnable_combination_is_kept_with_its_reason(registry):
-    config = BenchmarkConfig(name="t", preset="tiny", tasks=["parity"], models=["no_halting_head"],
+    config = BenchmarkConfig(name="t", preset="tiny", train={"steps": 10}, tasks=["parity"], models=["no_halting_head"],
                              halting=["act_q", "fixed"])
     by_policy = {c.labels[2]: c for c in expand(config, registry)}
     assert "drives level(s) segment that the model does not support" in by_policy["act_q"].skip_reason
@@ -163,16 +163,17 @@ def test_every_shipped_benchmark_validates(registry, path):
     from looped_hrm.config import load_yaml
 
     data, source = load_yaml(path)
-    combos = expand(load_benchmark(data, source), registry, source)
+    combos = expand(load_benchmark(data, source), registry, source, devices=False)  # cuda grids too, on a CPU
     assert combos and all(c.skip_reason is None for c in combos)
 
 
-def test_time_budget_replaces_the_step_budget():
+def test_time_budget_replaces_the_step_budget(registry):
     from looped_hrm.bench.cli import build_benchmark, build_parser
 
     args = build_parser().parse_args(["--tasks", "sudoku", "--models", "hrm", "--time-budget", "60"])
-    bench, _ = build_benchmark(args)
-    assert bench.train["time_budget_s"] == 60 and bench.train["steps"] is None
+    bench, source = build_benchmark(args)
+    (combo,) = expand(bench, registry, source, time_budget=args.time_budget)
+    assert combo.train["time_budget_s"] == 60 and combo.train["steps"] is None and combo.train["epochs"] is None
 
 
 @pytest.mark.slow

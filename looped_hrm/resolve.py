@@ -1,0 +1,257 @@
+"""Resolve a combination once, before anything runs.
+
+Every command that trains, evaluates, estimates or inspects a (task, model, halting policy) goes
+through this module, so they all mean the same thing by the same command line:
+
+* `resolve_plugin` — a plugin name (or alias), a preset and the user's values -> the canonical name
+  and the *complete* config (dataclass defaults, then the preset, then the values), validated;
+* `resolve_settings` — layers of ``train:`` / ``eval:`` values (benchmark, then per-entry, then
+  ``--time-budget``) -> one complete, validated `TrainConfig` / `EvalConfig` as a dict;
+* `check_device` — ``auto``, ``cpu``, ``cuda[:N]`` checked against this torch build;
+* `resolve_combination` — all of the above for one cell of a grid: a `Combination`.
+
+A `Combination` is plain data (what a worker process receives) whose `Combination.key` hashes
+everything that determines its result; `Combination.build` turns it back into objects. Every
+problem is a `ConfigError` naming the file, line and key path, raised before any process starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from looped_hrm.config import ConfigError, Source, build, config_hash, convert_fields, plugin_config, to_dict
+from looped_hrm.contracts import compatibility_problem
+from looped_hrm.evaluation.config import EvalConfig
+from looped_hrm.registry import Registry, get_registry
+from looped_hrm.training.config import TrainConfig
+
+Blame = Callable[[str], str]
+"""key -> where that key's value was given (``file:line: a.b.key``), for error messages."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of ``train:`` or ``eval:`` values; later layers override earlier ones."""
+
+    values: Mapping[str, Any] | None
+    source: Source
+    path: tuple[str, ...]
+    label: str | None = None  # blame this instead of the file position (e.g. "--time-budget 60")
+
+    def blame(self, key: str) -> str:
+        return f"{self.label}: {key}" if self.label else self.source.at(self.path + (key,))
+
+
+def _source(source: Source | str) -> Source:
+    return Source(source) if isinstance(source, str) else source
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def resolve_plugin(registry: Registry, kind: str, name: str, *, preset: str | None = None,
+                   default_preset: str | None = None, config: Mapping[str, Any] | None = None,
+                   label: str | None = None, source: Source | str = "<config>",
+                   path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"plugin", "label", "preset", "config"}`` with ``config`` complete and validated.
+
+    ``preset`` is the entry's own preset (must exist). ``default_preset`` is the grid-wide one: a
+    model must have it (it sizes the network; a silent fallback would build the default — often
+    paper-size — model), tasks and halting policies use it when they define it.
+    """
+    source = _source(source)
+    spec = registry.get(kind, name)
+    if preset is not None and preset not in spec.presets:
+        raise ConfigError(f"{source.at(path + ('preset',))}: {kind} '{spec.name}' has no preset '{preset}'"
+                          f"{_did_you_mean(preset, list(spec.presets))} (presets: {', '.join(spec.presets) or 'none'})")
+    if preset is None and default_preset is not None:
+        if default_preset in spec.presets:
+            preset = default_preset
+        elif kind == "model":
+            raise ConfigError(f"{source.at(('preset',))}: model '{spec.name}' has no preset '{default_preset}'"
+                              f"{_did_you_mean(default_preset, list(spec.presets))} "
+                              f"(presets: {', '.join(spec.presets) or 'none'})")
+    resolved = plugin_config(spec, preset, config, source, path + ("config",))
+    return {"plugin": spec.name, "label": label or name, "preset": preset, "config": to_dict(resolved)}
+
+
+def resolve_settings(cls: type, layers: Sequence[Layer]) -> dict[str, Any]:
+    """Merge ``train:`` / ``eval:`` layers into one complete ``cls`` (TrainConfig or EvalConfig) as a dict.
+
+    Each layer's keys and types are checked where they were written; the merged whole is then
+    validated, and a rule it breaks (``steps must be > 0``) is blamed on the layer that set the key.
+    """
+    merged: dict[str, Any] = {}
+    blame: dict[str, Blame] = {}
+    for layer in layers:
+        if layer.values is None:
+            continue
+        values = convert_fields(cls, layer.values, layer.source, layer.path)
+        merged.update(values)
+        blame.update({key: layer.blame for key in values})
+    try:
+        return to_dict(cls(**merged))
+    except (TypeError, ValueError) as exc:
+        key = str(exc).split(" ", 1)[0]
+        where = blame[key](key) if key in blame else (layers[0].source.at(layers[0].path) if layers else cls.__name__)
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def check_device(device: str, where: str = "--device", *, available: bool = True) -> str:
+    """``device`` if it names one (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) and, with
+    ``available``, this machine can run on it."""
+    import torch
+
+    if device == "auto":
+        return device
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{where}: unknown device {device!r} (expected auto, cpu, cuda, cuda:N or mps)") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{where}: unsupported device {device!r} (expected auto, cpu, cuda, cuda:N or mps)")
+    if not available:
+        return device
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build_kind = "a CPU-only build" if torch.version.cuda is None else "a CUDA build, but no GPU is visible"
+            raise ConfigError(f"{where}: {device!r} is not available: torch {torch.__version__} is {build_kind}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{where}: {device!r} is not available: {torch.cuda.device_count()} GPU(s) visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{where}: 'mps' is not available on this machine")
+    return device
+
+
+@dataclass
+class Built:
+    """A combination as objects: the task, the policy, the validated settings, and the model's factory."""
+
+    task: Any
+    policy: Any
+    train: TrainConfig
+    eval: EvalConfig
+    model_config: Any
+    model_factory: Callable[..., Any]
+
+    def model(self) -> Any:
+        """A fresh model (seed first: its initial weights follow the global RNG)."""
+        return self.model_factory(self.model_config, self.task.info)
+
+
+@dataclass
+class Combination:
+    """One cell of the grid, fully resolved: what a worker process needs to run it.
+
+    ``task``/``model``/``halting`` are `resolve_plugin` dicts; ``train``/``eval`` are complete
+    `TrainConfig`/`EvalConfig` dicts (every default filled in, so a changed default is a new key).
+    """
+
+    task: dict[str, Any]
+    model: dict[str, Any]
+    halting: dict[str, Any]
+    train: dict[str, Any]
+    eval: dict[str, Any]
+    seed: int
+    device: str
+    skip_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity on disk: a hash of everything that changes the result (not the device)."""
+        return config_hash(self.task, self.model, self.halting, self.train, self.eval, self.seed)
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self.task["label"], self.model["label"], self.halting["label"]
+
+    @property
+    def name(self) -> str:
+        task, model, halting = self.labels
+        return f"{task}/{model}/{halting}/seed{self.seed}"
+
+    @property
+    def file_stem(self) -> str:
+        task, model, halting = self.labels
+        return f"{task}__{model}__{halting}__s{self.seed}__{self.key}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def build(self, registry: Registry | None = None) -> Built:
+        """The objects this combination describes (no data is built, no weights are made)."""
+        registry = registry or get_registry()
+        return Built(task=instantiate(registry, "task", self.task),
+                     policy=instantiate(registry, "halting", self.halting),
+                     train=build(TrainConfig, self.train, "train", ("train",)),
+                     eval=build(EvalConfig, self.eval, "eval", ("eval",)),
+                     model_config=plugin_dataclass(registry, "model", self.model),
+                     model_factory=registry.get("model", self.model["plugin"]).factory)
+
+
+def plugin_dataclass(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:
+    """The config dataclass of a `resolve_plugin` dict."""
+    return build(registry.get(kind, resolved["plugin"]).config, resolved["config"])
+
+
+def instantiate(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:
+    """The task or halting policy a `resolve_plugin` dict describes (models need the task: `Built.model`)."""
+    return registry.get(kind, resolved["plugin"]).factory(plugin_dataclass(registry, kind, resolved))
+
+
+def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> str | None:
+    """Why this model cannot run this policy on this task, or None.
+
+    The same rule as the engine's (`contracts.compatibility_problem`). The model is asked through
+    its class attribute when the factory is the class, so no weights are built.
+    """
+    model_spec = registry.get("model", model["plugin"])
+    policy = instantiate(registry, "halting", halting)
+    levels = getattr(model_spec.factory, "halting_levels", None)
+    if levels is None:  # factory is not the class: build the model to ask it
+        task_obj = instantiate(registry, "task", task)
+        levels = model_spec.factory(plugin_dataclass(registry, "model", model), task_obj.info).halting_levels
+    problem = compatibility_problem(frozenset(levels), policy)
+    return f"model '{model['label']}': {problem}" if problem else None
+
+
+def time_budget_layer(seconds: float | None) -> Layer | None:
+    """``--time-budget S``: train for exactly S seconds; replaces every step and epoch budget."""
+    if seconds is None:
+        return None
+    return Layer({"time_budget_s": seconds, "steps": None, "epochs": None}, Source("--time-budget"), (),
+                 label=f"--time-budget {seconds:g}")
+
+
+def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset: str | None = None,
+                        task_preset: str | None = None, task_config: Mapping[str, Any] | None = None, model_config: Mapping[str, Any] | None = None,
+                        halting_config: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
+                        eval: Mapping[str, Any] | None = None, seed: int = 0, device: str = "auto",
+                        time_budget: float | None = None, source: Source | str = "<command line>",
+                        registry: Registry | None = None) -> Combination:
+    """One combination from a command line (``train``, ``eval``, ``info``, ``speed``); see `expand` for grids.
+
+    ``preset`` is the default preset of all three (the model must have it); ``task_preset`` the
+    task's own. ``train``/``eval`` default to the empty layer (the config classes' defaults); ``train`` must then
+    hold a budget (steps, epochs or time_budget_s) unless ``time_budget`` is given.
+    """
+    registry = registry or get_registry()
+    source = _source(source)
+    resolved = {kind: resolve_plugin(registry, kind, name, preset=own, default_preset=preset, config=values,
+                                     source=source, path=(kind,))
+                for kind, name, own, values in (("task", task, task_preset, task_config),
+                                                ("model", model, None, model_config),
+                                                ("halting", halting, None, halting_config))}
+    train_layers = [Layer(train or {}, source, ("train",))]
+    if (tb := time_budget_layer(time_budget)) is not None:
+        train_layers.append(tb)
+    return Combination(resolved["task"], resolved["model"], resolved["halting"],
+                       resolve_settings(TrainConfig, train_layers),
+                       resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
+                       seed, check_device(device), skip_reason(registry, resolved["task"], resolved["model"],
+                                                               resolved["halting"]))
