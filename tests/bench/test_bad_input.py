@@ -1,0 +1,132 @@
+"""The bad-input catalogue: every way a user can get the runner's input wrong ends in ONE line that
+names the culprit (file:line, key path, option, device), exit code 2, and nothing started or lost.
+
+One test per case of issue #10's evidence list. They run the command in-process (`main`), so a
+case that is caught early costs milliseconds; a case that is caught late would start workers and
+fail the assertions (exit 1, a results folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from looped_hrm.bench.cli import main
+
+GRID = ["--tasks", "parity", "--models", "hrm", "--preset", "tiny"]
+
+
+def run_bad(capsys, tmp_path: Path, *args: str) -> str:
+    """Run the bench command; assert exit 2, one error line, no output folder; return the line."""
+    out = tmp_path / "out"
+    code = main([*args, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert not out.exists(), "nothing may start before the input is validated"
+    return err
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bench.yaml"
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------ train:/eval: and --time-budget
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("train.stpes=5", "--set train.stpes=5: train.stpes: unknown key (did you mean 'steps'?)"),
+    ("train.steps=0", "--set train.steps=0: train.steps: steps must be > 0, got 0"),
+    ("train.lr=-1", "--set train.lr=-1: train.lr: lr must be >= 0"),
+    ("eval.max_segments=0", "--set eval.max_segments=0: eval.max_segments: max_segments must be > 0"),
+    ("eval.cruve=[1]", "--set eval.cruve=[1]: eval.cruve: unknown key (did you mean 'curve'?)"),
+])
+def test_bad_train_or_eval_value_on_the_command_line(capsys, tmp_path, override, expected):
+    assert expected in run_bad(capsys, tmp_path, *GRID, "--set", override)
+
+
+def test_typo_under_train_in_a_benchmark_file_names_its_line(capsys, tmp_path):
+    path = write(tmp_path, "name: b\ntasks: [parity]\nmodels: [hrm]\npreset: tiny\ntrain:\n  steps: 10\n  stpes: 5\n")
+    assert f"{path}:7: train.stpes: unknown key (did you mean 'steps'?)" in run_bad(capsys, tmp_path, "--benchmark", str(path))
+
+
+def test_bad_value_in_an_entrys_train_block_names_that_entry(capsys, tmp_path):
+    path = write(tmp_path, "name: b\ntasks: [parity]\nmodels:\n  - plugin: hrm\n    train: {steps: 0}\n"
+                           "preset: tiny\ntrain: {steps: 10}\n")
+    assert f"{path}:5: models.0.train.steps: steps must be > 0" in run_bad(capsys, tmp_path, "--benchmark", str(path))
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_bad_time_budget(capsys, tmp_path, value):
+    assert "--time-budget" in run_bad(capsys, tmp_path, *GRID, "--time-budget", value)
+
+
+def test_train_and_eval_enter_the_key_resolved():
+    """A default that changes must change the key: the record holds every field, not only those given."""
+    from looped_hrm.bench.cli import build_benchmark, build_parser
+    from looped_hrm.bench.grid import expand
+    from looped_hrm.evaluation.config import EvalConfig
+    from looped_hrm.registry import get_registry
+    from looped_hrm.training.config import TrainConfig
+
+    args = build_parser().parse_args(GRID)
+    bench, source = build_benchmark(args)
+    (combo,) = expand(bench, get_registry(), source)
+    assert set(combo.train) == set(TrainConfig.__dataclass_fields__)
+    assert set(combo.eval) == set(EvalConfig.__dataclass_fields__)
+
+
+# ------------------------------------------------------------------------------- presets, numbers
+
+
+def test_unknown_preset_lists_the_presets(capsys, tmp_path):
+    err = run_bad(capsys, tmp_path, "--tasks", "parity", "--models", "hrm", "--preset", "tiyn")
+    assert "--preset tiyn" in err and "did you mean 'tiny'" in err and "presets: tiny, small, paper" in err
+
+
+def test_unknown_preset_in_info_lists_the_presets(capsys):
+    from looped_hrm.cli import main as core_main
+
+    assert core_main(["info", "--model", "hrm", "--task", "sudoku", "--preset", "tiyn"]) == 2
+    assert "presets: tiny, small, paper" in capsys.readouterr().err
+
+
+def test_huge_config_value(capsys, tmp_path):
+    err = run_bad(capsys, tmp_path, *GRID, "--set", f"model.hidden_size={2**70}")
+    assert "models.0.config.hidden_size" in err and "out of range" in err
+
+
+def test_huge_train_value(capsys, tmp_path):
+    assert "train.steps" in run_bad(capsys, tmp_path, *GRID, "--set", f"train.steps={2**70}")
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3"])
+def test_jobs_must_be_positive(capsys, tmp_path, jobs):
+    assert f"--jobs {jobs}" in run_bad(capsys, tmp_path, *GRID, "--jobs", jobs)
+
+
+def test_duplicate_seeds_are_rejected(capsys, tmp_path):
+    assert "seed 0 is given twice" in run_bad(capsys, tmp_path, *GRID, "--seeds", "0,0")
+
+
+def test_duplicate_yaml_key_is_rejected(capsys, tmp_path):
+    path = write(tmp_path, "name: b\ntasks: [parity]\nmodels: [hrm]\npreset: tiny\ntrain:\n  steps: 10\n  steps: 5\n")
+    assert f"{path}:7: train.steps: duplicate key (first given on line 6" in run_bad(capsys, tmp_path, "--benchmark", str(path))
+
+
+# ---------------------------------------------------------------------------------------- devices
+
+
+def test_cuda_on_a_cpu_only_torch_names_the_device(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    err = run_bad(capsys, tmp_path, *GRID, "--device", "cuda")
+    assert "--device cuda" in err and "'cuda' is not available" in err
+
+
+def test_unknown_device(capsys, tmp_path):
+    assert "unknown device 'gpu'" in run_bad(capsys, tmp_path, *GRID, "--device", "gpu")

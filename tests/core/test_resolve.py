@@ -1,0 +1,43 @@
+"""`looped_hrm.resolve`: the one place a (task, model, halting, train, eval, seed, device) is resolved."""
+
+from __future__ import annotations
+
+import pytest
+
+from looped_hrm.config import ConfigError
+from looped_hrm.resolve import resolve_combination
+
+
+def test_a_combination_is_complete_and_buildable():
+    combo = resolve_combination("parity", "baseline", "fixed", preset="tiny", train={"steps": 3})
+    assert combo.model["plugin"] == "transformer" and combo.model["preset"] == "tiny"
+    assert combo.train["steps"] == 3 and combo.train["batch_size"] == 32  # defaults filled in
+    assert combo.skip_reason is None
+    built = combo.build()
+    assert built.train.steps == 3 and built.policy.name == "fixed"
+    assert built.model().compute_profile().trainable_params > 0
+
+
+def test_same_inputs_same_key_any_change_new_key():
+    a = resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3})
+    assert a.key == resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}).key
+    assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 4}).key
+    assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}, seed=1).key
+    assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3},
+                                        model_config={"H_cycles": 3}).key
+
+
+def test_time_budget_replaces_steps():
+    combo = resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}, time_budget=5)
+    assert combo.train["time_budget_s"] == 5 and combo.train["steps"] is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"train": {}}, "set a training budget"),
+    ({"train": {"steps": 3}, "preset": "tiyn"}, "no preset 'tiyn'; did you mean 'tiny'?"),
+    ({"train": {"steps": 3}, "eval": {"limit": 0}}, "eval.limit: limit must be > 0"),
+    ({"train": {"steps": 3}, "device": "tpu"}, "unknown device 'tpu'"),
+])
+def test_errors_say_where(kwargs, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        resolve_combination("parity", "hrm", **kwargs)
