@@ -120,7 +120,7 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     formula = batch * (profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0))
     steps_per_s = steps / elapsed
     row = {
-        "model": model_spec.name, "preset": preset, "task": task_spec.name, "halting": halt_spec.name,
+        "model": combo.model["plugin"], "preset": preset, "task": combo.task["plugin"], "halting": combo.halting["plugin"],
         "batch": batch, "compile": compile, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "precision": precision, "torch": torch.__version__, "timed_steps": steps, "warmup_steps": warmup,
         "steps_per_s": steps_per_s, "ms_per_step": 1000 * elapsed / steps,
@@ -134,7 +134,7 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
         "trainable_params": profile.trainable_params, "lookahead": bool(policy.needs_lookahead),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    official = OFFICIAL_H100.get((model_spec.name, preset)) if "H100" in row["device"] else None
+    official = OFFICIAL_H100.get((combo.model["plugin"], preset)) if "H100" in row["device"] else None
     if official and batch == 768:
         row["official_steps_per_s"] = official["steps_per_s"]
         row["speedup_vs_official"] = steps_per_s / official["steps_per_s"]
