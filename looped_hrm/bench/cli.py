@@ -256,10 +256,10 @@ def report(out_dir: str | Path, *, title: str = "", command: str = "", latex: bo
     elif meta_path.exists():
         meta = json.loads(meta_path.read_text())
         title, command = title or meta.get("name", ""), meta.get("command", "")
-    frame = write_tables(out_dir, records, title=title or out_dir.name, command=command, latex=latex)
-    plots = write_plots(frame, out_dir)
+    frame, estimates = write_tables(out_dir, records, title=title or out_dir.name, command=command, latex=latex)
+    plots = write_plots(estimates, out_dir)
     print((out_dir / "results.md").read_text())
-    print(f"tables: {out_dir}/results.md, leaderboard.md, buckets.md, results.csv"
+    print(f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
           + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
     failed = frame[frame.status == "failed"]
     for _, row in failed.iterrows():

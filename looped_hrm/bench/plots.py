@@ -1,18 +1,25 @@
-"""Plots from the tidy results frame (needs matplotlib: ``pip install 'looped-hrm[plot]'``).
+"""Plots from the estimates frame (needs matplotlib: ``pip install 'looped-hrm[plot]'``).
 
-* ``accuracy_vs_compute.png``: exact accuracy against FLOPs spent per example, one marker per
-  model × halting (mean over seeds) — which model buys its accuracy cheaply;
-* ``compute_vs_difficulty.png``: mean segments per difficulty bucket under the halting policy —
-  did the model learn to think longer on harder puzzles;
-* ``inference_scaling.png``: exact accuracy when evaluated with more segments than trained with.
+Every point is a mean over seeds and test examples with its 95 % bootstrap interval as an error bar
+(`looped_hrm.bench.tables.estimates`); points of different models at the same x are dodged sideways
+so that identical results stay visible.
+
+* ``accuracy_vs_compute.png``: exact accuracy against FLOPs spent per example under the halting
+  policy — which model buys its accuracy cheaply;
+* ``compute_vs_difficulty.png``: mean segments per difficulty bucket (buckets in the task's order)
+  under the halting policy — did the model learn to think longer on harder puzzles;
+* ``inference_scaling.png``: exact accuracy when evaluated with more segments than trained with;
+* ``learning_curves.png``: test exact accuracy during training against training FLOPs.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -27,36 +34,56 @@ def _pyplot():
     return plt
 
 
-def write_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Write every plot the frame has data for (one panel per task); returns the files written."""
+TITLES = {"accuracy_vs_compute": "Exact accuracy vs forward FLOPs per test example (halting policy's decision)",
+          "compute_vs_difficulty": "Segments used per difficulty bucket (halting policy's decision)",
+          "inference_scaling": "Exact accuracy vs segments at test time (dotted: trained with)",
+          "learning_curves": "Test exact accuracy during training vs training FLOPs"}
+CAPTION = "mean over seeds; error bars: 95 % bootstrap CI over seeds and test examples; † = uses labels (upper bound)"
+
+
+def write_plots(est: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | None = None) -> list[Path]:
+    """Write every plot the estimates (and learning curves) have data for, one panel per task."""
     plt = _pyplot()
-    ok = frame[frame.status == "ok"] if "status" in frame else frame
     if plt is None:
         print("note: matplotlib not installed; plots skipped (pip install 'looped-hrm[plot]')", file=sys.stderr)
         return []
-    if ok.empty:
+    if est.empty:
         return []
     out_dir = Path(out_dir)
-    tasks = sorted(ok.task.unique())
-    models = sorted(ok.model.unique())
+    tasks = sorted(est.task.unique())
+    series = sorted({(m, h) for m, h in zip(est.model, est.halting)})
+    models = sorted({m for m, _ in series})
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
-    markers = {h: "osD^vP*X"[i % 8] for i, h in enumerate(sorted(ok.halting.unique()))}
+    halts = sorted({h for _, h in series})
+    markers = {h: "osD^vP*X"[i % 8] for i, h in enumerate(halts)}
+    style = {s: {"color": colors[s[0]], "marker": markers[s[1]], "dodge": i - (len(series) - 1) / 2}
+             for i, s in enumerate(series)}
+    labels_used = set(est.loc[est.uses_labels.astype(bool), "halting"]) if "uses_labels" in est else set()
     written = []
-    for name, draw in (("accuracy_vs_compute", _accuracy_vs_compute), ("compute_vs_difficulty", _compute_vs_difficulty),
-                       ("inference_scaling", _inference_scaling)):
+    drawers = (("accuracy_vs_compute", _accuracy_vs_compute), ("compute_vs_difficulty", _compute_vs_difficulty),
+               ("inference_scaling", _inference_scaling), ("learning_curves", _learning_curves))
+    for name, draw in drawers:
+        data = curves if name == "learning_curves" else est
+        if data is None or data.empty:
+            continue
         cols = min(3, len(tasks))
         rows = -(-len(tasks) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, layout="constrained")
-        drawn = [draw(ok[ok.task == task], ax, colors, markers) for task, ax in zip(tasks, axes.flat)]
+        width = max(7.0, 4.6 * cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(width, 3.6 * rows + 1.0), squeeze=False, layout="constrained")
+        drawn = [draw(data[data.task == task], ax, style) for task, ax in zip(tasks, axes.flat)]
         for task, ax in zip(tasks, axes.flat):
             ax.set_title(task, fontsize=10)
+            ax.grid(alpha=0.3)
         for ax in list(axes.flat)[len(tasks):]:
             ax.axis("off")
         if any(drawn):
             handles = [plt.Line2D([], [], color=colors[m], marker="o", linestyle="", label=m) for m in models]
-            handles += [plt.Line2D([], [], color="grey", marker=markers[h], linestyle="", label=h) for h in markers]
-            fig.legend(handles=handles, loc="outside right upper", fontsize=8)
-            fig.suptitle(TITLES[name])
+            handles += [plt.Line2D([], [], color="grey", marker=markers[h], linestyle="",
+                                   label=h + (" †" if h in labels_used else "")) for h in halts]
+            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8,
+                       frameon=False)
+            fig.suptitle(textwrap.fill(TITLES[name], int(width * 11)) + "\n"
+                         + textwrap.fill(CAPTION, int(width * 13)), fontsize=9)
             path = out_dir / f"{name}.png"
             fig.savefig(path, dpi=110, bbox_inches="tight")
             written.append(path)
@@ -64,53 +91,79 @@ def write_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return written
 
 
-TITLES = {"accuracy_vs_compute": "Exact accuracy vs forward FLOPs per test example (halting policy's decision)",
-          "compute_vs_difficulty": "Segments used per difficulty bucket (halting policy's decision)",
-          "inference_scaling": "Exact accuracy vs segments at test time (dotted: trained with)"}
+def _rows(est: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return est[est.metric == metric]
 
 
-def _accuracy_vs_compute(ok: pd.DataFrame, ax, colors, markers) -> bool:
-    acc, flops = "policy/exact_accuracy", "policy/flops_per_example"
-    if not {acc, flops} <= set(ok.columns):
+def _err(rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
+    return np.abs(np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])) * scale
+
+
+def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
+    acc, flops = _rows(est, "policy/exact_accuracy"), _rows(est, "policy/flops_per_example")
+    both = acc.merge(flops, on=["model", "halting"], suffixes=("", "_x"))
+    if both.empty:
         return False
-    means = ok.groupby(["model", "halting"])[[acc, flops]].mean().reset_index()
-    for _, row in means.iterrows():
-        ax.scatter(row[flops], 100 * row[acc], s=40, color=colors[row.model], marker=markers[row.halting])
+    for _, row in both.iterrows():
+        s = style[(row.model, row.halting)]
+        x = row.mean_x * 10 ** (0.015 * s["dodge"])  # dodge on the log axis
+        xerr = np.abs([[row.mean_x - row.ci_low_x], [row.ci_high_x - row.mean_x]])
+        ax.errorbar(x, 100 * row["mean"], xerr=xerr, yerr=100 * np.abs([[row["mean"] - row.ci_low], [row.ci_high - row["mean"]]]),
+                    color=s["color"], marker=s["marker"], markersize=6, capsize=2, linestyle="", alpha=0.85)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs per example")
     ax.set_ylabel("exact accuracy (%)")
     return True
 
 
-def _bucket_columns(ok: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
-    pattern = re.compile(rf"^policy/bucket/([^/]+)/{re.escape(metric)}$")
-    return [(c, pattern.match(c)[1]) for c in ok.columns if pattern.match(c) and ok[c].notna().any()]
-
-
-def _compute_vs_difficulty(ok: pd.DataFrame, ax, colors, markers) -> bool:
-    columns = _bucket_columns(ok, "mean_segments")
-    if not columns:
+def _compute_vs_difficulty(est: pd.DataFrame, ax, style) -> bool:
+    rows = est[est.metric.str.match(r"^policy/bucket/[^/]+/mean_segments$")]
+    if rows.empty:
         return False
-    for (model, halting), group in ok.groupby(["model", "halting"]):
-        ax.plot([b for _, b in columns], [group[c].mean() for c, _ in columns], color=colors[model],
-                marker=markers[halting])
-    ax.set_xlabel("difficulty bucket")
+    order = rows.groupby("bucket").bucket_index.min().sort_values()
+    position = {b: i for i, b in enumerate(order.index)}
+    for (model, halting), group in rows.groupby(["model", "halting"]):
+        s = style[(model, halting)]
+        group = group.assign(pos=group.bucket.map(position)).sort_values("pos")
+        ax.errorbar(group.pos + 0.06 * s["dodge"], group["mean"], yerr=_err(group), color=s["color"],
+                    marker=s["marker"], capsize=2, alpha=0.85)
+    ax.set_xticks(range(len(position)), list(position), fontsize=8)
+    ax.set_xlabel("difficulty bucket (easy → hard)")
     ax.set_ylabel("mean segments used")
     return True
 
 
-def _inference_scaling(ok: pd.DataFrame, ax, colors, markers) -> bool:
+def _inference_scaling(est: pd.DataFrame, ax, style) -> bool:
     pattern = re.compile(r"^fixed/exact_accuracy@(\d+)$")
-    columns = sorted(((int(pattern.match(c)[1]), c) for c in ok.columns if pattern.match(c) and ok[c].notna().any()),
-                     key=lambda t: t[0])
-    if len(columns) < 2:
+    rows = est[est.metric.str.match(pattern.pattern)]
+    if rows.metric.nunique() < 2:
         return False
-    for (model, halting), group in ok.groupby(["model", "halting"]):
-        ax.plot([n for n, _ in columns], [100 * group[c].mean() for _, c in columns], color=colors[model],
-                marker=markers[halting])
-    for train_max in sorted(ok["train_max_segments"].dropna().unique()) if "train_max_segments" in ok else []:
+    rows = rows.assign(segments=rows.metric.str.extract(pattern, expand=False).astype(int))
+    for (model, halting), group in rows.groupby(["model", "halting"]):
+        s = style[(model, halting)]
+        group = group.sort_values("segments")
+        ax.errorbar(group.segments * 2 ** (0.03 * s["dodge"]), 100 * group["mean"], yerr=_err(group, 100),
+                    color=s["color"], marker=s["marker"], capsize=2, alpha=0.85)
+    trained = est.loc[est.metric == "train_max_segments", "mean"] if "train_max_segments" in set(est.metric) else []
+    for train_max in sorted(set(trained)):
         ax.axvline(train_max, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("segments at test time")
     ax.set_ylabel("exact accuracy (%)")
+    return True
+
+
+def _learning_curves(curves: pd.DataFrame, ax, style) -> bool:
+    if curves.empty:
+        return False
+    for (model, halting), group in curves.groupby(["model", "halting"]):
+        s = style.get((model, halting))
+        if s is None:
+            continue
+        group = group.sort_values("fraction")
+        ax.errorbar(group.train_flops, 100 * group["mean"], yerr=_err(group, 100), color=s["color"],
+                    marker=s["marker"], capsize=2, alpha=0.85)
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs")
+    ax.set_ylabel("test exact accuracy (%)")
     return True

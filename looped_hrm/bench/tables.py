@@ -1,10 +1,17 @@
-"""Result tables from the per-combination JSON records.
+"""Result tables from the per-combination JSON records, every number with its 95 % interval.
 
-``results.csv``     tidy: one row per combination and seed, every metric a column
-``results.md``      task × model × halting, mean ± std over seeds of the headline metrics
-``leaderboard.md``  task × model pivot of exact accuracy (one column per halting policy if several)
-``buckets.md``      accuracy and compute per difficulty bucket
-``results.tex``     the summary as LaTeX (on request)
+``results.csv``      tidy: one row per combination and seed, every metric a column
+``estimates.csv``    long: one row per cell × metric — mean, CI low/high, seeds, examples
+``results.md``       task × model × halting: headline metrics, mean [95 % CI]
+``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse
+``comparisons.md``   every pair of cells of a task: paired-bootstrap difference, CI, p-value
+``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order
+``results.tex``      the summary as LaTeX (on request)
+
+Intervals come from `looped_hrm.bench.bootstrap` over the records' per-example outcomes (seeds and
+test examples resampled together); a record without them (written before they were stored)
+contributes its seed-level metric, and the interval is then over seeds only. A policy that reads
+the labels (``oracle``) is marked as an upper bound and never ranked.
 
 Everything here is a pure function of the records, so ``python -m looped_hrm.bench report DIR``
 rebuilds identical tables without training.
@@ -12,19 +19,25 @@ rebuilds identical tables without training.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
+from looped_hrm.bench import bootstrap
+from looped_hrm.evaluation.per_example import unpack
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
+CELL = ["task", "model", "halting"]
 
 # (metric key of the engine's flat metrics, column header, kind) — kind picks the number format.
 # ``policy/`` = every example run until its halting policy stopped it; ``fixed/`` = run to the maximum.
@@ -33,14 +46,21 @@ HEADLINE = [
     ("policy/verified_accuracy", "verified acc", "pct"),
     ("policy/token_accuracy", "token acc", "pct"),
     ("policy/mean_segments", "segments", "num"),
-    ("policy/mean_inner_steps", "inner steps", "num"),
     ("policy/flops_per_example", "FLOPs/example", "sci"),
+    ("compute_saved", "compute saved vs fixed", "pct"),
     ("fixed/exact_accuracy", "exact acc @max", "pct"),
     ("fixed/mean_segments", "segments @max", "num"),
     ("trainable_params", "params", "int"),
     ("train/wall_s", "train s", "num"),
 ]
 LEADERBOARD_METRIC = "policy/exact_accuracy"
+BUCKET_METRICS = [("exact_accuracy", "exact acc", "pct"), ("mean_segments", "segments", "num"),
+                  ("flops_per_example", "FLOPs/example", "sci")]
+
+# engine metric name -> per-example array it is the mean of
+PER_EXAMPLE = {"exact_accuracy": "correct", "verified_accuracy": "verified", "token_accuracy": "token_accuracy",
+               "mean_segments": "segments", "mean_inner_steps": "inner_steps", "flops_per_example": "flops"}
+UPPER_BOUND = "upper bound: uses labels"
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -66,17 +86,18 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _labels(rec: dict[str, Any]) -> tuple[str, str, str]:
+    combo = rec["combination"]
+    return combo["task"]["label"], combo["model"]["label"], combo["halting"]["label"]
+
+
 def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """The tidy frame: identity columns, status, reason/error, then every metric."""
     rows = []
     for rec in records:
-        combo = rec["combination"]
-        row = {
-            "task": combo["task"]["label"], "model": combo["model"]["label"],
-            "halting": combo["halting"]["label"], "seed": combo["seed"],
-            "status": rec["status"], "note": rec.get("reason") or rec.get("error") or "",
-            "key": rec["key"],
-        }
+        task, model, halting = _labels(rec)
+        row = {"task": task, "model": model, "halting": halting, "seed": rec["combination"]["seed"],
+               "status": rec["status"], "note": rec.get("reason") or rec.get("error") or "", "key": rec["key"]}
         row.update(flatten(rec.get("metrics") or {}))
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -85,7 +106,146 @@ def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
 
 
-def _fmt(value: float, kind: str) -> str:
+# ---------------------------------------------------------------------------------------- cells
+
+
+@dataclass
+class Cell:
+    """One task × model × halting: all its records, the successful ones, their per-example data."""
+
+    task: str
+    model: str
+    halting: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return sorted((r for r in self.records if r["status"] == "ok"), key=lambda r: r["combination"]["seed"])
+
+    @property
+    def uses_labels(self) -> bool:
+        return any((r.get("metrics") or {}).get("policy_uses_labels") for r in self.ok)
+
+    @property
+    def examples(self) -> list[dict[str, Any]] | None:
+        """Unpacked per-example data of every successful seed (None when a seed lacks it)."""
+        if not hasattr(self, "_examples"):
+            entries = [r.get("per_example") for r in self.ok]
+            self._examples = [unpack(e) for e in entries] if entries and all(entries) else None
+        return self._examples
+
+    def bucket_names(self) -> list[str]:
+        ex = self.examples
+        if ex:
+            return ex[0]["bucket_names"]
+        names = {m["bucket"] for r in self.ok for k in (r.get("metrics") or {}) if (m := _BUCKET.match(k))}
+        return sorted(names, key=_natural)
+
+    def label(self) -> str:
+        return f"{self.halting} ({UPPER_BOUND})" if self.uses_labels else self.halting
+
+
+def _natural(name: str) -> tuple:
+    """Order bucket names by the first number in them (``<7``, ``7-13``, ``14-27``), then as text."""
+    m = re.search(r"\d+", name)
+    return (0, int(m.group()), name) if m else (1, 0, name)
+
+
+def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:
+    """Records grouped by task × model × halting, in sorted order."""
+    groups: dict[tuple[str, str, str], Cell] = {}
+    for rec in records:
+        key = _labels(rec)
+        groups.setdefault(key, Cell(*key)).records.append(rec)
+    return [groups[k] for k in sorted(groups)]
+
+
+_BUCKET = re.compile(r"^policy/bucket/(?P<bucket>[^/]+)/(?P<metric>[a-z_]+)$")
+
+
+def values(cell: Cell, metric: str) -> np.ndarray | None:
+    """``[seeds, examples]`` outcomes behind ``metric`` (per example when stored, else ``[seeds, 1]``)."""
+    ok = cell.ok
+    if not ok:
+        return None
+    matrix = _per_example_values(cell, metric)
+    if matrix is not None:
+        return matrix
+    seed_values = [(r.get("metrics") or {}).get(metric) for r in ok]
+    seed_values = [v for v in seed_values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return np.array(seed_values, dtype=np.float64)[:, None] if seed_values else None
+
+
+def _per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
+    ex = cell.examples
+    if not ex or len({e["n"] for e in ex}) != 1:
+        return None
+    if metric == "compute_saved":
+        return _compute_saved(cell, ex)
+    mode, _, rest = metric.partition("/")
+    rows = None
+    if m := _BUCKET.match(metric):
+        names = ex[0]["bucket_names"]
+        if m["bucket"] not in names:
+            return None
+        rows = ex[0]["bucket"] == names.index(m["bucket"])
+        rest = m["metric"]
+    name = PER_EXAMPLE.get(rest) or (f"correct@{rest.split('@')[1]}" if rest.startswith("exact_accuracy@") else None)
+    if name is None or any(name not in e.get(mode, {}) for e in ex):
+        return None
+    matrix = np.stack([e[mode][name] for e in ex])
+    return matrix[:, rows] if rows is not None else matrix
+
+
+def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
+    """Per example: 1 - FLOPs under the policy / FLOPs of running it to the policy's cap.
+
+    The fixed pass ran ``fixed_segments`` segments; its FLOPs are scaled to ``eval_max_segments``."""
+    if any("flops" not in e.get("policy", {}) or "flops" not in e.get("fixed", {}) for e in ex):
+        return None
+    rows = []
+    for rec, e in zip(cell.ok, ex):
+        m = rec["metrics"]
+        cap = e["fixed"]["flops"] * m["eval_max_segments"] / m["fixed_segments"]
+        rows.append(1 - e["policy"]["flops"] / np.where(cap > 0, cap, np.nan))
+    return np.nan_to_num(np.stack(rows))
+
+
+def estimate(cell: Cell, metric: str) -> bootstrap.Estimate | None:
+    mat = values(cell, metric)
+    return bootstrap.mean_ci(mat) if mat is not None and mat.size else None
+
+
+def estimates(cell_list: list[Cell]) -> pd.DataFrame:
+    """Long frame: every cell × metric with a per-example or per-seed source, mean and 95 % CI."""
+    rows = []
+    for cell in cell_list:
+        if not cell.ok:
+            continue
+        keys = {k for r in cell.ok for k, v in flatten(r.get("metrics") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        order = {name: i for i, name in enumerate(cell.bucket_names())}
+        wanted = [k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))] + ["compute_saved", "train/wall_s", "train_max_segments"]
+        for metric in wanted:
+            est = estimate(cell, metric)
+            if est is None:
+                continue
+            m = _BUCKET.match(metric)
+            rows.append({"task": cell.task, "model": cell.model, "halting": cell.halting,
+                         "uses_labels": cell.uses_labels, "metric": metric, "mean": est.mean,
+                         "ci_low": est.low, "ci_high": est.high, "seeds": est.seeds, "examples": est.examples,
+                         "bucket": m["bucket"] if m else "", "bucket_index": order.get(m["bucket"], -1) if m else -1})
+    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+
+
+ESTIMATE_COLUMNS = ["task", "model", "halting", "uses_labels", "metric", "mean", "ci_low", "ci_high", "seeds",
+                    "examples", "bucket", "bucket_index"]
+
+
+# ---------------------------------------------------------------------------------- formatting
+
+
+def _fmt(value: float | None, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if kind == "pct":
@@ -97,8 +257,18 @@ def _fmt(value: float, kind: str) -> str:
     return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 
+def ci_text(est: bootstrap.Estimate | None, kind: str) -> str:
+    """``mean [low, high]``; the interval is left out when it has no width (one value, or constant)."""
+    if est is None:
+        return "—"
+    text = _fmt(est.mean, kind)
+    if kind != "int" and est.high > est.low:
+        text += f" [{_fmt(est.low, kind)}, {_fmt(est.high, kind)}]"
+    return text
+
+
 def mean_std(values: pd.Series, kind: str) -> str:
-    """``mean ± std`` over seeds (sample std; no ± for a single seed)."""
+    """``mean ± std`` over seeds (sample std; no ± for a single seed): for machine timings."""
     values = pd.to_numeric(values, errors="coerce").dropna()
     if values.empty:
         return "—"
@@ -108,68 +278,128 @@ def mean_std(values: pd.Series, kind: str) -> str:
     return text
 
 
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per task × model × halting: mean ± std of the headline metrics, and the status."""
-    metrics = [(k, h, kind) for k, h, kind in HEADLINE if k in frame.columns]
+def _notes(cell: Cell) -> str:
+    return "; ".join(sorted({r.get("reason") or r.get("error") or "" for r in cell.records} - {""}))
+
+
+# --------------------------------------------------------------------------------------- tables
+
+
+def summary(cell_list: list[Cell]) -> pd.DataFrame:
+    """One row per cell: mean [95 % CI] of the headline metrics, seeds, notes."""
     rows = []
-    for (task, model, halting), group in frame.groupby(["task", "model", "halting"], sort=False):
-        ok = group[group.status == "ok"]
-        row = {"task": task, "model": model, "halting": halting, "seeds": f"{len(ok)}/{len(group)}"}
-        for key, header, kind in metrics:
-            row[header] = mean_std(ok[key], kind) if key in ok else "—"
-        notes = sorted({n for n in group.note if n})
-        row["note"] = "; ".join(notes)
+    for cell in cell_list:
+        row = {"task": cell.task, "model": cell.model, "halting": cell.label(),
+               "seeds": f"{len(cell.ok)}/{len(cell.records)}"}
+        for key, header, kind in HEADLINE:
+            if key == "train/wall_s":
+                row[header] = mean_std(pd.Series([(r["metrics"] or {}).get(key) for r in cell.ok], dtype=float), kind)
+            elif kind == "int":
+                row[header] = _fmt(np.mean([r["metrics"][key] for r in cell.ok]) if cell.ok and all(
+                    key in r["metrics"] for r in cell.ok) else None, kind)
+            else:
+                row[header] = ci_text(estimate(cell, key), kind)
+        row["note"] = _notes(cell)
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # drop columns no cell has (e.g. verified accuracy for tasks without a verifier pass)
+    return frame.loc[:, [c for c in frame.columns if c in ("note",) or (frame[c] != "—").any()]] if rows else frame
 
 
-def leaderboard(frame: pd.DataFrame, metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
-    """Task rows × model (× halting, when several) columns of ``metric`` (mean ± std)."""
-    ok = frame[frame.status == "ok"]
-    several = frame.halting.nunique() > 1
+def _column(cell: Cell, several_halting: bool) -> str:
+    name = f"{cell.model} ({cell.halting})" if several_halting else cell.model
+    return name + " †" if cell.uses_labels else name
+
+
+def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
+    """Task rows × model (× halting, when several) columns of ``metric``, mean [95 % CI].
+
+    Per task, the best label-free cell is **bold**, and so is every cell whose paired-bootstrap
+    difference from it is not significant at 5 % (tied with the best). † = uses labels (upper bound)."""
+    several = len({c.halting for c in cell_list}) > 1
     table: dict[str, dict[str, str]] = {}
-    for (task, model, halting), group in frame.groupby(["task", "model", "halting"], sort=False):
-        column = f"{model} ({halting})" if several else model
-        cell = ok[(ok.task == task) & (ok.model == model) & (ok.halting == halting)]
-        value = mean_std(cell[metric], "pct") if metric in cell and not cell.empty else "—"
-        if cell.empty and not group.empty and (group.status == "skipped").all():
-            value = "skipped"
-        table.setdefault(task, {})[column] = value
+    for task, group in itertools.groupby(cell_list, key=lambda c: c.task):
+        group = list(group)
+        ests = {id(c): estimate(c, metric) for c in group}
+        ranked = [c for c in group if ests[id(c)] is not None and not c.uses_labels]
+        best = max(ranked, key=lambda c: ests[id(c)].mean, default=None)
+        for cell in group:
+            est = ests[id(cell)]
+            text = ci_text(est, "pct")
+            if est is None and cell.records and all(r["status"] == "skipped" for r in cell.records):
+                text = "skipped"
+            elif best is not None and any(cell is c for c in ranked) and (cell is best or not _worse(cell, best, metric)):
+                text = f"**{text}**"
+            table.setdefault(task, {})[_column(cell, several)] = text
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
 
 
-_BUCKET = re.compile(r"^policy/bucket/(?P<bucket>[^/]+)/(?P<metric>exact_accuracy|verified_accuracy|mean_segments|mean_inner_steps)$")
+def _worse(cell: Cell, best: Cell, metric: str) -> bool:
+    cmp = compare(cell, best, metric)
+    return cmp is None or (cmp.significant and cmp.diff < 0)
 
 
-def buckets(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per difficulty bucket (policy-halted run): accuracy and compute, mean over seeds, in bucket order."""
-    columns = [c for c in frame.columns if _BUCKET.match(c)]
-    ok = frame[frame.status == "ok"]
+def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> bootstrap.Comparison | None:
+    """Paired bootstrap of ``a - b`` when both have per-example outcomes on the same test examples."""
+    va, vb = _per_example_values(a, metric), _per_example_values(b, metric)
+    if va is None or vb is None or va.shape[1] != vb.shape[1]:
+        return None
+    if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]):
+        return None  # not the same test split
+    return bootstrap.paired_difference(va, vb)
+
+
+def comparisons(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
+    """Every pair of label-free cells of a task, better mean first: difference, 95 % CI, p-value."""
     rows = []
-    for (task, model, halting), group in ok.groupby(["task", "model", "halting"], sort=False):
-        per_bucket: dict[str, dict[str, str]] = {}
-        for col in columns:
-            m = _BUCKET.match(col)
-            if group[col].notna().any():
-                kind = "pct" if "accuracy" in m["metric"] else "num"
-                per_bucket.setdefault(m["bucket"], {})[m["metric"]] = mean_std(group[col], kind)
-        for bucket, values in per_bucket.items():
-            rows.append({"task": task, "model": model, "halting": halting, "bucket": bucket, **values})
+    for task, group in itertools.groupby(cell_list, key=lambda c: c.task):
+        ranked = [c for c in group if c.ok and not c.uses_labels]
+        for a, b in itertools.combinations(ranked, 2):
+            cmp = compare(a, b, metric)
+            if cmp is None:
+                continue
+            if cmp.diff < 0:
+                a, b, cmp = b, a, bootstrap.Comparison(-cmp.diff, -cmp.high, -cmp.low, cmp.p_value)
+            rows.append({"task": task, "A": f"{a.model} ({a.halting})", "B": f"{b.model} ({b.halting})",
+                         "A − B (points)": f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]",
+                         "p": "< 0.001" if cmp.p_value < 0.001 else f"{cmp.p_value:.3f}",
+                         "significant": "yes" if cmp.significant else "no"})
+    return pd.DataFrame(rows)
+
+
+def buckets(cell_list: list[Cell]) -> pd.DataFrame:
+    """Per difficulty bucket (policy-halted run): examples, accuracy and compute, mean [95 % CI]."""
+    rows = []
+    for cell in cell_list:
+        if not cell.ok:
+            continue
+        for name in cell.bucket_names():
+            key = f"policy/bucket/{name}/"
+            n = (cell.ok[0]["metrics"] or {}).get(key + "examples")
+            if n is None:
+                continue
+            row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "bucket": name, "examples": n}
+            for metric, header, kind in BUCKET_METRICS:
+                row[header] = ci_text(estimate(cell, key + metric), kind)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 def markdown(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_no rows_\n"
-    return tabulate(frame, headers="keys", tablefmt="github", showindex=False) + "\n"
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n"
 
 
 def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: str = "", command: str = "",
-                 latex: bool = False) -> pd.DataFrame:
-    """Write every table for ``records`` into ``out_dir``; returns the tidy frame."""
+                 latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write every table for ``records`` into ``out_dir``; returns (tidy frame, estimates frame)."""
     out_dir = Path(out_dir)
     frame = records_to_frame(records)
+    cell_list = cells(records)
+    est = estimates(cell_list)
     atomic_write_text(out_dir / "results.csv", frame.to_csv(index=False))
+    atomic_write_text(out_dir / "estimates.csv", est.to_csv(index=False))
     head = f"# {title}\n\n" if title else ""
     if command:
         head += f"Command: `{command}`\n\n"
@@ -177,15 +407,28 @@ def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: s
             for r in records if r.get("environment")}
     if envs:
         head += "Environment: " + "; ".join(sorted(envs)) + "\n\n"
-    head += "Accuracies in %, mean ± std over seeds. `@max` = every example run to the maximum number of segments.\n\n"
-    table = summary(frame)
-    atomic_write_text(out_dir / "results.md", head + markdown(table))
-    atomic_write_text(out_dir / "leaderboard.md", head.split("Accuracies")[0]
-                      + "Exact accuracy (%), mean ± std over seeds.\n\n" + markdown(leaderboard(frame)))
-    atomic_write_text(out_dir / "buckets.md", head.split("Accuracies")[0]
-                      + "Per difficulty bucket: accuracy (%) and compute (segments), mean ± std over seeds.\n\n"
-                      + markdown(buckets(frame)))
+    method = f"{bootstrap.METHOD}.\n\n"
+    table = summary(cell_list)
+    atomic_write_text(out_dir / "results.md", head + method
+                      + "Accuracies in %, mean [95 % CI]. `@max` = every example run to the maximum number of "
+                        "segments. Compute saved vs fixed = 1 − FLOPs spent under the halting policy / FLOPs of "
+                        "the same model running every example to the policy's cap. `train s` is wall time "
+                        "(mean ± std over seeds; machine-dependent).\n\n" + markdown(table))
+    atomic_write_text(out_dir / "leaderboard.md", head + method
+                      + "Exact accuracy (%), mean [95 % CI]. **Bold**: the best label-free cell of the task, and "
+                        "every cell whose difference from it is not significant (paired bootstrap on the same "
+                        "test examples, 5 %; see comparisons.md). † = halting that reads the labels (`oracle`): "
+                        "an upper bound, not ranked.\n\n" + markdown(leaderboard(cell_list)))
+    atomic_write_text(out_dir / "comparisons.md", head + method
+                      + "Every pair of label-free cells of a task on exact accuracy: A − B in points with the "
+                        "paired-bootstrap 95 % CI (the same example indices resampled for both, seeds "
+                        "independently) and the two-sided p-value.\n\n" + markdown(comparisons(cell_list)))
+    atomic_write_text(out_dir / "buckets.md", head + method
+                      + "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
+                        "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n"
+                      + markdown(buckets(cell_list)))
     if latex:
         atomic_write_text(out_dir / "results.tex",
-                          tabulate(table, headers="keys", tablefmt="latex_booktabs", showindex=False) + "\n")
-    return frame
+                          tabulate(table, headers="keys", tablefmt="latex_booktabs", showindex=False,
+                                   disable_numparse=True) + "\n")
+    return frame, est

@@ -11,7 +11,10 @@ and returns one flat, JSON-able dict:
 * ``fixed/...``  — the fixed-segments evaluation, with ``exact_accuracy@S`` along the way
   (inference-time scaling when ``fixed_segments`` exceeds the training maximum);
 * run facts: ``seed``, ``device``, ``trainable_params``, ``forward_flops_per_segment``, the segment
-  caps, ``policy_uses_labels`` (an oracle is an upper bound, never a result), peak memory.
+  caps, ``policy_uses_labels`` (an oracle is an upper bound, never a result), peak memory;
+* ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes,
+  packed by `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the
+  tables bootstrap their confidence intervals and paired tests from it).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from looped_hrm.contracts import Split, Task
 from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.segment import SegmentRunner
+from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
 from looped_hrm.evaluation.metrics import summarize
@@ -114,16 +118,18 @@ def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Mo
         "policy_uses_labels": bool(policy.uses_labels),
     })
 
+    passes = {}
+
     def evaluate_all() -> None:
         reference = None
         if eval_cfg.fixed:
             curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
-            res = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify)
+            res = passes["fixed"] = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify)
             reference = res.first_correct
             metrics.update({f"fixed/{k}": v for k, v in
                             summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
         if eval_cfg.policy:
-            res = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
+            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
             metrics.update({f"policy/{k}": v for k, v in summarize(
                 res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
                 max_segments=eval_max).items()})
@@ -134,6 +140,7 @@ def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Mo
     else:
         evaluate_all()
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
+    metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=bucket_names)
     return metrics
 
 

@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from looped_hrm.bench.tables import leaderboard, load_records, mean_std, records_to_frame, summary, write_tables
+from looped_hrm.bench.tables import (buckets, cells, comparisons, estimates, leaderboard, load_records, mean_std,
+                                     records_to_frame, summary, write_tables)
+from looped_hrm.evaluation import per_example
+from looped_hrm.evaluation.metrics import ExampleResults
+
+BUCKETS = ("<7", "7-13", "14-27")  # sorted as text these would come out 14-27, 7-13, <7
 
 
-def record(task, model, halting, seed, status="ok", buckets=None, fixed=None, **policy):
+def passes(correct, segments, flops_per_segment=10.0, cap=4):
+    correct = torch.tensor(correct)
+    segments = torch.tensor(segments)
+    n = len(correct)
+
+    def res(c, s):
+        return ExampleResults(predictions=torch.zeros(n, 2, dtype=torch.int64), correct=c, token_accuracy=c.float(),
+                              segments=s, inner_steps=torch.zeros(n), flops=s.float() * flops_per_segment,
+                              first_correct=torch.zeros(n, dtype=torch.int64))
+    return {"policy": res(correct, segments), "fixed": res(correct, torch.full((n,), cap))}
+
+
+def record(task, model, halting, seed, correct=None, segments=None, status="ok", bucket=None, uses_labels=False):
     combo = {"task": {"label": task}, "model": {"label": model}, "halting": {"label": halting}, "seed": seed}
     rec = {"key": f"{task}{model}{halting}{seed}", "combination": combo, "status": status}
     if status == "ok":
-        metrics = {f"policy/{k}": v for k, v in policy.items()}
-        for bucket, values in (buckets or {}).items():
-            metrics.update({f"policy/bucket/{bucket}/{k}": v for k, v in values.items()})
-        metrics.update({f"fixed/{k}": v for k, v in (fixed or {}).items()})
-        rec["metrics"] = metrics
+        correct = np.asarray(correct, dtype=bool)
+        seg = segments if segments is not None else [4] * len(correct)
+        bucket = torch.tensor(bucket if bucket is not None else [0] * len(correct))
+        rec["metrics"] = {"policy/exact_accuracy": float(correct.mean()), "policy/mean_segments": float(np.mean(seg)),
+                          "fixed/exact_accuracy": float(correct.mean()), "eval_max_segments": 4, "fixed_segments": 4,
+                          "policy_uses_labels": uses_labels, "trainable_params": 1000, "train/wall_s": 1.0}
+        for b, name in enumerate(BUCKETS):
+            rows = (bucket == b).numpy()
+            if rows.any():
+                rec["metrics"][f"policy/bucket/{name}/examples"] = int(rows.sum())
+                rec["metrics"][f"policy/bucket/{name}/exact_accuracy"] = float(correct[rows].mean())
+        rec["per_example"] = per_example.pack(passes(correct.tolist(), seg), bucket=bucket, bucket_names=BUCKETS)
     elif status == "skipped":
         rec["reason"] = "no inner level"
     else:
@@ -28,15 +54,16 @@ def record(task, model, halting, seed, status="ok", buckets=None, fixed=None, **
 
 @pytest.fixture
 def records():
+    rng = np.random.default_rng(0)
+    truth = rng.random(300) < 0.5
+    strong = truth | (rng.random(300) < 0.6)  # solves everything the weak one does, and more
+    bucket = np.repeat([2, 0, 1], 100)
     return [
-        record("sudoku", "hrm", "act_q", 0, exact_accuracy=0.50, token_accuracy=0.9, mean_segments=4.0,
-               buckets={"easy": {"exact_accuracy": 0.8, "mean_segments": 3.0}, "hard": {"exact_accuracy": 0.2, "mean_segments": 5.0}},
-               fixed={"exact_accuracy": 0.55}),
-        record("sudoku", "hrm", "act_q", 1, exact_accuracy=0.70, token_accuracy=0.95, mean_segments=6.0,
-               buckets={"easy": {"exact_accuracy": 1.0, "mean_segments": 5.0}, "hard": {"exact_accuracy": 0.4, "mean_segments": 7.0}},
-               fixed={"exact_accuracy": 0.75}),
-        record("sudoku", "baseline", "act_q", 0, exact_accuracy=0.10, token_accuracy=0.7, mean_segments=2.0),
+        record("sudoku", "hrm", "act_q", 0, strong, segments=[2] * 100 + [4] * 200, bucket=bucket),
+        record("sudoku", "hrm", "act_q", 1, strong, segments=[2] * 100 + [4] * 200, bucket=bucket),
+        record("sudoku", "baseline", "act_q", 0, truth, bucket=bucket),
         record("sudoku", "baseline", "act_q", 1, status="failed"),
+        record("sudoku", "baseline", "oracle", 0, np.ones(300, bool), bucket=bucket, uses_labels=True),
         record("sudoku", "baseline", "two_level", 0, status="skipped"),
     ]
 
@@ -50,25 +77,42 @@ def test_mean_std_over_seeds():
 def test_frame_is_tidy_with_flattened_metrics(records):
     frame = records_to_frame(records)
     assert list(frame.columns[:4]) == ["task", "model", "halting", "seed"]
-    assert len(frame) == 5
-    row = frame[(frame.model == "hrm") & (frame.seed == 1)].iloc[0]
-    assert row["policy/bucket/hard/exact_accuracy"] == 0.4 and row["fixed/exact_accuracy"] == 0.75
+    assert len(frame) == 6
+    assert not any(c.startswith("per_example") for c in frame.columns)
 
 
-def test_summary_aggregates_only_successful_seeds_and_keeps_reasons(records):
-    table = summary(records_to_frame(records)).set_index(["model", "halting"])
-    assert table.loc[("hrm", "act_q"), "exact acc"] == "60.0 ± 14.1"
-    assert table.loc[("hrm", "act_q"), "exact acc @max"] == "65.0 ± 14.1"
-    assert table.loc[("hrm", "act_q"), "seeds"] == "2/2"
+def test_summary_gives_intervals_counts_only_successful_seeds_and_marks_the_oracle(records):
+    table = summary(cells(records)).set_index(["model", "halting"])
+    hrm = table.loc[("hrm", "act_q")]
+    assert hrm["seeds"] == "2/2" and "[" in hrm["exact acc"]
+    assert hrm["compute saved vs fixed"].startswith("16.7")  # 100 of 300 examples stop at 2 of 4 segments
     assert table.loc[("baseline", "act_q"), "seeds"] == "1/2"
     assert "boom" in table.loc[("baseline", "act_q"), "note"]
+    assert ("baseline", "oracle (upper bound: uses labels)") in table.index
     assert table.loc[("baseline", "two_level"), "note"] == "no inner level"
 
 
-def test_leaderboard_pivots_task_by_model(records):
-    board = leaderboard(records_to_frame(records)).set_index("task")
-    assert board.loc["sudoku", "hrm (act_q)"] == "60.0 ± 14.1"
+def test_leaderboard_bolds_the_significant_best_and_never_ranks_the_oracle(records):
+    board = leaderboard(cells(records)).set_index("task")
+    assert board.loc["sudoku", "hrm (act_q)"].startswith("**")
+    assert not board.loc["sudoku", "baseline (act_q)"].startswith("**")
+    assert board.loc["sudoku", "baseline (oracle) †"] == "100.0"  # the best number, not bold: an upper bound
     assert board.loc["sudoku", "baseline (two_level)"] == "skipped"
+    pairs = comparisons(cells(records))
+    assert list(pairs[["A", "B", "significant"]].iloc[0]) == ["hrm (act_q)", "baseline (act_q)", "yes"]
+
+
+def test_buckets_come_in_the_task_order_with_compute(records):
+    table = buckets(cells(records))
+    hrm = table[table.model == "hrm"]
+    assert list(hrm.bucket) == list(BUCKETS)
+    assert list(hrm.segments) == ["4.00", "4.00", "2.00"]  # the '14-27' rows (the first 100) stopped at 2
+
+
+def test_estimates_are_long_and_bootstrap_over_examples(records):
+    est = estimates(cells(records))
+    row = est[(est.model == "hrm") & (est.metric == "policy/exact_accuracy")].iloc[0]
+    assert row.ci_low < row["mean"] < row.ci_high and (row.seeds, row.examples) == (2, 300)
 
 
 def test_write_tables_and_reload(tmp_path, records):
@@ -77,11 +121,18 @@ def test_write_tables_and_reload(tmp_path, records):
         (tmp_path / "runs" / f"{i}.json").write_text(json.dumps(rec))
     (tmp_path / "runs" / "broken.json").write_text("{not json")
     loaded = load_records(tmp_path)
-    assert len(loaded) == 5
+    assert len(loaded) == 6
     write_tables(tmp_path, loaded, title="t", command="python -m looped_hrm.bench x", latex=True)
-    for name in ("results.csv", "results.md", "leaderboard.md", "buckets.md", "results.tex"):
+    for name in ("results.csv", "estimates.csv", "results.md", "leaderboard.md", "comparisons.md", "buckets.md",
+                 "results.tex"):
         assert (tmp_path / name).stat().st_size > 0
-    assert "python -m looped_hrm.bench x" in (tmp_path / "results.md").read_text()
-    buckets = (tmp_path / "buckets.md").read_text()
-    assert "easy" in buckets and "90.0 ± 14.1" in buckets
-    assert len(pd.read_csv(tmp_path / "results.csv")) == 5
+    text = (tmp_path / "results.md").read_text()
+    assert "python -m looped_hrm.bench x" in text and "percentile bootstrap" in text
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 6
+
+
+def test_records_without_per_example_data_fall_back_to_seeds(records):
+    for rec in records:
+        rec.pop("per_example", None)
+    table = summary(cells(records)).set_index(["model", "halting"])
+    assert table.loc[("hrm", "act_q"), "exact acc"].count("[") == 0  # two equal seeds: no width

@@ -1,0 +1,86 @@
+"""Per-example outcomes of an evaluation pass, packed compactly into the JSON result record.
+
+Confidence intervals over test examples and paired tests ("does HRM beat the baseline on *the same*
+puzzles?") need each example's outcome, not only the mean. A record keeps them under
+``per_example`` (see `pack`): one entry per evaluation mode, each array stored as a short string
+``"<kind>:<base64>"`` — ``bits`` (bool, bit-packed), ``u16`` (small counts) or ``f32`` — so 1,000
+test examples cost a few kB. `unpack` gives numpy arrays back, in test-split order, so two records
+on the same test split can be compared example by example.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from looped_hrm.evaluation.metrics import ExampleResults
+
+FORMAT_VERSION = 1
+_DTYPES = {"u16": "<u2", "f32": "<f4", "u8": "u1"}
+
+
+def encode(values: np.ndarray | torch.Tensor, kind: str) -> str:
+    """One 1-D array as ``"<kind>:<base64>"``; ``kind`` is ``bits``, ``u8``, ``u16`` or ``f32``."""
+    arr = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if kind == "bits":
+        raw = np.packbits(arr.astype(bool)).tobytes()
+    elif kind in _DTYPES:
+        raw = arr.astype(_DTYPES[kind]).tobytes()
+    else:
+        raise ValueError(f"unknown array kind {kind!r} (bits, u8, u16, f32)")
+    return f"{kind}:{base64.b64encode(raw).decode('ascii')}"
+
+
+def decode(text: str, n: int) -> np.ndarray:
+    """The inverse of `encode` for an array of ``n`` values (bool or float64)."""
+    kind, _, payload = text.partition(":")
+    raw = base64.b64decode(payload)
+    if kind == "bits":
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=n).astype(bool)
+    if kind not in _DTYPES:
+        raise ValueError(f"unknown array kind {kind!r} in a per-example record")
+    out = np.frombuffer(raw, dtype=_DTYPES[kind]).astype(np.float64)
+    if len(out) != n:
+        raise ValueError(f"per-example array holds {len(out)} values, expected {n}")
+    return out
+
+
+def pack_results(res: ExampleResults) -> dict[str, str]:
+    """The per-example arrays of one pass (correctness, verifier, token accuracy, compute)."""
+    out = {
+        "correct": encode(res.correct, "bits"),
+        "token_accuracy": encode(res.token_accuracy, "f32"),
+        "segments": encode(res.segments, "u16"),
+        "inner_steps": encode(res.inner_steps, "f32"),
+        "flops": encode(res.flops, "f32"),
+    }
+    if res.verified is not None:
+        out["verified"] = encode(res.verified, "bits")
+    for segments, correct in sorted(res.correct_at.items()):
+        out[f"correct@{segments}"] = encode(correct, "bits")
+    return out
+
+
+def pack(passes: dict[str, ExampleResults], *, bucket: torch.Tensor, bucket_names: Sequence[str],
+         extra: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The record's ``per_example`` entry: ``n``, the bucket of each example, one dict per pass."""
+    n = len(bucket)
+    out: dict[str, Any] = {"version": FORMAT_VERSION, "n": n, "bucket_names": list(bucket_names),
+                           "bucket": encode(bucket, "u8" if len(bucket_names) < 256 else "u16")}
+    for mode, res in passes.items():
+        out[mode] = pack_results(res)
+    return out
+
+
+def unpack(entry: dict[str, Any]) -> dict[str, Any]:
+    """``{"n", "bucket_names", "bucket": int array, "<mode>": {name: array}}`` from a packed entry."""
+    n = int(entry["n"])
+    out: dict[str, Any] = {"n": n, "bucket_names": list(entry.get("bucket_names", [])),
+                           "bucket": decode(entry["bucket"], n).astype(np.int64)}
+    for mode, arrays in entry.items():
+        if isinstance(arrays, dict):
+            out[mode] = {name: decode(text, n) for name, text in arrays.items()}
+    return out
