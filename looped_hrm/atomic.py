@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Create ``path`` by calling ``write(file)`` on a temp file that is renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,5 +35,5 @@ def cached_split(task: str, config: Any, split: str, build: Callable[[], Split],
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a corrupt file is rebuilt, not trusted
     data = build()
-    atomic_write(path, lambda f: np.savez(f, **data.to_arrays()))
+    atomic_write(path, lambda f: np.savez(f, **data.to_arrays()))  # type: ignore[arg-type]  # numpy stubs: allow_pickle
     return data

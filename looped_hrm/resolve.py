@@ -229,7 +229,8 @@ def time_budget_layer(seconds: float | None) -> Layer | None:
 
 
 def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset: str | None = None,
-                        task_preset: str | None = None, task_config: Mapping[str, Any] | None = None, model_config: Mapping[str, Any] | None = None,
+                        task_preset: str | None = None, task_config: Mapping[str, Any] | None = None,
+                        model_config: Mapping[str, Any] | None = None,
                         halting_config: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
                         eval: Mapping[str, Any] | None = None, seed: int = 0, device: str = "auto",
                         time_budget: float | None = None, source: Source | str = "<command line>",

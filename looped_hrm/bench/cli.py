@@ -144,7 +144,8 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
     if args.device:
         data["device"] = args.device
         overrides[("device",)] = f"--device {args.device}"
-    plugin_sets, plain_sets = [], []
+    plugin_sets: list[str] = []
+    plain_sets: list[str] = []
     for text in args.set:
         path, _ = parse_override(text)
         (plugin_sets if path[0] in ("task", "model", "halting") and len(path) > 1 else plain_sets).append(text)
@@ -154,7 +155,7 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
     for text in plugin_sets:
         path, _ = parse_override(text)
         key = {"task": "tasks", "model": "models", "halting": "halting"}[path[0]]
-        entries = [{"plugin": e} if isinstance(e, str) else dict(e) for e in data.get(key, [])]
+        entries: list[dict[str, Any]] = [{"plugin": e} if isinstance(e, str) else dict(e) for e in data.get(key, [])]
         for i, entry in enumerate(entries):
             entry["config"] = apply_overrides(entry.get("config") or {}, [f"{'.'.join(path[1:])}={text.partition('=')[2]}"])
             overrides[(key, str(i), "config", *path[1:])] = f"--set {text}"

@@ -15,8 +15,15 @@ from typing import Any
 from looped_hrm.config import ConfigError, Source, build
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Registry
-from looped_hrm.resolve import (Combination, Layer, check_device, resolve_plugin, resolve_settings, skip_reason,
-                                time_budget_layer)
+from looped_hrm.resolve import (
+    Combination,
+    Layer,
+    check_device,
+    resolve_plugin,
+    resolve_settings,
+    skip_reason,
+    time_budget_layer,
+)
 from looped_hrm.training.config import TrainConfig
 
 __all__ = ["BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]

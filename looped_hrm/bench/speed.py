@@ -23,10 +23,9 @@ import argparse
 import json
 import re
 import shlex
-import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from tabulate import tabulate
@@ -63,7 +62,7 @@ def _peak_memory_gib(device: torch.device) -> float | None:
 
 
 def measure(model: str, task: str, *, preset: str | None, task_preset: str | None, halting: str, batch: int,
-            steps: int, warmup: int, compile: bool, device: str, precision: str = "auto",
+            steps: int, warmup: int, compile: bool, device: str, precision: Literal["auto", "bf16", "fp32"] = "auto",
             overrides: Sequence[str] = (), peak_tflops: float | None = None) -> dict[str, Any]:
     """Time ``steps`` training steps after ``warmup``; return one JSON-able row."""
     from torch.utils.flop_counter import FlopCounterMode

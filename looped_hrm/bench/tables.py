@@ -225,7 +225,8 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
         keys = {k for r in cell.ok for k, v in flatten(r.get("metrics") or {}).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
         order = {name: i for i, name in enumerate(cell.bucket_names())}
-        wanted = [k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))] + ["compute_saved", "train/wall_s", "train_max_segments"]
+        wanted = ([k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))]
+                  + ["compute_saved", "train/wall_s", "train_max_segments"])
         for metric in wanted:
             est = estimate(cell, metric)
             if est is None:
@@ -318,8 +319,8 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
     difference from it is not significant at 5 % (tied with the best). † = uses labels (upper bound)."""
     several = len({c.halting for c in cell_list}) > 1
     table: dict[str, dict[str, str]] = {}
-    for task, group in itertools.groupby(cell_list, key=lambda c: c.task):
-        group = list(group)
+    for task, grouped in itertools.groupby(cell_list, key=lambda c: c.task):
+        group = list(grouped)
         ests = {id(c): estimate(c, metric) for c in group}
         ranked = [c for c in group if ests[id(c)] is not None and not c.uses_labels]
         best = max(ranked, key=lambda c: ests[id(c)].mean, default=None)

@@ -13,8 +13,15 @@ from typing import Callable
 
 import torch
 
-from looped_hrm.contracts import (Batch, Carry, HaltContext, HaltDecision, PolicyState, SegmentOutput,
-                                  compatibility_problem)
+from looped_hrm.contracts import (
+    Batch,
+    Carry,
+    HaltContext,
+    HaltDecision,
+    PolicyState,
+    SegmentOutput,
+    compatibility_problem,
+)
 from looped_hrm.engine.correctness import exact_correct
 from looped_hrm.nn.losses import get_loss
 

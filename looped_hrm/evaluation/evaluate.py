@@ -67,7 +67,8 @@ def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segment
             halt = st.halt if mode == "policy" else st.steps >= max_segments
             out = st.output
             ex = slots.extras
-            inner = out.inner_steps.float() if out.inner_steps is not None else torch.full_like(ex["inner"], float(profile.inner_steps))
+            inner = (out.inner_steps.float() if out.inner_steps is not None
+                     else torch.full_like(ex["inner"], float(profile.inner_steps)))
             flops = out.flops.float() if out.flops is not None else torch.full_like(ex["flops"], float(profile.forward_flops))
             ex["inner"] = ex["inner"] + inner
             ex["flops"] = ex["flops"] + flops

@@ -6,7 +6,7 @@ models in a results table is a difference in architecture, not in implementation
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -73,7 +73,7 @@ class ReasoningModule(nn.Module):
     def flops(self, seq: int) -> Flops:
         total = Flops()
         for block in self.blocks:
-            total = total + block.flops(seq)
+            total = total + cast(Block, block).flops(seq)
         return total
 
     def __len__(self) -> int:

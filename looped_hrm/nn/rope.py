@@ -13,6 +13,9 @@ from torch import nn
 class RotaryEmbedding(nn.Module):
     """Precomputed ``(cos, sin)`` tables of shape ``[seq_len, head_dim]``."""
 
+    cos: torch.Tensor
+    sin: torch.Tensor
+
     def __init__(self, head_dim: int, seq_len: int, theta: float = 10000.0) -> None:
         super().__init__()
         if head_dim % 2:

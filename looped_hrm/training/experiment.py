@@ -23,12 +23,12 @@ import os
 import random
 import resource
 import sys
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
-from looped_hrm.contracts import Split, Task
+from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import per_example
@@ -66,19 +66,19 @@ def _limit(split: Split, limit: int | None) -> Split:
     return split if limit is None or limit >= len(split) else split.subset(slice(0, limit))
 
 
-def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Module], policy, train_cfg: TrainConfig,
+def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy: HaltingPolicy, train_cfg: TrainConfig,
                    eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
                    workdir: str | os.PathLike | None, progress: bool = True) -> dict:
-    """Train ``model`` on ``task`` under ``policy`` and evaluate it; see the module docstring.
+    """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
+    module docstring.
 
-    ``model`` may be a zero-argument callable that builds it: it is then called after seeding, so
-    the initial weights depend on ``seed`` alone. ``workdir`` holds the checkpoint and the training
-    log; a second call with the same workdir resumes (or, if training finished, only evaluates).
+    ``make_model`` is called after seeding, so the initial weights depend on ``seed`` alone. ``workdir``
+    holds the checkpoint and the training log; a second call with the same workdir resumes (or, if
+    training finished, only evaluates).
     """
     device = resolve_device(device)
     seed_everything(seed)
-    if not isinstance(model, torch.nn.Module):
-        model = model()
+    model = make_model()
     model.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -91,7 +91,7 @@ def run_experiment(task: Task, model: torch.nn.Module | Callable[[], torch.nn.Mo
     runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
                            compile=train_cfg.compile, verify=label_free_verifier(task))
 
-    def run_eval(split: Split, mode: str, segments: int, curve=(), verify: bool = False):
+    def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False):
         return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
                         device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner)
 

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from looped_hrm.contracts import ReasoningModel
 from looped_hrm.training.config import TrainConfig
 
 
@@ -105,7 +106,7 @@ def lr_at(step: int, cfg: TrainConfig, base_lr: float) -> float:
     return base_lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def split_parameters(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+def split_parameters(model: ReasoningModel) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """(dense trainable parameters, puzzle-embedding parameters); the latter get sign-SGD, no EMA."""
     puzzle = [p for p in model.puzzle_embedding_parameters() if p.requires_grad]
     ids = {id(p) for p in puzzle}
@@ -113,7 +114,7 @@ def split_parameters(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], 
     return dense, puzzle
 
 
-def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
+def build_optimizers(model: ReasoningModel, cfg: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
     """``{"dense": Adam-atan2 or AdamW, "puzzle": SignSGD}`` (the latter only if the model has puzzle embeddings)."""
     dense, puzzle = split_parameters(model)
     if not dense:

@@ -21,6 +21,7 @@ returns at once.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ class Trainer:
     """Trains ``model`` on ``train_split`` under ``policy`` (see the module docstring)."""
 
     def __init__(self, model, policy, task: Task, train_split: Split, cfg: TrainConfig, *, device: torch.device,
-                 seed: int, workdir: str | Path | None, progress: bool = True,
+                 seed: int, workdir: str | os.PathLike | None, progress: bool = True,
                  quick_eval: Callable[[], dict[str, float]] | None = None) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
@@ -82,7 +83,7 @@ class Trainer:
         self.checkpoint_step: int | None = None  # step of the last checkpoint written
         self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)
         self._reset_accumulators()
-        self._writer = None
+        self._writer: Any = None  # a tensorboard SummaryWriter when asked for
 
     # ------------------------------------------------------------------------------ one step
 

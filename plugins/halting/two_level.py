@@ -27,7 +27,15 @@ from dataclasses import dataclass
 
 import torch
 
-from looped_hrm.contracts import IGNORE_INDEX, HaltContext, HaltDecision, HaltingSpec, InnerHalt, PolicyState, SegmentOutput
+from looped_hrm.contracts import (
+    IGNORE_INDEX,
+    HaltContext,
+    HaltDecision,
+    HaltingSpec,
+    InnerHalt,
+    PolicyState,
+    SegmentOutput,
+)
 from looped_hrm.plugins.halting.base import PolicyBase, bce, count, exploration_floor, require_q_halt
 
 

@@ -51,7 +51,7 @@ class VerifierPolicy(PolicyBase):
                                   "verifier.fallback_config", ("fallback_config",))
         self.fallback = spec.factory(fb_config)
         self.levels = self.fallback.levels
-        self.optional_levels = getattr(self.fallback, "optional_levels", frozenset())
+        self.optional_levels: frozenset[str] = getattr(self.fallback, "optional_levels", frozenset())
         self.needs_q_head = self.fallback.needs_q_head
         self.needs_lookahead = self.fallback.needs_lookahead
         self.uses_labels = self.fallback.uses_labels

@@ -47,6 +47,9 @@ class HRMConfig(BackboneConfig):
 
 
 class HRM(Reasoner):
+    config: HRMConfig
+    H_init: torch.Tensor
+    L_init: torch.Tensor
     halting_levels = frozenset({"segment"})
 
     def __init__(self, config: HRMConfig, task: TaskInfo) -> None:

@@ -49,6 +49,7 @@ class LoopedTransformerConfig(BackboneConfig):
 
 
 class LoopedTransformer(Reasoner):
+    config: LoopedTransformerConfig
     halting_levels = frozenset({"segment", "inner"})
 
     def __init__(self, config: LoopedTransformerConfig, task: TaskInfo) -> None:

@@ -37,6 +37,7 @@ class TransformerConfig(BackboneConfig):
 
 
 class Transformer(Reasoner):
+    config: TransformerConfig
     halting_levels = frozenset({"segment"})
 
     def __init__(self, config: TransformerConfig, task: TaskInfo) -> None:

@@ -53,6 +53,9 @@ class TRMConfig(BackboneConfig):
 
 
 class TRM(Reasoner):
+    config: TRMConfig
+    y_init: torch.Tensor
+    z_init: torch.Tensor
     halting_levels = frozenset({"segment", "inner"})
 
     def __init__(self, config: TRMConfig, task: TaskInfo) -> None:

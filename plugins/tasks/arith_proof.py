@@ -198,7 +198,7 @@ class ArithProofTask:
     def encode_proof(self, a: int, b: int, c: int) -> np.ndarray:
         t = a * b + c
         out = np.empty(self.layout.length, dtype=np.int64)
-        for (name, start, width), value in zip(self.layout.fields, (a, b, a * b, a * b, c, t)):
+        for (_, start, width), value in zip(self.layout.fields, (a, b, a * b, a * b, c, t)):
             out[start:start + width] = _field(value, width)
         for pos, token in self.layout.symbols:
             out[pos] = token

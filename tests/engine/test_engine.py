@@ -35,8 +35,10 @@ def train_cfg(**kw) -> TrainConfig:
 
 
 def quick(task, model, pol, cfg, tmp_path=None, seed=0, **eval_kw):
+    """``model``: a built model (its weights are the test's) or a zero-argument builder."""
     eval_cfg = EvalConfig(batch_size=16, curve=[1, 2, 4], **eval_kw)
-    return run_experiment(task, model, pol, cfg, eval_cfg, seed=seed, device="cpu", workdir=tmp_path, progress=False)
+    make = (lambda: model) if isinstance(model, torch.nn.Module) else model
+    return run_experiment(task, make, pol, cfg, eval_cfg, seed=seed, device="cpu", workdir=tmp_path, progress=False)
 
 
 def test_an_epoch_means_every_example_ran_until_it_halted_once():

@@ -7,13 +7,13 @@ A subclass (`lite.ArcLiteTask`, `agi.ArcAgiTask`) says where the puzzles come fr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
 from looped_hrm.cache import cached_split
 from looped_hrm.contracts import IGNORE_INDEX, Split, TaskInfo
-from looped_hrm.plugins.tasks.arc.grid import (VOCAB_SIZE, decode, encode, encode_label, random_aug, render,
-                                               sample_views)
+from looped_hrm.plugins.tasks.arc.grid import VOCAB_SIZE, decode, encode, encode_label, random_aug, render, sample_views
 from looped_hrm.plugins.tasks.arc.voting import VoteResult, vote
 
 Pair = tuple[np.ndarray, np.ndarray]
@@ -34,6 +34,10 @@ class ArcTask(ABC):
     implements `_pairs`, `_num_tests` and `_difficulty`.
     """
 
+    name: str
+    config: Any
+    bucket_names: tuple[str, ...]
+    puzzle_labels: list[str]
     label_free_verify = False
 
     def __init__(self, canvas: int, num_aug: int, test_views: int | None, translate: bool, seed: int) -> None:

@@ -49,7 +49,10 @@ def load_maze_jsonl(path: str | Path, size: int | None = None, limit: int | None
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise MazeFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    grids, labels, lengths, ids = [], [], [], []
+    grids: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    lengths: list[int] = []
+    ids: list[str] = []
     for lineno, line in enumerate(lines, start=1):
         if limit is not None and len(grids) >= limit:
             break
@@ -110,7 +113,8 @@ def _parse(line: str, where: str) -> tuple[np.ndarray, np.ndarray, int, str]:
     for name, token in (("start", START), ("end", GOAL)):
         r, c = row[name]
         if np.count_nonzero(grid == token) != 1 or grid[2 * r + 1, 2 * c + 1] != token:
-            raise MazeFileError(f"{where}: ascii must hold one '{'S' if token == START else 'E'}', at the {name} cell {row[name]}")
+            char = "S" if token == START else "E"
+            raise MazeFileError(f"{where}: ascii must hold one '{char}', at the {name} cell {row[name]}")
 
     label = grid.copy()
     for (r0, c0), (r1, c1) in zip(cells, cells[1:]):

@@ -126,7 +126,9 @@ class MazeTask:
         seen = set()
         if split == "test":
             seen = {row.tobytes() for row in self.build("train").inputs.numpy()}
-        inputs, labels, lengths = [], [], []
+        inputs: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
+        lengths: list[int] = []
         draws = 0
         while len(inputs) < count:
             draws += 1

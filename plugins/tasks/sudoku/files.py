@@ -223,7 +223,7 @@ def load(path: str | Path, size: int | None = None) -> PuzzleFile:
     missing = np.flatnonzero(~known | (backtracks < 0))
     if len(missing):
         found = _solve_all([tuple(puzzles[i].tolist()) for i in missing])
-        for i, (count, solution, dead_ends) in zip(missing, found):
+        for i, (count, solution, dead_ends) in zip(missing.tolist(), found):
             if count != 1:
                 raise SudokuFileError(f"{path}:{lines[i]}: puzzle has "
                                       f"{'no solution' if count == 0 else f'{count} solutions'}, "

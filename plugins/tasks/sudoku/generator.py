@@ -93,7 +93,7 @@ def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bu
     (or 50 per wanted puzzle, if more) fell into it, or 1000 candidates per wanted puzzle (at least
     2000) ran out.
     """
-    wanted = {None: quotas} if isinstance(quotas, int) else dict(quotas)
+    wanted: dict[int | None, int] = {None: quotas} if isinstance(quotas, int) else dict(quotas)
     total = sum(wanted.values())
     seen = set(exclude)
     kept: list[Candidate] = []

@@ -19,10 +19,7 @@ import torch
 
 from looped_hrm.cache import cached_split
 from looped_hrm.contracts import SPLITS, Split, TaskInfo
-from looped_hrm.plugins.tasks.sudoku import files
-from looped_hrm.plugins.tasks.sudoku import generator
-from looped_hrm.plugins.tasks.sudoku import solver
-from looped_hrm.plugins.tasks.sudoku import symmetry
+from looped_hrm.plugins.tasks.sudoku import files, generator, solver, symmetry
 
 DATA_VERSION = 2  # bump when the generator or the selection changes, so cached splits are rebuilt
 
@@ -101,7 +98,7 @@ class SudokuTask:
     def _build(self, split: str) -> Split:
         cfg = self.config
         if split == "test":
-            puzzles, solutions, difficulty = self._select("test", exclude=())
+            puzzles, solutions, difficulty = self._select("test", exclude=[])
             return self._split(puzzles, solutions, difficulty, num_aug=0)
         test = self.build("test")
         keyfn = self._key()
