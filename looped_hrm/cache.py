@@ -7,7 +7,10 @@ are written atomically, so parallel workers never read half a file.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,8 +35,21 @@ def cached_split(task: str, config: Any, split: str, build: Callable[[], Split],
         try:
             with np.load(path) as arrays:
                 return Split.from_arrays(arrays)
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a corrupt file is rebuilt, not trusted
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # truncated, corrupt
+            print(f"looped_hrm: warning: {path}: unreadable cached split ({type(exc).__name__}: {exc}); rebuilding it",
+                  file=sys.stderr)
+            path.unlink(missing_ok=True)
     data = build()
     atomic_write(path, lambda f: np.savez(f, **data.to_arrays()))  # type: ignore[arg-type]  # numpy stubs: allow_pickle
     return data
+
+
+def split_fingerprint(split: Split) -> str:
+    """A content hash of a split's arrays (names, dtypes, shapes and bytes): the data a result was
+    actually trained or evaluated on, whatever file, generator or cache it came from."""
+    digest = hashlib.sha256()
+    for name, array in split.to_arrays().items():
+        array = np.ascontiguousarray(array)
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]

@@ -313,6 +313,7 @@ class PluginSpec:
     description: str
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    revision: int = 1  # bump when the same config gives different output (generator, model code): results keyed on it rerun
 
     kind = "plugin"
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from looped_hrm.config import ConfigError, Source, build, config_hash, convert_fields, plugin_config, to_dict
 from looped_hrm.contracts import compatibility_problem
 from looped_hrm.evaluation.config import EvalConfig
-from looped_hrm.registry import Registry, get_registry
+from looped_hrm.registry import Origin, Registry, get_registry
 from looped_hrm.training.config import TrainConfig
 
 Blame = Callable[[str], str]
@@ -77,7 +80,22 @@ def resolve_plugin(registry: Registry, kind: str, name: str, *, preset: str | No
                               f"{_did_you_mean(default_preset, list(spec.presets))} "
                               f"(presets: {', '.join(spec.presets) or 'none'})")
     resolved = plugin_config(spec, preset, config, source, path + ("config",))
-    return {"plugin": spec.name, "label": label or name, "preset": preset, "config": to_dict(resolved)}
+    origin = registry.entry(kind, spec.name).origin
+    return {"plugin": spec.name, "label": label or name, "preset": preset, "config": to_dict(resolved),
+            "package": origin.package, "version": _code_version(origin), "revision": spec.revision}
+
+
+def _code_version(origin: Origin) -> str:
+    """The plugin package's version; for a module loaded from ``LOOPED_HRM_PLUGINS`` (no package
+    version) a hash of its source file, so an edited local plugin is a new key."""
+    if origin.version != "local":
+        return origin.version
+    module = sys.modules.get(origin.plugin)
+    path = getattr(module, "__file__", None)
+    try:
+        return "local-" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else "local"
+    except OSError:
+        return "local"
 
 
 def resolve_settings(cls: type, layers: Sequence[Layer]) -> dict[str, Any]:
@@ -148,8 +166,9 @@ class Built:
 class Combination:
     """One cell of the grid, fully resolved: what a worker process needs to run it.
 
-    ``task``/``model``/``halting`` are `resolve_plugin` dicts; ``train``/``eval`` are complete
-    `TrainConfig`/`EvalConfig` dicts (every default filled in, so a changed default is a new key).
+    ``task``/``model``/``halting`` are `resolve_plugin` dicts (with the package version and the
+    plugin's revision); ``train``/``eval`` are complete `TrainConfig`/`EvalConfig` dicts (every
+    default filled in, so a changed default is a new key); ``data`` is filled by `fingerprint_data`.
     """
 
     task: dict[str, Any]
@@ -160,11 +179,13 @@ class Combination:
     seed: int
     device: str
     skip_reason: str | None = None
+    data: dict[str, str] | None = None  # split -> content fingerprint of the data used (`fingerprint_data`)
 
     @property
     def key(self) -> str:
-        """Identity on disk: a hash of everything that changes the result (not the device)."""
-        return config_hash(self.task, self.model, self.halting, self.train, self.eval, self.seed)
+        """Identity on disk: a hash of everything that changes the result (not the device): the
+        resolved configs, the plugins' package versions and revisions, the data's fingerprint."""
+        return config_hash(self.task, self.model, self.halting, self.train, self.eval, self.seed, self.data)
 
     @property
     def labels(self) -> tuple[str, str, str]:
@@ -256,3 +277,33 @@ def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset
                        resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
                        seed, check_device(device), skip_reason(registry, resolved["task"], resolved["model"],
                                                                resolved["halting"]))
+
+
+def data_fingerprint(task: Any, splits: Sequence[str]) -> dict[str, str]:
+    """split -> content hash of the data ``task`` builds for it (`looped_hrm.cache.split_fingerprint`)."""
+    from looped_hrm.cache import split_fingerprint
+
+    return {split: split_fingerprint(task.build(split)) for split in dict.fromkeys(splits)}
+
+
+def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = None) -> None:
+    """Fill ``combo.data`` of every runnable combination: the fingerprint of its train and eval splits.
+
+    Each distinct task is built once, here, before anything runs (the splits are cached on disk, so
+    the workers load them instead of generating them side by side); an edited data file or a changed
+    generator therefore gives a new key. A task whose data cannot be built stops the command here.
+    """
+    registry = registry or get_registry()
+    done: dict[str, dict[str, str]] = {}
+    for combo in combos:
+        if combo.skip_reason:
+            continue
+        splits = ("train", combo.eval["split"])
+        key = config_hash(combo.task, splits)
+        if key not in done:
+            try:
+                done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits)
+            except (OSError, ValueError, KeyError, LookupError) as exc:
+                raise ConfigError(f"task '{combo.task['label']}': cannot build its data: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        combo.data = done[key]

@@ -1,7 +1,9 @@
 """Run one combination and write its result record: the code that executes inside a worker process.
 
-A record is one JSON file per combination in ``<out>/runs/``: the resolved config, the environment
-(versions, device, git commit), the metrics — or the error, for a failed combination. It is written
+A record is one JSON file per combination in ``<out>/runs/``: the resolved combination (configs,
+plugin versions and revisions, data fingerprint: everything its key hashes), the fingerprint of the
+data the worker actually used, the environment (versions, device, git commit), the metrics — or
+the error, for a failed combination. It is written
 atomically at the very end, so a file's existence means the combination finished; checkpoints in
 ``<out>/work/<key>/`` let an interrupted combination resume instead of starting over.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.resolve import Combination
+from looped_hrm.resolve import Combination, data_fingerprint
 
 RECORD_VERSION = 1
 
@@ -82,6 +84,10 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
 
         device = str(resolve_device(combo.device))
         built = combo.build()
+        record["data"] = data_fingerprint(built.task, ("train", built.eval.split))  # what this run really used
+        if combo.data is not None and record["data"] != combo.data:
+            raise RuntimeError(f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
+                               f"-> {record['data']}); rerun the command")
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
         metrics = run_experiment(built.task, built.model, built.policy, built.train, built.eval, seed=combo.seed,
                                  device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress)

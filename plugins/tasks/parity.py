@@ -138,6 +138,7 @@ def looped_hrm_tasks() -> list[TaskSpec]:
         name="parity",
         factory=ParityTask,
         config=ParityConfig,
+        revision=DATA_VERSION,
         description="running or final parity of a bit string; separate train/test lengths for extrapolation",
         presets={
             "tiny": {"train_length": 8, "test_length": 16, "num_train": 512, "num_test": 128},

@@ -17,7 +17,7 @@ from looped_hrm.plugins.tasks.arc.grid import VOCAB_SIZE, decode, encode, encode
 from looped_hrm.plugins.tasks.arc.voting import VoteResult, vote
 
 Pair = tuple[np.ndarray, np.ndarray]
-_CACHE_VERSION = 1
+CACHE_VERSION = 1  # bump when generated puzzles change: cached splits are rebuilt, results rerun (TaskSpec.revision)
 
 
 def check_views(num_aug: int, test_views: int | None) -> None:
@@ -84,7 +84,7 @@ class ArcTask(ABC):
     def build(self, split: str) -> Split:
         if split not in ("train", "test"):
             raise ValueError(f"{self.name}: unknown split {split!r} (expected 'train' or 'test')")
-        return cached_split(self.name, self.config, split, lambda: self._build(split), version=_CACHE_VERSION)
+        return cached_split(self.name, self.config, split, lambda: self._build(split), version=CACHE_VERSION)
 
     def _build(self, split: str) -> Split:
         per_puzzle = []  # (puzzle, pairs, number of views)

@@ -14,6 +14,7 @@ def looped_hrm_tasks() -> list[TaskSpec]:
         name="maze",
         factory=task.MazeTask,
         config=task.MazeConfig,
+        revision=task.DATA_VERSION,
         description="shortest S->G path on an N×N character maze (HRM Maze-Hard encoding)",
         presets=task.PRESETS,
     )]
