@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shlex
 import sys
@@ -28,10 +27,12 @@ from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.bench.estimate import estimate_rows
 from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_benchmark
 from looped_hrm.bench.plots import write_plots
+from looped_hrm.bench.records import read_record, read_run_file, select, write_run_file
 from looped_hrm.bench.tables import load_records, write_tables
 from looped_hrm.bench.worker import record_path, skipped_record
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
 from looped_hrm.registry import PluginError, get_registry
+from looped_hrm.resolve import fingerprint_data
 
 
 def _split(text: str | None) -> list[str]:
@@ -195,9 +196,11 @@ def run_grid(args: argparse.Namespace) -> int:
     combos = expand(bench, registry, source, time_budget=args.time_budget, devices=not args.dry_run)
     if args.dry_run:
         return dry_run(combos)
+    fingerprint_data(combos, registry)  # builds each task's data once; part of every key
     out_dir = Path(args.out or Path("results") / bench.name)
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     command = "python -m looped_hrm.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_run_file(out_dir, name=bench.name, command=command, keys=[c.key for c in combos])
 
     todo: list[Combination] = []
     done = 0
@@ -235,29 +238,36 @@ def run_grid(args: argparse.Namespace) -> int:
             run_local(todo, out_dir, jobs=jobs, threads=threads, progress=progress, on_done=on_done)
     finally:
         bar.close()
-    return report(out_dir, title=bench.name, command=command, latex=args.latex)
+    return report(out_dir, latex=args.latex)
 
 
 def _finished_ok(path: Path) -> bool:
-    try:
-        return json.loads(path.read_text()).get("status") == "ok"
-    except (OSError, ValueError):
+    if not path.exists():
         return False
+    record = read_record(path)  # a malformed record is reported and rerun, never trusted
+    return record is not None and record["status"] == "ok"
 
 
-def report(out_dir: str | Path, *, title: str = "", command: str = "", latex: bool = False) -> int:
-    """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed."""
+def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False) -> int:
+    """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed.
+
+    The tables hold the grid of the last command run into ``out_dir`` (``run.json``); with
+    ``everything``, every record, a config that differs from the current one under its own label.
+    """
     out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: no such results folder")
     records = load_records(out_dir)
     if not records:
         raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
-    meta_path = out_dir / "run.json"  # what made this folder, so `report` can title its tables alike
-    if command:
-        atomic_write_json(meta_path, {"name": title, "command": command})
-    elif meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        title, command = title or meta.get("name", ""), meta.get("command", "")
-    frame, estimates = write_tables(out_dir, records, title=title or out_dir.name, command=command, latex=latex)
+    meta = read_run_file(out_dir)
+    keys = meta.get("keys") if isinstance(meta.get("keys"), list) else None
+    records, scope = select(records, keys, everything=everything)
+    if not records:
+        raise ConfigError(f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
+                          "(`report --all` shows every record)")
+    frame, estimates = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
+                                    command=str(meta.get("command") or ""), scope=scope, latex=latex)
     plots = write_plots(estimates, out_dir)
     print((out_dir / "results.md").read_text())
     print(f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
@@ -275,9 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser = argparse.ArgumentParser(prog="python -m looped_hrm.bench report",
                                              description="Rebuild tables and plots from a results folder.")
             parser.add_argument("dir")
+            parser.add_argument("--all", action="store_true", dest="everything",
+                                help="every record in runs/, not only the last command's grid (other configs "
+                                     "labelled with their config id)")
             parser.add_argument("--latex", action="store_true")
             args = parser.parse_args(argv[1:])
-            return report(args.dir, latex=args.latex)
+            return report(args.dir, everything=args.everything, latex=args.latex)
         if argv and argv[0] == "speed":
             from looped_hrm.bench.speed import main as speed_main  # imports the engine: only when asked
 

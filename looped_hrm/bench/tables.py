@@ -23,7 +23,6 @@ import itertools
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,6 +33,7 @@ from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
 from looped_hrm.bench import bootstrap
+from looped_hrm.bench.records import read_record
 from looped_hrm.evaluation.per_example import unpack
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
@@ -64,14 +64,9 @@ UPPER_BOUND = "upper bound: uses labels"
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every readable record in ``<out_dir>/runs``; an unreadable file is reported and skipped."""
-    records = []
-    for path in sorted(Path(out_dir, "runs").glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            print(f"warning: {path}: unreadable result record skipped ({exc})", file=sys.stderr)
-    return records
+    """Every usable record in ``<out_dir>/runs``; an unreadable or malformed file is reported and skipped."""
+    records = (read_record(path) for path in sorted(Path(out_dir, "runs").glob("*.json")))
+    return [r for r in records if r is not None]
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -393,7 +388,7 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: str = "", command: str = "",
-                 latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 scope: str = "", latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write every table for ``records`` into ``out_dir``; returns (tidy frame, estimates frame)."""
     out_dir = Path(out_dir)
     frame = records_to_frame(records)
@@ -404,6 +399,8 @@ def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: s
     head = f"# {title}\n\n" if title else ""
     if command:
         head += f"Command: `{command}`\n\n"
+    if scope:  # which records the tables hold (`looped_hrm.bench.records.select`)
+        head += scope + "\n\n"
     envs = {json.dumps({k: r["environment"].get(k) for k in ("device", "torch", "git_commit")}, sort_keys=True)
             for r in records if r.get("environment")}
     if envs:

@@ -130,3 +130,35 @@ def test_cuda_on_a_cpu_only_torch_names_the_device(capsys, tmp_path):
 
 def test_unknown_device(capsys, tmp_path):
     assert "unknown device 'gpu'" in run_bad(capsys, tmp_path, *GRID, "--device", "gpu")
+
+
+# ----------------------------------------------------------------------------- records on disk
+
+REFERENCE_RECORD = next((Path(__file__).resolve().parents[2] / "results" / "ci-cpu" / "runs").glob("parity__hrm__*.json"))
+
+
+@pytest.mark.parametrize("text", ["{}", "[]", '"x"', "{not json", None], ids=["empty", "list", "string", "broken", "garbage-metrics"])
+def test_malformed_record_is_named_and_skipped_by_report(capsys, tmp_path, text):
+    import json
+
+    from looped_hrm.bench.cli import report
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "good.json").write_text(REFERENCE_RECORD.read_text())
+    if text is None:
+        record = json.loads(REFERENCE_RECORD.read_text())
+        text = json.dumps({**record, "metrics": "garbage"})
+    (runs / "bad.json").write_text(text)
+    assert report(tmp_path) == 0
+    err = capsys.readouterr().err
+    assert f"{runs / 'bad.json'}: result record skipped" in err
+    assert (tmp_path / "results.csv").read_text().count("\n") == 2  # header + the good record
+
+
+def test_malformed_record_does_not_block_resume(tmp_path):
+    from looped_hrm.bench.cli import _finished_ok
+
+    path = tmp_path / "r.json"
+    path.write_text("[]")
+    assert _finished_ok(path) is False  # rerun, not a crash

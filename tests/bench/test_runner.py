@@ -101,6 +101,9 @@ def test_failures_are_rows_reruns_resume_and_report_rebuilds(tmp_path):
     assert frame.loc["no_halting_head", "status"] == "skipped"
     record = json.loads(next((out / "runs").glob("parity__hrm__*.json")).read_text())
     assert record["environment"]["torch"] and record["combination"]["seed"] == 0
+    # the record holds everything its key hashes: versions, revisions, the data actually used
+    assert record["combination"]["model"]["version"] and record["combination"]["task"]["revision"] >= 1
+    assert record["data"] == record["combination"]["data"] and set(record["data"]) == {"train", "test"}
 
     # A rerun trains nothing that finished: only the failed combination is tried again.
     results_md = (out / "results.md").read_text()
@@ -185,3 +188,25 @@ def test_ray_executor_runs_the_grid(tmp_path):
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 2 and (frame.status == "ok").all()
+
+
+@pytest.mark.slow
+def test_a_changed_config_rerun_into_the_same_folder_shows_only_the_new_grid(tmp_path):
+    """Evidence: train.steps=12 then =8 into one --out used to average both runs as two seeds (2/2)."""
+    out = tmp_path / "out"
+    args = ["--tasks", "parity", "--models", "hrm", "--halting", "fixed", "--out", str(out), *FAST]
+    assert bench(*args, cwd=tmp_path).returncode == 0
+    second = bench(*args, "--set", "train.steps=8", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "0 already done, 1 to run" in second.stderr
+    assert len(list((out / "runs").glob("*.json"))) == 2  # the older record stays on disk
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 1 and frame["train/steps"].tolist() == [8]
+    results_md = (out / "results.md").read_text()
+    assert "| 1/1 " in results_md and "train.steps=8" in results_md and "1 older records in runs/ are not shown" in results_md
+
+    everything = subprocess.run([sys.executable, "-m", "looped_hrm.bench", "report", str(out), "--all"],
+                                capture_output=True, text=True, timeout=120)
+    assert everything.returncode == 0, everything.stderr
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 2 and frame.model.nunique() == 2  # two configs, two labels: never one cell of 2 seeds
