@@ -378,6 +378,7 @@ _PRESETS = {
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(name="arith_proof", factory=ArithProofTask, config=ArithProofConfig, presets=_PRESETS, revision=_CACHE_VERSION,
+    return [TaskSpec(name="arith_proof", factory=ArithProofTask, config=ArithProofConfig, presets=_PRESETS,
+                     revision=_CACHE_VERSION,
                      description="write a proof 'a * b = I ; I + c = T' for a given T; label-free verifier of the "
                                  "arithmetic; bans trivial proofs; reports the (a, b) a model uses")]
