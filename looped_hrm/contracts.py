@@ -149,7 +149,6 @@ class SegmentOutput:
     flops: torch.Tensor | None = None  # [B] forward FLOPs actually spent on each example in this segment
     residuals: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, S] ‖z_t − z_{t−1}‖ per update
     states: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, L, D] final state (detached)
-    aux_loss: torch.Tensor | None = None  # model-specific extra loss (scalar, already weighted)
 
 
 @dataclass(frozen=True)
@@ -178,23 +177,25 @@ refinement step (``step`` counts from 1); rows where it returns True end their b
 
 @dataclass
 class HaltContext:
-    """What a halting policy may look at after a segment.
+    """What a halting policy may look at after a segment (all detached).
 
-    ``lm_loss`` carries gradient; everything else is detached. ``labels`` and ``correct`` are there
-    so trained policies can build their targets; a policy that *decides* from them (``oracle``)
-    must say so with ``uses_labels = True``.
+    The task losses are the engine's (``TrainConfig.loss``), so a policy that scores segments by
+    their loss uses the very loss being trained. ``labels`` and ``correct`` are there so trained
+    policies can build their targets; a policy that *decides* from them (``oracle``) must say so
+    with ``uses_labels = True``.
     """
 
     inputs: torch.Tensor  # [B, L]
     labels: torch.Tensor  # [B, L]
     predictions: torch.Tensor  # [B, L] argmax of the segment's logits
-    lm_loss: torch.Tensor  # [B] per-example task loss of this segment (with grad)
+    lm_loss: torch.Tensor  # [B] per-example task loss of this segment (detached; the engine adds it to the loss)
     correct: torch.Tensor  # [B] bool, the whole answer is right (all scored tokens)
     steps: torch.Tensor  # [B] int64, segments run so far including this one (>= 1)
     max_steps: int
     training: bool
     generator: torch.Generator | None = None  # for exploration; on the batch's device
     next_output: SegmentOutput | None = None  # lookahead segment (no grad), if the policy asked for it
+    next_lm_loss: torch.Tensor | None = None  # [B] the engine's task loss of ``next_output`` (no grad)
     verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (preds, inputs) -> ok[B], label-free
 
 
@@ -202,13 +203,16 @@ class HaltContext:
 class HaltDecision:
     """A policy's answer for one segment.
 
-    ``loss`` is the *total* loss of the segment summed over the batch (the task term included, so
-    that policies like PonderNet can weight it); the engine divides by the batch size and backprops.
-    ``halt`` is the policy's wish; the engine also stops every example at ``max_steps``.
+    ``loss`` is the policy's own *halting* term, summed over the batch (None: it adds none). The
+    engine owns the task loss: the segment's loss is ``sum_b task_weight_b * lm_loss_b + loss``
+    (`looped_hrm.engine.segment.segment_loss`), divided by the batch size for the optimizer step.
+    ``task_weight`` lets a policy weight the task term per example (PonderNet's ``p_n``); it must
+    be detached. ``halt`` is the policy's wish; the engine also stops every example at ``max_steps``.
     """
 
     halt: torch.Tensor  # [B] bool
-    loss: torch.Tensor  # scalar
+    loss: torch.Tensor | None = None  # scalar halting term (with grad), task loss excluded
+    task_weight: torch.Tensor | None = None  # [B] detached weights of the task loss (None: 1 for every row)
     state: PolicyState = field(default_factory=dict)
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)  # scalars, summed over the batch
 

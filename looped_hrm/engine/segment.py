@@ -51,7 +51,15 @@ class SegmentStep:
     predictions: torch.Tensor  # [B, L]
     correct: torch.Tensor  # [B] bool
     lm_loss: torch.Tensor  # [B] (with grad in training)
+    loss: torch.Tensor  # scalar: task term + the policy's halting term, summed over the batch
     steps: torch.Tensor  # [B] segments run including this one
+
+
+def segment_loss(lm_loss: torch.Tensor, decision: HaltDecision) -> torch.Tensor:
+    """The loss of one segment summed over the batch: the engine's task loss (weighted per row when
+    the policy says so) plus the policy's halting term."""
+    task = lm_loss.sum() if decision.task_weight is None else (decision.task_weight * lm_loss).sum()
+    return task if decision.loss is None else task + decision.loss
 
 
 class SegmentRunner:
@@ -80,16 +88,18 @@ class SegmentRunner:
         correct = exact_correct(predictions, batch.labels)
         steps = steps + 1
 
-        next_output = None
+        next_output = next_lm_loss = None
         if training and self.policy.needs_lookahead:
             with torch.no_grad(), self.autocast():
                 _, next_output = self.segment_fn(carry, batch, inner)
+            with torch.no_grad():
+                next_lm_loss = self.loss_fn(next_output.logits, batch.labels)
         ctx = HaltContext(
-            inputs=batch.inputs, labels=batch.labels, predictions=predictions, lm_loss=lm_loss,
+            inputs=batch.inputs, labels=batch.labels, predictions=predictions, lm_loss=lm_loss.detach(),
             correct=correct, steps=steps, max_steps=max_steps, training=training, generator=generator,
-            next_output=next_output, verify=self.verify,
+            next_output=next_output, next_lm_loss=next_lm_loss, verify=self.verify,
         )
         decision = self.policy.step(out, pstate, ctx)
         halt = decision.halt.to(torch.bool) | (steps >= max_steps)
         return SegmentStep(carry=carry, output=out, decision=decision, halt=halt, predictions=predictions,
-                           correct=correct, lm_loss=lm_loss, steps=steps)
+                           correct=correct, lm_loss=lm_loss, loss=segment_loss(lm_loss, decision), steps=steps)

@@ -111,9 +111,7 @@ class Trainer:
         self._set_lr()
         st = self.runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=True,
                          max_steps=cfg.max_segments, generator=self.explore_gen)
-        loss = st.decision.loss / cfg.batch_size
-        if st.output.aux_loss is not None:
-            loss = loss + st.output.aux_loss
+        loss = st.loss / cfg.batch_size
         loss.backward()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)

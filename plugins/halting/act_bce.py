@@ -2,7 +2,7 @@
 
 Halt when ``sigmoid(q_halt) > threshold`` (0.5, i.e. ``q_halt > 0``); the halting head is trained
 by binary cross-entropy against "the whole answer is right now". No continue logit, no extra
-forward. Loss: ``lm + q_loss_weight * BCE(q_halt, correct)`` (TRM keeps the 0.5 weight). The same
+forward. Loss: ``lm + q_loss_weight * BCE(q_halt, correct)``, ``lm`` added by the engine (TRM keeps the 0.5 weight). The same
 exploration floor as ``act_q`` applies in training (TRM keeps it too).
 """
 
@@ -41,7 +41,7 @@ class ActBcePolicy(PolicyBase):
         q_halt = require_q_halt(output, self.name)
         halt = (q_halt > self._logit_threshold) & (ctx.steps >= exploration_floor(ctx, self.config.exploration_prob))
         halt_loss = bce(q_halt, ctx.correct)
-        loss = ctx.lm_loss.sum() + self.config.q_loss_weight * halt_loss.sum()
+        loss = self.config.q_loss_weight * halt_loss.sum()
         metrics = {"q_halt_loss": halt_loss.detach().sum(),
                    "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct)}
         return HaltDecision(halt=halt, loss=loss, state=state, metrics=metrics)

@@ -19,7 +19,8 @@ Graves trains the network on the halting-weighted mixture of the step outputs; a
 segments that mixture cannot be backpropagated, so the network gets ordinary deep supervision (task
 loss at every segment, weight 1) and the halting unit gets the task side of the mixture's gradient,
 ``dE/dh_n = L_n - L_N``, with ``L_N`` approximated by the next segment's loss ``L_{n+1}`` from the
-engine's no-grad lookahead (``needs_lookahead``; training only). Per continuing row the halting
+engine's no-grad lookahead (``HaltContext.next_lm_loss``, the loss being trained; ``needs_lookahead``;
+training only). Per continuing row the halting
 term is therefore ``h_n * stopgrad(L_n - L_{n+1} - tau)``: continuing is encouraged exactly when the
 next segment lowers the loss by more than the ponder price.
 
@@ -30,12 +31,10 @@ rows start by running to the maximum.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from looped_hrm.contracts import HaltContext, HaltDecision, HaltingSpec, PolicyState, SegmentOutput
-from looped_hrm.nn.losses import get_loss
 from looped_hrm.plugins.halting.base import PolicyBase, last_step, require_q_halt
 
 
@@ -43,7 +42,6 @@ from looped_hrm.plugins.halting.base import PolicyBase, last_step, require_q_hal
 class ActPonderConfig:
     epsilon: float = 0.01  # halt once the cumulative halting probability reaches 1 - epsilon
     tau: float = 0.01  # ponder cost per segment (Graves swept 1e-4 .. 1e-1)
-    credit_loss: Literal["stablemax", "softmax"] = "stablemax"  # loss used to score the lookahead segment
 
     def __post_init__(self) -> None:
         if not 0 < self.epsilon < 1:
@@ -60,7 +58,6 @@ class ActPonderPolicy(PolicyBase):
 
     def __init__(self, config: ActPonderConfig | None = None) -> None:
         self.config = config or ActPonderConfig()
-        self._loss = get_loss(self.config.credit_loss)
 
     def init_state(self, batch_size: int, device: torch.device) -> PolicyState:
         return {"cum": torch.zeros(batch_size, device=device)}
@@ -72,14 +69,13 @@ class ActPonderPolicy(PolicyBase):
         final = halt | last_step(ctx)
 
         coef = torch.full_like(h, -self.config.tau)
-        if ctx.next_output is not None:
-            next_loss = self._loss(ctx.next_output.logits.detach(), ctx.labels)
-            coef = coef + (ctx.lm_loss.detach() - next_loss)
+        if ctx.next_lm_loss is not None:
+            coef = coef + (ctx.lm_loss - ctx.next_lm_loss)
         halting_term = torch.where(final, torch.zeros_like(h), h * coef)
 
         remainder = 1 - cum
         ponder = torch.where(final, ctx.steps.float() + remainder, torch.zeros_like(h))
-        loss = ctx.lm_loss.sum() + halting_term.sum()
+        loss = halting_term.sum()
         metrics = {"ponder_cost": self.config.tau * ponder.sum(), "halt_prob": h.detach().sum()}
         return HaltDecision(halt=halt, loss=loss, state={"cum": cum + h.detach()}, metrics=metrics)
 

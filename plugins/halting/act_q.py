@@ -6,7 +6,7 @@ The model's Q head gives two logits per example after every segment, ``q_halt`` 
 ``exploration_prob`` a row may not halt before ``U{2..max_steps}`` segments, drawn afresh each
 segment as in the official code.
 
-Loss (summed over the batch)::
+Loss (summed over the batch; the engine adds the task loss ``lm``, the policy returns the rest)::
 
     lm + q_loss_weight * (BCE(q_halt, correct) + BCE(q_continue, target))
     target = sigmoid(next_q_halt)                          on the row's last segment
@@ -64,7 +64,7 @@ class ActQPolicy(PolicyBase):
             next_halt, next_continue = nxt.q_halt.float(), nxt.q_continue.float()
             target = torch.sigmoid(torch.where(last_step(ctx), next_halt, torch.maximum(next_halt, next_continue)))
             continue_loss = bce(q_continue, target.detach())
-        loss = ctx.lm_loss.sum() + self.config.q_loss_weight * (halt_loss.sum() + continue_loss.sum())
+        loss = self.config.q_loss_weight * (halt_loss.sum() + continue_loss.sum())
         metrics = {
             "q_halt_loss": halt_loss.detach().sum(),
             "q_continue_loss": continue_loss.detach().sum(),

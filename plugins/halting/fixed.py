@@ -35,7 +35,7 @@ class FixedPolicy(PolicyBase):
             halt = torch.zeros_like(ctx.correct)
         else:
             halt = ctx.steps >= self.config.segments
-        return HaltDecision(halt=halt, loss=ctx.lm_loss.sum(), state=state)
+        return HaltDecision(halt=halt, state=state)
 
 
 SPEC = HaltingSpec(

@@ -30,7 +30,7 @@ class OraclePolicy(PolicyBase):
         return "oracle (reads the labels: an upper bound, not a deployable policy)"
 
     def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision:
-        return HaltDecision(halt=ctx.correct.clone(), loss=ctx.lm_loss.sum(), state=state)
+        return HaltDecision(halt=ctx.correct.clone(), state=state)
 
 
 SPEC = HaltingSpec(

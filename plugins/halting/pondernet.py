@@ -9,10 +9,12 @@ Loss, the paper's ``sum_n p_n L_n + beta * KL(p || p_G)``, split over the segmen
 their own optimizer step:
 
 * reconstruction: ``stopgrad(p_n) * L_n`` trains the network (``task_weighting="expected"``, the
-  paper; ``"uniform"`` gives every segment weight 1 instead, as plain deep supervision does);
+  paper; ``"uniform"`` gives every segment weight 1 instead, as plain deep supervision does): the
+  engine adds this task term, weighted by ``HaltDecision.task_weight = p_n``;
 * halting credit: ``lambda_n * stopgrad(S_n * (L_n - L_{n+1}))``: the gradient of the expected loss
   with respect to ``lambda_n`` is ``S_n * (L_n - E[L | continue])``; the unknown future is
-  approximated by the next segment's loss from the engine's no-grad lookahead (training only);
+  approximated by the next segment's loss from the engine's no-grad lookahead
+  (``HaltContext.next_lm_loss``; training only);
 * KL, **direction KL(p || p_G)** (the paper's; note labml's ``KLDivLoss(p.log(), p_G)`` computes the
   reverse): for stopping processes it decomposes exactly by the chain rule into
   ``sum_n S_n * KL(Bernoulli(lambda_n) || Bernoulli(g_n))`` where ``g_n`` is the hazard of the prior
@@ -34,7 +36,6 @@ from typing import Literal
 import torch
 
 from looped_hrm.contracts import HaltContext, HaltDecision, HaltingSpec, PolicyState, SegmentOutput
-from looped_hrm.nn.losses import get_loss
 from looped_hrm.plugins.halting.base import PolicyBase, last_step, require_q_halt
 
 _EPS = 1e-6
@@ -46,7 +47,6 @@ class PonderNetConfig:
     beta: float = 0.01  # weight of the KL regulariser
     task_weighting: Literal["expected", "uniform"] = "expected"  # p_n-weighted task loss (paper) or weight 1
     eval_rule: Literal["sample", "median"] = "sample"
-    credit_loss: Literal["stablemax", "softmax"] = "stablemax"  # loss used to score the lookahead segment
 
     def __post_init__(self) -> None:
         if not 0 < self.lambda_p < 1:
@@ -76,7 +76,6 @@ class PonderNetPolicy(PolicyBase):
 
     def __init__(self, config: PonderNetConfig | None = None) -> None:
         self.config = config or PonderNetConfig()
-        self._loss = get_loss(self.config.credit_loss)
 
     def init_state(self, batch_size: int, device: torch.device) -> PolicyState:
         return {"survive": torch.ones(batch_size, device=device)}
@@ -88,16 +87,15 @@ class PonderNetPolicy(PolicyBase):
         lam_eff = torch.where(last, torch.ones_like(lam), lam)
         p = survive * lam_eff.detach()
 
-        weight = p if self.config.task_weighting == "expected" else torch.ones_like(p)
-        reconstruction = weight * ctx.lm_loss
+        # reconstruction: the engine weights its task loss by p (detached) or by 1
+        task_weight = p if self.config.task_weighting == "expected" else None
 
         credit = torch.zeros_like(lam)
-        if ctx.next_output is not None:
-            next_loss = self._loss(ctx.next_output.logits.detach(), ctx.labels)
-            credit = lam * (survive * (ctx.lm_loss.detach() - next_loss))
+        if ctx.next_lm_loss is not None:
+            credit = lam * (survive * (ctx.lm_loss - ctx.next_lm_loss))
         kl = survive * bernoulli_kl(lam, prior_hazard(ctx.steps, ctx.max_steps, self.config.lambda_p))
         not_last = ~last
-        loss = reconstruction.sum() + (credit * not_last).sum() + self.config.beta * (kl * not_last).sum()
+        loss = (credit * not_last).sum() + self.config.beta * (kl * not_last).sum()
 
         if ctx.training:
             halt = torch.zeros_like(last)
@@ -106,7 +104,8 @@ class PonderNetPolicy(PolicyBase):
         else:
             halt = 1 - survive * (1 - lam.detach()) >= 0.5
         metrics = {"kl": (kl.detach() * not_last).sum(), "halt_prob": lam.detach().sum()}
-        return HaltDecision(halt=halt, loss=loss, state={"survive": survive * (1 - lam.detach())}, metrics=metrics)
+        return HaltDecision(halt=halt, loss=loss, task_weight=task_weight, state={"survive": survive * (1 - lam.detach())},
+                            metrics=metrics)
 
 
 SPEC = HaltingSpec(

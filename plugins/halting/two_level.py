@@ -96,7 +96,7 @@ class TwoLevelPolicy(PolicyBase):
         halt = (q_halt > _logit(cfg.threshold)) & (ctx.steps >= exploration_floor(ctx, cfg.exploration_prob))
         halt_loss = bce(q_halt, ctx.correct)
         penalty = cfg.compute_penalty * (1 - torch.sigmoid(q_halt))
-        loss = ctx.lm_loss.sum() + cfg.q_loss_weight * halt_loss.sum() + penalty.sum()
+        loss = cfg.q_loss_weight * halt_loss.sum() + penalty.sum()
         metrics = {"q_halt_loss": halt_loss.detach().sum(),
                    "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct)}
 

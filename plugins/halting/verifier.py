@@ -16,6 +16,7 @@ unless ``verify_in_training`` is set.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,7 +74,7 @@ class VerifierPolicy(PolicyBase):
         accepted = ctx.verify(ctx.predictions, ctx.inputs).to(decision.halt.device)
         halt = accepted | decision.halt if self.config.combine == "or" else accepted
         metrics = dict(decision.metrics, verifier_accepts=count(accepted))
-        return HaltDecision(halt=halt, loss=decision.loss, state=decision.state, metrics=metrics)
+        return dataclasses.replace(decision, halt=halt, metrics=metrics)
 
 
 SPEC = HaltingSpec(

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from looped_hrm.config import ConfigError, plugin_config
-from looped_hrm.contracts import ComputeProfile, SegmentOutput
+from looped_hrm.contracts import ComputeProfile, HaltDecision, SegmentOutput
+from looped_hrm.engine.segment import SegmentRunner, segment_loss
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.nn.losses import get_loss
 from looped_hrm.registry import get_registry
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
@@ -220,23 +222,32 @@ def test_time_budget_stops_training(tmp_path):
     assert m["train/steps"] > 0 and m["train/wall_s"] == pytest.approx(0.3, abs=0.3)
 
 
-def test_model_aux_loss_is_added(monkeypatch):
+@pytest.mark.parametrize("loss", ["softmax", "stablemax"])
+def test_the_engine_owns_the_task_loss(loss):
+    """One task loss, the configured one: the policy sees it (and the lookahead's) detached and adds only
+    its halting term; the segment's loss is their sum."""
     task = BroadcastTask()
     model = TinyReasoner(task.info)
-    seen = []
-    original = model.segment
+    pol = policy("act_ponder")
+    seen = {}
+    step = pol.step
 
-    def with_aux(carry, batch, inner_halt=None):
-        carry, out = original(carry, batch, inner_halt)
-        out.aux_loss = model.mix.weight.pow(2).sum() * 0.0 + 5.0
-        seen.append(out.aux_loss)
-        return carry, out
+    def spy(out, state, ctx):
+        seen["ctx"] = ctx
+        return step(out, state, ctx)
 
-    monkeypatch.setattr(model, "segment", with_aux)
-    trainer = Trainer(model, policy("fixed"), task, task.build("train"), train_cfg(steps=5, log_every=5), device=CPU,
-                      seed=0, workdir=None, progress=False)
-    summary = trainer.fit()
-    assert summary["train/loss"] > 5.0 and len(seen) == 5
+    pol.step = spy
+    runner = SegmentRunner(model, pol, loss=loss, device=CPU)
+    batch = task.build("train").batch(torch.arange(8))
+    st = runner(model.initial_carry(batch), batch, pol.init_state(8, CPU), torch.zeros(8, dtype=torch.int64),
+                training=True, max_steps=4, generator=None)
+    ctx, fn = seen["ctx"], get_loss(loss)
+    assert torch.equal(st.lm_loss, fn(st.output.logits, batch.labels)) and st.lm_loss.requires_grad
+    assert torch.equal(ctx.lm_loss, st.lm_loss.detach()) and not ctx.lm_loss.requires_grad
+    assert torch.equal(ctx.next_lm_loss, fn(ctx.next_output.logits, batch.labels))
+    assert st.loss.item() == pytest.approx((st.lm_loss.sum() + st.decision.loss).item())
+    weighted = HaltDecision(halt=st.halt, loss=None, task_weight=torch.tensor([0.5] * 8))
+    assert segment_loss(st.lm_loss, weighted).item() == pytest.approx(0.5 * st.lm_loss.sum().item())
 
 
 @pytest.mark.slow

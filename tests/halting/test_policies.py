@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, HaltContext, SegmentOutput
+from looped_hrm.engine.segment import segment_loss
+from looped_hrm.nn.losses import get_loss
 from looped_hrm.plugins.halting import looped_hrm_halting_policies
 from looped_hrm.plugins.halting.act_bce import ActBceConfig, ActBcePolicy
 from looped_hrm.plugins.halting.act_ponder import ActPonderConfig, ActPonderPolicy
@@ -33,14 +35,16 @@ def output(q_halt, q_continue=None, logits=None, **kw) -> SegmentOutput:
     return SegmentOutput(logits=logits, q_halt=q_halt, q_continue=q_continue, **kw)
 
 
-def context(correct, steps, *, lm=None, max_steps=4, training=False, next_output=None, verify=None, labels=None) -> HaltContext:
+def context(correct, steps, *, lm=None, max_steps=4, training=False, next_output=None, next_lm=None, verify=None,
+            labels=None) -> HaltContext:
     b = len(correct)
-    lm = torch.tensor(lm if lm is not None else [1.0] * b, requires_grad=True)
+    lm = torch.tensor(lm if lm is not None else [1.0] * b)
     labels = labels if labels is not None else torch.ones(b, L, dtype=torch.int64)
     return HaltContext(
         inputs=torch.zeros(b, L, dtype=torch.int64), labels=labels, predictions=torch.ones(b, L, dtype=torch.int64),
         lm_loss=lm, correct=torch.tensor(correct), steps=torch.tensor(steps), max_steps=max_steps,
-        training=training, generator=torch.Generator().manual_seed(0), next_output=next_output, verify=verify,
+        training=training, generator=torch.Generator().manual_seed(0), next_output=next_output,
+        next_lm_loss=next_lm, verify=verify,
     )
 
 
@@ -64,7 +68,8 @@ def test_fixed_never_asks_to_stop_and_loss_is_the_task_loss():
     ctx = context([True, False], [1, 3])
     d = FixedPolicy().step(output([9.0, 9.0]), {}, ctx)
     assert d.halt.tolist() == [False, False]
-    assert d.loss.item() == pytest.approx(2.0)
+    assert d.loss is None and d.task_weight is None  # no halting term: the segment's loss is the engine's task loss
+    assert segment_loss(ctx.lm_loss, d).item() == pytest.approx(2.0)
     d = FixedPolicy(FixedConfig(segments=3)).step(output([0.0, 0.0]), {}, ctx)
     assert d.halt.tolist() == [False, True]
     with pytest.raises(ValueError, match="segments"):
@@ -85,7 +90,7 @@ def test_act_q_loss_uses_bootstrapped_continue_target():
     d = policy.step(out, {}, ctx)
     # row 0 is not on its last segment: target = sigmoid(max(2, 3)); row 1 is: target = sigmoid(next_q_halt = 2)
     t0, t1 = 1 / (1 + math.exp(-3.0)), 1 / (1 + math.exp(-2.0))
-    expected = 3.0 + 0.5 * (bce(0.5, 1) + bce(-0.5, 0) + bce(0.1, t0) + bce(0.2, t1))
+    expected = 0.5 * (bce(0.5, 1) + bce(-0.5, 0) + bce(0.1, t0) + bce(0.2, t1))  # the halting term only
     assert d.loss.item() == pytest.approx(expected, rel=1e-5)
     d.loss.backward()
     assert out.q_halt.grad is not None and out.q_continue.grad is not None
@@ -94,7 +99,7 @@ def test_act_q_loss_uses_bootstrapped_continue_target():
 
 def test_act_q_without_lookahead_has_no_continue_loss():
     d = ActQPolicy().step(output([0.0], [0.0]), {}, context([False], [1], lm=[1.0]))
-    assert d.loss.item() == pytest.approx(1.0 + 0.5 * bce(0.0, 0))
+    assert d.loss.item() == pytest.approx(0.5 * bce(0.0, 0))
 
 
 def test_act_q_exploration_imposes_a_minimum_in_training_only():
@@ -111,21 +116,23 @@ def test_act_bce_threshold_and_loss():
     policy = ActBcePolicy(ActBceConfig(exploration_prob=0.0))
     d = policy.step(output([0.1, -0.1]), {}, context([True, True], [1, 1], lm=[0.5, 0.5]))
     assert d.halt.tolist() == [True, False]
-    assert d.loss.item() == pytest.approx(1.0 + 0.5 * (bce(0.1, 1) + bce(-0.1, 1)), rel=1e-6)
+    assert d.loss.item() == pytest.approx(0.5 * (bce(0.1, 1) + bce(-0.1, 1)), rel=1e-6)
     strict = ActBcePolicy(ActBceConfig(threshold=0.9, exploration_prob=0.0))
     assert strict.step(output([2.0, 2.5]), {}, context([True, True], [1, 1])).halt.tolist() == [False, True]
 
 
 def test_act_ponder_cumulative_threshold_remainder_and_gradient():
     tau = 0.1
-    policy = ActPonderPolicy(ActPonderConfig(epsilon=0.01, tau=tau, credit_loss="softmax"))
+    policy = ActPonderPolicy(ActPonderConfig(epsilon=0.01, tau=tau))
     # three rows: already 0.5 accumulated; q_halt gives h = 0.6 / 0.3 / 0.3; row 2 is at the cap
     logit = lambda p: math.log(p / (1 - p))  # noqa: E731
     out = output([logit(0.6), logit(0.3), logit(0.3)])
     next_logits = torch.zeros(3, L, V)
     next_logits[:, :, 1] = 5.0  # the next segment is nearly perfect: L_next ~ 0
     nxt = SegmentOutput(logits=next_logits)
-    ctx = context([False] * 3, [2, 2, 4], lm=[1.0, 1.0, 1.0], max_steps=4, training=True, next_output=nxt)
+    next_lm = get_loss("softmax")(next_logits, torch.ones(3, L, dtype=torch.int64))  # the engine's loss of it
+    ctx = context([False] * 3, [2, 2, 4], lm=[1.0, 1.0, 1.0], max_steps=4, training=True, next_output=nxt,
+                  next_lm=next_lm)
     state = {"cum": torch.tensor([0.5, 0.5, 0.5])}
     d = policy.step(out, state, ctx)
     assert d.halt.tolist() == [True, False, False]  # 0.5 + 0.6 >= 0.99; 0.5 + 0.3 < 0.99
@@ -172,8 +179,11 @@ def test_pondernet_weights_the_task_loss_by_the_halting_distribution_and_never_h
     ctx = context([False, False], [1, 4], lm=[2.0, 2.0], max_steps=4, training=True)
     d = policy.step(output([math.log(lam / (1 - lam))] * 2), {"survive": torch.tensor([1.0, 0.5])}, ctx)
     assert not d.halt.any()
-    # row 0: p = 1 * 0.25; row 1 is the last segment: lambda := 1, p = 0.5
-    assert d.loss.item() == pytest.approx(2.0 * 0.25 + 2.0 * 0.5)
+    # row 0: p = 1 * 0.25; row 1 is the last segment: lambda := 1, p = 0.5; the engine weights its task loss by p
+    assert d.task_weight.tolist() == pytest.approx([0.25, 0.5]) and not d.task_weight.requires_grad
+    assert segment_loss(ctx.lm_loss, d).item() == pytest.approx(2.0 * 0.25 + 2.0 * 0.5)
+    uniform = PonderNetPolicy(PonderNetConfig(beta=0.0, task_weighting="uniform"))
+    assert uniform.step(output([0.0] * 2), {"survive": torch.ones(2)}, ctx).task_weight is None
     assert d.state["survive"].tolist() == pytest.approx([0.75, 0.375])
 
 
@@ -253,5 +263,6 @@ def test_verifier_rejects_an_unknown_fallback():
 def test_oracle_stops_when_correct_and_says_it_reads_labels():
     policy = OraclePolicy()
     assert policy.uses_labels and "upper bound" in policy.describe()
-    d = policy.step(output([0.0, 0.0]), {}, context([True, False], [1, 1], lm=[1.0, 3.0]))
-    assert d.halt.tolist() == [True, False] and d.loss.item() == pytest.approx(4.0)
+    ctx = context([True, False], [1, 1], lm=[1.0, 3.0])
+    d = policy.step(output([0.0, 0.0]), {}, ctx)
+    assert d.halt.tolist() == [True, False] and segment_loss(ctx.lm_loss, d).item() == pytest.approx(4.0)
