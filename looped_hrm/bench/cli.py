@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +28,7 @@ from looped_hrm.atomic import atomic_write_json
 from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.bench.estimate import estimate_rows
 from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_benchmark
+from looped_hrm.bench.lock import FolderLock
 from looped_hrm.bench.plots import write_plots
 from looped_hrm.bench.records import read_record, read_run_file, select, write_run_file
 from looped_hrm.bench.tables import load_records, write_tables
@@ -84,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output folder (default results/<name>)")
     run.add_argument("--name", help="run name (default: the benchmark's name or one made from the grid)")
     run.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                     help="skip combinations already finished in --out (default: on)")
+                     help="skip combinations already finished in --out (default: on); --no-resume retrains "
+                          "every combination from scratch (its work folder is deleted)")
     run.add_argument("--dry-run", action="store_true", help="print the grid and its estimated compute; run nothing")
     run.add_argument("--latex", action="store_true", help="also write results.tex")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -191,16 +195,34 @@ def dry_run(combos: list[Combination]) -> int:
 def run_grid(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
+    if args.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("--executor ray: Ray is not installed (pip install 'looped-hrm[ray]')")
     bench, source = build_benchmark(args)
     registry = get_registry()
     combos = expand(bench, registry, source, time_budget=args.time_budget, devices=not args.dry_run)
     if args.dry_run:
         return dry_run(combos)
-    fingerprint_data(combos, registry)  # builds each task's data once; part of every key
     out_dir = Path(args.out or Path("results") / bench.name)
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    _make_folder(out_dir)
+    with FolderLock(out_dir):
+        return _run_locked(args, bench.name, combos, out_dir)
+
+
+def _make_folder(out_dir: Path) -> None:
+    """``out_dir/runs``, or a `ConfigError` saying why the folder cannot be used."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a folder")
+    try:
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot create the results folder there ({exc.strerror or exc})") from None
+
+
+def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], out_dir: Path) -> int:
+    """Run the grid into ``out_dir``, which this command holds the lock of."""
+    fingerprint_data(combos, get_registry())  # builds each task's data once; part of every key
     command = "python -m looped_hrm.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_run_file(out_dir, name=bench.name, command=command, keys=[c.key for c in combos])
+    write_run_file(out_dir, name=name, command=command, keys=[c.key for c in combos])
 
     todo: list[Combination] = []
     done = 0
@@ -212,12 +234,14 @@ def run_grid(args: argparse.Namespace) -> int:
         elif args.resume and path.exists() and _finished_ok(path):
             done += 1
         else:
+            if not args.resume:  # really retrain: a finished checkpoint would only be re-evaluated
+                shutil.rmtree(out_dir / "work" / combo.key, ignore_errors=True)
             todo.append(combo)
     on_cuda = any(c.device.startswith("cuda") for c in todo)
     jobs = max(1, args.jobs or (1 if on_cuda else min(len(todo) or 1, os.cpu_count() or 1)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     progress = args.progress if args.progress is not None else jobs == 1
-    print(f"{bench.name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
+    print(f"{name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
           f"({jobs} job(s) × {threads} thread(s)) -> {out_dir}", file=sys.stderr)
 
     bar = tqdm(total=len(combos), initial=done, desc="combinations", unit="run", position=0,
@@ -299,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PluginError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, a folder gone read-only mid-run: one line naming the path
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc} (finished combinations are saved)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished combinations are saved; rerun the same command to resume", file=sys.stderr)
         return 130

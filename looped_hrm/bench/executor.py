@@ -27,20 +27,28 @@ from looped_hrm.resolve import Combination
 OnDone = Callable[[Combination, dict[str, Any]], None]
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies; exit now if it already has (Linux; elsewhere no-op).
 
-        PR_SET_PDEATHSIG = 1
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except OSError:
-            pass
+    The flag only covers deaths *after* it is set, and a spawned worker sets it only once its
+    interpreter has started and imported the engine (seconds). A parent killed in that window
+    would leave an orphan that trains beside the rerun, so the parent is checked again after.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
-def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool) -> None:
-    _die_with_parent()
+def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool, parent: int) -> None:
+    _die_with_parent(parent)
     run_combination(Combination(**combo), out_dir, threads=threads, progress=progress)
 
 
@@ -65,7 +73,7 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
             while pending and len(running) < jobs:
                 combo = pending.pop(0)
                 record_path(out_dir, combo).unlink(missing_ok=True)  # a stale failed record
-                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress),
+                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid()),
                                    name=f"looped_hrm:{combo.name}")
                 proc.start()
                 running[proc.sentinel] = (proc, combo)

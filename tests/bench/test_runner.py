@@ -210,3 +210,64 @@ def test_a_changed_config_rerun_into_the_same_folder_shows_only_the_new_grid(tmp
     assert everything.returncode == 0, everything.stderr
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 2 and frame.model.nunique() == 2  # two configs, two labels: never one cell of 2 seeds
+
+
+@pytest.mark.slow
+def test_no_resume_retrains_from_scratch(tmp_path):
+    """Evidence: --no-resume deleted the record, then loaded the finished checkpoint and only re-evaluated."""
+    out = tmp_path / "out"
+    args = ["--tasks", "parity", "--models", "hrm", "--halting", "fixed", "--out", str(out), *FAST]
+    assert bench(*args, cwd=tmp_path).returncode == 0
+    (record_file,) = (out / "runs").glob("*.json")
+    (log,) = (out / "work").glob("*/train_log.jsonl")
+    first, first_log = json.loads(record_file.read_text()), log.read_text().splitlines()
+    again = bench(*args, "--no-resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(record_file.read_text())
+    assert second["metrics"]["train/wall_s"] != first["metrics"]["train/wall_s"]  # trained again ...
+    assert second["metrics"]["policy/exact_accuracy"] == first["metrics"]["policy/exact_accuracy"]  # ... identically
+    assert len(log.read_text().splitlines()) == len(first_log)  # in a fresh work folder, not appended
+
+
+def _workers_of(pid: int) -> list[int]:
+    """PIDs of the multiprocessing workers whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"multiprocessing" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_workers_killed_while_starting_do_not_outlive_the_parent(tmp_path):
+    """Evidence: kill -9 right after the workers start (before they set PR_SET_PDEATHSIG) left orphans."""
+    out = tmp_path / "out"
+    proc = bench("--tasks", "parity", "--models", "hrm,baseline", "--jobs", "2", "--out", str(out), *FAST,
+                 cwd=tmp_path, wait=False)
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and not workers and proc.poll() is None:
+        workers = _workers_of(proc.pid)
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # while the workers are still importing the engine
+    proc.wait(timeout=60)
+    assert workers, "the run ended before its workers could be seen"
+    deadline = time.time() + 60
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers), "a worker outlived its parent"
+    assert not list((out / "runs").glob("*.json"))  # nothing half-written either
