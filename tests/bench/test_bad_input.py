@@ -7,6 +7,8 @@ fail the assertions (exit 1, a results folder)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,76 @@ def test_malformed_record_does_not_block_resume(tmp_path):
     path = tmp_path / "r.json"
     path.write_text("[]")
     assert _finished_ok(path) is False  # rerun, not a crash
+
+
+# ------------------------------------------------------------------------------ the --out folder
+
+
+def run_with_out(capsys, out: Path | str, *args: str) -> tuple[int, str]:
+    code = main([*GRID, "--set", "train.steps=2", *args, "--out", str(out)])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_out_that_is_a_file(capsys, tmp_path):
+    out = tmp_path / "file"
+    out.write_text("x")
+    code, err = run_with_out(capsys, out)
+    assert code == 2 and err == f"error: --out {out}: exists and is not a folder"
+
+
+def test_out_under_proc(capsys):
+    code, err = run_with_out(capsys, "/proc/looped_hrm_results")
+    assert code == 2 and len(err.splitlines()) == 1 and "--out /proc/looped_hrm_results: cannot create" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_that_is_read_only(capsys, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    code, err = run_with_out(capsys, out)
+    assert code == 2 and len(err.splitlines()) == 1 and f"--out {out}: cannot" in err
+
+
+def test_second_command_on_the_same_out_names_the_holder(capsys, tmp_path):
+    from looped_hrm.bench.lock import FolderLock
+
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    with FolderLock(out):  # another command holds the folder
+        code, err = run_with_out(capsys, out)
+    assert code == 2 and f"in use by another looped_hrm.bench command (PID {os.getpid()})" in err
+    assert not list((out / "runs").iterdir()) and not (out / "work").exists()
+
+
+def test_disk_full_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
+    import errno
+
+    import looped_hrm.bench.tables as tables
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "good.json").write_text(REFERENCE_RECORD.read_text())
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(tables, "atomic_write_text", full)
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'results.csv'}: No space left on device (finished combinations are saved)"
+
+
+def test_result_files_are_readable_by_others(tmp_path):
+    from looped_hrm.atomic import atomic_write_json
+
+    path = atomic_write_json(tmp_path / "r.json", {"a": 1})
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_ray_executor_without_ray(capsys, tmp_path):
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed here")
+    assert "--executor ray: Ray is not installed" in run_bad(capsys, tmp_path, *GRID, "--executor", "ray")
