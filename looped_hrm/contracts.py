@@ -222,7 +222,13 @@ class HaltDecision:
 
 @runtime_checkable
 class Task(Protocol):
-    """A family of puzzles as deterministic token-grid splits with an exact rule checker."""
+    """A family of puzzles as deterministic token-grid splits with an exact rule checker.
+
+    Optional (not part of the protocol check): ``extra_metrics(predictions, split) -> dict[str, float]``
+    — the task's own metrics over a whole evaluation pass (``predictions`` ``int64 [N, L]`` in the
+    order of ``split``), e.g. ARC's pass@2 by voting over augmented views or proof statistics. The
+    engine stores them as ``<pass>/task/<name>`` and the tables show them.
+    """
 
     name: str
     info: TaskInfo

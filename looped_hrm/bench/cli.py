@@ -290,9 +290,9 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
     if not records:
         raise ConfigError(f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
                           "(`report --all` shows every record)")
-    frame, estimates = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
-                                    command=str(meta.get("command") or ""), scope=scope, latex=latex)
-    plots = write_plots(estimates, out_dir)
+    frame, estimates, curves = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
+                                            command=str(meta.get("command") or ""), scope=scope, latex=latex)
+    plots = write_plots(estimates, out_dir, curves)
     print((out_dir / "results.md").read_text())
     print(f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
           + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))

@@ -9,7 +9,9 @@ so that identical results stay visible.
 * ``compute_vs_difficulty.png``: mean segments per difficulty bucket (buckets in the task's order)
   under the halting policy — did the model learn to think longer on harder puzzles;
 * ``inference_scaling.png``: exact accuracy when evaluated with more segments than trained with;
-* ``learning_curves.png``: test exact accuracy during training against training FLOPs.
+* ``learning_curves.png`` / ``learning_curves_steps.png``: test exact accuracy during training
+  against training FLOPs / optimizer steps (equal steps are not equal compute: HRM's segment costs
+  more than the baseline's forward pass).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def _pyplot():
 TITLES = {"accuracy_vs_compute": "Exact accuracy vs forward FLOPs per test example (halting policy's decision)",
           "compute_vs_difficulty": "Segments used per difficulty bucket (halting policy's decision)",
           "inference_scaling": "Exact accuracy vs segments at test time (dotted: trained with)",
-          "learning_curves": "Test exact accuracy during training vs training FLOPs"}
+          "learning_curves": "Test exact accuracy during training vs training FLOPs",
+          "learning_curves_steps": "Test exact accuracy during training vs optimizer steps"}
 CAPTION = "mean over seeds; error bars: 95 % bootstrap CI over seeds and test examples; † = uses labels (upper bound)"
 
 
@@ -61,9 +64,10 @@ def write_plots(est: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | N
     labels_used = set(est.loc[est.uses_labels.astype(bool), "halting"]) if "uses_labels" in est else set()
     written = []
     drawers = (("accuracy_vs_compute", _accuracy_vs_compute), ("compute_vs_difficulty", _compute_vs_difficulty),
-               ("inference_scaling", _inference_scaling), ("learning_curves", _learning_curves))
+               ("inference_scaling", _inference_scaling), ("learning_curves", _learning_curves),
+               ("learning_curves_steps", _learning_curves_steps))
     for name, draw in drawers:
-        data = curves if name == "learning_curves" else est
+        data = curves if name.startswith("learning_curves") else est
         if data is None or data.empty:
             continue
         cols = min(3, len(tasks))
@@ -153,7 +157,7 @@ def _inference_scaling(est: pd.DataFrame, ax, style) -> bool:
     return True
 
 
-def _learning_curves(curves: pd.DataFrame, ax, style) -> bool:
+def _learning_curves(curves: pd.DataFrame, ax, style, x: str = "train_flops") -> bool:
     if curves.empty:
         return False
     for (model, halting), group in curves.groupby(["model", "halting"]):
@@ -161,9 +165,13 @@ def _learning_curves(curves: pd.DataFrame, ax, style) -> bool:
         if s is None:
             continue
         group = group.sort_values("fraction")
-        ax.errorbar(group.train_flops, 100 * group["mean"], yerr=_err(group, 100), color=s["color"],
+        ax.errorbar(group[x], 100 * group["mean"], yerr=_err(group, 100), color=s["color"],
                     marker=s["marker"], capsize=2, alpha=0.85)
     ax.set_xscale("log")
-    ax.set_xlabel("training FLOPs")
+    ax.set_xlabel("training FLOPs" if x == "train_flops" else "optimizer steps")
     ax.set_ylabel("test exact accuracy (%)")
     return True
+
+
+def _learning_curves_steps(curves: pd.DataFrame, ax, style) -> bool:
+    return _learning_curves(curves, ax, style, x="step")

@@ -6,6 +6,8 @@
 ``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse
 ``comparisons.md``   every pair of cells of a task: paired-bootstrap difference, CI, p-value
 ``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order
+``task_metrics.md``  the tasks' own metrics (ARC pass@1/pass@2, arith_proof proof statistics)
+``curves.md/.csv``   learning curves: accuracy at fractions of the budget, best / final / steps to X
 ``results.tex``      the summary as LaTeX (on request)
 
 Intervals come from `looped_hrm.bench.bootstrap` over the records' per-example outcomes (seeds and
@@ -34,7 +36,7 @@ from tabulate import tabulate
 from looped_hrm.atomic import atomic_write_text
 from looped_hrm.bench import bootstrap
 from looped_hrm.bench.records import read_record
-from looped_hrm.evaluation.per_example import unpack
+from looped_hrm.evaluation.per_example import decode, unpack
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
 CELL = ["task", "model", "halting"]
@@ -302,6 +304,25 @@ def summary(cell_list: list[Cell]) -> pd.DataFrame:
     return frame.loc[:, [c for c in frame.columns if c in ("note",) or (frame[c] != "—").any()]] if rows else frame
 
 
+_TASK_METRIC = re.compile(r"^policy/task/(?P<name>.+)$")
+
+
+def task_metrics(cell_list: list[Cell]) -> pd.DataFrame:
+    """The tasks' own metrics (their ``extra_metrics`` hook: ARC pass@k, proof statistics) under the
+    halting policy, mean [95 % CI over seeds], one row per cell that has any."""
+    rows = []
+    for cell in cell_list:
+        names = sorted({m["name"] for r in cell.ok for k in (r.get("metrics") or {}) if (m := _TASK_METRIC.match(k))})
+        if not names:
+            continue
+        row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "seeds": len(cell.ok)}
+        for name in names:
+            kind = "num" if name in ("proof_balance",) else "pct"
+            row[name] = ci_text(estimate(cell, f"policy/task/{name}"), kind)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("—")
+
+
 def _column(cell: Cell, several_halting: bool) -> str:
     name = f"{cell.model} ({cell.halting})" if several_halting else cell.model
     return name + " †" if cell.uses_labels else name
@@ -381,6 +402,66 @@ def buckets(cell_list: list[Cell]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------------------ learning curves
+
+CURVE_COLUMNS = ["task", "model", "halting", "uses_labels", "fraction", "step", "train_flops", "mean", "ci_low",
+                 "ci_high", "seeds", "examples"]
+REACH = 0.9  # "to reach X": X = this share of the task's best final accuracy
+
+
+def curves(cell_list: list[Cell]) -> pd.DataFrame:
+    """Learning curves: per cell and budget fraction, test exact accuracy mean [95 % CI] over the seeds
+    (bootstrapped from each point's per-example correctness), with the mean step and training FLOPs."""
+    rows = []
+    for cell in cell_list:
+        seeds = [r.get("learning_curve") for r in cell.ok]
+        if not seeds or not all(seeds):
+            continue
+        fractions = sorted(set.intersection(*({p["fraction"] for p in c} for c in seeds)))
+        for fraction in fractions:
+            points = [next(p for p in c if p["fraction"] == fraction) for c in seeds]
+            n = cell.examples[0]["n"] if cell.examples else None
+            if n is not None and all("correct" in p for p in points):
+                mat = np.stack([decode(p["correct"], n) for p in points]).astype(np.float64)
+            else:
+                mat = np.array([[p["exact_accuracy"]] for p in points])
+            est = bootstrap.mean_ci(mat)
+            rows.append({"task": cell.task, "model": cell.model, "halting": cell.halting,
+                         "uses_labels": cell.uses_labels, "fraction": fraction,
+                         "step": float(np.mean([p["step"] for p in points])),
+                         "train_flops": float(np.mean([p["train_flops"] for p in points])),
+                         "mean": est.mean, "ci_low": est.low, "ci_high": est.high, "seeds": est.seeds,
+                         "examples": est.examples})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: final accuracy, best within the budget (and where), steps and FLOPs to reach X."""
+    rows = []
+    for task, group in curve.groupby("task", sort=True):
+        finals = group[(group.fraction == 1.0) & ~group.uses_labels.astype(bool)]["mean"]
+        target = REACH * finals.max() if len(finals) and finals.max() > 0 else None
+        for (model, halting), c in group.groupby(["model", "halting"], sort=True):
+            c = c.sort_values("fraction")
+            final, best = c[c.fraction == 1.0], c.loc[c["mean"].idxmax()]
+            reached = c[c["mean"] >= target] if target is not None else c.iloc[0:0]
+            first = reached.iloc[0] if len(reached) else None
+            rows.append({
+                "task": task, "model": model, "halting": halting + (" †" if c.uses_labels.any() else ""),
+                "final exact acc": ci_text(_row_estimate(final.iloc[0]), "pct") if len(final) else "—",
+                "best within budget": f"{ci_text(_row_estimate(best), 'pct')} at {best.fraction:.0%}",
+                "target X": _fmt(target, "pct"),
+                "steps to X": f"{first.step:,.0f}" if first is not None else "not reached",
+                "FLOPs to X": f"{first.train_flops:.3g}" if first is not None else "not reached",
+                "budget (steps, FLOPs)": f"{c.step.max():,.0f}, {c.train_flops.max():.3g}",
+            })
+    return pd.DataFrame(rows)
+
+
+def _row_estimate(row: pd.Series) -> bootstrap.Estimate:
+    return bootstrap.Estimate(row["mean"], row.ci_low, row.ci_high, int(row.seeds), int(row.examples))
+
+
 def markdown(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_no rows_\n"
@@ -388,12 +469,13 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: str = "", command: str = "",
-                 scope: str = "", latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write every table for ``records`` into ``out_dir``; returns (tidy frame, estimates frame)."""
+                 scope: str = "", latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Write every table for ``records`` into ``out_dir``; returns (tidy, estimates, curves) frames."""
     out_dir = Path(out_dir)
     frame = records_to_frame(records)
     cell_list = cells(records)
     est = estimates(cell_list)
+    curve = curves(cell_list)
     atomic_write_text(out_dir / "results.csv", frame.to_csv(index=False))
     atomic_write_text(out_dir / "estimates.csv", est.to_csv(index=False))
     head = f"# {title}\n\n" if title else ""
@@ -425,8 +507,27 @@ def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: s
                       + "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
                         "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n"
                       + markdown(buckets(cell_list)))
+    extra = task_metrics(cell_list)
+    if not extra.empty:
+        atomic_write_text(out_dir / "task_metrics.md", head
+                          + "Each task's own metrics under the halting policy (%, mean [95 % CI over seeds: "
+                            "percentile bootstrap of the seed values]). ARC: pass@k = share of puzzles whose every "
+                            "test input has the right grid among the k most-voted answers over its augmented views "
+                            "(the official metric; one view per input makes pass@2 = pass@1). arith_proof: shares of "
+                            "predicted proofs that are well formed, arithmetically correct, valid under the task's "
+                            "rules, trivial (a factor 1), with a smaller factor 2, with a zero addend; balance = "
+                            "mean log(min factor) / log(sqrt(T)).\n\n" + markdown(extra))
+    if not curve.empty:
+        atomic_write_text(out_dir / "curves.csv", curve.to_csv(index=False))
+        atomic_write_text(out_dir / "curves.md", head + method
+                          + "Learning curves: test exact accuracy (%, policy-halted, mean [95 % CI]) evaluated at set "
+                            "fractions of each run's training budget (curves.csv has every point). *Best within "
+                            "budget* is selected on the test split itself, so it is optimistic; *final* is not "
+                            f"selected. X = {REACH:.0%} of the best final accuracy of the task; steps and FLOPs to X "
+                            "are the first evaluated point at or above it (mean curve over seeds).\n\n"
+                          + markdown(curve_summary(curve)))
     if latex:
         atomic_write_text(out_dir / "results.tex",
                           tabulate(table, headers="keys", tablefmt="latex_booktabs", showindex=False,
                                    disable_numparse=True) + "\n")
-    return frame, est
+    return frame, est, curve

@@ -92,7 +92,8 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
         metrics = run_experiment(built.task, built.model, built.policy, built.train, built.eval, seed=combo.seed,
                                  device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress)
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
-        record.update(status="ok", metrics=metrics, per_example=per_example)
+        curve = metrics.pop("learning_curve", None)
+        record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)
     except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0],
                       traceback=traceback.format_exc())

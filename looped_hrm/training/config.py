@@ -8,13 +8,13 @@ warmup steps become 32 and 0, so a CPU test run is sensible by default).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 # Fields that may change between a checkpoint and its resumption: budgets, logging and speed flags
 # (more steps to continue a finished run, a different log cadence). Everything else must match.
-RESUMABLE_FIELDS = frozenset({"steps", "epochs", "time_budget_s", "log_every", "checkpoint_every",
-                              "eval_interval", "compile", "tensorboard", "progress"})
+RESUMABLE_FIELDS = frozenset({"steps", "epochs", "time_budget_s", "flops_budget", "log_every", "checkpoint_every",
+                              "eval_interval", "curve_fractions", "compile", "tensorboard", "progress"})
 
 
 @dataclass
@@ -23,6 +23,8 @@ class TrainConfig:
     steps: int | None = None  # optimizer steps; one step = one segment of one batch (deep supervision)
     epochs: int | None = None  # passes in which every training example enters a slot and runs until it halts
     time_budget_s: float | None = None  # wall-clock seconds of training (for same-time comparisons)
+    flops_budget: float | None = None  # training FLOPs (forward + backward, + ACT's lookahead forward): give
+    #   every model of a benchmark the same value and `steps: null` for an equal-compute comparison
 
     # --- batch and segments
     batch_size: int = 32  # slots of the ACT carry; the loss is divided by it (HRM's global_batch_size)
@@ -53,13 +55,17 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between checkpoints (None: only at the end)
     eval_interval: int | None = None  # steps between quick evaluations during training (None: off)
     eval_examples: int = 256  # test examples used by those quick evaluations
+    curve_fractions: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])  # learning curve:
+    #   evaluate the test split (policy-halted) when this share of the budget is spent; the final evaluation
+    #   is the point at 1. Empty: no curve.
     tensorboard: bool = False  # write scalars to <workdir>/tensorboard (needs the tensorboard package)
     progress: bool = True  # show a tqdm bar (run_experiment's `progress` argument can turn it off)
 
     def __post_init__(self) -> None:
-        if self.steps is None and self.epochs is None and self.time_budget_s is None:
-            raise ValueError("set a training budget: steps, epochs or time_budget_s")
+        if self.steps is None and self.epochs is None and self.time_budget_s is None and self.flops_budget is None:
+            raise ValueError("set a training budget: steps, epochs, time_budget_s or flops_budget")
         positive = {"steps": self.steps, "epochs": self.epochs, "time_budget_s": self.time_budget_s,
+                    "flops_budget": self.flops_budget,
                     "batch_size": self.batch_size, "max_segments": self.max_segments, "log_every": self.log_every,
                     "checkpoint_every": self.checkpoint_every, "eval_interval": self.eval_interval,
                     "eval_examples": self.eval_examples}
@@ -77,5 +83,7 @@ class TrainConfig:
             raise ValueError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+        if any(not 0 < f <= 1 for f in self.curve_fractions):
+            raise ValueError(f"curve_fractions must lie in (0, 1], got {self.curve_fractions}")
         if self.schedule == "cosine" and self.steps is None:
             raise ValueError("schedule 'cosine' needs `steps` (the length of the cosine)")

@@ -8,10 +8,15 @@ and returns one flat, JSON-able dict:
   (loss, exact/token accuracy and mean segments of the examples that halted, policy metrics);
 * ``policy/...`` — the policy-halted evaluation (see `looped_hrm.evaluation.metrics` for every key,
   including ``bucket/<name>/...`` per difficulty bucket and the halting-quality metrics);
+* ``<pass>/task/...`` — the task's own metrics (its optional ``extra_metrics`` hook: ARC pass@k,
+  proof statistics) for each pass;
 * ``fixed/...``  — the fixed-segments evaluation, with ``exact_accuracy@S`` along the way
   (inference-time scaling when ``fixed_segments`` exceeds the training maximum);
 * run facts: ``seed``, ``device``, ``trainable_params``, ``forward_flops_per_segment``, the segment
   caps, ``policy_uses_labels`` (an oracle is an upper bound, never a result), peak memory;
+* ``learning_curve`` — a list, not a metric: the test split evaluated (policy-halted) at
+  ``train.curve_fractions`` of the budget and at the end — step, training FLOPs, accuracy, compute,
+  and each example's correctness (bit-packed) for intervals;
 * ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes,
   packed by `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the
   tables bootstrap their confidence intervals and paired tests from it).
@@ -101,8 +106,17 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         res = run_eval(quick_split, "policy", eval_max)
         return {"exact_accuracy": float(res.correct.float().mean()), "mean_segments": float(res.segments.float().mean())}
 
+    def curve_point(res) -> dict:
+        return {"exact_accuracy": float(res.correct.float().mean()), "token_accuracy": float(res.token_accuracy.mean()),
+                "mean_segments": float(res.segments.float().mean()), "flops_per_example": float(res.flops.mean()),
+                "correct": per_example.encode(res.correct, "bits")}
+
+    def curve_eval() -> dict:
+        return curve_point(run_eval(test_split, "policy" if eval_cfg.policy else "fixed", eval_max))
+
     trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
-                      progress=progress, quick_eval=quick_eval)
+                      progress=progress, quick_eval=quick_eval,
+                      curve_eval=curve_eval if train_cfg.curve_fractions else None)
     metrics: dict = trainer.fit()
 
     profile = model.compute_profile()
@@ -128,11 +142,13 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
             reference = res.first_correct
             metrics.update({f"fixed/{k}": v for k, v in
                             summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
+            metrics.update({f"fixed/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
         if eval_cfg.policy:
             res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
             metrics.update({f"policy/{k}": v for k, v in summarize(
                 res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
                 max_segments=eval_max).items()})
+            metrics.update({f"policy/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
 
     if trainer.ema is not None and eval_cfg.use_ema:
         with trainer.ema.swapped_in():
@@ -141,9 +157,25 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         evaluate_all()
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
     metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=bucket_names)
+    if train_cfg.curve_fractions:
+        final = passes.get("policy") or passes["fixed"]
+        metrics["learning_curve"] = trainer.curve + [{
+            "fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time,
+            **curve_point(final)}]
     return metrics
+
+
+def task_metrics(task: Task, res, split: Split) -> dict[str, float]:
+    """The task's optional ``extra_metrics`` hook over one evaluation pass (``{}`` without one)."""
+    hook = getattr(task, "extra_metrics", None)
+    if hook is None:
+        return {}
+    return {str(k): float(v) for k, v in hook(res.predictions.numpy(), split).items()}
 
 
 def deterministic_part(metrics: dict) -> dict:
     """``metrics`` without the keys that time the machine (for same-seed comparisons)."""
-    return {k: v for k, v in metrics.items() if not k.endswith(TIMING_KEYS) and k != "peak_memory_kind"}
+    out = {k: v for k, v in metrics.items() if not k.endswith(TIMING_KEYS) and k != "peak_memory_kind"}
+    if "learning_curve" in out:
+        out["learning_curve"] = [{k: v for k, v in p.items() if not k.endswith(TIMING_KEYS)} for p in out["learning_curve"]]
+    return out

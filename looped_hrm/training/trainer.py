@@ -51,13 +51,16 @@ class Trainer:
 
     def __init__(self, model, policy, task: Task, train_split: Split, cfg: TrainConfig, *, device: torch.device,
                  seed: int, workdir: str | os.PathLike | None, progress: bool = True,
-                 quick_eval: Callable[[], dict[str, float]] | None = None) -> None:
+                 quick_eval: Callable[[], dict[str, float]] | None = None,
+                 curve_eval: Callable[[], dict[str, Any]] | None = None) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
         self.workdir = Path(workdir) if workdir is not None else None
         self.progress = progress and cfg.progress
         self.quick_eval = quick_eval
+        self.curve_eval = curve_eval  # the learning-curve evaluation, run at cfg.curve_fractions of the budget
+        self.curve: list[dict[str, Any]] = []
         self.runner = SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
                                     compile=cfg.compile, verify=label_free_verifier(task))
         self.optimizers = build_optimizers(model, cfg, device)
@@ -165,6 +168,8 @@ class Trainer:
                     break
                 if cfg.time_budget_s is not None and self._elapsed() >= cfg.time_budget_s:
                     break
+                if cfg.flops_budget is not None and self.flops >= cfg.flops_budget:
+                    break
                 if not self.train_step():
                     break
                 bar.update(1)
@@ -174,6 +179,7 @@ class Trainer:
                     self._checkpoint(bar)
                 if cfg.eval_interval is not None and self.quick_eval is not None and self.step % cfg.eval_interval == 0:
                     self._log(bar, self._run_quick_eval())
+                self._maybe_curve_point()
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self.done = True
@@ -190,6 +196,40 @@ class Trainer:
         self.train_time += now - self._clock
         self._clock = now
         return self.train_time
+
+    def progress_fraction(self) -> float:
+        """How much of the budget is spent: the largest fraction over the budgets that are set (the
+        run stops at the first one reached). Epoch budgets are not tracked here (they need a sync)."""
+        cfg = self.cfg
+        done = [self.step / cfg.steps if cfg.steps else 0.0,
+                self.flops / cfg.flops_budget if cfg.flops_budget else 0.0,
+                self.train_time / cfg.time_budget_s if cfg.time_budget_s else 0.0]
+        return max(done)
+
+    def _maybe_curve_point(self) -> None:
+        """Evaluate the learning curve when the budget crosses the next of ``cfg.curve_fractions``
+        (below 1: the final evaluation is the last point). The evaluation's own time is not
+        training time, so a time budget is unaffected by it."""
+        if self.curve_eval is None:
+            return
+        if self.cfg.time_budget_s is not None:
+            self._elapsed()
+        due = [f for f in self.cfg.curve_fractions if f < 1 and f <= self.progress_fraction()
+               and all(p["fraction"] != f for p in self.curve)]
+        if not due:
+            return
+        self._elapsed()
+        point = {"fraction": max(due), "step": self.step, "train_flops": self.flops, "train_wall_s": self.train_time}
+        point.update(self._run_curve_eval())
+        self.curve.extend({**point, "fraction": f} for f in sorted(due))  # a coarse budget may cross two at once
+        self._clock = time.perf_counter()  # the evaluation is not training time
+
+    def _run_curve_eval(self) -> dict[str, Any]:
+        assert self.curve_eval is not None
+        if self.ema is not None:
+            with self.ema.swapped_in():
+                return self.curve_eval()
+        return self.curve_eval()
 
     def _run_quick_eval(self) -> dict[str, float]:
         if self.ema is not None:
@@ -266,6 +306,7 @@ class Trainer:
             "flops": self.flops,
             "window": dict(self.window),
             "finished_count": self.finished_count.cpu(),
+            "curve": [dict(p) for p in self.curve],
             "config": to_dict(self.cfg),
         }
 
@@ -305,6 +346,7 @@ class Trainer:
         self.window = dict(state["window"])
         self.checkpoint_step = self.step
         self.finished_count = state["finished_count"].to(self.device)
+        self.curve = [dict(p) for p in state.get("curve", [])]
         self.done = bool(state["done"]) and self._budget_spent()  # a raised budget continues a finished run
         self._truncate_log()
 
@@ -313,6 +355,8 @@ class Trainer:
         if cfg.steps is not None and self.step >= cfg.steps:
             return True
         if cfg.time_budget_s is not None and self.train_time >= cfg.time_budget_s:
+            return True
+        if cfg.flops_budget is not None and self.flops >= cfg.flops_budget:
             return True
         return cfg.epochs is not None and self.queue.epochs_enqueued >= cfg.epochs and self.queue.remaining() == 0
 

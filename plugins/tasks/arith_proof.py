@@ -308,6 +308,10 @@ class ArithProofTask:
         return "".join(_SYMBOLS.get(int(x), str(int(x) - DIGIT0) if DIGIT0 <= x < DIGIT0 + 10 else "?")
                        for x in np.asarray(tokens))
 
+    def extra_metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
+        """`ProofStats` shares for the engine's tables (``proof_valid``, ``proof_trivial``, ...)."""
+        return self.proof_stats(predictions, split.inputs.numpy()).metrics()
+
     def proof_stats(self, predictions: np.ndarray, inputs: np.ndarray) -> "ProofStats":
         """The distribution of the proofs in a batch of predictions (``[N, L]`` each)."""
         return proof_stats(self, predictions, inputs)

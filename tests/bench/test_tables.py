@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from looped_hrm.bench.tables import (buckets, cells, comparisons, estimates, leaderboard, load_records, mean_std,
-                                     records_to_frame, summary, write_tables)
+from looped_hrm.bench.tables import (buckets, cells, comparisons, curve_summary, curves, estimates, leaderboard,
+                                     load_records, mean_std, records_to_frame, summary, task_metrics, write_tables)
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.metrics import ExampleResults
 
@@ -136,3 +136,21 @@ def test_records_without_per_example_data_fall_back_to_seeds(records):
         rec.pop("per_example", None)
     table = summary(cells(records)).set_index(["model", "halting"])
     assert table.loc[("hrm", "act_q"), "exact acc"].count("[") == 0  # two equal seeds: no width
+
+
+def test_learning_curves_and_task_metrics_tables(records):
+    rng = np.random.default_rng(5)
+    for rec, acc in zip(records[:3], (0.6, 0.7, 0.4)):
+        rec["learning_curve"] = [
+            {"fraction": f, "step": int(100 * f), "train_flops": 1e9 * f, "exact_accuracy": acc * f,
+             "correct": per_example.encode(rng.random(300) < acc * f, "bits")} for f in (0.25, 0.5, 1.0)]
+        rec["metrics"]["policy/task/pass@2"] = acc
+    curve = curves(cells(records))
+    hrm = curve[curve.model == "hrm"].sort_values("fraction")
+    assert list(hrm.fraction) == [0.25, 0.5, 1.0] and list(hrm.step) == [25, 50, 100]
+    assert (hrm.ci_low < hrm["mean"]).all() and hrm.seeds.tolist() == [2, 2, 2]
+    table = curve_summary(curve).set_index("model")
+    assert table.loc["hrm", "best within budget"].endswith("at 100%")
+    assert table.loc["hrm", "steps to X"] == "100" and table.loc["baseline", "steps to X"] == "not reached"
+    extra = task_metrics(cells(records)).set_index("model")
+    assert extra.loc["hrm", "pass@2"].startswith("65.0")

@@ -304,6 +304,9 @@ def test_task_vote_over_views_of_the_test_split():
     assert task.vote(spoiled).pass_at[1] == 1.0  # one vote is still a vote
     spoiled[:] = PAD
     assert task.vote(spoiled).pass_at == {1: 0.0, 2: 0.0}
+    # the engine's extra-metrics hook: the same vote, empty on a cut split
+    assert task.extra_metrics(perfect, test) == {"pass@1": 1.0, "pass@2": 1.0}
+    assert task.extra_metrics(perfect[:5], test.subset(slice(0, 5))) == {}
 
 
 # ------------------------------------------------------------------------------------ ARC-AGI

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from looped_hrm.config import ConfigError, plugin_config
-from looped_hrm.contracts import Task
+from looped_hrm.contracts import Split, Task
 from looped_hrm.plugins.tasks.arith_proof import BLANK, DIGIT0, PAD, ArithProofTask, Layout
 from looped_hrm.registry import get_registry
 
@@ -146,6 +147,10 @@ def test_proof_stats_reveal_lazy_and_trivial_answers():
     assert 0 < stats.balance < 1
     assert set(stats.metrics()) == {"proof_well_formed", "proof_correct", "proof_valid", "proof_trivial",
                                     "proof_factor_two", "proof_zero_addend", "proof_balance"}
+    zeros = torch.zeros(len(rows), dtype=torch.int64)
+    split = Split(inputs=torch.from_numpy(inputs), labels=torch.from_numpy(preds), puzzle_ids=zeros,
+                  difficulty=zeros.float(), bucket=zeros)
+    assert task.extra_metrics(preds, split) == stats.metrics()  # the engine's hook over a whole pass
     labels = task.build("test")
     assert task.proof_stats(labels.labels.numpy(), labels.inputs.numpy()).balance > 0.9  # balanced labels
 

@@ -96,7 +96,7 @@ def test_generator_honours_givens_and_buckets():
     cand = generator.candidate(9, seed=0, stream="x", index=0, givens=30)
     assert sum(map(bool, cand.puzzle)) == 30 and solver.is_unique(list(cand.puzzle))
     assert generator.candidate(9, seed=0, stream="x", index=0, givens=17) is None  # cannot get that low
-    task = make("small")
+    task = make(None, size=6)  # backtracks buckets
     kept = generator.generate(6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1)
     assert sorted(int(task.bucket_of(c.backtracks)) for c in kept) == [1, 1, 1, 2, 2]
     assert all(solver.is_unique(list(c.puzzle)) for c in kept)
@@ -219,6 +219,33 @@ def test_small_preset_train_and_test_are_inequivalent():
     test_keys = {symmetry.invariant(p, 6) for p in test.inputs.numpy() - 1}
     assert len(train_keys) == 60 and len(test_keys) == 60 and not train_keys & test_keys
     assert ((test.inputs > 1).sum(1) == 18).all()
+    # the test split spans three difficulty buckets (rounds of singles) in equal shares
+    assert sorted(test.bucket.tolist()) == [0] * 20 + [1] * 20 + [2] * 20
+    assert [task.bucket_names[b] for b in range(3)] == ["easy", "medium", "hard"]
+
+
+def test_singles_rounds_count_parallel_deduction_steps():
+    solution = [1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]
+    assert solver.singles_rounds(solution) == 0
+    one_blank = [0] + solution[1:]
+    assert solver.singles_rounds(one_blank) == 1
+    # a chain: the second blank only becomes a single once the first is filled
+    chain = [0, 0, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]
+    assert solver.singles_rounds(chain) == 1  # both are naked singles at once
+    puzzle = digits(PUZZLE)
+    assert solver.singles_rounds(puzzle) == -1  # Norvig's hardest needs search
+    for seed in range(5):
+        cand = generator.candidate(6, seed=seed, stream="r", index=0, givens=18, measure="rounds")
+        assert cand.rounds >= 1 and cand.difficulty("rounds") == cand.rounds
+    assert generator.rounds_difficulty(-1) == generator.STUCK
+
+
+def test_rounds_buckets_from_a_file(tmp_path, shared_data):
+    task = make(None, size=9, train_file="sudoku/norvig_top95.csv", test_file="sudoku/norvig_top95.csv",
+                num_train=10, num_test=10, difficulty_measure="rounds")
+    test = task.build("test")
+    expected = [generator.rounds_difficulty(solver.singles_rounds(list(p - 1))) for p in test.inputs.numpy()]
+    assert test.difficulty.tolist() == expected
 
 
 def test_difficulty_filter_gives_equal_shares():

@@ -33,9 +33,22 @@ class Candidate:
     puzzle: tuple[int, ...]
     solution: tuple[int, ...]
     backtracks: int
+    rounds: int | None = None  # `solver.singles_rounds`, measured when asked for (measure="rounds")
+
+    def difficulty(self, measure: str) -> int:
+        return self.backtracks if measure == "backtracks" else rounds_difficulty(self.rounds)
 
 
-def candidate(n: int, seed: int, stream: str, index: int, givens: int | None = None) -> Candidate | None:
+def rounds_difficulty(rounds: int | None) -> int:
+    """Singles rounds as a difficulty: a puzzle singles cannot finish (-1) is harder than any count."""
+    return STUCK if rounds is None or rounds < 0 else rounds
+
+
+STUCK = 999  # the rounds difficulty of a puzzle that needs search
+
+
+def candidate(n: int, seed: int, stream: str, index: int, givens: int | None = None,
+              measure: str = "backtracks") -> Candidate | None:
     """The ``index``-th candidate of a stream; None when its minimal form keeps more than ``givens``."""
     rng = random.Random(f"sudoku/{n}/{seed}/{stream}/{index}")  # str seeds hash with SHA-512: stable
     solution = solver.random_solution(n, rng)
@@ -51,10 +64,11 @@ def candidate(n: int, seed: int, stream: str, index: int, givens: int | None = N
             left -= 1
     if givens is not None and left > givens:
         return None
-    return Candidate(index, tuple(puzzle), tuple(solution), solver.backtracks(puzzle))
+    rounds = solver.singles_rounds(puzzle) if measure == "rounds" else None
+    return Candidate(index, tuple(puzzle), tuple(solution), solver.backtracks(puzzle), rounds)
 
 
-def _candidate_job(args: tuple[int, int, str, int, int | None]) -> Candidate | None:
+def _candidate_job(args: tuple[int, int, str, int, int | None, str]) -> Candidate | None:
     return candidate(*args)
 
 
@@ -80,10 +94,11 @@ _COST = {4: 2e-4, 6: 1.1e-3, 9: 1.1e-2}
 def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bucket_of: Callable[[int], int],
              givens: int | None = None, key: Callable[[np.ndarray], Hashable] | None = None,
              exclude: Iterable[Hashable] = (), unique: bool = True, workers: int | None = None,
-             progress: bool = False) -> list[Candidate]:
+             progress: bool = False, measure: str = "backtracks") -> list[Candidate]:
     """Draw puzzles from the stream ``(n, seed, stream)`` until the quotas are met.
 
-    ``quotas`` maps a bucket index (of ``bucket_of(backtracks)``) to how many puzzles of that bucket
+    ``quotas`` maps a bucket index (of ``bucket_of(difficulty)``, the difficulty being backtracks or,
+    with ``measure="rounds"``, `rounds_difficulty`) to how many puzzles of that bucket
     to keep, or is a plain count (any bucket, the stream's natural mix). ``key`` names a puzzle for
     de-duplication: a candidate whose key is in ``exclude``, or (when ``unique``) was kept earlier in
     this stream, is skipped. Candidates are examined in index order, so the result is the same for any ``workers``
@@ -119,14 +134,14 @@ def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bu
                 raise GenerationError(f"{n}x{n} {stream}: {examined} candidates gave only {len(kept)} of "
                                       f"{total} wanted puzzles; ask for fewer or easier puzzles, or use a file")
             chunk = _chunk_size(total - len(kept), len(kept), examined, workers)
-            jobs = [(n, seed, stream, i, givens) for i in range(examined, examined + chunk)]
+            jobs = [(n, seed, stream, i, givens, measure) for i in range(examined, examined + chunk)]
             results = pool.map(_candidate_job, jobs, chunksize=max(1, chunk // (4 * workers))) if pool \
                 else map(_candidate_job, jobs)
             for cand in results:
                 examined += 1
                 if cand is None:
                     continue
-                b = bucket_of(cand.backtracks) if None not in wanted else None
+                b = bucket_of(cand.difficulty(measure)) if None not in wanted else None
                 if b not in wanted:
                     continue
                 hits[b] += 1
@@ -158,9 +173,9 @@ def _chunk_size(missing: int, kept: int, examined: int, workers: int) -> int:
     return int(min(8192, max(16 * workers, missing / rate * 1.2)))
 
 
-def as_arrays(cands: Sequence[Candidate], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(puzzles [N, n*n] int8, solutions [N, n*n] int8, backtracks [N] int64)``."""
+def as_arrays(cands: Sequence[Candidate], n: int, measure: str = "backtracks") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(puzzles [N, n*n] int8, solutions [N, n*n] int8, difficulty [N] int64)`` (backtracks or rounds)."""
     cells = n * n
     puzzles = np.array([c.puzzle for c in cands], dtype=np.int8).reshape(-1, cells)
     solutions = np.array([c.solution for c in cands], dtype=np.int8).reshape(-1, cells)
-    return puzzles, solutions, np.array([c.backtracks for c in cands], dtype=np.int64)
+    return puzzles, solutions, np.array([c.difficulty(measure) for c in cands], dtype=np.int64)

@@ -235,6 +235,46 @@ def backtracks(grid: Sequence[int]) -> int:
     return result.dead_ends
 
 
+def singles_rounds(grid: Sequence[int]) -> int:
+    """Depth of a puzzle's deduction chain: rounds of *simultaneous* singles until it is solved.
+
+    Each round fills, at once, every blank that is a naked single (one digit left after removing
+    its peers' digits) or a hidden single (the only place for a digit in a row, column or box),
+    judged from the digits placed before the round. The count is the number of parallel steps a
+    solver that only uses singles needs — the dependency depth that a fixed number of reasoning
+    steps must cover, and a difficulty that still varies where (almost) no puzzle needs a search
+    (6×6). 0 for a full grid; -1 when singles alone get stuck (the puzzle needs search)."""
+    geo = geometry(size_of(grid))
+    values = [int(v) for v in grid]
+    rounds = 0
+    while 0 in values:
+        placed = [0 if v == 0 else 1 << (v - 1) for v in values]
+        cand = [0] * len(values)
+        for cell, v in enumerate(values):
+            if v == 0:
+                used = 0
+                for p in geo.peers[cell]:
+                    used |= placed[p]
+                cand[cell] = geo.full & ~used
+        fill: dict[int, int] = {}
+        for cell, m in enumerate(cand):
+            if values[cell] == 0 and m and not m & (m - 1):
+                fill[cell] = m
+        for unit in geo.units:
+            for bit in (1 << d for d in range(geo.n)):
+                if any(placed[c] == bit for c in unit):
+                    continue
+                spots = [c for c in unit if cand[c] & bit]
+                if len(spots) == 1:
+                    fill.setdefault(spots[0], bit)
+        if not fill:
+            return -1
+        for cell, bit in fill.items():
+            values[cell] = bit.bit_length()
+        rounds += 1
+    return rounds
+
+
 def random_solution(n: int, rng: random.Random) -> list[int]:
     """A random complete ``n×n`` grid (randomised search on an empty grid)."""
     result = search([0] * (n * n), limit=1, rng=rng)

@@ -6,7 +6,10 @@ givens included, is supervised and scored (no `IGNORE_INDEX`); one puzzle id (0)
 
 Data for each split comes from the generator (`generator`) or from a file (`files`); no training
 puzzle is equivalent to a test puzzle under the augmentation group when ``dedup: symmetry``
-(`symmetry.invariant`). Difficulty is the number of backtracks of the solver (`solver.backtracks`).
+(`symmetry.invariant`). Difficulty is the number of backtracks of the solver (`solver.backtracks`)
+or, with ``difficulty_measure: rounds``, the depth of the puzzle's deduction chain in rounds of
+simultaneous singles (`solver.singles_rounds`; a puzzle singles cannot finish counts as
+`generator.STUCK`) — the measure that still varies on 6×6, where almost no puzzle needs a search.
 docs/tasks/sudoku.md gives the buckets, the presets and the measurements behind them.
 """
 from __future__ import annotations
@@ -25,7 +28,10 @@ DATA_VERSION = 2  # bump when the generator or the selection changes, so cached 
 
 PAD, BLANK = 0, 1  # digit d is token d + 1
 BUCKETS = ("easy", "medium", "hard", "extreme")
-DEFAULT_EDGES = {4: (1, 2, 3), 6: (1, 2, 3), 9: (1, 10, 100)}
+DEFAULT_EDGES = {"backtracks": {4: (1, 2, 3), 6: (1, 2, 3), 9: (1, 10, 100)},
+                 # rounds: measured on random puzzles (docs/tasks/sudoku.md): 6×6 with 18 givens 1-2 rounds 73 %,
+                 # 3 rounds 25 %, 4+ 2.3 %; minimal 4×4 1-3 rounds; minimal 9×9 6-18 rounds or stuck (55 %)
+                 "rounds": {4: (2, 3, 4), 6: (3, 4, 5), 9: (10, 13, 16)}}
 FORUM_HARDEST = "sudoku/forum_hardest_1905_11plus_10k.csv"
 
 
@@ -42,7 +48,8 @@ class SudokuConfig:
     givens: int | None = None  # generator: remove givens down to this many (None: to a minimal puzzle)
     difficulty: list[str] = field(default_factory=list)  # buckets to keep (empty: all); generated: equal shares
     test_difficulty: list[str] | None = None  # buckets for the test split (None: same as difficulty)
-    bucket_edges: list[int] | None = None  # backtracks where medium, hard, extreme start (None: per size)
+    bucket_edges: list[int] | None = None  # difficulty where medium, hard, extreme start (None: per size and measure)
+    difficulty_measure: Literal["backtracks", "rounds"] = "backtracks"  # solver dead ends, or singles rounds
     dedup: Literal["none", "exact", "symmetry"] = "symmetry"  # same puzzle = equivalent / identical / (none: repeats allowed)
 
     def __post_init__(self) -> None:
@@ -81,7 +88,7 @@ class SudokuTask:
         self.config = config
         self.n = config.size
         self.info = TaskInfo(vocab_size=self.n + 2, seq_len=self.n * self.n, num_puzzle_ids=1)
-        self.edges = np.array(config.bucket_edges or DEFAULT_EDGES[self.n], dtype=np.int64)
+        self.edges = np.array(config.bucket_edges or DEFAULT_EDGES[config.difficulty_measure][self.n], dtype=np.int64)
 
     # ---------------------------------------------------------------------------------- splits
 
@@ -91,9 +98,9 @@ class SudokuTask:
         key = [self.config, self._file_fingerprints()]  # a changed file must not hit a stale cache
         return cached_split(self.name, key, split, lambda: self._build(split), version=DATA_VERSION)
 
-    def bucket_of(self, backtracks: np.ndarray | int) -> np.ndarray:
-        """Bucket index (into `bucket_names`) of each backtrack count."""
-        return np.searchsorted(self.edges, backtracks, side="right")
+    def bucket_of(self, difficulty: np.ndarray | int) -> np.ndarray:
+        """Bucket index (into `bucket_names`) of each difficulty value (backtracks or rounds)."""
+        return np.searchsorted(self.edges, difficulty, side="right")
 
     def _build(self, split: str) -> Split:
         cfg = self.config
@@ -136,14 +143,16 @@ class SudokuTask:
             quotas = count
         cands = generator.generate(self.n, quotas, seed=cfg.seed, stream=split, bucket_of=lambda b: int(self.bucket_of(b)),
                                    givens=cfg.givens, key=self._key(), exclude=exclude,
-                                   unique=cfg.dedup != "none", progress=True)
-        return generator.as_arrays(cands, self.n)
+                                   unique=cfg.dedup != "none", progress=True, measure=cfg.difficulty_measure)
+        return generator.as_arrays(cands, self.n, cfg.difficulty_measure)
 
     def _from_file(self, source: str, count: int, wanted: list[int], exclude: list[Hashable],
                    split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cfg = self.config
         data = files.load(files.resolve(source, cfg.data_dir), size=self.n)
-        keep = np.isin(self.bucket_of(data.backtracks), wanted) if wanted else np.ones(len(data.puzzles), bool)
+        difficulty = data.backtracks if cfg.difficulty_measure == "backtracks" else np.array(
+            [generator.rounds_difficulty(solver.singles_rounds(p)) for p in data.puzzles], dtype=np.int64)
+        keep = np.isin(self.bucket_of(difficulty), wanted) if wanted else np.ones(len(data.puzzles), bool)
         # One order per file and seed: with the same file for both splits, the test split takes the
         # first usable puzzles and the train split the next ones (after dropping the test puzzles).
         order = np.random.default_rng([cfg.seed, 1]).permutation(len(data.puzzles))
@@ -165,7 +174,7 @@ class SudokuTask:
                 f"({int(keep.sum())} in bucket(s) {[BUCKETS[b] for b in wanted] or 'any'}, "
                 f"{len(exclude)} held out for the test split, duplicates up to '{cfg.dedup}' dropped)")
         idx = np.array(chosen, dtype=np.int64)
-        return data.puzzles[idx], data.solutions[idx], data.backtracks[idx]
+        return data.puzzles[idx], data.solutions[idx], difficulty[idx]
 
     def _file_fingerprints(self) -> list:
         cfg = self.config
@@ -253,7 +262,10 @@ _EXTREME_1K = {"size": 9, "train_file": FORUM_HARDEST, "test_file": FORUM_HARDES
 
 PRESETS = {
     "tiny": {"size": 4, "num_train": 256, "num_test": 128, "num_aug": 3, "dedup": "exact"},
-    "small": {"size": 6, "givens": 18, "num_train": 2000, "num_test": 1000, "num_aug": 4, "dedup": "symmetry"},
+    # test: equal shares of the easy/medium/hard rounds buckets (1-2 / 3 / 4 rounds), so compute per difficulty
+    # has three buckets to compare; train: the generator's natural mix
+    "small": {"size": 6, "givens": 18, "num_train": 2000, "num_test": 1000, "num_aug": 4, "dedup": "symmetry",
+              "difficulty_measure": "rounds", "test_difficulty": ["easy", "medium", "hard"]},
     "paper": _EXTREME_1K,
     "extreme_1k": _EXTREME_1K,
 }
