@@ -75,29 +75,34 @@ class AdamAtan2(torch.optim.Optimizer):
 
 
 class SignSGD(torch.optim.Optimizer):
-    """Sign-SGD with decoupled weight decay applied only to the rows whose gradient is non-zero
-    (the puzzle ids present in the batch), as the official sparse-embedding optimizer does."""
+    """Sign-SGD with decoupled weight decay on the rows of the puzzle ids present in the batch, as
+    the official sparse-embedding optimizer does: every such row is decayed and moved by
+    ``-lr * sign(grad)`` — a row in the batch whose gradient is exactly zero is still decayed — and
+    rows of ids not in the batch are left alone. Each parameter is a table indexed by puzzle id."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-2, weight_decay: float = 0.1) -> None:
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure=None, *, rows: torch.Tensor):  # type: ignore[override]
+        """One update; ``rows`` are the puzzle ids of the batch (repeats allowed)."""
         for group in self.param_groups:
             lr, wd = group["lr"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 grad = p.grad
-                touched = (grad != 0).flatten(1).any(1) if grad.dim() > 1 else grad != 0
-                decay = torch.where(touched, 1 - lr * wd, 1.0).to(p.dtype)
+                in_batch = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device).index_fill_(0, rows, True)
+                decay = torch.where(in_batch, 1 - lr * wd, 1.0).to(p.dtype)
                 p.mul_(decay.view(-1, *([1] * (p.dim() - 1))))
                 p.add_(torch.sign(grad), alpha=-lr)
         return None
 
 
 def lr_at(step: int, cfg: TrainConfig, base_lr: float) -> float:
-    """The learning rate for optimizer step ``step`` (0-based): warmup from 0, then constant or cosine."""
+    """The learning rate of optimizer step ``step``, counted from 1 as the official code does (its
+    ``train_state.step`` is incremented before the schedule is read): step 1 of a ``W``-step warmup
+    gets ``base_lr / W``, step ``W`` the full rate; then constant or cosine (0 before any step)."""
     if step < cfg.warmup_steps:
         return base_lr * step / cfg.warmup_steps
     if cfg.schedule == "constant" or cfg.steps is None:

@@ -37,7 +37,7 @@ from looped_hrm.engine.segment import SegmentRunner, check_compatible
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
-from looped_hrm.training.optim import EMA, build_optimizers, lr_at, split_parameters
+from looped_hrm.training.optim import EMA, SignSGD, build_optimizers, lr_at, split_parameters
 
 LOG_NAME = "train_log.jsonl"
 
@@ -101,7 +101,7 @@ class Trainer:
 
     def _set_lr(self) -> None:
         for name, opt in self.optimizers.items():
-            lr = lr_at(self.step, self.cfg, self.base_lr[name])
+            lr = lr_at(self.step + 1, self.cfg, self.base_lr[name])  # the step about to be taken, 1-based
             for group in opt.param_groups:
                 group["lr"] = lr
 
@@ -119,7 +119,10 @@ class Trainer:
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
         for opt in self.optimizers.values():
-            opt.step()
+            if isinstance(opt, SignSGD):  # the puzzle-embedding rows of this batch
+                opt.step(rows=slots.batch.puzzle_ids)
+            else:
+                opt.step()
             opt.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update()
@@ -255,7 +258,7 @@ class Trainer:
             self.window = window
         self._reset_accumulators()
         self.queue.sync()  # trims the consumed head of the example stream
-        record = {"step": self.step, "lr": lr_at(max(self.step - 1, 0), self.cfg, self.base_lr["dense"]), **window,
+        record = {"step": self.step, "lr": lr_at(self.step, self.cfg, self.base_lr["dense"]), **window,
                   **{f"eval/{k}": v for k, v in (extra or {}).items()}}
         shown = self.window
         bar.set_postfix(loss=f"{shown.get('loss', float('nan')):.3f}", acc=f"{shown.get('exact_accuracy', 0):.3f}",

@@ -7,8 +7,12 @@ import math
 import pytest
 import torch
 
+from looped_hrm.plugins.halting.fixed import FixedPolicy
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.optim import EMA, AdamAtan2, SignSGD, lr_at
+from looped_hrm.training.trainer import Trainer
+
+from .fakes import BroadcastTask, TinyReasoner
 
 
 def test_adam_atan2_follows_the_kernel_formula():
@@ -39,13 +43,37 @@ def test_adam_atan2_is_scale_invariant_without_an_epsilon():
     assert torch.allclose(a, b)
 
 
-def test_sign_sgd_updates_and_decays_only_touched_rows():
-    table = torch.nn.Parameter(torch.ones(3, 2))
+def test_sign_sgd_updates_and_decays_the_rows_of_the_batch():
+    table = torch.nn.Parameter(torch.ones(4, 2))
     opt = SignSGD([table], lr=0.1, weight_decay=0.5)
-    table.grad = torch.tensor([[0.0, 0.0], [2.0, -0.001], [0.0, 0.0]])
-    opt.step()
-    assert table[0].tolist() == [1.0, 1.0] and table[2].tolist() == [1.0, 1.0]
+    table.grad = torch.tensor([[0.0, 0.0], [2.0, -0.001], [0.0, 0.0], [0.0, 0.0]])
+    opt.step(rows=torch.tensor([1, 2, 1]))  # ids 1 and 2 are in the batch (1 twice); 0 and 3 are not
+    assert table[0].tolist() == [1.0, 1.0] and table[3].tolist() == [1.0, 1.0]  # not in the batch: untouched
     assert table[1].tolist() == pytest.approx([0.95 - 0.1, 0.95 + 0.1])
+    # in the batch with a zero gradient: decayed, not moved (the official optimizer decays every row
+    # of the batch's unique ids and adds lr * sign(0) = 0)
+    assert table[2].tolist() == pytest.approx([0.95, 0.95])
+
+
+def test_the_first_optimizer_step_of_the_warmup_has_a_nonzero_rate():
+    """The official schedule is read after its step counter is incremented: with lr 1e-4 and 2000 warmup
+    steps, optimizer step 1 runs at 5e-8 (it ran at 0 here before)."""
+    task = BroadcastTask()
+    cfg = TrainConfig(steps=2, batch_size=8, max_segments=2, lr=1e-4, warmup_steps=2000, progress=False)
+    trainer = Trainer(TinyReasoner(task.info, puzzle_emb=True), FixedPolicy(), task, task.build("train"), cfg,
+                      device=torch.device("cpu"), seed=0, workdir=None, progress=False)
+    seen = []
+    for opt in trainer.optimizers.values():
+        step = opt.step
+
+        def spy(*args, _opt=opt, _step=step, **kwargs):
+            seen.append(_opt.param_groups[0]["lr"])
+            return _step(*args, **kwargs)
+
+        opt.step = spy
+    trainer.train_step()
+    trainer.train_step()
+    assert seen == pytest.approx([5e-8, cfg.puzzle_emb_lr / 2000, 1e-7, 2 * cfg.puzzle_emb_lr / 2000])
 
 
 def test_lr_warmup_then_constant_or_cosine():
