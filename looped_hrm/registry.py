@@ -279,7 +279,7 @@ def build_registry(extra_modules: Iterable[str] | None = None, *, entry_points: 
 
     for kind in KINDS:
         hook = getattr(pm.hook, _HOOK_OF_KIND[kind])
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order (pluggy *calls* them in reverse)
             origin = origins[impl.plugin_name]
             try:
                 specs = [_validate_spec(spec, kind) for spec in (impl.function() or [])]

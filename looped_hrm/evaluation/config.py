@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_EVAL_SEGMENTS = 4096
+"""Beyond this an evaluation would run for hours with nothing to show: almost surely a typo."""
+
 
 @dataclass
 class EvalConfig:
@@ -35,5 +38,12 @@ class EvalConfig:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if any(c <= 0 for c in self.curve):
             raise ValueError(f"curve entries must be > 0, got {self.curve}")
+        for name in ("max_segments", "fixed_segments"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_EVAL_SEGMENTS:
+                raise ValueError(f"{name} must be <= {MAX_EVAL_SEGMENTS} (every test example runs up to that many "
+                                 f"segments), got {value}")
+        if any(c > MAX_EVAL_SEGMENTS for c in self.curve):
+            raise ValueError(f"curve entries must be <= {MAX_EVAL_SEGMENTS}, got {max(self.curve)}")
         if not (self.policy or self.fixed):
             raise ValueError("enable at least one of policy / fixed evaluation")

@@ -237,3 +237,29 @@ def test_ray_executor_without_ray(capsys, tmp_path):
     if importlib.util.find_spec("ray") is not None:
         pytest.skip("Ray is installed here")
     assert "--executor ray: Ray is not installed" in run_bad(capsys, tmp_path, *GRID, "--executor", "ray")
+
+
+# ------------------------------------------------------------------------------------- plugins
+
+
+def test_duplicate_plugin_warning_blames_the_newcomer(tmp_path, monkeypatch):
+    """A local module that re-registers a built-in name is the one skipped and named, not the built-in."""
+    from looped_hrm.registry import build_registry
+
+    (tmp_path / "dup_parity.py").write_text(
+        "from looped_hrm import hookimpl\n"
+        "from looped_hrm.contracts import TaskSpec\n"
+        "from looped_hrm.plugins.tasks.parity import ParityConfig, ParityTask\n\n"
+        "@hookimpl\n"
+        "def looped_hrm_tasks():\n"
+        "    return [TaskSpec(name='parity', factory=ParityTask, config=ParityConfig, description='a copy')]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = build_registry(extra_modules=["dup_parity"])
+    (failure,) = [f for f in registry.failures if "parity" in f.error]
+    assert failure.plugin == "dup_parity" and "already registered by package 'looped-hrm'" in failure.error
+    assert registry.entries["task"]["parity"].origin.package == "looped-hrm"
+
+
+def test_huge_fixed_segments_is_refused_before_it_runs_forever(capsys, tmp_path):
+    err = run_bad(capsys, tmp_path, *GRID, "--set", "eval.fixed_segments=100000000")
+    assert "--set eval.fixed_segments=100000000: eval.fixed_segments: fixed_segments must be <= 4096" in err
