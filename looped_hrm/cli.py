@@ -2,6 +2,7 @@
 
     python -m looped_hrm plugins [--json]
     python -m looped_hrm info --model hrm --task sudoku --preset paper [--task-preset P] [--json]
+    python -m looped_hrm trace results/RUN --model hrm --index 3 --out trace.png   # or --puzzle TEXT|FILE
 
 The benchmark runner has its own entry point, ``python -m looped_hrm.bench``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from tabulate import tabulate
@@ -76,6 +78,52 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_puzzle(task, text: str):
+    """``--puzzle``: the puzzle itself or a file holding it, read by the task's ``parse``."""
+    parse = getattr(task, "parse", None)
+    if parse is None:
+        raise ConfigError(f"--puzzle: task '{task.name}' cannot read a puzzle from text (it has no parse()); "
+                          "use --index N to pick a test puzzle")
+    source = Path(text)
+    if len(text) < 4096 and source.is_file():
+        text, where = source.read_text(), str(source)
+    else:
+        where = "--puzzle"
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from looped_hrm.bench.restore import choose_record, restore
+    from looped_hrm.evaluation.analyses import trace, unlabelled
+    from looped_hrm.evaluation.pictures import save_trace_picture, trace_text
+
+    run = restore(choose_record(args.run, task=args.task, model=args.model, halting=args.halting, seed=args.seed),
+                  device=args.device)
+    if args.puzzle is not None:
+        split, index, what = unlabelled(read_puzzle(run.task, args.puzzle)), 0, "your puzzle"
+    else:
+        split = run.task.build(run.eval.split)
+        if not 0 <= args.index < len(split):
+            raise ConfigError(f"--index {args.index}: the {run.eval.split} split has {len(split)} puzzles (0..{len(split) - 1})")
+        split, index, what = split, args.index, f"{run.eval.split} puzzle {args.index}"
+    segments = args.segments or run.eval_max_segments
+    result = trace(run.model, run.task, split, index, segments=segments, device=run.device, policy=run.policy,
+                   max_segments=run.eval_max_segments, loss=run.train.loss, precision=run.train.precision)
+    title = f"{run.name}: {what}"
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if args.json:
+        print(json.dumps({"run": run.name, "record": str(run.path), "puzzle": what, **result.to_dict()}, indent=1))
+    else:
+        print(trace_text(result, run.task, color=color, title=title))
+    if args.out:
+        path = save_trace_picture(result, run.task, args.out, title=title)
+        print(f"picture: {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m looped_hrm", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config field, e.g. model.H_cycles=3 or task.size=4")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("trace", help="follow one puzzle through a trained model, segment by segment",
+                       description="Show each segment's grid with the cells that changed, the halting decision and "
+                                   "the verdict of the task's rule checker, for a finished run of the benchmark.")
+    p.add_argument("run", help="a results folder (results/NAME) or one record in its runs/")
+    p.add_argument("--task", help="task label, when the folder holds several")
+    p.add_argument("--model", help="model label, when the folder holds several")
+    p.add_argument("--halting", help="halting-policy label, when the folder holds several")
+    p.add_argument("--seed", type=int, help="seed, when the folder holds several")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--index", type=int, default=0, help="puzzle of the test split (default 0)")
+    which.add_argument("--puzzle", metavar="TEXT|FILE",
+                       help="your own puzzle (no label: judged by the task's rules), e.g. 81 Sudoku digits with 0 or . "
+                            "for blanks, or a file holding it")
+    p.add_argument("--segments", type=int, help="segments to run (default: the run's evaluation cap)")
+    p.add_argument("--out", metavar="FILE", help="also draw it: FILE.png (a strip) or FILE.gif (an animation)")
+    p.add_argument("--json", action="store_true", help="print the trace as JSON")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="highlight changed cells in the terminal (auto: when stdout is a terminal)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    p.set_defaults(func=cmd_trace)
     return parser
 
 

@@ -217,6 +217,20 @@ class HaltDecision:
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)  # scalars, summed over the batch
 
 
+@dataclass
+class GridPicture:
+    """How a task draws one grid for traces (the optional ``Task.picture``; drawn by
+    `looped_hrm.evaluation.pictures`). Cell ``(r, c)`` is token ``r * W + c``, so the cells that
+    changed between two segments can be outlined."""
+
+    colours: np.ndarray  # [H, W, 3] fill colour of each cell, floats in 0..1
+    text: np.ndarray | None = None  # [H, W] str written in each cell ('' for none), e.g. Sudoku digits
+    text_colours: np.ndarray | None = None  # [H, W, 3] colour of that text (default black)
+    links: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)  # lines between cell centres (a path)
+    box: tuple[int, int] | None = None  # draw thicker rules every box[0] rows and box[1] columns (Sudoku boxes)
+    used: np.ndarray | None = None  # [H, W] bool: cells that hold anything; a drawing crops to them (ARC canvases)
+
+
 # ----------------------------------------------------------------------------------------- protocols
 
 
@@ -255,6 +269,10 @@ class Task(Protocol):
     def render(self, tokens: np.ndarray) -> str:
         """A human-readable picture of one grid (for traces and error messages)."""
         ...
+
+    # Optional, not part of the runtime check (a task without them still works):
+    #   picture(tokens, inputs) -> GridPicture   colours/text for `python -m looped_hrm trace --out`
+    #   parse(text) -> np.ndarray [L]            a puzzle typed by a user (`trace --puzzle`), e.g. 81 digits
 
 
 @runtime_checkable

@@ -34,7 +34,9 @@ def test_trace_follows_one_puzzle_segment_by_segment():
     task = BroadcastTask()
     split = task.build("test")
     out = trace(TinyReasoner(task.info), task, split, 3, segments=3)
-    assert [r["segment"] for r in out["segments"]] == [1, 2, 3]
-    assert out["segments"][0]["changed"] == task.info.seq_len
-    assert task.render(split.inputs[3].numpy()) in out["text"] and "segment 3:" in out["text"]
-    assert 0.0 < out["segments"][0]["halt_prob"] < 0.01  # the Q head starts at bias -5
+    assert [s.segment for s in out.steps] == [1, 2, 3]
+    assert (out.steps[0].changed == (out.steps[0].prediction != split.inputs[3].numpy())).all()
+    assert (out.steps[1].changed == (out.steps[1].prediction != out.steps[0].prediction)).all()
+    assert all(s.correct == s.verified for s in out.steps)  # unique answers: the rules and the label agree
+    assert 0.0 < out.steps[0].halt_prob < 0.01  # the Q head starts at bias -5
+    assert out.to_dict()["segments"][2]["segment"] == 3

@@ -12,8 +12,20 @@ from typing import Any
 import numpy as np
 
 from looped_hrm.cache import cached_split
-from looped_hrm.contracts import IGNORE_INDEX, Split, TaskInfo
-from looped_hrm.plugins.tasks.arc.grid import VOCAB_SIZE, decode, encode, encode_label, random_aug, render, sample_views
+from looped_hrm.contracts import IGNORE_INDEX, GridPicture, Split, TaskInfo
+from looped_hrm.plugins.tasks.arc.grid import (
+    ARC_PALETTE,
+    COLOUR_OFFSET,
+    EOS,
+    PAD,
+    VOCAB_SIZE,
+    decode,
+    encode,
+    encode_label,
+    random_aug,
+    render,
+    sample_views,
+)
 from looped_hrm.plugins.tasks.arc.voting import VoteResult, vote
 
 Pair = tuple[np.ndarray, np.ndarray]
@@ -150,6 +162,26 @@ class ArcTask(ABC):
 
     def render(self, tokens: np.ndarray) -> str:
         return render(tokens, self.canvas)
+
+    def parse(self, text: str) -> np.ndarray:
+        """A test input typed by a user: one line of colour digits 0-9 per row (equal lengths)."""
+        rows = [r.strip().replace(" ", "") for r in text.strip().splitlines() if r.strip()]
+        if not rows or len({len(r) for r in rows}) != 1 or not all(r.isdigit() for r in rows):
+            raise ValueError("an ARC grid is lines of colour digits 0-9, all of the same length")
+        grid = np.array([[int(c) for c in r] for r in rows], dtype=np.int64)
+        if max(grid.shape) > self.canvas:
+            raise ValueError(f"grid {grid.shape[0]}×{grid.shape[1]} does not fit the {self.canvas}×{self.canvas} canvas")
+        return encode(grid, self.canvas)
+
+    def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
+        """The ARC palette; EOS cells light grey; cropped (by the drawing) to the cells in use."""
+        board = np.asarray(tokens).reshape(self.canvas, self.canvas)
+        colours = np.ones((self.canvas, self.canvas, 3))
+        colour = (board >= COLOUR_OFFSET) & (board < VOCAB_SIZE)
+        colours[colour] = ARC_PALETTE[board[colour] - COLOUR_OFFSET]
+        colours[board == EOS] = 0.85
+        used = (board != PAD) & (board != IGNORE_INDEX)
+        return GridPicture(colours=colours, used=used)
 
     # -------------------------------------------------------------------------------- voting
 

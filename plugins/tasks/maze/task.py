@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from looped_hrm.cache import cached_split
-from looped_hrm.contracts import IGNORE_INDEX, SPLITS, Split, TaskInfo
+from looped_hrm.contracts import IGNORE_INDEX, SPLITS, GridPicture, Split, TaskInfo
 from looped_hrm.plugins.tasks.maze import grid as grid_ops
 from looped_hrm.plugins.tasks.maze.jsonl import load_maze_jsonl
 
@@ -161,6 +161,37 @@ class MazeTask:
 
     def render(self, tokens: np.ndarray) -> str:
         return grid_ops.render(np.asarray(tokens), self.size)
+
+    def parse(self, text: str) -> np.ndarray:
+        """A maze typed by a user: ``size`` lines of ``#`` (wall), space (open), ``S``, ``G`` (and ``o``
+        path cells, read as open); a line shorter than ``size`` is padded with open cells."""
+        rows = [line.rstrip("\r") for line in text.split("\n")]
+        while rows and not rows[-1].strip():
+            rows.pop()
+        if len(rows) != self.size or any(len(r) > self.size for r in rows):
+            raise ValueError(f"a maze of this task is {self.size} lines of at most {self.size} characters, "
+                             f"got {len(rows)} lines of up to {max((len(r) for r in rows), default=0)}")
+        chars = "".join(r.ljust(self.size) for r in rows).replace("o", " ")
+        bad = sorted(set(chars) - set(grid_ops.CHARSET))
+        if bad:
+            raise ValueError(f"unknown maze character(s) {' '.join(map(repr, bad))} (expected '#', ' ', 'S', 'G')")
+        if chars.count("S") != 1 or chars.count("G") != 1:
+            raise ValueError("a maze needs exactly one S and one G")
+        return np.array([grid_ops.CHARSET.index(c) + 1 for c in chars], dtype=np.int64)
+
+    def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
+        """Walls black, S green, G red, path cells orange and joined by a line."""
+        grid = np.asarray(tokens).reshape(self.size, self.size)
+        palette = {grid_ops.PAD: (0.6, 0.6, 0.6), grid_ops.WALL: (0.12, 0.12, 0.12), grid_ops.OPEN: (1.0, 1.0, 1.0),
+                   grid_ops.START: (0.2, 0.7, 0.3), grid_ops.GOAL: (0.85, 0.2, 0.2), grid_ops.PATH: (1.0, 0.8, 0.55)}
+        colours = np.ones((self.size, self.size, 3))
+        for token, colour in palette.items():
+            colours[grid == token] = colour
+        on_path = np.isin(grid, (grid_ops.PATH, grid_ops.START, grid_ops.GOAL))
+        links = [((r, c), (r + dr, c + dc)) for r, c in zip(*np.nonzero(on_path)) for dr, dc in ((0, 1), (1, 0))
+                 if r + dr < self.size and c + dc < self.size and on_path[r + dr, c + dc]
+                 and grid_ops.PATH in (grid[r, c], grid[r + dr, c + dc])]
+        return GridPicture(colours=colours, links=[((int(a), int(b)), (int(c), int(d))) for (a, b), (c, d) in links])
 
 
 def _all_dihedral(grids: np.ndarray) -> np.ndarray:

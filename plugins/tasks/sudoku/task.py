@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from looped_hrm.cache import cached_split
-from looped_hrm.contracts import SPLITS, Split, TaskInfo
+from looped_hrm.contracts import SPLITS, GridPicture, Split, TaskInfo
 from looped_hrm.plugins.tasks.sudoku import files, generator, solver, symmetry
 
 DATA_VERSION = 2  # bump when the generator or the selection changes, so cached splits are rebuilt
@@ -235,6 +235,39 @@ class SudokuTask:
             cells = [sym.get(int(t), "?") for t in tokens[r]]
             rows.append(" | ".join(" ".join(cells[c:c + bc]) for c in range(0, n, bc)))
         return "\n".join(rows)
+
+    def parse(self, text: str) -> np.ndarray:
+        """A puzzle typed by a user: the n² cells row by row, digits 1..n and ``0``, ``.`` or ``_`` for a
+        blank; spaces, line breaks and `render`'s rules (``| - +``) are skipped, so a rendering reads back."""
+        n = self.n
+        cells = [c for c in text if c not in " \t\r\n|-+"]
+        if len(cells) != n * n:
+            raise ValueError(f"a {n}×{n} Sudoku has {n * n} cells (digits 1-{n}, 0 or . for a blank), got {len(cells)}")
+        bad = sorted({c for c in cells if c not in "0._" and not (c.isdigit() and 1 <= int(c) <= n)})
+        if bad:
+            raise ValueError(f"not a digit 1-{n} or a blank (0 . _): {' '.join(map(repr, bad))}")
+        return np.array([BLANK if c in "0._" else int(c) + 1 for c in cells], dtype=np.int64)
+
+    def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
+        """Givens on grey in black, the model's digits in blue, digits that break a rule in red."""
+        n = self.n
+        tokens, inputs = np.asarray(tokens).reshape(n, n), np.asarray(inputs).reshape(n, n)
+        digits = np.where((tokens >= 2) & (tokens <= n + 1), tokens - 1, 0)
+        given = inputs >= 2
+        clash = np.zeros(n * n, dtype=bool)
+        flat = digits.ravel()
+        for unit in solver.geometry(n).unit_array():
+            values = flat[unit]
+            counts = np.bincount(values, minlength=n + 1)
+            clash[unit] |= (values > 0) & (counts[values] > 1)
+        clash = clash.reshape(n, n) | (given & (tokens != inputs))
+        colours = np.ones((n, n, 3))
+        colours[given] = 0.88
+        text = np.where(digits > 0, digits.astype(str), "")
+        text_colours = np.zeros((n, n, 3))
+        text_colours[~given] = (0.1, 0.3, 0.85)
+        text_colours[clash] = (0.85, 0.1, 0.1)
+        return GridPicture(colours=colours, text=text, text_colours=text_colours, box=solver.BOX_SHAPES[n])
 
 
 def augmented_copies(inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: int,

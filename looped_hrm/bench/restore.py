@@ -1,0 +1,137 @@
+"""Bring a finished combination back to life: its task, its trained model, its halting policy.
+
+A results folder holds one record per combination in ``runs/`` and the checkpoint of each in
+``work/<key>/checkpoint.pt``. `find_records` picks records by their grid labels, and `restore`
+rebuilds the objects from the record's resolved config and loads the weights that the evaluation
+used (the EMA weights when training kept them and the evaluation asked for them), so a trace or an
+analysis looks at exactly the model that the tables describe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from looped_hrm.config import ConfigError, build
+
+
+@dataclass
+class Restored:
+    """One finished combination, ready to run."""
+
+    record: dict[str, Any]
+    path: Path  # the record file
+    task: Any
+    model: torch.nn.Module
+    policy: Any
+    train: Any  # TrainConfig
+    eval: Any  # EvalConfig
+    device: torch.device
+
+    @property
+    def name(self) -> str:
+        c = self.record["combination"]
+        return f"{c['task']['label']}/{c['model']['label']}/{c['halting']['label']}/seed{c['seed']}"
+
+    @property
+    def eval_max_segments(self) -> int:
+        return self.eval.max_segments or self.train.max_segments
+
+    @property
+    def fixed_segments(self) -> int:
+        return self.eval.fixed_segments or self.eval_max_segments
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable result record ({exc})") from exc
+
+
+def find_records(where: str | Path, *, task: str | None = None, model: str | None = None,
+                 halting: str | None = None, seed: int | None = None, status: str = "ok") -> list[Path]:
+    """Record files of ``where`` (a results folder or one record) whose labels match the filters."""
+    where = Path(where)
+    if where.is_file():
+        return [where]
+    runs = where / "runs"
+    if not runs.is_dir():
+        raise ConfigError(f"{where}: not a results folder (no runs/ inside) and not a record file")
+    wanted = {"task": task, "model": model, "halting": halting}
+    out = []
+    for path in sorted(runs.glob("*.json")):
+        record = _load(path)
+        combo = record.get("combination", {})
+        if record.get("status") != status:
+            continue
+        if any(v is not None and combo.get(k, {}).get("label") != v for k, v in wanted.items()):
+            continue
+        if seed is not None and combo.get("seed") != seed:
+            continue
+        out.append(path)
+    return out
+
+
+def choose_record(where: str | Path, *, task: str | None = None, model: str | None = None,
+                  halting: str | None = None, seed: int | None = None) -> Path:
+    """The single record matching the filters; an error listing the candidates otherwise."""
+    paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
+    if len(paths) == 1:
+        return paths[0]
+    if not paths:
+        raise ConfigError(f"{where}: no finished run matches "
+                          f"{ {k: v for k, v in dict(task=task, model=model, halting=halting, seed=seed).items() if v is not None} }")
+    names = []
+    for p in paths:
+        c = _load(p)["combination"]
+        names.append(f"--task {c['task']['label']} --model {c['model']['label']} --halting {c['halting']['label']} "
+                     f"--seed {c['seed']}")
+    raise ConfigError(f"{where}: {len(paths)} finished runs match; choose one with\n  " + "\n  ".join(names))
+
+
+def checkpoint_of(record_path: Path, record: dict[str, Any]) -> Path:
+    from looped_hrm.training.checkpoint import checkpoint_path
+
+    return checkpoint_path(record_path.parent.parent / "work" / record["key"])
+
+
+def restore(record_path: str | Path, *, device: str | torch.device = "cpu") -> Restored:
+    """Rebuild the task, model (trained weights loaded) and policy of a finished record."""
+    from looped_hrm.evaluation.config import EvalConfig
+    from looped_hrm.registry import get_registry
+    from looped_hrm.training.checkpoint import load_checkpoint
+    from looped_hrm.training.config import TrainConfig
+    from looped_hrm.training.optim import split_parameters
+
+    record_path = Path(record_path)
+    record = _load(record_path)
+    if record.get("status") != "ok":
+        raise ConfigError(f"{record_path}: the run did not finish (status {record.get('status')!r})")
+    combo = record["combination"]
+    registry = get_registry()
+    specs = {kind: registry.get(kind, combo[kind]["plugin"]) for kind in ("task", "model", "halting")}
+    task = specs["task"].factory(build(specs["task"].config, combo["task"]["config"]))
+    model = specs["model"].factory(build(specs["model"].config, combo["model"]["config"]), task.info)
+    policy = specs["halting"].factory(build(specs["halting"].config, combo["halting"]["config"]))
+    train_cfg = build(TrainConfig, combo["train"], "train")
+    eval_cfg = build(EvalConfig, combo["eval"], "eval")
+    ckpt = checkpoint_of(record_path, record)
+    if not ckpt.exists():
+        raise ConfigError(f"{record_path}: its checkpoint {ckpt} is missing (work/ folders are not committed with "
+                          "results; rerun the benchmark command into this folder to train it again)")
+    state = load_checkpoint(ckpt, map_location="cpu")
+    model.load_state_dict(state["model"])
+    if eval_cfg.use_ema and state.get("ema") is not None:
+        dense, _ = split_parameters(model)
+        with torch.no_grad():
+            for p, s in zip(dense, state["ema"]["shadow"]):
+                p.copy_(s)
+    device = torch.device(device)
+    model.to(device).eval()
+    return Restored(record=record, path=record_path, task=task, model=model, policy=policy, train=train_cfg,
+                    eval=eval_cfg, device=device)
