@@ -3,6 +3,7 @@
     python -m looped_hrm.bench --tasks sudoku --models hrm,baseline          # small CPU default
     python -m looped_hrm.bench --benchmark benchmarks/ci.yaml --seeds 0,1,2
     python -m looped_hrm.bench report results/ci-cpu                         # tables from JSONs
+    python -m looped_hrm.bench analyze results/sudoku_hrm-baseline_small     # inside the trained models
 
 Results go to ``--out`` (default ``results/<name>``): ``runs/*.json`` (one per combination),
 ``results.csv``, ``results.md``, ``leaderboard.md``, ``buckets.md`` and plots. A rerun of the same
@@ -61,7 +62,8 @@ def parse_seeds(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m looped_hrm.bench", description=__doc__.split("\n\n")[0],
-        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; `speed --model M` "
+        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; `analyze DIR` looks inside "
+               "their trained models (convergence, participation ratio, scaling, compute vs difficulty); `speed --model M` "
                "measures training throughput (see `speed --help`); "
                "`python -m looped_hrm plugins` lists every task, model and halting policy.")
     grid = parser.add_argument_group("the grid")
@@ -315,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.add_argument("--latex", action="store_true")
             args = parser.parse_args(argv[1:])
             return report(args.dir, everything=args.everything, latex=args.latex)
+        if argv and argv[0] == "analyze":
+            from looped_hrm.bench.analyze import main as analyze_main  # imports the engine: only when asked
+
+            return analyze_main(argv[1:])
         if argv and argv[0] == "speed":
             from looped_hrm.bench.speed import main as speed_main  # imports the engine: only when asked
 
