@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from looped_hrm.config import ConfigError, build
+from looped_hrm.config import ConfigError
 
 
 @dataclass
@@ -102,24 +102,17 @@ def checkpoint_of(record_path: Path, record: dict[str, Any]) -> Path:
 
 def restore(record_path: str | Path, *, device: str | torch.device = "cpu") -> Restored:
     """Rebuild the task, model (trained weights loaded) and policy of a finished record."""
-    from looped_hrm.evaluation.config import EvalConfig
-    from looped_hrm.registry import get_registry
+    from looped_hrm.resolve import Combination
     from looped_hrm.training.checkpoint import load_checkpoint
-    from looped_hrm.training.config import TrainConfig
     from looped_hrm.training.optim import split_parameters
 
     record_path = Path(record_path)
     record = _load(record_path)
     if record.get("status") != "ok":
         raise ConfigError(f"{record_path}: the run did not finish (status {record.get('status')!r})")
-    combo = record["combination"]
-    registry = get_registry()
-    specs = {kind: registry.get(kind, combo[kind]["plugin"]) for kind in ("task", "model", "halting")}
-    task = specs["task"].factory(build(specs["task"].config, combo["task"]["config"]))
-    model = specs["model"].factory(build(specs["model"].config, combo["model"]["config"]), task.info)
-    policy = specs["halting"].factory(build(specs["halting"].config, combo["halting"]["config"]))
-    train_cfg = build(TrainConfig, combo["train"], "train")
-    eval_cfg = build(EvalConfig, combo["eval"], "eval")
+    built = Combination(**record["combination"]).build()
+    task, policy, train_cfg, eval_cfg = built.task, built.policy, built.train, built.eval
+    model = built.model()
     ckpt = checkpoint_of(record_path, record)
     if not ckpt.exists():
         raise ConfigError(f"{record_path}: its checkpoint {ckpt} is missing (work/ folders are not committed with "
