@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from looped_hrm.atomic import atomic_write, atomic_write_text
+from looped_hrm.atomic import atomic_write_text
 from looped_hrm.bench.restore import Restored, checkpoint_of, find_records, restore
 from looped_hrm.config import ConfigError
 
@@ -79,14 +79,14 @@ def analyze_run(run: Restored, *, limit: int | None, segments: int | None, batch
                             "mean_halt_prob": prof.halt_prob if prof.halt_prob is not None else np.nan,
                             "train_max_segments": run.train.max_segments, "examples": prof.examples})
 
-    res = evaluate(run.model, run.policy, run.task, split, mode="policy", max_segments=run.eval_max_segments,
+    halted = evaluate(run.model, run.policy, run.task, split, mode="policy", max_segments=run.eval_max_segments,
                    batch_size=run.eval.batch_size, device=run.device, loss=run.train.loss, precision=run.train.precision,
                    seed=int(run.record["combination"]["seed"]), verify=False)
     names = tuple(getattr(run.task, "bucket_names", ()))
     per_example = pd.DataFrame({
         "difficulty": split.difficulty.numpy(), "bucket": [names[b] if b < len(names) else str(b) for b in split.bucket.tolist()],
-        "segments": res.segments.numpy(), "inner_steps": res.inner_steps.numpy(), "flops": res.flops.numpy(),
-        "correct": res.correct.numpy()})
+        "segments": halted.segments.numpy(), "inner_steps": halted.inner_steps.numpy(), "flops": halted.flops.numpy(),
+        "correct": halted.correct.numpy()})
     return {"residuals": residuals, "participation": part, "scaling": scaling,
             "difficulty": _difficulty_table(name, per_example, names), "spearman": _spearman(name, per_example)}
 
@@ -197,7 +197,7 @@ def write_analysis(frames: dict[str, pd.DataFrame], out: Path, *, command: str, 
     """Write the CSVs, plots and ``analysis.md`` of ``frames`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for key, frame in frames.items():
-        atomic_write(out / f"{key}.csv", lambda f, frame=frame: f.write(frame.to_csv(index=False).encode()))
+        atomic_write_text(out / f"{key}.csv", frame.to_csv(index=False))
     plots = _plots(frames, out)
     res = frames["residuals"]
     first_last = pd.DataFrame()
@@ -253,7 +253,8 @@ def analyze(where: str | Path, *, task: str | None = None, model: str | None = N
     paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
     if not paths:
         raise ConfigError(f"{where}: no finished run matches the filters")
-    runnable, missing = [], []
+    runnable: list[Path] = []
+    missing: list[Path] = []
     for path in paths:
         record = json.loads(path.read_text())
         (runnable if checkpoint_of(path, record).exists() else missing).append(path)

@@ -84,8 +84,8 @@ def choose_record(where: str | Path, *, task: str | None = None, model: str | No
     if len(paths) == 1:
         return paths[0]
     if not paths:
-        raise ConfigError(f"{where}: no finished run matches "
-                          f"{ {k: v for k, v in dict(task=task, model=model, halting=halting, seed=seed).items() if v is not None} }")
+        asked = {k: v for k, v in dict(task=task, model=model, halting=halting, seed=seed).items() if v is not None}
+        raise ConfigError(f"{where}: no finished run matches {asked}")
     names = []
     for p in paths:
         c = _load(p)["combination"]
