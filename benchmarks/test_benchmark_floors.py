@@ -41,4 +41,5 @@ def test_combination_reaches_its_floor(combo: Combination, tmp_path: Path) -> No
     assert record["status"] == "ok", record.get("traceback")
     value = record["metrics"][floor.metric]
     assert value >= floor.min, (f"{combo.name}: {floor.metric} = {value:.3f} < floor {floor.min} "
-                                f"(measured mean {floor.measured_mean})")
+                                f"(measured mean {floor.measured_mean}, std {floor.measured_std} over "
+                                f"{floor.measured_seeds} seeds)")

@@ -52,8 +52,9 @@ class PluginEntry:
 class Floor:
     """A CI floor: ``metric`` of the combination(s) labelled task/model/halting must be >= ``min``.
 
-    ``*`` matches any label (the first matching floor applies). ``measured_mean`` records the mean
-    over seeds that the floor was set from (about 80% of it), so a reader sees the margin.
+    ``*`` matches any label (the first matching floor applies). ``measured_mean``/``measured_std``
+    record the seed spread the floor was derived from (`looped_hrm.bench.floors`), so a reader sees
+    the margin.
     """
 
     task: str
@@ -62,6 +63,7 @@ class Floor:
     min: float
     metric: str = "policy/exact_accuracy"
     measured_mean: float | None = None
+    measured_std: float | None = None
     measured_seeds: int | None = None
 
 
