@@ -15,6 +15,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "looped_hrm", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a subprocess that builds the paper-size HRM (27 M parameters): seconds, not milliseconds
 def test_info_reports_the_official_hrm_parameter_count():
     result = run("info", "--model", "hrm", "--task", "sudoku", "--preset", "paper", "--json")
     assert result.returncode == 0, result.stderr

@@ -177,5 +177,7 @@ def test_example_package_installs_and_is_listed(tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     result = _run_cli("plugins", "--json", env_extra=env)
     assert result.returncode == 0, result.stderr
-    row = next(r for r in json.loads(result.stdout) if r["name"] == "reverse")
-    assert (row["kind"], row["package"], row["version"]) == ("task", "looped-hrm-example-plugin", "0.1.0")
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    for name, kind in (("reverse", "task"), ("mixer", "model"), ("confidence", "halting")):
+        row = rows[name]
+        assert (row["kind"], row["package"], row["version"]) == (kind, "looped-hrm-example-plugin", "0.1.0")
