@@ -180,17 +180,6 @@ def test_time_budget_replaces_the_step_budget(registry):
 
 
 @pytest.mark.slow
-def test_ray_executor_runs_the_grid(tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed")
-    out = tmp_path / "out"
-    result = bench("--tasks", "parity", "--models", "hrm,baseline", "--executor", "ray", "--out", str(out), *FAST,
-                   cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    frame = pd.read_csv(out / "results.csv")
-    assert len(frame) == 2 and (frame.status == "ok").all()
-
-
-@pytest.mark.slow
 def test_a_changed_config_rerun_into_the_same_folder_shows_only_the_new_grid(tmp_path):
     """Evidence: train.steps=12 then =8 into one --out used to average both runs as two seeds (2/2)."""
     out = tmp_path / "out"

@@ -3,11 +3,15 @@
 * ``no_halting_head``: the transformer baseline claiming no halting levels, so every policy that
   needs a Q head must be *skipped* with a reason;
 * ``explodes``: a model whose segment raises, so its combinations must be *failed* rows while
-  the rest of the grid finishes.
+  the rest of the grid finishes;
+* ``dies``: a model whose process is SIGKILLed in its first training segment — a worker lost
+  mid-run (OOM killer, preempted node), which must also become a failed row.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 
 from looped_hrm import hookimpl
@@ -24,6 +28,11 @@ class Explodes(Transformer):
         raise RuntimeError("this model always explodes")
 
 
+class Dies(Transformer):
+    def segment(self, carry, batch, inner_halt=None):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @dataclass
 class ToyConfig(TransformerConfig):
     pass
@@ -37,4 +46,6 @@ def looped_hrm_models():
     return [ModelSpec(name="no_halting_head", factory=NoHaltingHead, config=ToyConfig, description="test double",
                       presets={"tiny": TINY}),
             ModelSpec(name="explodes", factory=Explodes, config=ToyConfig, description="test double",
+                      presets={"tiny": TINY}),
+            ModelSpec(name="dies", factory=Dies, config=ToyConfig, description="test double",
                       presets={"tiny": TINY})]
