@@ -3,6 +3,8 @@
     python -m looped_hrm plugins [--json]
     python -m looped_hrm info --model hrm --task sudoku --preset paper [--task-preset P] [--json]
     python -m looped_hrm trace results/RUN --model hrm --index 3 --out trace.png   # or --puzzle TEXT|FILE
+    python -m looped_hrm train --task T --model M [--halting H] [--preset P] [--set K=V] --out DIR
+    python -m looped_hrm eval DIR [--test-file FILE] [--max-segments N]
 
 The benchmark runner has its own entry point, ``python -m looped_hrm.bench``.
 """
@@ -159,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="highlight changed cells in the terminal (auto: when stdout is a terminal)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(func=cmd_trace)
+    from looped_hrm.bench.single import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -197,6 +197,9 @@ class HaltContext:
     next_output: SegmentOutput | None = None  # lookahead segment (no grad), if the policy asked for it
     next_lm_loss: torch.Tensor | None = None  # [B] the engine's task loss of ``next_output`` (no grad)
     verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (preds, inputs) -> ok[B], label-free
+    # (offset, total) when the batch is one rank's rows of a data-parallel batch: draw random numbers
+    # for all ``total`` rows and keep ``[offset, offset + B)``, so any rank count draws alike
+    rows: tuple[int, int] | None = None
 
 
 @dataclass

@@ -71,11 +71,17 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
-def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1, progress: bool = False) -> dict[str, Any]:
-    """Train and evaluate one combination; write and return its record (never raises for the run's own errors)."""
+def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | None = 1, progress: bool = False,
+                    dist: Any = None, train: bool = True) -> dict[str, Any]:
+    """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
+
+    ``dist`` (a `looped_hrm.engine.distributed.Dist`): one rank of a ``torchrun`` run; every rank
+    trains, rank 0 alone writes. ``train=False`` only evaluates the checkpoint in the work folder.
+    """
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
     started = time.time()
     record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
     device = combo.device
@@ -88,9 +94,19 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
         if combo.data is not None and record["data"] != combo.data:
             raise RuntimeError(f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
                                f"-> {record['data']}); rerun the command")
+
+        def make_model():
+            net = built.model()
+            if built.train.init_from:
+                from looped_hrm.training.official import load_official
+
+                load_official(built.train.init_from, combo.model["plugin"], net)
+            return net
+
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
-        metrics = run_experiment(built.task, built.model, built.policy, built.train, built.eval, seed=combo.seed,
-                                 device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress)
+        metrics = run_experiment(built.task, make_model, built.policy, built.train, built.eval, seed=combo.seed,
+                                 device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress,
+                                 dist=dist, train=train)
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)
@@ -99,8 +115,11 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int = 1
                       traceback=traceback.format_exc())
     record["wall_time_s"] = time.time() - started
     record["environment"] = environment(device)
+    if dist is not None and dist.active:
+        record["environment"]["ranks"] = dist.world
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    atomic_write_json(record_path(out_dir, combo), record)
+    if dist is None or dist.is_main:
+        atomic_write_json(record_path(out_dir, combo), record)
     return record
 
 

@@ -78,7 +78,8 @@ class SegmentRunner:
         self._inner = {mode: policy.inner_halt(mode) if inner else None for mode in (True, False)}
 
     def __call__(self, carry: Carry, batch: Batch, pstate: PolicyState, steps: torch.Tensor, *, training: bool,
-                 max_steps: int, generator: torch.Generator | None) -> SegmentStep:
+                 max_steps: int, generator: torch.Generator | None,
+                 rows: tuple[int, int] | None = None) -> SegmentStep:
         inner = self._inner[training]
         with self.autocast():
             carry, out = self.segment_fn(carry, batch, inner)
@@ -97,7 +98,7 @@ class SegmentRunner:
         ctx = HaltContext(
             inputs=batch.inputs, labels=batch.labels, predictions=predictions, lm_loss=lm_loss.detach(),
             correct=correct, steps=steps, max_steps=max_steps, training=training, generator=generator,
-            next_output=next_output, next_lm_loss=next_lm_loss, verify=self.verify,
+            next_output=next_output, next_lm_loss=next_lm_loss, verify=self.verify, rows=rows,
         )
         decision = self.policy.step(out, pstate, ctx)
         halt = decision.halt.to(torch.bool) | (steps >= max_steps)

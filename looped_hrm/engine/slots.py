@@ -14,6 +14,11 @@ on a shrinking batch instead of padding.
 
 The same machinery drives evaluation (one sequential pass): a finished example leaves its slot
 and the next one enters, so early exit saves real compute.
+
+Under data parallelism (`looped_hrm.engine.distributed`) each rank holds its share of the rows
+of the global batch and a full copy of the queue; `refill` gathers the halted mask of every rank
+and takes for the *global* batch, so the rows of all ranks together draw exactly the examples one
+process with the whole batch would, and every copy of the queue stays identical.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from looped_hrm.contracts import Batch, Carry, PolicyState, Split, select_rows, where_rows
+from looped_hrm.engine.distributed import Dist
 
 
 @dataclass
@@ -144,19 +150,34 @@ class Slots:
     model ``carry``, the policy state and ``extras`` — per-example accumulators owned by the caller
     (FLOPs spent, inner steps, ...) that restart at 0 with each new example. After `refill`, rows
     with ``index == -1`` exist only while the stream is still full; once it runs dry they are removed.
+
+    With ``dist`` (data parallel), ``batch_size`` is the global batch and this rank holds rows
+    ``[row_offset, row_offset + len(self))`` of it; ``sizes`` are every rank's row counts.
     """
 
     def __init__(self, data: DeviceSplit, queue: ExampleQueue, model, policy, batch_size: int,
-                 extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None) -> None:
+                 extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None, dist: Dist | None = None) -> None:
         self.data, self.queue, self.model, self.policy = data, queue, model, policy
         self.batch_size = batch_size
         self.device = queue.device
         self.extra_specs = extras or {}
+        self.dist = dist or Dist.single()
         self.reset()
+
+    @property
+    def total_rows(self) -> int:
+        """Rows of the global batch (all ranks)."""
+        return sum(self.sizes)
+
+    @property
+    def row_offset(self) -> int:
+        return sum(self.sizes[: self.dist.rank])
 
     def reset(self) -> None:
         """Empty every slot (the next `refill` starts fresh examples in all of them)."""
-        b, dev = self.batch_size, self.device
+        d = self.dist
+        self.sizes = d.shard_sizes(self.batch_size)
+        b, dev = self.sizes[d.rank], self.device
         self.index = torch.full((b,), -1, dtype=torch.int64, device=dev)
         self.steps = torch.zeros(b, dtype=torch.int64, device=dev)
         self.halted = torch.ones(b, dtype=torch.bool, device=dev)
@@ -171,23 +192,27 @@ class Slots:
 
     def refill(self) -> None:
         """Give every halted row the next example (fresh carry, policy state, extras, step count)."""
-        rows = len(self)
+        rows, total, lo = len(self), self.total_rows, self.row_offset
         dry = False
-        if self.queue.may_run_dry(rows):
+        if self.queue.may_run_dry(total):
             self.queue.sync()
-            dry = self.queue.may_run_dry(rows)
+            dry = self.queue.may_run_dry(total)
         fresh = self.halted
-        self.index = torch.where(fresh, self.queue.take(fresh), self.index)
+        fresh_all = self.dist.gather_rows(fresh, self.sizes)
+        taken_all = self.queue.take(fresh_all)
+        self.index = torch.where(fresh, taken_all[lo: lo + rows], self.index)
         if dry:
-            keep = self.index >= 0
-            kept = int(keep.sum().item())
-            if kept == 0:
+            keep_all = ~fresh_all | (taken_all >= 0)
+            if int(keep_all.sum().item()) == 0:
                 self.finished = True
                 return
-            if kept < rows:
+            bounds = [sum(self.sizes[:r]) for r in range(len(self.sizes) + 1)]
+            self.sizes = [int(keep_all[bounds[r]: bounds[r + 1]].sum().item()) for r in range(len(self.sizes))]
+            keep = keep_all[lo: lo + rows]
+            if self.sizes[self.dist.rank] < rows:
                 self._keep(keep)
                 fresh = fresh[keep]
-                rows = kept
+                rows = self.sizes[self.dist.rank]
         self.batch = self.data.batch(self.index.clamp_min(0))
         new_carry = self.model.initial_carry(self.batch)
         self.carry = new_carry if self.carry is None else where_rows(fresh, new_carry, self.carry)
@@ -212,7 +237,8 @@ class Slots:
         the run that resumes from it — makes both continue identically, and no example is lost.
         """
         in_flight = (self.index >= 0) & ~self.halted
-        pending = self.index[in_flight]
+        pending = self.dist.gather_rows(torch.where(in_flight, self.index, -1), self.sizes)
+        pending = pending[pending >= 0]  # global row order, as one process would requeue them
         self.queue.push_front(pending)
         self.reset()
         return len(pending)

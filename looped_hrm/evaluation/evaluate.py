@@ -5,6 +5,10 @@ slot at once and the next example takes it, so in ``policy`` mode the compute an
 really not spent, and the FLOPs reported are the FLOPs run. Per-example results are written on the
 device when an example finishes (a scatter into an ``N + 1`` buffer whose last row absorbs the rows
 that did not finish), and copied to the host once at the end.
+
+Data parallel (``dist`` with several ranks): each rank evaluates a contiguous shard of the split
+with its share of the batch, and the per-example results are gathered in order, so every rank
+returns the same `ExampleResults` as one process would (up to floating-point batch effects).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 
 from looped_hrm.contracts import Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
+from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.evaluation.metrics import ExampleResults, verify_all
@@ -26,9 +31,16 @@ Mode = Literal["policy", "fixed"]
 @torch.no_grad()
 def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segments: int, batch_size: int,
              device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
-             curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None) -> ExampleResults:
+             curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None,
+             dist: Dist | None = None) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
     ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``)."""
+    if dist is not None and dist.active:
+        lo, hi = dist.shard(len(split))
+        part = evaluate(model, policy, task, split.subset(slice(lo, hi)), mode=mode, max_segments=max_segments,
+                        batch_size=max(1, batch_size // dist.world), device=device, loss=loss, precision=precision,
+                        seed=seed + dist.rank, curve=curve, verify=verify, runner=runner) if hi > lo else None
+        return merge_results([r for r in dist.all_gather_object(part) if r is not None])
     n = len(split)
     if runner is None:
         runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision,
@@ -114,3 +126,22 @@ def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segment
     if verify:
         res.verified = verify_all(task, res.predictions, split.inputs, split.labels)
     return res
+
+
+def merge_results(parts: list[ExampleResults]) -> ExampleResults:
+    """One `ExampleResults` from the results of consecutive shards of a split, in shard order."""
+    def cat(name: str) -> torch.Tensor:
+        return torch.cat([getattr(p, name) for p in parts])
+
+    decisions = sum(p.decisions for p in parts)
+    keys = sorted({k for p in parts for k in p.policy_metrics})
+    return ExampleResults(
+        predictions=cat("predictions"), correct=cat("correct"), token_accuracy=cat("token_accuracy"),
+        segments=cat("segments"), inner_steps=cat("inner_steps"), flops=cat("flops"),
+        first_correct=cat("first_correct"),
+        correct_at={c: torch.cat([p.correct_at[c] for p in parts]) for c in parts[0].correct_at},
+        verified=cat("verified") if all(p.verified is not None for p in parts) else None,
+        halt_agree=sum(p.halt_agree for p in parts), decisions=decisions,
+        policy_metrics={k: sum(p.policy_metrics.get(k, 0.0) * p.decisions for p in parts) / max(decisions, 1) for k in keys},
+        wall_s=max(p.wall_s for p in parts),
+    )

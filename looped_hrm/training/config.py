@@ -45,6 +45,7 @@ class TrainConfig:
     puzzle_emb_weight_decay: float = 0.1
     ema: bool = False  # keep an exponential moving average of the weights; evaluation uses it (TRM)
     ema_decay: float = 0.999
+    init_from: str | None = None  # start from a checkpoint of the official HRM/TRM code (training/official.py)
 
     # --- speed and precision
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
+from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import per_example
@@ -73,18 +74,24 @@ def _limit(split: Split, limit: int | None) -> Split:
 
 def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy: HaltingPolicy, train_cfg: TrainConfig,
                    eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
-                   workdir: str | os.PathLike | None, progress: bool = True) -> dict:
+                   workdir: str | os.PathLike | None, progress: bool = True, dist: Dist | None = None,
+                   train: bool = True) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
 
     ``make_model`` is called after seeding, so the initial weights depend on ``seed`` alone. ``workdir``
     holds the checkpoint and the training log; a second call with the same workdir resumes (or, if
-    training finished, only evaluates).
+    training finished, only evaluates). With ``dist`` (``torchrun``), every rank calls this with the
+    same arguments: training and both evaluations are data parallel and every rank returns the same
+    metrics. ``train=False`` only evaluates: the weights of ``workdir``'s checkpoint if there is one
+    (a partial run), else the model as built.
     """
+    dist = dist or Dist.single()
     device = resolve_device(device)
     seed_everything(seed)
     model = make_model()
     model.to(device)
+    dist.broadcast_module_(model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -98,7 +105,8 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
 
     def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False):
         return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
-                        device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner)
+                        device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner,
+                        dist=dist)
 
     quick_split = _limit(test_split, train_cfg.eval_examples)
 
@@ -116,8 +124,8 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
 
     trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
                       progress=progress, quick_eval=quick_eval,
-                      curve_eval=curve_eval if train_cfg.curve_fractions else None)
-    metrics: dict = trainer.fit()
+                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist)
+    metrics: dict = trainer.fit() if train else trainer.restore()
 
     profile = model.compute_profile()
     metrics.update({

@@ -16,6 +16,12 @@ the example stream, RNG states, counters and the config, but no carry: the examp
 back to the head of the stream and restart, in this run as in a resumed one, so resuming continues
 exactly as if the run had not stopped. A finished run's checkpoint is marked so; `fit` on it
 returns at once.
+
+Data parallel (``torchrun``, see `looped_hrm.engine.distributed`): ``dist`` names this rank; the
+slots hold this rank's share of the global batch, every rank divides its loss by the *global*
+batch and the gradients are summed across ranks before the optimizers step, so N ranks follow the
+one-process run. Metrics are summed across ranks when logged; rank 0 alone writes the log and the
+checkpoint, which holds only global state, so any rank count resumes it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from tqdm.auto import tqdm
 from looped_hrm.config import ConfigError, to_dict
 from looped_hrm.contracts import Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
+from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner, check_compatible
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
@@ -52,12 +59,16 @@ class Trainer:
     def __init__(self, model, policy, task: Task, train_split: Split, cfg: TrainConfig, *, device: torch.device,
                  seed: int, workdir: str | os.PathLike | None, progress: bool = True,
                  quick_eval: Callable[[], dict[str, float]] | None = None,
-                 curve_eval: Callable[[], dict[str, Any]] | None = None) -> None:
+                 curve_eval: Callable[[], dict[str, Any]] | None = None, dist: Dist | None = None) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
+        self.dist = dist or Dist.single()
+        if cfg.batch_size % self.dist.world:
+            raise ConfigError(f"train.batch_size {cfg.batch_size} is the global batch: it must be divisible by "
+                              f"the {self.dist.world} ranks")
         self.workdir = Path(workdir) if workdir is not None else None
-        self.progress = progress and cfg.progress
+        self.progress = progress and cfg.progress and self.dist.is_main
         self.quick_eval = quick_eval
         self.curve_eval = curve_eval  # the learning-curve evaluation, run at cfg.curve_fractions of the budget
         self.curve: list[dict[str, Any]] = []
@@ -65,14 +76,15 @@ class Trainer:
                                     compile=cfg.compile, verify=label_free_verifier(task))
         self.optimizers = build_optimizers(model, cfg, device)
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
-        self.dense_params, _ = split_parameters(model)
+        self.dense_params, puzzle_params = split_parameters(model)
+        self.grad_params = [*self.dense_params, *puzzle_params]  # summed across ranks
         self.ema = EMA(self.dense_params, cfg.ema_decay) if cfg.ema else None
 
         self.num_examples = len(train_split)
         self.data = DeviceSplit.from_split(train_split, device)
         self.queue = ExampleQueue(self.num_examples, device, shuffle=True, epochs=cfg.epochs,
                                   generator=torch.Generator().manual_seed(seed))
-        self.slots = Slots(self.data, self.queue, model, policy, cfg.batch_size)
+        self.slots = Slots(self.data, self.queue, model, policy, cfg.batch_size, dist=self.dist)
         self.explore_gen = torch.Generator(device=device).manual_seed(seed + 1)
         profile = model.compute_profile()
         self.train_flops_row = float(profile.train_flops)
@@ -84,7 +96,9 @@ class Trainer:
         self.flops = 0.0
         self.window: dict[str, float] = {}  # the last logged window of training metrics
         self.checkpoint_step: int | None = None  # step of the last checkpoint written
-        self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)
+        self._window_start = time.perf_counter()  # start of the current log window (examples/s)
+        self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)  # this rank's
+        self.policy_keys: list[str] = []  # the policy's metric names, fixed at the first step (ranks reduce them in order)
         self._reset_accumulators()
         self._writer: Any = None  # a tensorboard SummaryWriter when asked for
 
@@ -93,7 +107,7 @@ class Trainer:
     def _reset_accumulators(self) -> None:
         zero = lambda: torch.zeros((), dtype=torch.float32, device=self.device)  # noqa: E731
         self.acc: dict[str, torch.Tensor] = {k: zero() for k in ("loss", "halted", "exact", "token", "segments")}
-        self.acc_policy: dict[str, torch.Tensor] = {}
+        self.acc_policy: dict[str, torch.Tensor] = {k: zero() for k in self.policy_keys}
         self.acc_steps = 0
         self.acc_rows = 0
         self.bad_step = torch.zeros((), dtype=torch.int64, device=self.device)  # first step with a non-finite loss
@@ -112,22 +126,22 @@ class Trainer:
         if slots.finished:
             return False
         self._set_lr()
+        total = slots.total_rows
+        if len(slots) == 0:  # this rank's rows all finished at the end of a finite stream: others go on
+            self.dist.all_reduce_grads(self.grad_params)
+            self._optimizer_step()
+            self.acc_steps += 1
+            self.acc_rows += total
+            self.step += 1
+            return True
         st = self.runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=True,
-                         max_steps=cfg.max_segments, generator=self.explore_gen)
-        loss = st.loss / cfg.batch_size
+                         max_steps=cfg.max_segments, generator=self.explore_gen,
+                         rows=(slots.row_offset, total) if self.dist.active else None)
+        loss = st.loss / cfg.batch_size  # the global batch: the ranks' losses add up to the one-process loss
         loss.backward()
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
-        for opt in self.optimizers.values():
-            if isinstance(opt, SignSGD):  # the puzzle-embedding rows of this batch
-                opt.step(rows=slots.batch.puzzle_ids)
-            else:
-                opt.step()
-            opt.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update()
+        self.dist.all_reduce_grads(self.grad_params)
+        self._optimizer_step()
 
-        rows = len(slots)
         halt = st.halt
         value = loss.detach().float()
         bad = ~torch.isfinite(value) & (self.bad_step == 0)
@@ -139,12 +153,14 @@ class Trainer:
         a["exact"] += (st.correct & halt).sum()
         a["token"] += (token_accuracy(st.predictions, slots.batch.labels) * halt).sum()
         a["segments"] += (st.steps * halt).sum()
+        if not self.policy_keys:
+            self.policy_keys = sorted(st.decision.metrics)
         for name, metric in st.decision.metrics.items():
             self.acc_policy[name] = self.acc_policy.get(name, 0) + metric.detach().float()
         self.acc_steps += 1
-        self.acc_rows += rows
+        self.acc_rows += total
         self.finished_count.index_add_(0, torch.where(halt, slots.index, self.num_examples), torch.ones_like(slots.index))
-        self.flops += rows * (self.train_flops_row + (self.forward_flops_row if self.policy.needs_lookahead else 0.0))
+        self.flops += total * (self.train_flops_row + (self.forward_flops_row if self.policy.needs_lookahead else 0.0))
 
         slots.carry = st.carry
         slots.pstate = {k: v.detach() for k, v in st.decision.state.items()}
@@ -152,6 +168,20 @@ class Trainer:
         slots.halted = halt
         self.step += 1
         return True
+
+    def _optimizer_step(self) -> None:
+        """Clip, step (sign-SGD on the puzzle rows of the whole global batch, every rank's), EMA."""
+        cfg, slots = self.cfg, self.slots
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
+        for opt in self.optimizers.values():
+            if isinstance(opt, SignSGD):  # the puzzle-embedding rows of this batch
+                opt.step(rows=self.dist.gather_rows(slots.batch.puzzle_ids, slots.sizes))
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update()
 
     # ------------------------------------------------------------------------------- the loop
 
@@ -164,12 +194,12 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc="train",
                    dynamic_ncols=True, leave=False)
         self._open_tensorboard()
-        self._clock = time.perf_counter()
+        self._clock = self._window_start = time.perf_counter()
         try:
             while True:
                 if cfg.steps is not None and self.step >= cfg.steps:
                     break
-                if cfg.time_budget_s is not None and self._elapsed() >= cfg.time_budget_s:
+                if cfg.time_budget_s is not None and self.dist.agree(self._elapsed() >= cfg.time_budget_s):
                     break
                 if cfg.flops_budget is not None and self.flops >= cfg.flops_budget:
                     break
@@ -191,6 +221,11 @@ class Trainer:
             bar.close()
             if self._writer is not None:
                 self._writer.close()
+        return self.summary()
+
+    def restore(self) -> dict[str, float]:
+        """Load the checkpoint in ``workdir`` (if any) without training: for evaluating a partial run."""
+        self._resume(truncate_log=False)  # the run may still be training: leave its log alone
         return self.summary()
 
     def _elapsed(self) -> float:
@@ -244,11 +279,16 @@ class Trainer:
         """The only routine host synchronisation: read the accumulators, check for divergence."""
         if self.acc_steps == 0 and not extra:
             return
+        if self.dist.active:  # the first bad step of any rank (0: none)
+            first = torch.where(self.bad_step > 0, self.bad_step, torch.iinfo(torch.int64).max)
+            first = self.dist.all_reduce_(first.clone(), "min")
+            self.bad_step = torch.where(first == torch.iinfo(torch.int64).max, 0, first)
         if int(self.bad_step.item()):
             self._diverged()
         window: dict[str, float] = {}
         if self.acc_steps:
-            values = torch.stack([*self.acc.values(), *self.acc_policy.values()]).tolist()
+            stacked = torch.stack([*self.acc.values(), *(self.acc_policy[k] for k in self.acc_policy)])
+            values = self.dist.all_reduce_(stacked).tolist()  # every rank's sums: the global batch's
             sums = dict(zip([*self.acc, *(f"policy_{k}" for k in self.acc_policy)], values))
             halted = max(sums["halted"], 1.0)
             window = {"loss": sums["loss"] / self.acc_steps, "exact_accuracy": sums["exact"] / halted,
@@ -261,9 +301,12 @@ class Trainer:
         record = {"step": self.step, "lr": lr_at(self.step, self.cfg, self.base_lr["dense"]), **window,
                   **{f"eval/{k}": v for k, v in (extra or {}).items()}}
         shown = self.window
+        now = time.perf_counter()  # examples finished per second over the window (tqdm shows steps/s and the ETA)
+        rate = window.get("halted", 0.0) / max(now - self._window_start, 1e-9) if window else 0.0
+        self._window_start = now
         bar.set_postfix(loss=f"{shown.get('loss', float('nan')):.3f}", acc=f"{shown.get('exact_accuracy', 0):.3f}",
-                        segs=f"{shown.get('mean_segments', 0):.2f}", refresh=False)
-        if self.workdir is not None:
+                        segs=f"{shown.get('mean_segments', 0):.2f}", ex_s=f"{rate:.1f}", refresh=False)
+        if self.workdir is not None and self.dist.is_main:
             self.workdir.mkdir(parents=True, exist_ok=True)
             with open(self.workdir / LOG_NAME, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -281,7 +324,7 @@ class Trainer:
         raise TrainingDiverged(f"training diverged: loss is {value} at step {step}; {kept}")
 
     def _open_tensorboard(self) -> None:
-        if not self.cfg.tensorboard or self.workdir is None:
+        if not self.cfg.tensorboard or self.workdir is None or not self.dist.is_main:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -308,7 +351,7 @@ class Trainer:
             "train_time": self.train_time,
             "flops": self.flops,
             "window": dict(self.window),
-            "finished_count": self.finished_count.cpu(),
+            "finished_count": self._finished_counts().cpu(),
             "curve": [dict(p) for p in self.curve],
             "config": to_dict(self.cfg),
         }
@@ -318,10 +361,12 @@ class Trainer:
         self.slots.requeue_in_flight()
         self._elapsed()
         if self.workdir is not None:
-            save_checkpoint(self.state_dict(), checkpoint_path(self.workdir))
+            state = self.state_dict()  # on every rank: it sums the ranks' counts
+            if self.dist.is_main:
+                save_checkpoint(state, checkpoint_path(self.workdir))
             self.checkpoint_step = self.step
 
-    def _resume(self) -> None:
+    def _resume(self, truncate_log: bool = True) -> None:
         if self.workdir is None or not checkpoint_path(self.workdir).exists():
             return
         path = checkpoint_path(self.workdir)
@@ -348,10 +393,12 @@ class Trainer:
         self.step, self.train_time, self.flops = int(state["step"]), float(state["train_time"]), float(state["flops"])
         self.window = dict(state["window"])
         self.checkpoint_step = self.step
-        self.finished_count = state["finished_count"].to(self.device)
+        counts = state["finished_count"].to(self.device)
+        self.finished_count = counts if self.dist.is_main else torch.zeros_like(counts)  # ranks' counts are summed
         self.curve = [dict(p) for p in state.get("curve", [])]
         self.done = bool(state["done"]) and self._budget_spent()  # a raised budget continues a finished run
-        self._truncate_log()
+        if self.dist.is_main and truncate_log:
+            self._truncate_log()
 
     def _budget_spent(self) -> bool:
         cfg = self.cfg
@@ -373,12 +420,16 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- summary
 
+    def _finished_counts(self) -> torch.Tensor:
+        """``[N + 1]`` halted-example counts summed over ranks (the last row absorbs non-halted rows)."""
+        return self.dist.all_reduce_(self.finished_count.clone())
+
     def examples_seen(self) -> torch.Tensor:
-        """``[N]`` how many times each training example ran until it halted."""
-        return self.finished_count[: self.num_examples].cpu()
+        """``[N]`` how many times each training example ran until it halted (all ranks)."""
+        return self._finished_counts()[: self.num_examples].cpu()
 
     def summary(self) -> dict[str, float]:
-        finished = float(self.finished_count[: self.num_examples].sum())
+        finished = float(self.examples_seen().sum())
         out = {
             "train/steps": self.step,
             "train/examples": finished,

@@ -55,9 +55,11 @@ def exploration_floor(ctx: HaltContext, prob: float, low: int = 2) -> torch.Tens
     steps = ctx.steps
     if not ctx.training or prob <= 0 or ctx.max_steps < low:
         return torch.zeros_like(steps)
-    explore = torch.rand(steps.shape, generator=ctx.generator, device=steps.device) < prob
-    floor = torch.randint(low, ctx.max_steps + 1, steps.shape, generator=ctx.generator, device=steps.device)
-    return torch.where(explore, floor, torch.zeros_like(floor))
+    offset, total = ctx.rows or (0, steps.shape[0])
+    explore = torch.rand((total,), generator=ctx.generator, device=steps.device) < prob
+    floor = torch.randint(low, ctx.max_steps + 1, (total,), generator=ctx.generator, device=steps.device)
+    rows = slice(offset, offset + steps.shape[0])  # this rank's rows of a data-parallel batch
+    return torch.where(explore[rows], floor[rows], torch.zeros_like(steps))
 
 
 def last_step(ctx: HaltContext) -> torch.Tensor:

@@ -1,0 +1,210 @@
+"""One run as a command — ``python -m looped_hrm train`` and ``python -m looped_hrm eval``.
+
+``train`` resolves one task × model × halting × seed exactly as one cell of a grid and runs it
+through the same worker, so ``--out DIR`` holds what a grid's output folder holds for that cell:
+``runs/<cell>.json`` (the record ``bench report DIR`` reads) and ``work/<key>/`` (checkpoint,
+``train_log.jsonl``, and ``combination.json`` so that a partial run can be evaluated). Run it again
+with the same arguments to resume; raise ``train.steps`` to continue a finished run. Under
+``torchrun --nproc-per-node N`` the run is data parallel (`looped_hrm.engine.distributed`).
+
+``eval DIR`` evaluates the run in ``DIR`` (finished or partial) on its task's test split, or on a
+file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL, a folder of ARC JSON tasks —
+whatever the task's ``test_file`` accepts), and writes the same metrics as the record to
+``DIR/evals/<name>.json``. ``eval CHECKPOINT --task T --model M --preset P`` evaluates a checkpoint
+of the official HRM/TRM code instead (``looped_hrm.training.official``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from looped_hrm.atomic import atomic_write_json
+from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
+from looped_hrm.bench.worker import record_path, run_combination
+from looped_hrm.config import ConfigError, Source, apply_overrides, parse_override
+from looped_hrm.engine.distributed import Dist
+from looped_hrm.registry import get_registry
+from looped_hrm.resolve import Combination, fingerprint_data, resolve_combination
+
+COMBINATION_NAME = "combination.json"
+HEADLINE = ("policy/examples", "policy/exact_accuracy", "policy/token_accuracy", "policy/mean_segments", "fixed/exact_accuracy",
+            "fixed/token_accuracy", "train/steps", "train/epochs", "train/examples_per_s", "train/wall_s")
+
+
+def resolve(task: str, model: str, halting: str | None, preset: str | None, sets: Sequence[str], seed: int,
+            device: str) -> Combination:
+    """The combination a one-cell grid with these entries and ``--set`` values would run (same key).
+
+    The preset's default budget (`default_train_eval`) applies as it does for ``python -m
+    looped_hrm.bench --tasks T --models M``; ``--set section.key=value`` overrides task, model,
+    halting, train or eval values, and errors name the option that gave the bad value.
+    """
+    preset = preset or DEFAULT_PRESET
+    train, evaluation = default_train_eval(preset)
+    values = apply_overrides({"train": train, "eval": evaluation}, list(sets))
+    unknown = sorted(set(values) - {"task", "model", "halting", "train", "eval"})
+    if unknown:
+        raise ConfigError(f"--set: unknown section(s) {unknown} (expected task.*, model.*, halting.*, train.* or eval.*)")
+    source = Source("--set", overrides={parse_override(text)[0]: f"--set {text}" for text in sets})
+    combo = resolve_combination(task, model, halting or "act_q", preset=preset, task_config=values.get("task"),
+                                model_config=values.get("model"), halting_config=values.get("halting"),
+                                train=values["train"], eval=values["eval"], seed=seed, device=device, source=source)
+    if combo.skip_reason:
+        raise ConfigError(combo.skip_reason)
+    fingerprint_data([combo])  # the data is part of the identity, as in a grid
+    return combo
+
+
+def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
+    rows = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
+    print(tabulate(rows, tablefmt="plain"))
+    print(f"-> {where}")
+
+
+# ---------------------------------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    dist, device = Dist.from_env(args.device or "auto")
+    try:
+        sets = list(args.set) + ([f"train.init_from={Path(args.init_from).resolve()}"] if args.init_from else [])
+        combo = resolve(args.task, args.model, args.halting, args.preset, sets, args.seed, str(device))
+        out = Path(args.out)
+        workdir = out / "work" / combo.key
+        if dist.is_main:
+            workdir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(workdir / COMBINATION_NAME, combo.to_dict())
+            ranks = f" on {dist.world} ranks ({'nccl' if device.type == 'cuda' else 'gloo'})" if dist.active else ""
+            print(f"train {combo.name}{ranks} -> {out}", file=sys.stderr)
+        record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return 0 if record["status"] == "ok" else 1
+    if record["status"] != "ok":
+        print(f"error: {record['error']}", file=sys.stderr)
+        return 1
+    _print_metrics(record["metrics"], record_path(out, combo))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- eval
+
+def _load_combination(run_dir: Path, key: str | None) -> Combination:
+    found = sorted(run_dir.glob(f"work/{key or '*'}/{COMBINATION_NAME}"))
+    if not found:
+        raise ConfigError(f"{run_dir}: no run here (expected work/<key>/{COMBINATION_NAME}, written by "
+                          "`python -m looped_hrm train --out DIR`)")
+    if len(found) > 1:
+        keys = ", ".join(p.parent.name for p in found)
+        raise ConfigError(f"{run_dir}: {len(found)} runs ({keys}); choose one with --key")
+    return Combination(**json.loads(found[0].read_text()))
+
+
+def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[str, Any]) -> Combination:
+    """``combo`` evaluated on ``test_file`` (every example of it) and with eval overrides."""
+    task = dict(combo.task)
+    if test_file is not None:
+        spec = get_registry().get("task", task["plugin"])
+        fields = {f.name for f in dataclasses.fields(spec.config)}
+        if "test_file" not in fields:
+            raise ConfigError(f"task '{spec.name}' reads no test file (its config has no `test_file`)")
+        config = {**task["config"], "test_file": str(Path(test_file).resolve())}
+        if "num_test" in fields:
+            config["num_test"] = -1  # every usable example of the file
+        task["config"] = config
+    # data=None: the evaluated split is not the one fingerprinted at training time
+    return dataclasses.replace(combo, task=task, eval={**combo.eval, **overrides}, data=None)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    dist, device = Dist.from_env(args.device or "auto")
+    target = Path(args.run)
+    overrides: dict[str, Any] = {}
+    if args.max_segments is not None:
+        overrides.update(max_segments=args.max_segments, fixed_segments=args.max_segments)
+    if args.limit is not None:
+        overrides["limit"] = args.limit
+    try:
+        if target.is_dir():
+            if args.task or args.model:
+                raise ConfigError(f"{target} is a run folder: its task and model come from it (drop --task/--model)")
+            trained = _load_combination(target, args.key)
+            out = target
+        else:
+            if not (args.task and args.model):
+                raise ConfigError(f"{target}: not a run folder; to evaluate an official HRM/TRM checkpoint give "
+                                  "--task and --model (and --preset / --set model.* to match its architecture)")
+            if not target.exists():
+                raise ConfigError(f"{target}: no such file or folder")
+            sets = list(args.set) + [f"train.init_from={target.resolve()}"]
+            trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device))
+            out = Path(args.out or Path("results") / f"eval_{target.stem}")
+        combo = _with_test_data(trained, args.test_file, overrides)
+        name = Path(args.test_file).stem if args.test_file else "test"
+        work = out / "work" / trained.key
+        # evaluate through the worker, with the trained run's checkpoint under the evaluated combination's key
+        scratch = out / "evals" / ".work"
+        (scratch / "work").mkdir(parents=True, exist_ok=True)
+        link = scratch / "work" / combo.key
+        if dist.is_main and work.exists() and not link.exists():
+            link.symlink_to(work.resolve(), target_is_directory=True)
+        dist.barrier()
+        started = time.time()
+        record = run_combination(combo, scratch, threads=None, progress=False, dist=dist, train=False)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return 0 if record["status"] == "ok" else 1
+    if record["status"] != "ok":
+        print(f"error: {record['error']}", file=sys.stderr)
+        return 1
+    record.update(evaluated=str(target), test_file=args.test_file, trained_key=trained.key,
+                  eval_wall_s=time.time() - started)
+    path = out / "evals" / f"{name}.json"
+    atomic_write_json(path, record)
+    record_path(scratch, combo).unlink(missing_ok=True)
+    _print_metrics(record["metrics"], path)
+    return 0
+
+
+# --------------------------------------------------------------------------------------- parser
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one task x model x halting combination (torchrun for several GPUs)",
+                       description="Train one combination; the output folder is one grid cell (bench report reads it).")
+    p.add_argument("--task", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--halting", default=None, help="halting policy (default: act_q)")
+    p.add_argument("--preset", default=None, help="plugin preset: tiny, small, paper (default small)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override: train.steps=200, train.batch_size=768 (global over ranks), model.H_cycles=3 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="auto (default: cuda:LOCAL_RANK when CUDA is available, else cpu)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (rerun with the same DIR to resume)")
+    p.add_argument("--init-from", metavar="CHECKPOINT", help="start from a checkpoint of the official HRM/TRM code")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="live progress: step, loss, exact accuracy, segments, examples/s, ETA (default: on)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run folder (finished or partial) or an official HRM/TRM checkpoint",
+                       description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>.json.")
+    p.add_argument("run", metavar="DIR|CHECKPOINT")
+    p.add_argument("--test-file", metavar="FILE", help="your own test data: Sudoku CSV (incl. HRM's question,answer), "
+                   "maze JSONL, or a folder of ARC JSON tasks")
+    p.add_argument("--max-segments", type=int, help="segments to run (default: the run's eval setting)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N test examples")
+    p.add_argument("--key", help="which run, when DIR holds several")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--out", metavar="DIR", help="for a checkpoint: where to write (default results/eval_<name>)")
+    for flag in ("--task", "--model", "--halting", "--preset"):
+        p.add_argument(flag, default=None, help="for a checkpoint of the official code")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for a checkpoint: config overrides")
+    p.set_defaults(func=cmd_eval)
