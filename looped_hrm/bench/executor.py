@@ -108,7 +108,7 @@ def run_ray(combos: list[Combination], out_dir: Path, *, threads: int, address: 
     for combo in combos:
         gpus = 1 if combo.device.startswith("cuda") else 0
         task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(run_combination)
-        refs[task.remote(combo, str(out_dir), threads=threads)] = combo
+        refs[task.remote(combo, str(out_dir), threads=threads)] = combo  # type: ignore[call-arg]  # ray's stubs miss kw-only args
     while refs:
         done, _ = ray.wait(list(refs), num_returns=1)
         for ref in done:

@@ -123,7 +123,7 @@ class Dist:
                     p.grad.copy_(grad)
             offset += n
 
-    def broadcast_module_(self, module: torch.nn.Module) -> None:
+    def broadcast_module_(self, module: Any) -> None:  # an nn.Module (a ReasoningModel)
         """Make every rank hold rank 0's parameters and buffers (same seed gives the same, but be sure)."""
         if not self.active:
             return

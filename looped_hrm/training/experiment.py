@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
-from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.correctness import label_free_verifier
+from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.config import EvalConfig

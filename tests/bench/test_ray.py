@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_runner import FAST, HERE, bench  # tests/bench is on sys.path (rootdir conftest, no packages)
 
 from looped_hrm.training.experiment import deterministic_part
-
-from test_runner import FAST, HERE, bench  # tests/bench is on sys.path (rootdir conftest, no packages)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY_TASK, build, random_batch
 
+from conftest import TINY_TASK, build, random_batch
 from looped_hrm.config import ConfigError
 from looped_hrm.training.official import load_official
 
