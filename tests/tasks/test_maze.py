@@ -337,3 +337,28 @@ def test_loader_errors_name_file_and_line(tmp_path: Path, change, message):
 def test_module_registers_the_task():
     assert get_registry().get("task", "maze").factory is maze_module.MazeTask
     assert isinstance(MazeTask(MazeConfig(size=9)), Task)
+
+
+def write_hrm_csv(path: Path, inputs: np.ndarray, labels: np.ndarray) -> None:
+    """HRM's Maze-Hard CSV: source,question,answer,rating, grids row-major in the charset '# SGo'."""
+    text = lambda grid: "".join(mg.CHARSET[t - 1] for t in grid.reshape(-1))  # noqa: E731
+    rows = ["source,question,answer,rating"] + [f"gen,{text(x)},{text(y)},0" for x, y in zip(inputs, labels)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_hrm_maze_csv_reads_back_what_was_written(tmp_path: Path):
+    task = tiny(num_test=5)
+    inputs, labels, lengths = task._mazes("test")
+    path = tmp_path / "test.csv"
+    write_hrm_csv(path, inputs, labels)
+    from_file = tiny(test_file=str(path), num_test=-1)
+    x, y, d = from_file._mazes("test")
+    assert np.array_equal(x, inputs) and np.array_equal(y, labels) and np.array_equal(d, lengths)
+    assert len(from_file.build("test")) == 5  # num_test=-1: every maze of the file
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,question,answer,rating\ngen,#S,#S,0\n")
+    with pytest.raises(MazeFileError, match=r"bad\.csv:2: question/answer have 2/2 characters"):
+        tiny(test_file=str(bad), num_test=-1)._mazes("test")
+    with pytest.raises(ValueError, match="-1: every maze of test_file"):
+        tiny(num_test=-1)

@@ -22,6 +22,7 @@ import torch
 from looped_hrm.cache import cached_split
 from looped_hrm.contracts import IGNORE_INDEX, SPLITS, GridPicture, Split, TaskInfo
 from looped_hrm.plugins.tasks.maze import grid as grid_ops
+from looped_hrm.plugins.tasks.maze.hrm_csv import is_hrm_csv, load_maze_csv
 from looped_hrm.plugins.tasks.maze.jsonl import load_maze_jsonl
 
 DATA_VERSION = 1  # bump when generated mazes change, so cached splits are rebuilt
@@ -35,10 +36,10 @@ class MazeConfig:
     wall_fraction: tuple[float, float] = (0.3, 0.5)  # random: per-maze wall density drawn in this range
     min_path_length: int = 15  # hard filter: shortest S->G path in moves (HRM Maze-Hard: > 110, i.e. 111)
     num_train: int = 2000
-    num_test: int = 500
+    num_test: int = 500  # -1: every maze of test_file
     augment: bool = False  # train split: all 8 dihedral versions of every maze (HRM's --aug)
     bucket_edges: list[int] = field(default_factory=list)  # path-length edges; empty: size, 2·size, 4·size
-    train_file: str | None = None  # maze-dataset JSONL to read the train split from instead of generating
+    train_file: str | None = None  # maze-dataset JSONL or HRM's Maze-Hard CSV (*.csv) to read instead of generating
     test_file: str | None = None  # same for the test split; the same file as train_file: the rows after it
     seed: int = 0
 
@@ -52,8 +53,8 @@ class MazeConfig:
             raise ValueError(f"wall_fraction must be (low, high) with 0 <= low <= high < 1, got {self.wall_fraction}")
         if self.min_path_length < 1:
             raise ValueError(f"min_path_length must be >= 1, got {self.min_path_length}")
-        if self.num_train < 0 or self.num_test < 0:
-            raise ValueError("num_train and num_test must be >= 0")
+        if self.num_train < 0 or self.num_test < -1 or (self.num_test == -1 and self.test_file is None):
+            raise ValueError("num_train must be >= 0 and num_test >= 0 (or -1: every maze of test_file)")
         edges = self.bucket_edges
         if any(e <= 0 for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
             raise ValueError(f"bucket_edges must be positive and increasing, got {edges}")
@@ -115,8 +116,9 @@ class MazeTask:
             skip = 0
             if split == "test" and cfg.train_file is not None and Path(cfg.train_file).resolve() == Path(path).resolve():
                 skip = cfg.num_train  # one file for both splits: the test rows follow the train rows
-            data = load_maze_jsonl(path, size=cfg.size, limit=skip + count)
-            if len(data.inputs) < skip + count:
+            load = load_maze_csv if is_hrm_csv(path) else load_maze_jsonl
+            data = load(path, size=cfg.size, limit=None if count < 0 else skip + count)
+            if count >= 0 and len(data.inputs) < skip + count:
                 raise ValueError(f"{path}: has {len(data.inputs)} mazes, the {split} split needs rows "
                                  f"{skip + 1}..{skip + count} (num_{split} = {count})")
             return data.inputs[skip:], data.labels[skip:], data.path_length[skip:]
