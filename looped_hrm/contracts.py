@@ -241,10 +241,14 @@ class GridPicture:
 class Task(Protocol):
     """A family of puzzles as deterministic token-grid splits with an exact rule checker.
 
-    Optional (not part of the protocol check): ``extra_metrics(predictions, split) -> dict[str, float]``
-    — the task's own metrics over a whole evaluation pass (``predictions`` ``int64 [N, L]`` in the
-    order of ``split``), e.g. ARC's pass@2 by voting over augmented views or proof statistics. The
-    engine stores them as ``<pass>/task/<name>`` and the tables show them.
+    Optional (not part of the protocol check; the engine never calls them):
+
+    * ``augment(inputs, labels, rng) -> (inputs, labels)`` — one random validity-preserving transform
+      of one example; a task applies its augmentations itself when it builds the train split;
+    * ``extra_metrics(predictions, split) -> dict[str, float]``
+      — the task's own metrics over a whole evaluation pass (``predictions`` ``int64 [N, L]`` in the
+      order of ``split``), e.g. ARC's pass@2 by voting over augmented views or proof statistics. The
+      engine stores them as ``<pass>/task/<name>`` and the tables show them.
     """
 
     name: str
@@ -255,11 +259,6 @@ class Task(Protocol):
     def build(self, split: str) -> Split:
         """The ``train`` or ``test`` split; the same config gives the same data (cached on disk).
         Train-only augmentations are already applied (copies included) in the train split."""
-        ...
-
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One random validity-preserving transform applied to the same example's input and label
-        (``[L]`` each). Identity for tasks without augmentations."""
         ...
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
@@ -289,11 +288,24 @@ class ReasoningModel(Protocol):
 
     halting_levels: frozenset[str]  # which HaltingLevel values this model supports
 
-    def initial_carry(self, batch: Batch) -> Carry: ...
+    def initial_carry(self, batch: Batch) -> Carry:
+        """The state a fresh example starts from: batch-first tensors, one row per example of
+        ``batch``, without gradient. The engine also uses it to restart single rows (ACT refill), so
+        a row must not depend on the other rows of the batch."""
+        ...
 
-    def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]: ...
+    def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
+        """One outer step of reasoning: the next carry (same keys and shapes; the engine detaches it)
+        and the segment's `SegmentOutput` (float32 logits with gradient, halting logits for the
+        ``segment`` level). A model with an ``inner`` level calls ``inner_halt(step, logits)`` after
+        each refinement step and stops the rows it returns True for; None means fixed inner steps."""
+        ...
 
-    def compute_profile(self) -> ComputeProfile: ...
+    def compute_profile(self) -> ComputeProfile:
+        """What one segment costs per example (FLOPs, depths, parameters), for compute-normalised
+        results and ``python -m looped_hrm info``; the engine falls back to it when a segment does not
+        report per-example ``flops``."""
+        ...
 
     def puzzle_embedding_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters trained by the sparse sign-SGD of the official code (empty when none); they are
@@ -301,9 +313,12 @@ class ReasoningModel(Protocol):
         ...
 
     # torch.nn.Module API the engine relies on
+    training: bool
     def parameters(self, recurse: bool = True): ...
     def train(self, mode: bool = True): ...
+    def eval(self): ...
     def state_dict(self, *args: Any, **kwargs: Any): ...
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False): ...
     def to(self, *args: Any, **kwargs: Any): ...
 
 
@@ -318,13 +333,20 @@ class HaltingPolicy(Protocol):
     needs_lookahead: bool  # wants HaltContext.next_output (HRM's bootstrapped Q-continue target)
     uses_labels: bool  # decides from the labels: an analysis upper bound, never a deployable policy
 
-    def init_state(self, batch_size: int, device: torch.device) -> PolicyState: ...
+    def init_state(self, batch_size: int, device: torch.device) -> PolicyState:
+        """The per-example state of fresh examples (batch-first tensors, ``{}`` for none); the engine
+        restarts single rows from it and carries it, detached, between segments."""
+        ...
 
     def inner_halt(self, training: bool) -> InnerHalt | None:
         """The refinement-level rule handed to the model's ``segment`` (None: fixed inner steps)."""
         ...
 
-    def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision: ...
+    def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision:
+        """After each segment: which rows halt, the next state, and the policy's halting loss term
+        (the engine adds the task loss itself, see `HaltDecision`). Runs in the hot loop: no host
+        synchronisation (no ``.item()``, no boolean indexing)."""
+        ...
 
 
 # ------------------------------------------------------------------------------------ plugin specs
@@ -375,7 +397,7 @@ def compatibility_problem(model_levels: frozenset[str], policy: HaltingPolicy) -
 
     The engine refuses such a pair and the benchmark runner lists it as skipped with this reason.
     """
-    missing = set(policy.levels) - set(model_levels) - set(getattr(policy, "optional_levels", ()))
+    missing = set(policy.levels) - set(model_levels) - set(policy.optional_levels)
     if missing:
         return (f"halting policy '{policy.name}' drives level(s) {', '.join(sorted(missing))} that the model "
                 f"does not support (its levels: {', '.join(sorted(model_levels)) or 'none'})")

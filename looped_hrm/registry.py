@@ -304,10 +304,3 @@ def get_registry() -> Registry:
         for failure in _REGISTRY.failures:
             print(failure.line(), file=sys.stderr)
     return _REGISTRY
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry (after installing a plugin, or in tests)."""
-    global _REGISTRY
-    _REGISTRY = None
-

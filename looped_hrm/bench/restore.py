@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from looped_hrm.config import ConfigError
+from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Task
 
 
 @dataclass
@@ -25,9 +26,9 @@ class Restored:
 
     record: dict[str, Any]
     path: Path  # the record file
-    task: Any
-    model: torch.nn.Module
-    policy: Any
+    task: Task
+    model: ReasoningModel
+    policy: HaltingPolicy
     train: Any  # TrainConfig
     eval: Any  # EvalConfig
     device: torch.device

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
-from looped_hrm.contracts import IGNORE_INDEX
+from looped_hrm.contracts import IGNORE_INDEX, Task
 
 
 def exact_correct(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -25,9 +27,9 @@ def token_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return ((predictions == labels) & scored).sum(-1).float() / scored.sum(-1).clamp_min(1).float()
 
 
-def label_free_verifier(task):
+def label_free_verifier(task: Task) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """``HaltContext.verify`` for a task whose rule checker needs no label, else None."""
-    if not getattr(task, "label_free_verify", False):
+    if not task.label_free_verify:
         return None
 
     def verify(predictions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:

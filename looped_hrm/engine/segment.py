@@ -18,7 +18,9 @@ from looped_hrm.contracts import (
     Carry,
     HaltContext,
     HaltDecision,
+    HaltingPolicy,
     PolicyState,
+    ReasoningModel,
     SegmentOutput,
     compatibility_problem,
 )
@@ -35,7 +37,7 @@ def autocast_for(device: torch.device, precision: str) -> Callable[[], contextli
     return contextlib.nullcontext
 
 
-def check_compatible(model, policy) -> None:
+def check_compatible(model: ReasoningModel, policy: HaltingPolicy) -> None:
     """Fail early, with names, when a policy needs what the model does not offer."""
     problem = compatibility_problem(frozenset(model.halting_levels), policy)
     if problem:
@@ -65,8 +67,9 @@ def segment_loss(lm_loss: torch.Tensor, decision: HaltDecision) -> torch.Tensor:
 class SegmentRunner:
     """Runs one segment of ``model`` under ``policy`` (see module docstring)."""
 
-    def __init__(self, model, policy, *, loss: str, device: torch.device, precision: str = "auto",
-                 compile: bool = False, verify=None) -> None:
+    def __init__(self, model: ReasoningModel, policy: HaltingPolicy, *, loss: str, device: torch.device,
+                 precision: str = "auto", compile: bool = False,
+                 verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         self.model, self.policy = model, policy
         self.loss_fn = get_loss(loss)
         self.autocast = autocast_for(device, precision)

@@ -27,8 +27,18 @@ from dataclasses import dataclass
 
 import torch
 
-from looped_hrm.contracts import Batch, Carry, PolicyState, Split, select_rows, where_rows
+from looped_hrm.contracts import (
+    Batch,
+    Carry,
+    HaltingPolicy,
+    PolicyState,
+    ReasoningModel,
+    Split,
+    select_rows,
+    where_rows,
+)
 from looped_hrm.engine.distributed import Dist
+from looped_hrm.engine.segment import SegmentStep
 
 
 @dataclass
@@ -71,7 +81,6 @@ class ExampleQueue:
         self.ptr = torch.zeros((), dtype=torch.int64, device=device)
         self.bound = 0  # host upper bound of ptr
         self.epochs_enqueued = 0
-        self.consumed = 0  # indices handed out before the last sync
 
     def _extend(self) -> None:
         if self.shuffle:
@@ -113,7 +122,6 @@ class ExampleQueue:
         self.order = self.order[used:]
         self.ptr = torch.zeros((), dtype=torch.int64, device=self.device)
         self.bound = 0
-        self.consumed += used
 
     def remaining(self) -> int:
         """Indices left before the stream ends (exact; syncs). Infinite streams report what is enqueued."""
@@ -124,11 +132,10 @@ class ExampleQueue:
         """Put examples back at the head of the stream (in-flight examples at a checkpoint)."""
         self.sync()
         self.order = torch.cat([index.to(self.device, torch.int64), self.order])
-        self.consumed -= len(index)
 
     def state_dict(self) -> dict:
         self.sync()
-        state = {"order": self.order.cpu(), "epochs_enqueued": self.epochs_enqueued, "consumed": self.consumed}
+        state = {"order": self.order.cpu(), "epochs_enqueued": self.epochs_enqueued}
         if self.generator is not None:
             state["generator"] = self.generator.get_state()
         return state
@@ -138,7 +145,6 @@ class ExampleQueue:
         self.ptr = torch.zeros((), dtype=torch.int64, device=self.device)
         self.bound = 0
         self.epochs_enqueued = int(state["epochs_enqueued"])
-        self.consumed = int(state["consumed"])
         if self.generator is not None and "generator" in state:
             self.generator.set_state(state["generator"])
 
@@ -155,8 +161,9 @@ class Slots:
     ``[row_offset, row_offset + len(self))`` of it; ``sizes`` are every rank's row counts.
     """
 
-    def __init__(self, data: DeviceSplit, queue: ExampleQueue, model, policy, batch_size: int,
-                 extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None, dist: Dist | None = None) -> None:
+    def __init__(self, data: DeviceSplit, queue: ExampleQueue, model: ReasoningModel, policy: HaltingPolicy,
+                 batch_size: int, extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None,
+                 dist: Dist | None = None) -> None:
         self.data, self.queue, self.model, self.policy = data, queue, model, policy
         self.batch_size = batch_size
         self.device = queue.device
@@ -221,6 +228,14 @@ class Slots:
         self.steps = torch.where(fresh, 0, self.steps)
         self.extras = where_rows(fresh, {k: torch.zeros_like(v) for k, v in self.extras.items()}, self.extras)
         self.halted = torch.zeros_like(self.halted)
+
+    def advance(self, step: SegmentStep, halt: torch.Tensor) -> None:
+        """Take a segment's results: the new carry and policy state, the step count, and which rows
+        halted (``halt``: the policy's decision, or the caller's rule such as a fixed count)."""
+        self.carry = step.carry
+        self.pstate = {k: v.detach() for k, v in step.decision.state.items()}
+        self.steps = step.steps
+        self.halted = halt
 
     def _keep(self, keep: torch.Tensor) -> None:
         self.index, self.steps, self.halted = self.index[keep], self.steps[keep], self.halted[keep]

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from looped_hrm.contracts import IGNORE_INDEX, Split, Task
+from looped_hrm.contracts import IGNORE_INDEX, HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import exact_correct, label_free_verifier
 from looped_hrm.engine.segment import SegmentRunner
 
 
 @torch.no_grad()
-def rollout(model, split: Split, *, segments: int, device: torch.device | str, policy=None,
-            limit: int | None = None, batch_size: int = 128):
+def rollout(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str,
+            policy: HaltingPolicy | None = None, limit: int | None = None, batch_size: int = 128):
     """Yield ``(segment, batch, output)`` for every batch of the first ``limit`` examples and every
     segment 1..``segments`` (``policy`` only supplies the refinement-level rule, if any)."""
     device = torch.device(device)
@@ -48,8 +48,8 @@ def rollout(model, split: Split, *, segments: int, device: torch.device | str, p
         model.train(was_training)
 
 
-def convergence(model, split: Split, *, segments: int, device: torch.device | str = "cpu", policy=None,
-                limit: int = 256) -> dict[str, np.ndarray]:
+def convergence(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str = "cpu",
+                policy: HaltingPolicy | None = None, limit: int = 256) -> dict[str, np.ndarray]:
     """Per level, the mean forward residual ``[segments, updates_per_segment]`` over examples
     (empty for a model that reports none, e.g. the one-pass transformer baseline)."""
     sums: dict[str, np.ndarray] = {}
@@ -75,8 +75,8 @@ def participation_ratio(states: torch.Tensor) -> float:
     return float(torch.trace(cov) ** 2 / denom) if denom > 0 else 0.0
 
 
-def state_participation(model, split: Split, *, segments: int, device: torch.device | str = "cpu", policy=None,
-                        limit: int = 256) -> dict[str, float]:
+def state_participation(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str = "cpu",
+                        policy: HaltingPolicy | None = None, limit: int = 256) -> dict[str, float]:
     """PR of each level's state after the last segment; samples are (example, position) pairs
     (empty for a model that reports no states)."""
     collected: dict[str, list[torch.Tensor]] = {}
@@ -103,8 +103,8 @@ class SegmentProfile:
 
 
 @torch.no_grad()
-def segment_profile(model, task: Task, split: Split, *, segments: int, pr_segment: int | None = None,
-                    device: torch.device | str = "cpu", policy=None, limit: int | None = None,
+def segment_profile(model: ReasoningModel, task: Task, split: Split, *, segments: int, pr_segment: int | None = None,
+                    device: torch.device | str = "cpu", policy: HaltingPolicy | None = None, limit: int | None = None,
                     batch_size: int = 128, verify: bool = True, max_pr_samples: int = 200_000) -> SegmentProfile:
     """Residuals, accuracy and halting probability after every segment, and the participation ratio
     of each level's states after segment ``pr_segment`` (default: the last), in one pass.
@@ -193,8 +193,9 @@ class Trace:
 
 
 @torch.no_grad()
-def trace(model, task: Task, split: Split, index: int, *, segments: int, device: torch.device | str = "cpu",
-          policy=None, max_segments: int | None = None, loss: str = "softmax", precision: str = "auto") -> Trace:
+def trace(model: ReasoningModel, task: Task, split: Split, index: int, *, segments: int, device: torch.device | str = "cpu",
+          policy: HaltingPolicy | None = None, max_segments: int | None = None, loss: str = "softmax",
+          precision: str = "auto") -> Trace:
     """Follow example ``index`` of ``split`` for ``segments`` segments.
 
     The verdict is the task's own: ``Task.verify`` by the rules of the puzzle, with the label only
@@ -208,11 +209,11 @@ def trace(model, task: Task, split: Split, index: int, *, segments: int, device:
     batch = one.batch(torch.arange(1), device)
     inputs, labels = one.inputs[0].numpy(), one.labels[0].numpy()
     labelled = bool((labels != IGNORE_INDEX).any())
-    can_verify = getattr(task, "label_free_verify", False) or labelled
+    can_verify = task.label_free_verify or labelled
     cap = max_segments or segments
     runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision,
                            verify=label_free_verifier(task)) if policy is not None else None
-    result = Trace(inputs=inputs, labels=labels if labelled else None, policy=getattr(policy, "name", None),
+    result = Trace(inputs=inputs, labels=labels if labelled else None, policy=policy.name if policy is not None else None,
                    max_segments=cap if policy is not None else None)
     previous = inputs
     was_training = model.training

@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 
 import torch
 
-from looped_hrm.contracts import Split, Task
+from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
@@ -29,8 +29,8 @@ Mode = Literal["policy", "fixed"]
 
 
 @torch.no_grad()
-def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segments: int, batch_size: int,
-             device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
+def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Split, *, mode: Mode, max_segments: int,
+             batch_size: int, device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
              curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None,
              dist: Dist | None = None) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
@@ -104,10 +104,7 @@ def evaluate(model, policy, task: Task, split: Split, *, mode: Mode, max_segment
             out_first.index_copy_(0, dest, ex["first_correct"])
             out_curve.index_copy_(0, dest, ex["correct_at"])
 
-            slots.carry = st.carry
-            slots.pstate = {k: v.detach() for k, v in st.decision.state.items()}
-            slots.steps = st.steps
-            slots.halted = halt
+            slots.advance(st, halt)
     finally:
         model.train(was_training)
     if device.type == "cuda":

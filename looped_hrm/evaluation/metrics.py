@@ -27,6 +27,8 @@ from typing import Sequence
 
 import torch
 
+from looped_hrm.contracts import Task
+
 
 @dataclass
 class ExampleResults:
@@ -101,7 +103,7 @@ def summarize(res: ExampleResults, *, bucket: torch.Tensor, bucket_names: Sequen
     return out
 
 
-def verify_all(task, predictions: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def verify_all(task: Task, predictions: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``[N]`` bool: ``task.verify`` on every example (host loop; the rules, not the label)."""
     preds, ins, labs = predictions.cpu().numpy(), inputs.cpu().numpy(), labels.cpu().numpy()
     return torch.tensor([bool(task.verify(p, x, y)) for p, x, y in zip(preds, ins, labs)], dtype=torch.bool)

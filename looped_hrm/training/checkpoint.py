@@ -1,19 +1,21 @@
 """Checkpoints: written atomically, read back with ``torch.load(weights_only=True)``.
 
 A checkpoint holds only tensors and plain data (dicts, lists, numbers, strings), so loading it never
-unpickles code. It is written to a temporary file in the same folder and renamed over the old one,
-so a crash mid-write leaves the previous checkpoint intact; a run that diverges (NaN/inf loss) never
-writes, so the last good checkpoint survives it.
+unpickles code. It is written through `looped_hrm.atomic.atomic_write` (a temporary file in the same
+folder, fsynced, renamed over the old one), so a crash or power loss mid-write leaves the previous
+checkpoint intact; a run that diverges (NaN/inf loss) never writes, so the last good checkpoint
+survives it.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from looped_hrm.atomic import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -23,17 +25,8 @@ def checkpoint_path(workdir: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``state`` to ``path`` atomically and durably (`atomic_write`: temp file, fsync, rename)."""
+    atomic_write(Path(path), lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

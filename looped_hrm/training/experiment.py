@@ -99,7 +99,7 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     test_split = _limit(task.build(eval_cfg.split), eval_cfg.limit)
     eval_max = eval_cfg.max_segments or train_cfg.max_segments
     fixed_max = eval_cfg.fixed_segments or eval_max
-    bucket_names = tuple(getattr(task, "bucket_names", ()))
+    bucket_names = tuple(task.bucket_names)
     runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
                            compile=train_cfg.compile, verify=label_free_verifier(task))
 
@@ -124,7 +124,7 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
 
     trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
                       progress=progress, quick_eval=quick_eval,
-                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist)
+                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist, runner=runner)
     metrics: dict = trainer.fit() if train else trainer.restore()
 
     profile = model.compute_profile()
@@ -136,7 +136,7 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         "train_max_segments": train_cfg.max_segments,
         "eval_max_segments": eval_max,
         "fixed_segments": fixed_max,
-        "policy": getattr(policy, "name", type(policy).__name__),
+        "policy": policy.name,
         "policy_uses_labels": bool(policy.uses_labels),
     })
 

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from looped_hrm.config import ConfigError, to_dict
-from looped_hrm.contracts import Split, Task
+from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner, check_compatible
@@ -56,10 +56,11 @@ class TrainingDiverged(RuntimeError):
 class Trainer:
     """Trains ``model`` on ``train_split`` under ``policy`` (see the module docstring)."""
 
-    def __init__(self, model, policy, task: Task, train_split: Split, cfg: TrainConfig, *, device: torch.device,
-                 seed: int, workdir: str | os.PathLike | None, progress: bool = True,
+    def __init__(self, model: ReasoningModel, policy: HaltingPolicy, task: Task, train_split: Split, cfg: TrainConfig,
+                 *, device: torch.device, seed: int, workdir: str | os.PathLike | None, progress: bool = True,
                  quick_eval: Callable[[], dict[str, float]] | None = None,
-                 curve_eval: Callable[[], dict[str, Any]] | None = None, dist: Dist | None = None) -> None:
+                 curve_eval: Callable[[], dict[str, Any]] | None = None, dist: Dist | None = None,
+                 runner: SegmentRunner | None = None) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
@@ -72,8 +73,9 @@ class Trainer:
         self.quick_eval = quick_eval
         self.curve_eval = curve_eval  # the learning-curve evaluation, run at cfg.curve_fractions of the budget
         self.curve: list[dict[str, Any]] = []
-        self.runner = SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
-                                    compile=cfg.compile, verify=label_free_verifier(task))
+        # one runner per experiment: run_experiment shares its own with the evaluation
+        self.runner = runner or SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
+                                              compile=cfg.compile, verify=label_free_verifier(task))
         self.optimizers = build_optimizers(model, cfg, device)
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
         self.dense_params, puzzle_params = split_parameters(model)
@@ -162,10 +164,7 @@ class Trainer:
         self.finished_count.index_add_(0, torch.where(halt, slots.index, self.num_examples), torch.ones_like(slots.index))
         self.flops += total * (self.train_flops_row + (self.forward_flops_row if self.policy.needs_lookahead else 0.0))
 
-        slots.carry = st.carry
-        slots.pstate = {k: v.detach() for k, v in st.decision.state.items()}
-        slots.steps = st.steps
-        slots.halted = halt
+        slots.advance(st, halt)
         self.step += 1
         return True
 

@@ -205,6 +205,7 @@ def test_a_policy_that_needs_a_q_head_is_refused_for_a_model_without_one():
 
 class _InnerOnly:
     name, levels, needs_q_head, needs_lookahead, uses_labels = "inner_only", frozenset({"inner"}), False, False, False
+    optional_levels: frozenset[str] = frozenset()
 
 
 def test_puzzle_embeddings_get_sign_sgd_and_are_not_counted_as_trainable(tmp_path):
@@ -289,3 +290,18 @@ def test_training_log_quick_evaluations_and_tensorboard(tmp_path, capsys):
         assert "tensorboard is not installed" in capsys.readouterr().err
     else:
         assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_one_segment_runner_per_experiment(monkeypatch):
+    """Training and both evaluations share one runner (one torch.compile of the segment, not three)."""
+    made = []
+    init = SegmentRunner.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SegmentRunner, "__init__", counting)
+    task = BroadcastTask()
+    quick(task, TinyReasoner(task.info), policy("fixed"), train_cfg(steps=2))
+    assert len(made) == 1
