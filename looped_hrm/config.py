@@ -48,6 +48,9 @@ class Source:
         for cut in range(len(path), 0, -1):
             if path[:cut] in self.overrides:
                 return f"{self.overrides[path[:cut]]}: {'.'.join(path)}"
+        below = sorted({v for k, v in self.overrides.items() if path and k[:len(path)] == path})
+        if below:  # a section some of whose keys were set on the command line
+            return f"{', '.join(below)}: {'.'.join(path)}"
         line = None
         for cut in range(len(path), -1, -1):
             line = self.lines.get(path[:cut])

@@ -241,6 +241,33 @@ def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> s
     return f"model '{model['label']}': {problem}" if problem else None
 
 
+def check_model_builds(registry: Registry, task: Mapping[str, Any], model: Mapping[str, Any], where: str,
+                       task_where: str) -> None:
+    """Build the model for the task on PyTorch's ``meta`` device (shapes only: no memory, no time),
+    so a config the model's constructor refuses (a head size RoPE cannot split, ...) stops the
+    command here instead of failing every worker. A model that cannot be built on ``meta`` at all
+    (it reads tensor values while constructing) is left to the worker."""
+    import torch
+
+    spec = registry.get("model", model["plugin"])
+    try:
+        info = instantiate(registry, "task", task).info
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ConfigError(f"{task_where}: task '{task['label']}' cannot be built: {_first_line(exc)}") from None
+    try:
+        with torch.device("meta"):
+            spec.factory(plugin_dataclass(registry, "model", model), info)
+    except (ValueError, TypeError, AssertionError) as exc:  # not RuntimeError: what meta tensors cannot do
+        if "meta" in str(exc):
+            return
+        raise ConfigError(f"{where}: model '{model['label']}' cannot be built for task '{task['label']}': "
+                          f"{_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def time_budget_layer(seconds: float | None) -> Layer | None:
     """``--time-budget S``: train for exactly S seconds; replaces every step and epoch budget."""
     if seconds is None:
@@ -272,6 +299,7 @@ def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset
     train_layers = [Layer(train or {}, source, ("train",))]
     if (tb := time_budget_layer(time_budget)) is not None:
         train_layers.append(tb)
+    check_model_builds(registry, resolved["task"], resolved["model"], source.at(("model",)), source.at(("task",)))
     return Combination(resolved["task"], resolved["model"], resolved["halting"],
                        resolve_settings(TrainConfig, train_layers),
                        resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
@@ -304,6 +332,5 @@ def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = 
             try:
                 done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits)
             except (OSError, ValueError, KeyError, LookupError) as exc:
-                raise ConfigError(f"task '{combo.task['label']}': cannot build its data: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+                raise ConfigError(f"task '{combo.task['label']}': cannot build its data: {_first_line(exc)}") from exc
         combo.data = done[key]

@@ -19,6 +19,7 @@ from looped_hrm.resolve import (
     Combination,
     Layer,
     check_device,
+    check_model_builds,
     resolve_plugin,
     resolve_settings,
     skip_reason,
@@ -129,6 +130,8 @@ def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<
     combos = []
     for ti, task in enumerate(resolved["task"]):
         for mi, model in enumerate(resolved["model"]):
+            check_model_builds(registry, task, model, source.at(("models", str(mi), "config")),
+                               source.at(("tasks", str(ti), "config")))
             for hi, halting in enumerate(resolved["halting"]):
                 settings = {}
                 for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):

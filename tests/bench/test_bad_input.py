@@ -263,3 +263,10 @@ def test_duplicate_plugin_warning_blames_the_newcomer(tmp_path, monkeypatch):
 def test_huge_fixed_segments_is_refused_before_it_runs_forever(capsys, tmp_path):
     err = run_bad(capsys, tmp_path, *GRID, "--set", "eval.fixed_segments=100000000")
     assert "--set eval.fixed_segments=100000000: eval.fixed_segments: fixed_segments must be <= 4096" in err
+
+
+def test_model_config_its_constructor_refuses(capsys, tmp_path):
+    """Checked on the meta device before anything runs, not in every worker."""
+    err = run_bad(capsys, tmp_path, *GRID, "--set", "model.hidden_size=30")
+    assert "--set model.hidden_size=30: models.0.config: model 'hrm' cannot be built for task 'parity'" in err
+    assert "even head dimension" in err
