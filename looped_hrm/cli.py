@@ -20,6 +20,7 @@ from typing import Sequence
 from tabulate import tabulate
 
 from looped_hrm.config import ConfigError, Source, apply_overrides
+from looped_hrm.contracts import Task
 from looped_hrm.registry import PluginError, get_registry
 from looped_hrm.resolve import instantiate, plugin_dataclass, resolve_plugin
 
@@ -80,7 +81,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_puzzle(task, text: str):
+def read_puzzle(task: Task, text: str):
     """``--puzzle``: the puzzle itself or a file holding it, read by the task's ``parse``."""
     parse = getattr(task, "parse", None)
     if parse is None:

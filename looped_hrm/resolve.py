@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from looped_hrm.config import ConfigError, Source, build, config_hash, convert_fields, plugin_config, to_dict
-from looped_hrm.contracts import compatibility_problem
+from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Task, compatibility_problem
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Origin, Registry, get_registry
 from looped_hrm.training.config import TrainConfig
@@ -150,14 +150,14 @@ def check_device(device: str, where: str = "--device", *, available: bool = True
 class Built:
     """A combination as objects: the task, the policy, the validated settings, and the model's factory."""
 
-    task: Any
-    policy: Any
+    task: Task
+    policy: HaltingPolicy
     train: TrainConfig
     eval: EvalConfig
     model_config: Any
-    model_factory: Callable[..., Any]
+    model_factory: Callable[..., ReasoningModel]
 
-    def model(self) -> Any:
+    def model(self) -> ReasoningModel:
         """A fresh model (seed first: its initial weights follow the global RNG)."""
         return self.model_factory(self.model_config, self.task.info)
 

@@ -82,7 +82,7 @@ def analyze_run(run: Restored, *, limit: int | None, segments: int | None, batch
     halted = evaluate(run.model, run.policy, run.task, split, mode="policy", max_segments=run.eval_max_segments,
                    batch_size=run.eval.batch_size, device=run.device, loss=run.train.loss, precision=run.train.precision,
                    seed=int(run.record["combination"]["seed"]), verify=False)
-    names = tuple(getattr(run.task, "bucket_names", ()))
+    names = tuple(run.task.bucket_names)
     per_example = pd.DataFrame({
         "difficulty": split.difficulty.numpy(), "bucket": [names[b] if b < len(names) else str(b) for b in split.bucket.tolist()],
         "segments": halted.segments.numpy(), "inner_steps": halted.inner_steps.numpy(), "flops": halted.flops.numpy(),
