@@ -14,8 +14,9 @@ DEFAULT_PRESET = "small"
 TRAIN: dict[str, dict[str, Any]] = {
     # seconds per combination on a CPU core: a smoke test of the whole pipeline
     "tiny": {"steps": 300, "batch_size": 32, "lr": 1e-3, "warmup_steps": 30, "max_segments": 4, "log_every": 25},
-    # the CPU benchmark default: a few minutes per combination on one core
-    "small": {"steps": 1500, "batch_size": 64, "lr": 1e-3, "warmup_steps": 100, "max_segments": 8,
+    # the CPU benchmark default: a few minutes per combination on one core (README's main command: HRM and
+    # the baseline x 3 seeds within 10 minutes on 2 cores)
+    "small": {"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 100, "max_segments": 8,
               "weight_decay": 0.1, "log_every": 50},
     # the official HRM/TRM Sudoku-Extreme recipe (hrm_trm_reference.md §3): 20k epochs of 1k puzzles at batch 768
     "paper": {"steps": 26041, "batch_size": 768, "lr": 1e-4, "warmup_steps": 2000, "max_segments": 16,
