@@ -3,12 +3,13 @@
 Builds each distinct model once (weights on the CPU; the ``paper`` presets take a few seconds)
 and multiplies its per-segment FLOPs (`ComputeProfile`) by the training budget. Training cost =
 train FLOPs per example-segment × batch × steps, plus one more forward per example-segment when
-the halting policy asks for a lookahead (HRM's Q-continue target). Step budgets only: a budget in
-epochs or seconds is reported as unknown.
+the halting policy asks for a lookahead (HRM's Q-continue target). Step and FLOPs budgets (a FLOPs
+budget shows the steps it buys each model); a budget in epochs or seconds is reported as unknown.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from looped_hrm.config import config_hash
@@ -36,8 +37,12 @@ def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[st
         profile = profiles[key]
         policy, train = built.policy, built.train
         per_step = profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0)
-        estimate = per_step * train.batch_size * train.steps / 1e15 if train.steps else "unknown"
+        steps = train.steps
+        if train.flops_budget is not None:  # an equal-compute budget: the steps it buys this model
+            bought = math.ceil(train.flops_budget / (per_step * train.batch_size))
+            steps = min(steps, bought) if steps else bought
+        estimate = per_step * train.batch_size * steps / 1e15 if steps else "unknown"
         row.update({"params": f"{profile.trainable_params:,}", "fwd GFLOP/segment": round(profile.forward_flops / 1e9, 4),
-                    "steps": train.steps or "", "est. train PFLOP": estimate, "note": ""})
+                    "steps": steps or "", "est. train PFLOP": estimate, "note": ""})
         rows.append(row)
     return rows
