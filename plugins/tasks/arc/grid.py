@@ -149,10 +149,6 @@ class GridAug:
         if not 0 <= self.dihedral < 8:
             raise ValueError(f"dihedral index must be in 0..7, got {self.dihedral}")
 
-    @property
-    def is_identity(self) -> bool:
-        return self.dihedral == 0 and self.colours == tuple(range(NUM_COLOURS))
-
     def apply(self, grid: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(dihedral(np.asarray(self.colours)[grid], self.dihedral))
 
