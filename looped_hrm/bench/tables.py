@@ -143,9 +143,14 @@ class Cell:
 
 
 def _natural(name: str) -> tuple:
-    """Order bucket names by the first number in them (``<7``, ``7-13``, ``14-27``), then as text."""
+    """Order bucket names by the first number in them, ``<N`` before and ``>=N`` after the names
+    starting at N (``<7``, ``7-13``, ``14-27``, ``>=28``), then as text. Records that carry their
+    task's bucket order (``per_example``) do not need this."""
     m = re.search(r"\d+", name)
-    return (0, int(m.group()), name) if m else (1, 0, name)
+    if not m:
+        return (1, 0, 0, name)
+    side = -1 if name.lstrip().startswith("<") else 1 if name.lstrip().startswith(">") else 0
+    return (0, int(m.group()), side, name)
 
 
 def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:

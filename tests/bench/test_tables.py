@@ -154,3 +154,10 @@ def test_learning_curves_and_task_metrics_tables(records):
     assert table.loc["hrm", "steps to X"] == "100" and table.loc["baseline", "steps to X"] == "not reached"
     extra = task_metrics(cells(records)).set_index("model")
     assert extra.loc["hrm", "pass@2"].startswith("65.0")
+
+
+def test_bucket_names_without_a_stored_order_sort_by_number():
+    from looped_hrm.bench.tables import _natural
+
+    names = ["14-27", ">=28", "7-13", "<7"]
+    assert sorted(names, key=_natural) == ["<7", "7-13", "14-27", ">=28"]
