@@ -307,15 +307,20 @@ def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset
                                                                resolved["halting"]))
 
 
-def data_fingerprint(task: Any, splits: Sequence[str]) -> dict[str, str]:
-    """split -> content hash of the data ``task`` builds for it (`looped_hrm.cache.split_fingerprint`)."""
+def data_fingerprint(task: Any, splits: Sequence[str], init_from: str | None = None) -> dict[str, str]:
+    """split -> content hash of the data ``task`` builds for it (`looped_hrm.cache.split_fingerprint`),
+    and ``init_from`` -> the hash of the checkpoint training starts from, when it starts from one."""
     from looped_hrm.cache import split_fingerprint
 
-    return {split: split_fingerprint(task.build(split)) for split in dict.fromkeys(splits)}
+    prints = {split: split_fingerprint(task.build(split)) for split in dict.fromkeys(splits)}
+    if init_from:
+        prints["init_from"] = hashlib.sha256(Path(init_from).read_bytes()).hexdigest()[:16]
+    return prints
 
 
 def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = None) -> None:
-    """Fill ``combo.data`` of every runnable combination: the fingerprint of its train and eval splits.
+    """Fill ``combo.data`` of every runnable combination: the fingerprint of its train and eval splits
+    (and of the checkpoint it starts from, ``train.init_from``).
 
     Each distinct task is built once, here, before anything runs (the splits are cached on disk, so
     the workers load them instead of generating them side by side); an edited data file or a changed
@@ -327,10 +332,11 @@ def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = 
         if combo.skip_reason:
             continue
         splits = ("train", combo.eval["split"])
-        key = config_hash(combo.task, splits)
+        init_from = combo.train.get("init_from")
+        key = config_hash(combo.task, splits, init_from)
         if key not in done:
             try:
-                done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits)
+                done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits, init_from)
             except (OSError, ValueError, KeyError, LookupError) as exc:
                 raise ConfigError(f"task '{combo.task['label']}': cannot build its data: {_first_line(exc)}") from exc
         combo.data = done[key]

@@ -90,7 +90,8 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
 
         device = str(resolve_device(combo.device))
         built = combo.build()
-        record["data"] = data_fingerprint(built.task, ("train", built.eval.split))  # what this run really used
+        record["data"] = data_fingerprint(built.task, ("train", built.eval.split),  # what this run really used
+                                          built.train.init_from)
         if combo.data is not None and record["data"] != combo.data:
             raise RuntimeError(f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
                                f"-> {record['data']}); rerun the command")

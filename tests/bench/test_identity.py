@@ -82,3 +82,18 @@ def test_a_truncated_cache_file_is_rebuilt_and_named(tmp_path, monkeypatch, caps
     again = task.build("test")
     assert (again.inputs == first.inputs).all()
     assert str(path) in capsys.readouterr().err
+
+
+def test_the_checkpoint_training_starts_from_is_part_of_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOPED_HRM_CACHE", str(tmp_path / "cache"))
+    checkpoint = tmp_path / "official.pt"
+
+    def key() -> str:
+        combo = resolve_combination("parity", "hrm", preset="tiny", train={"steps": 2, "init_from": str(checkpoint)})
+        fingerprint_data([combo])
+        return combo.key
+
+    checkpoint.write_bytes(b"weights v1")
+    first = key()
+    checkpoint.write_bytes(b"weights v2")  # same path, other weights
+    assert key() != first
