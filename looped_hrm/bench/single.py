@@ -159,7 +159,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             link.symlink_to(work.resolve(), target_is_directory=True)
         dist.barrier()
         started = time.time()
-        record = run_combination(combo, scratch, threads=None, progress=False, dist=dist, train=False)
+        record = run_combination(combo, scratch, threads=None, progress=args.progress, dist=dist, train=False)
     finally:
         dist.close()
     if not dist.is_main:
@@ -203,6 +203,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-segments", type=int, help="segments to run (default: the run's eval setting)")
     p.add_argument("--limit", type=int, help="evaluate only the first N test examples")
     p.add_argument("--key", help="which run, when DIR holds several")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="live progress: examples, exact accuracy so far, segments, examples/s, ETA (default: on)")
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--out", metavar="DIR", help="for a checkpoint: where to write (default results/eval_<name>)")
     for flag in ("--task", "--model", "--halting", "--preset"):

@@ -17,6 +17,7 @@ import time
 from typing import Literal, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
@@ -32,14 +33,18 @@ Mode = Literal["policy", "fixed"]
 def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Split, *, mode: Mode, max_segments: int,
              batch_size: int, device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
              curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None,
-             dist: Dist | None = None) -> ExampleResults:
+             dist: Dist | None = None, progress: bool = False) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
-    ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``)."""
+    ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``).
+
+    ``progress``: a live bar (examples done, exact accuracy so far, mean segments, examples/s, ETA);
+    it reads the device once per segment, so it is off unless a person is watching."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
         part = evaluate(model, policy, task, split.subset(slice(lo, hi)), mode=mode, max_segments=max_segments,
                         batch_size=max(1, batch_size // dist.world), device=device, loss=loss, precision=precision,
-                        seed=seed + dist.rank, curve=curve, verify=verify, runner=runner) if hi > lo else None
+                        seed=seed + dist.rank, curve=curve, verify=verify, runner=runner,
+                        progress=progress and dist.is_main) if hi > lo else None
         return merge_results([r for r in dist.all_gather_object(part) if r is not None])
     n = len(split)
     if runner is None:
@@ -69,6 +74,8 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
     was_training = model.training
     model.eval()
     start = time.perf_counter()
+    bar = tqdm(total=n, desc=f"eval ({mode})", unit="ex", disable=not progress, dynamic_ncols=True, leave=False)
+    right = segments = 0
     try:
         while True:
             slots.refill()
@@ -104,8 +111,16 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
             out_first.index_copy_(0, dest, ex["first_correct"])
             out_curve.index_copy_(0, dest, ex["correct_at"])
 
+            if progress:
+                right += int((st.correct & halt).sum())
+                segments += int((st.steps * halt).sum())
+                done = int(halt.sum())
+                seen = max(bar.n + done, 1)
+                bar.set_postfix(exact=f"{right / seen:.3f}", segs=f"{segments / seen:.2f}", refresh=False)
+                bar.update(done)
             slots.advance(st, halt)
     finally:
+        bar.close()
         model.train(was_training)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

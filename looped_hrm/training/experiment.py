@@ -103,10 +103,11 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
                            compile=train_cfg.compile, verify=label_free_verifier(task))
 
-    def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False):
+    def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False,
+                 show: bool = False):
         return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
                         device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner,
-                        dist=dist)
+                        dist=dist, progress=show)
 
     quick_split = _limit(test_split, train_cfg.eval_examples)
 
@@ -146,13 +147,14 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         reference = None
         if eval_cfg.fixed:
             curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
-            res = passes["fixed"] = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify)
+            res = passes["fixed"] = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify,
+                                             show=progress)
             reference = res.first_correct
             metrics.update({f"fixed/{k}": v for k, v in
                             summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
             metrics.update({f"fixed/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
         if eval_cfg.policy:
-            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify)
+            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress)
             metrics.update({f"policy/{k}": v for k, v in summarize(
                 res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
                 max_segments=eval_max).items()})
