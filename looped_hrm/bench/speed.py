@@ -8,8 +8,9 @@ for the Q-continue target, as in the official HRM — backward, optimizer step).
 (compilation included) are excluded; the timed window is CUDA-synchronised. Reports steps/s,
 sequences/s, tokens/s, FLOPs per step (counted with ``torch.utils.flop_counter.FlopCounterMode`` on
 one eager step, and by the models' formula), MFU against ``--peak-tflops`` (800 on an H100: the
-dense bf16 matmul rate measured there), peak memory, time to the first step, and whether anything
-recompiled after warm-up or when switching to evaluation. Rows are merged into
+dense bf16 matmul rate measured there), peak memory, time to the first step, and — with ``--compile`` —
+the compile time and the recompilations after warm-up (0: the training graph and the inference
+graph of `looped_hrm.engine.compiled` serve every timed step and an evaluation pass at another batch size). Rows are merged into
 ``<out>/speed.json`` and ``<out>/speed.md`` (default ``results/gpu/<device>/`` on CUDA,
 ``results/cpu/`` otherwise) next to the official figures from ``shared/reference/gpu_anchor.md``.
 
@@ -48,36 +49,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _compiled_frames() -> int:
-    """Frames torch.compile has compiled so far in this process (a recompilation adds one)."""
-    try:
-        from torch._dynamo.utils import counters
-    except ImportError:
-        return 0
-    return int(sum(counters["frames"].values())) if "frames" in counters else 0
-
-
 def _peak_memory_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
 def measure(model: str, task: str, *, preset: str | None, task_preset: str | None, halting: str, batch: int,
             steps: int, warmup: int, compile: bool, device: str, precision: Literal["auto", "bf16", "fp32"] = "auto",
-            overrides: Sequence[str] = (), peak_tflops: float | None = None) -> dict[str, Any]:
-    """Time ``steps`` training steps after ``warmup``; return one JSON-able row."""
+            overrides: Sequence[str] = (), peak_tflops: float | None = None,
+            compile_backend: str = "inductor") -> dict[str, Any]:
+    """Time ``steps`` training steps after a warm-up; return one JSON-able row.
+
+    Warm-up: ``warmup`` training steps and one evaluation pass (``2 * batch + 1`` examples at batch
+    ``2 * batch``, so a larger batch and a tail of one row), which is where compilation happens.
+    After the timed steps the same evaluation runs again; ``recompiles_after_warmup`` counts the
+    graphs compiled by the timed steps and that second pass (0 expected).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from looped_hrm.engine.compiled import compiled_segment
     from looped_hrm.evaluation.evaluate import evaluate
     from looped_hrm.training.config import TrainConfig
     from looped_hrm.training.experiment import resolve_device, seed_everything
     from looped_hrm.training.trainer import Trainer
 
+    if warmup < 1:
+        raise ValueError(f"warmup must be >= 1 (the first step compiles), got {warmup}")
     dev = resolve_device(device)
     values = apply_overrides({}, list(overrides))
     combo = resolve_combination(task, model, halting, preset=preset, task_preset=task_preset,
                                 task_config=values.get("task"), model_config=values.get("model"),
                                 halting_config=values.get("halting"), device=device, source=Source("--set"),
                                 train={"steps": warmup + steps + 1, "batch_size": batch, "compile": compile,
+                                       "compile_backend": compile_backend,
                                        "precision": precision, "progress": False, "max_segments": 16})
     built = combo.build()
     task_obj, policy, cfg = built.task, built.policy, built.train
@@ -94,42 +97,58 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     del counter_trainer
 
     trainer = Trainer(net, policy, task_obj, data, cfg, device=dev, seed=0, workdir=None, progress=False)
+    eval_rows = min(2 * batch + 1, len(data))
+    eval_split = data.subset(slice(0, eval_rows))
+
+    def eval_pass() -> None:
+        evaluate(net, policy, task_obj, eval_split, mode="fixed", max_segments=2, batch_size=2 * batch, device=dev,
+                 loss=cfg.loss, precision=precision, seed=0, verify=False, runner=trainer.runner)
+
+    compiled = compiled_segment(net, compile_backend) if compile else None
+
+    def graphs() -> int:
+        return compiled.graphs if compiled is not None else 0
+
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
     trainer.train_step()
     _sync(dev)
     first_step_s = time.perf_counter() - start
-    for _ in range(max(0, warmup - 1)):
+    for _ in range(warmup - 1):
         trainer.train_step()
+    eval_pass()
     _sync(dev)
-    frames_after_warmup = _compiled_frames()
+    graphs_warmup = graphs()
     start = time.perf_counter()
     for _ in range(steps):
         trainer.train_step()
     _sync(dev)
     elapsed = time.perf_counter() - start
-    frames_after_timing = _compiled_frames()
-    evaluate(net, policy, task_obj, data.subset(slice(0, batch)), mode="fixed", max_segments=2, batch_size=batch,
-             device=dev, loss=cfg.loss, seed=0, runner=trainer.runner)
-    frames_after_eval = _compiled_frames()
+    eval_pass()
+    _sync(dev)
 
     profile = net.compute_profile()
-    seq_positions = int(data.inputs.shape[1]) + getattr(getattr(net, "io", None), "puzzle_emb_len", 0)
+    seq_positions = int(net.io.seq_len)  # positions the reasoning core sees: puzzle prefix + task cells
     formula = batch * (profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0))
     steps_per_s = steps / elapsed
     row = {
-        "model": combo.model["plugin"], "preset": preset, "task": combo.task["plugin"], "halting": combo.halting["plugin"],
+        "model": combo.model["plugin"], "preset": preset, "overrides": list(overrides), "task": combo.task["plugin"],
+        "halting": combo.halting["plugin"],
         "batch": batch, "compile": compile, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "precision": precision, "torch": torch.__version__, "timed_steps": steps, "warmup_steps": warmup,
+        "precision": precision, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "timed_steps": steps, "warmup_steps": warmup,
         "steps_per_s": steps_per_s, "ms_per_step": 1000 * elapsed / steps,
-        "sequences_per_s": batch * steps_per_s, "tokens_per_s": batch * seq_positions * steps_per_s,
+        "sequences_per_s": batch * steps_per_s, "seq_positions": seq_positions,
+        "tokens_per_s": batch * seq_positions * steps_per_s,
         "tflop_per_step_counted": counted / 1e12, "tflop_per_step_formula": formula / 1e12,
         "achieved_tflops": counted * steps_per_s / 1e12,
         "peak_tflops": peak_tflops, "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
         "peak_memory_gib": _peak_memory_gib(dev), "first_step_s": first_step_s,
-        "recompiled_during_timing": frames_after_timing > frames_after_warmup,
-        "recompiled_for_eval": frames_after_eval > frames_after_timing,
+        "compile_backend": compile_backend if compile else None,
+        "compile_s": compiled.compile_s if compiled is not None else None,
+        "graphs_compiled": graphs_warmup, "recompiles_after_warmup": graphs() - graphs_warmup,
+        "fullgraph": compiled.fullgraph if compiled is not None else None,
         "trainable_params": profile.trainable_params, "lookahead": bool(policy.needs_lookahead),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -145,23 +164,31 @@ def _slug(text: str) -> str:
 
 
 def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
-    """Merge ``rows`` into ``out/speed.json`` (one row per model/preset/halting/batch/compile) and redraw the table."""
+    """Merge ``rows`` into ``out/speed.json`` (one row per model/preset/overrides/halting/batch/compile/precision)
+    and redraw the table."""
     path = out / "speed.json"
     existing = json.loads(path.read_text())["rows"] if path.exists() else []
-    key = lambda r: (r["model"], r["preset"], r["halting"], r["batch"], r["compile"], r["precision"])  # noqa: E731
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (r["model"], r["preset"], " ".join(r.get("overrides", [])), r["halting"], r["batch"], r["compile"],
+                r["precision"])
+
     merged = {key(r): r for r in existing}
     for r in rows:
         merged[key(r)] = {**r, "command": command}
-    table = [[r["model"], r["preset"], r["halting"], r["batch"], "yes" if r["compile"] else "no",
+    table = [[r["model"], " ".join([str(r["preset"]), *r.get("overrides", [])]), r["halting"], r["batch"],
+              "yes" if r["compile"] else "no",
               f"{r['steps_per_s']:.2f}", f"{r['sequences_per_s']:,.0f}", f"{r['tokens_per_s']:,.0f}",
               f"{r['tflop_per_step_counted']:.3g}", f"{r['achieved_tflops']:.3g}",
               f"{100 * r['mfu']:.1f} %" if r.get("mfu") else "—",
               f"{r['peak_memory_gib']:.1f}" if r.get("peak_memory_gib") else "—", f"{r['first_step_s']:.1f}",
-              "yes" if r["recompiled_during_timing"] or r["recompiled_for_eval"] else "no",
+              f"{r['compile_s']:.1f}" if r.get("compile_s") is not None else "—",
+              str(r.get("recompiles_after_warmup", "—")) if r["compile"] else "—",
               f"{r['official_steps_per_s']} ({r['speedup_vs_official']:.2f}×)" if r.get("official_steps_per_s") else "—"]
              for r in sorted(merged.values(), key=key)]
     headers = ["model", "preset", "halting", "batch", "compiled", "steps/s", "sequences/s", "tokens/s",
-               "TFLOP/step", "TFLOP/s", "MFU", "peak GiB", "first step s", "recompiled", "official steps/s (ours ×)"]
+               "TFLOP/step", "TFLOP/s", "MFU", "peak GiB", "first step s", "compile s", "recompiles after warm-up",
+               "official steps/s (ours ×)"]
     device = next(iter(merged.values()))["device"]
     text = (f"# Training throughput on {device}\n\nOne step = one segment of the whole batch + backward + "
             f"optimizer step (act_q includes its lookahead forward). Commands are in speed.json.\n\n"
@@ -181,19 +208,26 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--steps", type=int, default=200, help="timed steps (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first, compilation included")
     parser.add_argument("--compile", action="store_true", help="torch.compile the segment")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend (default inductor; aot_eager checks capture only)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help=f"for MFU (default {H100_PEAK_TFLOPS:g} on an H100, none elsewhere)")
+                        help=f"for MFU (default {H100_PEAK_TFLOPS:g} on an H100 or H200, the dense bf16 rate "
+                        "measured on both; none elsewhere)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model.x=.., task.x=..")
     parser.add_argument("--out", default=None, help="folder for speed.json/speed.md")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     peak = args.peak_tflops
-    if peak is None and torch.cuda.is_available() and "H100" in torch.cuda.get_device_name():
+    if peak is None and torch.cuda.is_available() and any(h in torch.cuda.get_device_name() for h in ("H100", "H200")):
         peak = H100_PEAK_TFLOPS
     row = measure(args.model, args.task, preset=args.preset, task_preset=args.task_preset, halting=args.halting,
                   batch=args.batch, steps=args.steps, warmup=args.warmup, compile=args.compile, device=args.device,
-                  precision=args.precision, overrides=args.set, peak_tflops=peak)
+                  precision=args.precision, overrides=args.set, peak_tflops=peak,
+                  compile_backend=args.compile_backend)
     out = Path(args.out) if args.out else Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / _slug(row["device"])
     write([row], out, "python -m looped_hrm.bench speed " + " ".join(shlex.quote(a) for a in argv))
     print((out / "speed.md").read_text())

@@ -8,8 +8,8 @@ and only adds the hard cap ``steps >= max_steps``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -24,6 +24,7 @@ from looped_hrm.contracts import (
     SegmentOutput,
     compatibility_problem,
 )
+from looped_hrm.engine.compiled import compiled_segment
 from looped_hrm.engine.correctness import exact_correct
 from looped_hrm.nn.losses import get_loss
 
@@ -68,12 +69,12 @@ class SegmentRunner:
     """Runs one segment of ``model`` under ``policy`` (see module docstring)."""
 
     def __init__(self, model: ReasoningModel, policy: HaltingPolicy, *, loss: str, device: torch.device,
-                 precision: str = "auto", compile: bool = False,
+                 precision: str = "auto", compile: bool = False, compile_backend: str = "inductor",
                  verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         self.model, self.policy = model, policy
         self.loss_fn = get_loss(loss)
         self.autocast = autocast_for(device, precision)
-        self.segment_fn = torch.compile(model.segment) if compile else model.segment
+        self.segment_fn = compiled_segment(model, compile_backend) if compile else model.segment
         self.verify = verify
         # The refinement-level rule goes only to models with an inner level (two_level runs the
         # segment level alone on the others).

@@ -14,7 +14,8 @@ from typing import Literal
 # Fields that may change between a checkpoint and its resumption: budgets, logging and speed flags
 # (more steps to continue a finished run, a different log cadence). Everything else must match.
 RESUMABLE_FIELDS = frozenset({"steps", "epochs", "time_budget_s", "flops_budget", "log_every", "checkpoint_every",
-                              "eval_interval", "curve_fractions", "compile", "tensorboard", "progress"})
+                              "eval_interval", "curve_fractions", "compile", "compile_backend",
+                              "tensorboard", "progress"})
 
 
 @dataclass
@@ -49,7 +50,8 @@ class TrainConfig:
 
     # --- speed and precision
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
-    compile: bool = False  # torch.compile the model's segment
+    compile: bool = False  # torch.compile the model's segment (one graph with, one without gradient: looped_hrm.engine.compiled)
+    compile_backend: str = "inductor"  # torch.compile backend; "eager"/"aot_eager" check capture without code generation
 
     # --- bookkeeping
     log_every: int = 50  # steps between host synchronisations: progress bar, NaN check, budget checks

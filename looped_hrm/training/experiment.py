@@ -44,7 +44,7 @@ from looped_hrm.evaluation.metrics import summarize
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 
-TIMING_KEYS = ("wall_s", "examples_per_s", "peak_memory_mb")
+TIMING_KEYS = ("wall_s", "cpu_s", "examples_per_s", "peak_memory_mb")
 """Metric-name endings that measure the machine rather than the model (excluded from determinism checks)."""
 
 
@@ -101,7 +101,7 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     fixed_max = eval_cfg.fixed_segments or eval_max
     bucket_names = tuple(task.bucket_names)
     runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
-                           compile=train_cfg.compile, verify=label_free_verifier(task))
+                           compile=train_cfg.compile, compile_backend=train_cfg.compile_backend, verify=label_free_verifier(task))
 
     def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False,
                  show: bool = False):

@@ -75,7 +75,8 @@ class Trainer:
         self.curve: list[dict[str, Any]] = []
         # one runner per experiment: run_experiment shares its own with the evaluation
         self.runner = runner or SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
-                                              compile=cfg.compile, verify=label_free_verifier(task))
+                                              compile=cfg.compile, compile_backend=cfg.compile_backend,
+                                              verify=label_free_verifier(task))
         self.optimizers = build_optimizers(model, cfg, device)
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
         self.dense_params, puzzle_params = split_parameters(model)
@@ -95,6 +96,7 @@ class Trainer:
         self.step = 0
         self.done = False
         self.train_time = 0.0
+        self.train_cpu_s = 0.0  # CPU seconds of this process while training (wall time misleads on a shared machine)
         self.flops = 0.0
         self.window: dict[str, float] = {}  # the last logged window of training metrics
         self.checkpoint_step: int | None = None  # step of the last checkpoint written
@@ -194,6 +196,7 @@ class Trainer:
                    dynamic_ncols=True, leave=False)
         self._open_tensorboard()
         self._clock = self._window_start = time.perf_counter()
+        self._cpu_clock = time.process_time()
         try:
             while True:
                 if cfg.steps is not None and self.step >= cfg.steps:
@@ -229,9 +232,10 @@ class Trainer:
 
     def _elapsed(self) -> float:
         """Training seconds so far, this session included (checkpoint writes count; quick evaluations too)."""
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.train_time += now - self._clock
-        self._clock = now
+        self.train_cpu_s += cpu - self._cpu_clock
+        self._clock, self._cpu_clock = now, cpu
         return self.train_time
 
     def progress_fraction(self) -> float:
@@ -348,6 +352,7 @@ class Trainer:
             "step": self.step,
             "done": self.done,
             "train_time": self.train_time,
+            "train_cpu_s": self.train_cpu_s,
             "flops": self.flops,
             "window": dict(self.window),
             "finished_count": self._finished_counts().cpu(),
@@ -390,6 +395,7 @@ class Trainer:
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.step, self.train_time, self.flops = int(state["step"]), float(state["train_time"]), float(state["flops"])
+        self.train_cpu_s = float(state.get("train_cpu_s", 0.0))
         self.window = dict(state["window"])
         self.checkpoint_step = self.step
         counts = state["finished_count"].to(self.device)
@@ -434,6 +440,7 @@ class Trainer:
             "train/examples": finished,
             "train/epochs": finished / self.num_examples,
             "train/wall_s": self.train_time,
+            "train/cpu_s": self.train_cpu_s,
             "train/examples_per_s": finished / self.train_time if self.train_time > 0 else None,
             "train/flops": self.flops,
         }
