@@ -235,7 +235,8 @@ class Check:
                    "env": getattr(self, "facts", {})}
         (self.out / "check.json").write_text(json.dumps(summary, indent=1) + "\n")
         stage_rows = [[s["stage"], s["status"], s.get("seconds", "—"), s.get("reason", "")] for s in self.stages]
-        text = (f"# GPU check on {summary['env'].get('device', '?')}{' (CPU rehearsal, tiny presets)' if self.rehearse else ''}\n\n"
+        title = summary["env"].get("device", "?") + (" (CPU rehearsal, tiny presets)" if self.rehearse else "")
+        text = (f"# GPU check on {title}\n\n"
                 f"Command: `{summary['command']}` — {used:.0f} s of a {self.budget_s:.0f} s budget; torch "
                 f"{summary['env'].get('torch', '?')}. Ceilings measured here: "
                 f"{summary['env'].get('matmul_bf16_tflops', '—')} TFLOP/s bf16 matmul, "
