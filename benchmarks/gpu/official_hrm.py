@@ -94,7 +94,7 @@ def _batches(batch: int, device: torch.device, count: int = 4) -> list[dict[str,
 
 
 def measure(hrm_dir: Path, *, batch: int, steps: int, warmup: int, compile: bool, device: str,
-            tiny: bool = False, peak_tflops: float | None = None) -> dict:
+            tiny: bool = False, peak_tflops: float | None = None, backend: str = "inductor") -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     Model, LossHead, SparseSignSGD, AdamATan2 = _import_official(hrm_dir)
@@ -132,7 +132,7 @@ def measure(hrm_dir: Path, *, batch: int, steps: int, warmup: int, compile: bool
     with FlopCounterMode(display=False) as counter:  # one eager step
         train_batch(model)
     counted = float(counter.get_total_flops())
-    net = torch.compile(model, dynamic=False) if compile else model  # as pretrain.py
+    net = torch.compile(model, dynamic=False, backend=backend) if compile else model  # as pretrain.py
 
     from torch._dynamo.utils import counters
 
@@ -159,7 +159,8 @@ def measure(hrm_dir: Path, *, batch: int, steps: int, warmup: int, compile: bool
     positions = SEQ_LEN + 1  # 81 cells + 1 puzzle-embedding position
     return {
         "model": "official HRM (sapientinc/HRM)", "preset": "tiny" if tiny else "paper", "batch": batch,
-        "compile": compile, "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
+        "compile": compile, "compile_backend": backend if compile else None,
+        "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
         "precision": "bf16" if cuda else "fp32", "torch": torch.__version__, "timed_steps": steps,
         "warmup_steps": warmup, "steps_per_s": steps_per_s, "ms_per_step": 1000 * elapsed / steps,
         "sequences_per_s": batch * steps_per_s, "seq_positions": positions, "tokens_per_s": batch * positions * steps_per_s,
@@ -180,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--compile-backend", default="inductor", help="aot_eager: capture only (CPU rehearsal)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU rehearsal)")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--out", type=Path, required=True, help="writes official_hrm.json here")
     args = parser.parse_args(argv)
     row = measure(args.hrm_dir.resolve(), batch=args.batch, steps=args.steps, warmup=args.warmup, compile=args.compile,
-                  device=args.device, tiny=args.tiny, peak_tflops=args.peak_tflops)
+                  device=args.device, tiny=args.tiny, peak_tflops=args.peak_tflops, backend=args.compile_backend)
     row["command"] = "python benchmarks/gpu/official_hrm.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "official_hrm.json").write_text(json.dumps(row, indent=1) + "\n")
