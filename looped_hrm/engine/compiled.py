@@ -38,7 +38,9 @@ from typing import Any
 
 import torch
 
-_CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, CompiledSegment]] = weakref.WeakKeyDictionary()
+from looped_hrm.contracts import ReasoningModel
+
+_CACHE: weakref.WeakKeyDictionary[ReasoningModel, dict[str, CompiledSegment]] = weakref.WeakKeyDictionary()
 
 
 # How the inference graph treats the batch dimension: unbacked first (one graph for every size);
@@ -68,7 +70,7 @@ def _mark_batch(value: Any, mark: Callable[[torch.Tensor, int], None]) -> Any:
 class CompiledSegment:
     """``model.segment`` under ``torch.compile`` (see the module docstring). Use `compiled_segment`."""
 
-    def __init__(self, model: torch.nn.Module, backend: str | Callable = "inductor") -> None:
+    def __init__(self, model: ReasoningModel, backend: str | Callable = "inductor") -> None:
         self.graphs = 0
         self.compile_s = 0.0
         self.fullgraph = True
@@ -81,7 +83,7 @@ class CompiledSegment:
             self.graphs += 1
             return inner_backend(gm, example_inputs)
 
-        segment: Callable = model.segment  # type: ignore[assignment]  # a ReasoningModel method
+        segment: Callable = model.segment
         self._whole = torch.compile(segment, backend=counting_backend, fullgraph=True)
         self._pieces = torch.compile(segment, backend=counting_backend, fullgraph=False)
 
@@ -120,7 +122,7 @@ class CompiledSegment:
         return result
 
 
-def compiled_segment(model: torch.nn.Module, backend: str | Callable = "inductor") -> CompiledSegment:
+def compiled_segment(model: ReasoningModel, backend: str | Callable = "inductor") -> CompiledSegment:
     """The one compiled segment of ``model`` for ``backend`` in this process (created on first use)."""
     per_model = _CACHE.setdefault(model, {})
     key = backend if isinstance(backend, str) else f"{getattr(backend, '__name__', 'backend')}@{id(backend)}"
