@@ -242,6 +242,8 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
     on_cuda = any(c.device.startswith("cuda") for c in todo)
     jobs = max(1, args.jobs or (1 if on_cuda else min(len(todo) or 1, os.cpu_count() or 1)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the caller's cap (e.g. beside other xdist workers):
+        threads = min(threads, max(1, int(os.environ["OMP_NUM_THREADS"])))  # oversubscribed OpenMP crawls
     progress = args.progress if args.progress is not None else jobs == 1
     print(f"{name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
           f"({jobs} job(s) × {threads} thread(s)) -> {out_dir}", file=sys.stderr)

@@ -26,7 +26,7 @@ FAST = ["--preset", "tiny", "--set", "train.steps=12", "--set", "train.log_every
 
 
 def bench(*args: str, cwd: Path, timeout: float = 300, wait: bool = True):
-    env = {**os.environ, "LOOPED_HRM_PLUGINS": "toy_plugins",
+    env = {**os.environ, "LOOPED_HRM_PLUGINS": "toy_plugins", "OMP_NUM_THREADS": "1",  # beside other xdist workers
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "looped_hrm.bench", *args]
     if not wait:
