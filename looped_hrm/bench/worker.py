@@ -71,12 +71,20 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
+def samples_path(out_dir: str | Path, combo: Combination) -> Path:
+    """The per-example sample log beside the record (``--log-samples``; `report` reads only ``*.json``)."""
+    from looped_hrm.evaluation.samples import SAMPLES_SUFFIX
+
+    return Path(out_dir) / "runs" / f"{combo.file_stem}{SAMPLES_SUFFIX}"
+
+
 def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | None = 1, progress: bool = False,
-                    dist: Any = None, train: bool = True) -> dict[str, Any]:
+                    dist: Any = None, train: bool = True, log_samples: bool = False) -> dict[str, Any]:
     """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
 
     ``dist`` (a `looped_hrm.engine.distributed.Dist`): one rank of a ``torchrun`` run; every rank
     trains, rank 0 alone writes. ``train=False`` only evaluates the checkpoint in the work folder.
+    ``log_samples`` also writes the per-example sample log (`samples_path`) before the record.
     """
     import torch
 
@@ -104,10 +112,17 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
                 load_official(built.train.init_from, combo.model["plugin"], net)
             return net
 
+        def on_samples(mode, results, split) -> None:
+            from looped_hrm.evaluation.samples import write_samples
+
+            path = write_samples(samples_path(out_dir, combo), results, split, mode=mode,
+                                 bucket_names=tuple(getattr(built.task, "bucket_names", ())))
+            record["samples"] = path.name
+
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
         metrics = run_experiment(built.task, make_model, built.policy, built.train, built.eval, seed=combo.seed,
                                  device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress,
-                                 dist=dist, train=train)
+                                 dist=dist, train=train, on_samples=on_samples if log_samples else None)
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)

@@ -33,12 +33,15 @@ Mode = Literal["policy", "fixed"]
 def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Split, *, mode: Mode, max_segments: int,
              batch_size: int, device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
              curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None,
-             dist: Dist | None = None, progress: bool = False) -> ExampleResults:
+             dist: Dist | None = None, progress: bool = False, trajectory: bool = False) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
     ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``).
 
     ``progress``: a live bar (examples done, exact accuracy so far, mean segments, examples/s, ETA);
-    it reads the device once per segment, so it is off unless a person is watching."""
+    it reads the device once per segment, so it is off unless a person is watching.
+
+    ``trajectory`` also keeps every example's prediction and halting probability after each segment
+    it ran (``ExampleResults.trajectory`` / ``halt_probs``; for the sample logs; not merged across ranks)."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
         part = evaluate(model, policy, task, split.subset(slice(lo, hi)), mode=mode, max_segments=max_segments,
@@ -55,7 +58,9 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
     queue = ExampleQueue(n, device, shuffle=False, epochs=1)
     slots = Slots(data, queue, model, policy, min(batch_size, n), extras={
         "inner": ((), torch.float32), "flops": ((), torch.float32),
-        "first_correct": ((), torch.int64), "correct_at": ((len(curve),), torch.bool)})
+        "first_correct": ((), torch.int64), "correct_at": ((len(curve),), torch.bool),
+        **({"traj": ((max_segments, split.inputs.shape[1]), torch.int16), "traj_q": ((max_segments,), torch.float32)}
+           if trajectory else {})})
     generator = torch.Generator(device=device).manual_seed(seed)
     profile = model.compute_profile()
 
@@ -70,6 +75,9 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
     decisions = 0
     policy_sums: dict[str, torch.Tensor] = {}
     curve_t = torch.tensor(curve, dtype=torch.int64, device=device)
+    out_traj = buffer((max_segments, seq_len), torch.int16) if trajectory else None
+    out_traj_q = buffer((max_segments,)) if trajectory else None
+    has_q = False
 
     was_training = model.training
     model.eval()
@@ -101,6 +109,13 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
                 for name, value in st.decision.metrics.items():
                     policy_sums[name] = policy_sums.get(name, 0) + value.detach().float()
 
+            if trajectory:
+                rows, at = torch.arange(len(halt), device=device), (st.steps - 1).clamp(max=max_segments - 1)
+                ex["traj"][rows, at] = st.predictions.to(torch.int16)
+                if out.q_halt is not None:
+                    has_q = True
+                    ex["traj_q"][rows, at] = torch.sigmoid(out.q_halt.float())
+
             dest = torch.where(halt, slots.index, n)
             out_preds.index_copy_(0, dest, st.predictions)
             out_correct.index_copy_(0, dest, st.correct)
@@ -110,6 +125,9 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
             out_flops.index_copy_(0, dest, ex["flops"])
             out_first.index_copy_(0, dest, ex["first_correct"])
             out_curve.index_copy_(0, dest, ex["correct_at"])
+            if out_traj is not None and out_traj_q is not None:
+                out_traj.index_copy_(0, dest, ex["traj"])
+                out_traj_q.index_copy_(0, dest, ex["traj_q"])
 
             if progress:
                 right += int((st.correct & halt).sum())
@@ -134,6 +152,8 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
         halt_agree=float(halt_agree), decisions=float(decisions),
         policy_metrics={k: float(v) / max(decisions, 1) for k, v in policy_sums.items()},
         wall_s=wall,
+        trajectory=out_traj[:n].cpu() if out_traj is not None else None,
+        halt_probs=out_traj_q[:n].cpu() if out_traj_q is not None and has_q else None,
     )
     if verify:
         res.verified = verify_all(task, res.predictions, split.inputs, split.labels)

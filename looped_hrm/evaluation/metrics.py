@@ -47,6 +47,8 @@ class ExampleResults:
     decisions: float = 0.0  # decisions counted
     policy_metrics: dict[str, float] = field(default_factory=dict)  # the policy's own metrics, per decision
     wall_s: float = 0.0
+    trajectory: torch.Tensor | None = None  # [N, S, L] int16 prediction after each segment run (evaluate(trajectory=True))
+    halt_probs: torch.Tensor | None = None  # [N, S] sigmoid(q_halt) after each segment run (models with a halting head)
 
 
 def _mean(x: torch.Tensor) -> float | None:

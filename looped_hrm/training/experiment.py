@@ -40,7 +40,7 @@ from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
-from looped_hrm.evaluation.metrics import summarize
+from looped_hrm.evaluation.metrics import ExampleResults, summarize
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 
@@ -75,7 +75,8 @@ def _limit(split: Split, limit: int | None) -> Split:
 def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy: HaltingPolicy, train_cfg: TrainConfig,
                    eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
                    workdir: str | os.PathLike | None, progress: bool = True, dist: Dist | None = None,
-                   train: bool = True) -> dict:
+                   train: bool = True,
+                   on_samples: Callable[[str, ExampleResults, Split], None] | None = None) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
 
@@ -104,10 +105,10 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
                            compile=train_cfg.compile, compile_backend=train_cfg.compile_backend, verify=label_free_verifier(task))
 
     def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False,
-                 show: bool = False):
+                 show: bool = False, trajectory: bool = False):
         return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
                         device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner,
-                        dist=dist, progress=show)
+                        dist=dist, progress=show, trajectory=trajectory)
 
     quick_split = _limit(test_split, train_cfg.eval_examples)
 
@@ -142,19 +143,21 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     })
 
     passes = {}
+    logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
 
     def evaluate_all() -> None:
         reference = None
         if eval_cfg.fixed:
             curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
             res = passes["fixed"] = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify,
-                                             show=progress)
+                                             show=progress, trajectory=on_samples is not None and logged == "fixed")
             reference = res.first_correct
             metrics.update({f"fixed/{k}": v for k, v in
                             summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
             metrics.update({f"fixed/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
         if eval_cfg.policy:
-            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress)
+            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress,
+                                              trajectory=on_samples is not None)
             metrics.update({f"policy/{k}": v for k, v in summarize(
                 res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
                 max_segments=eval_max).items()})
@@ -165,6 +168,8 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
             evaluate_all()
     else:
         evaluate_all()
+    if on_samples is not None:
+        on_samples(logged, passes[logged], test_split)
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
     metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=bucket_names)
     if train_cfg.curve_fractions:
