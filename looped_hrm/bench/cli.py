@@ -33,7 +33,7 @@ from looped_hrm.bench.lock import FolderLock
 from looped_hrm.bench.plots import write_plots
 from looped_hrm.bench.records import read_record, read_run_file, select, write_run_file
 from looped_hrm.bench.tables import load_records, write_tables
-from looped_hrm.bench.worker import record_path, skipped_record
+from looped_hrm.bench.worker import record_path, samples_path, skipped_record
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
 from looped_hrm.registry import PluginError, get_registry
 from looped_hrm.resolve import fingerprint_data
@@ -67,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                "measures training throughput (see `speed --help`); "
                "`python -m looped_hrm plugins` lists every task, model and halting policy.")
     grid = parser.add_argument_group("the grid")
-    grid.add_argument("--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity")
-    grid.add_argument("--models", help="comma list of model plugins, e.g. hrm,baseline")
-    grid.add_argument("--halting", help="comma list of halting policies (default: act_q)")
+    grid.add_argument("--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity; "
+                      "`list` lists them")
+    grid.add_argument("--models", help="comma list of model plugins, e.g. hrm,baseline; `list` lists them")
+    grid.add_argument("--halting", help="comma list of halting policies (default: act_q); `list` lists them")
     grid.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,1,2); default 0")
     grid.add_argument("--benchmark", metavar="FILE", help="a benchmark YAML (grid, budgets, floors); "
                       "--tasks/--models/--halting then select entries of it by label")
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train each combination for exactly this many wall-clock seconds, compilation included "
                            "(replaces the step and epoch budgets: a same-time comparison)")
     grid.add_argument("--preset", help=f"plugin preset: tiny, small, paper (default {DEFAULT_PRESET})")
+    grid.add_argument("--limit", type=int, metavar="N", help="evaluate on the first N test examples (eval.limit)")
     grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
                            "task.size=6, halting.exploration_prob=0 ...")
@@ -92,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip combinations already finished in --out (default: on); --no-resume retrains "
                           "every combination from scratch (its work folder is deleted)")
     run.add_argument("--dry-run", action="store_true", help="print the grid and its estimated compute; run nothing")
+    run.add_argument("--print-config", action="store_true",
+                     help="print every combination's fully resolved config (YAML); run nothing")
+    run.add_argument("--log-samples", action="store_true",
+                     help="also write runs/<combination>.samples.jsonl: every test puzzle, the prediction after each "
+                          "segment, where it halted, correct and verified (a finished run only re-evaluates)")
     run.add_argument("--latex", action="store_true", help="also write results.tex")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="per-combination training bars (default: on with one job)")
@@ -151,6 +158,11 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
     if args.device:
         data["device"] = args.device
         overrides[("device",)] = f"--device {args.device}"
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ConfigError(f"--limit {args.limit}: expected a number of test examples >= 1")
+        data["eval"] = {**(data.get("eval") or {}), "limit": args.limit}
+        overrides[("eval", "limit")] = f"--limit {args.limit}"
     plugin_sets: list[str] = []
     plain_sets: list[str] = []
     for text in args.set:
@@ -194,7 +206,31 @@ def dry_run(combos: list[Combination]) -> int:
     return 0
 
 
+def print_config(combos: list[Combination]) -> int:
+    """``--print-config``: each combination's resolved config, as the worker will get it."""
+    import yaml
+
+    for combo in combos:
+        data = {k: v for k, v in combo.to_dict().items() if k != "data"}
+        print(f"# {combo.name}  (key {combo.key})" + (f"  SKIPPED: {combo.skip_reason}" if combo.skip_reason else ""))
+        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=None).rstrip())
+        print("---")
+    print(f"# {len(combos)} combinations", file=sys.stderr)
+    return 0
+
+
+def list_plugins(kind: str) -> int:
+    """``--tasks list`` (and models, halting): the names a grid may use, with aliases and presets."""
+    rows = [[r["name"], ", ".join(r["aliases"]), ", ".join(r["presets"]), r["package"], r["description"]]
+            for r in get_registry().rows() if r["kind"] == kind]
+    print(tabulate(rows, headers=[kind, "aliases", "presets", "package", "description"]))
+    return 0
+
+
 def run_grid(args: argparse.Namespace) -> int:
+    for option, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
+        if getattr(args, option) == "list":
+            return list_plugins(kind)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
@@ -204,6 +240,8 @@ def run_grid(args: argparse.Namespace) -> int:
     combos = expand(bench, registry, source, time_budget=args.time_budget, devices=not args.dry_run)
     if args.dry_run:
         return dry_run(combos)
+    if args.print_config:
+        return print_config(combos)
     out_dir = Path(args.out or Path("results") / bench.name)
     _make_folder(out_dir)
     with FolderLock(out_dir):
@@ -233,7 +271,8 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
         if combo.skip_reason:
             atomic_write_json(path, skipped_record(combo))
             done += 1
-        elif args.resume and path.exists() and _finished_ok(path):
+        elif args.resume and path.exists() and _finished_ok(path) and not (
+                args.log_samples and not samples_path(out_dir, combo).exists()):
             done += 1
         else:
             if not args.resume:  # really retrain: a finished checkpoint would only be re-evaluated
@@ -259,11 +298,15 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
         if args.executor == "ray":
             from looped_hrm.bench.executor import run_ray
 
-            run_ray(todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done)
+            run_ray(todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done,
+                    log_samples=args.log_samples)
         else:
             from looped_hrm.bench.executor import run_local
+            from looped_hrm.bench.live import LiveBars
 
-            run_local(todo, out_dir, jobs=jobs, threads=threads, progress=progress, on_done=on_done)
+            live = LiveBars(out_dir) if not progress and todo else None  # one bar per running combination (TTY only)
+            run_local(todo, out_dir, jobs=jobs, threads=threads, progress=progress, on_done=on_done,
+                      log_samples=args.log_samples, live=live if live is not None and live.enabled else None)
     finally:
         bar.close()
     return report(out_dir, latex=args.latex)

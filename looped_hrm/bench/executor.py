@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from looped_hrm.atomic import atomic_write_json
+from looped_hrm.bench.live import LiveBars
 from looped_hrm.bench.worker import failed_record, record_path, run_combination
 from looped_hrm.resolve import Combination
 
@@ -47,9 +48,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool, parent: int) -> None:
+def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool, parent: int, log_samples: bool) -> None:
     _die_with_parent(parent)
-    run_combination(Combination(**combo), out_dir, threads=threads, progress=progress)
+    run_combination(Combination(**combo), out_dir, threads=threads, progress=progress, log_samples=log_samples)
 
 
 def _death_message(exitcode: int | None) -> str:
@@ -61,8 +62,9 @@ def _death_message(exitcode: int | None) -> str:
 
 
 def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: int, progress: bool,
-              on_done: OnDone) -> None:
-    """Run ``combos`` in at most ``jobs`` spawned processes, calling ``on_done`` as each finishes."""
+              on_done: OnDone, log_samples: bool = False, live: LiveBars | None = None) -> None:
+    """Run ``combos`` in at most ``jobs`` spawned processes, calling ``on_done`` as each finishes
+    (``live``: one progress bar per running combination, polled about once a second)."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
     pending = list(combos)
     running: dict[Any, tuple[Any, Combination]] = {}
@@ -73,13 +75,20 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
             while pending and len(running) < jobs:
                 combo = pending.pop(0)
                 record_path(out_dir, combo).unlink(missing_ok=True)  # a stale failed record
-                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid()),
-                                   name=f"looped_hrm:{combo.name}")
+                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid(),
+                                                        log_samples), name=f"looped_hrm:{combo.name}")
                 proc.start()
                 running[proc.sentinel] = (proc, combo)
-            for sentinel in multiprocessing.connection.wait(list(running)):
+                if live is not None:
+                    live.start(combo.key, combo.name)
+            ready = multiprocessing.connection.wait(list(running), timeout=1.0 if live is not None else None)
+            if live is not None:
+                live.poll()
+            for sentinel in ready:
                 proc, combo = running.pop(sentinel)
                 proc.join()
+                if live is not None:
+                    live.finish(combo.key)
                 path = record_path(out_dir, combo)
                 if path.exists():
                     record = json.loads(path.read_text())
@@ -88,6 +97,8 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
                     atomic_write_json(path, record)
                 on_done(combo, record)
     finally:
+        if live is not None:
+            live.close()
         for proc, _ in running.values():
             proc.kill()
         if old_omp is None:
@@ -97,8 +108,9 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
 
 
 def run_ray(combos: list[Combination], out_dir: Path, *, threads: int, address: str | None,
-            on_done: OnDone) -> None:
-    """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs)."""
+            on_done: OnDone, log_samples: bool = False) -> None:
+    """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs).
+    Sample logs (``log_samples``) are written by the worker into ``out_dir``: a shared filesystem."""
     try:
         import ray
     except ImportError as exc:
@@ -108,7 +120,7 @@ def run_ray(combos: list[Combination], out_dir: Path, *, threads: int, address: 
     for combo in combos:
         gpus = 1 if combo.device.startswith("cuda") else 0
         task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(run_combination)
-        refs[task.remote(combo, str(out_dir), threads=threads)] = combo  # type: ignore[call-arg]  # ray's stubs miss kw-only args
+        refs[task.remote(combo, str(out_dir), threads=threads, log_samples=log_samples)] = combo  # type: ignore[call-arg]  # ray's stubs miss kw-only args
     while refs:
         done, _ = ray.wait(list(refs), num_returns=1)
         for ref in done:

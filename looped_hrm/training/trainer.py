@@ -36,6 +36,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from looped_hrm.atomic import atomic_write_json
 from looped_hrm.config import ConfigError, to_dict
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
@@ -47,6 +48,8 @@ from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
 from looped_hrm.training.optim import EMA, SignSGD, build_optimizers, lr_at, split_parameters
 
 LOG_NAME = "train_log.jsonl"
+HEARTBEAT_NAME = "progress.json"  # step, total, last loss/accuracy: read by the runner's live bars (bench/live.py)
+HEARTBEAT_EVERY_S = 2.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -197,6 +200,7 @@ class Trainer:
         self._open_tensorboard()
         self._clock = self._window_start = time.perf_counter()
         self._cpu_clock = time.process_time()
+        self._last_beat = 0.0
         try:
             while True:
                 if cfg.steps is not None and self.step >= cfg.steps:
@@ -208,6 +212,7 @@ class Trainer:
                 if not self.train_step():
                     break
                 bar.update(1)
+                self._heartbeat()
                 if self.step % cfg.log_every == 0:
                     self._log(bar)
                 if cfg.checkpoint_every is not None and self.step % cfg.checkpoint_every == 0:
@@ -229,6 +234,16 @@ class Trainer:
         """Load the checkpoint in ``workdir`` (if any) without training: for evaluating a partial run."""
         self._resume(truncate_log=False)  # the run may still be training: leave its log alone
         return self.summary()
+
+    def _heartbeat(self) -> None:
+        """Every few seconds, the progress a parent process shows (no device sync: the last logged window)."""
+        now = time.monotonic()
+        if self.workdir is None or now - self._last_beat < HEARTBEAT_EVERY_S:
+            return
+        self._last_beat = now
+        atomic_write_json(self.workdir / HEARTBEAT_NAME, {"step": self.step, "total": self.cfg.steps,
+                                                          "loss": self.window.get("loss"),
+                                                          "exact_accuracy": self.window.get("exact_accuracy")})
 
     def _elapsed(self) -> float:
         """Training seconds so far, this session included (checkpoint writes count; quick evaluations too)."""
