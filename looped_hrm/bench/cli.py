@@ -32,6 +32,7 @@ from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_ben
 from looped_hrm.bench.lock import FolderLock
 from looped_hrm.bench.plots import write_plots
 from looped_hrm.bench.records import read_record, read_run_file, select, write_run_file
+from looped_hrm.bench.sweep import parse_sweep, write_sweep
 from looped_hrm.bench.tables import load_records, write_tables
 from looped_hrm.bench.worker import record_path, samples_path, skipped_record
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train each combination for exactly this many wall-clock seconds, compilation included "
                            "(replaces the step and epoch budgets: a same-time comparison)")
     grid.add_argument("--preset", help=f"plugin preset: tiny, small, paper (default {DEFAULT_PRESET})")
+    grid.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                      help="one labelled grid entry per value, e.g. model.H_cycles=1,2,4 (hrm[H_cycles=2]) or "
+                           "train.max_segments=4,8; repeatable (cross product); tables pivot on it (sweep.md)")
     grid.add_argument("--limit", type=int, metavar="N", help="evaluate on the first N test examples (eval.limit)")
     grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
@@ -158,6 +162,13 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
     if args.device:
         data["device"] = args.device
         overrides[("device",)] = f"--device {args.device}"
+    if args.sweep:
+        sweeps = dict(data.get("sweep") or {})
+        for text in args.sweep:
+            key, values = parse_sweep(text)
+            sweeps[key] = values
+            overrides[("sweep", key)] = f"--sweep {text}"
+        data["sweep"] = sweeps
     if args.limit is not None:
         if args.limit < 1:
             raise ConfigError(f"--limit {args.limit}: expected a number of test examples >= 1")
@@ -340,7 +351,11 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
     frame, estimates, curves = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
                                             command=str(meta.get("command") or ""), scope=scope, latex=latex)
     plots = write_plots(estimates, out_dir, curves)
+    swept = write_sweep(frame, out_dir)  # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
+    plots += [p for p in swept if p.suffix == ".png"]
     print((out_dir / "results.md").read_text())
+    if swept:
+        print((out_dir / "sweep.md").read_text())
     print(f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
           + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
     failed = frame[frame.status == "failed"]

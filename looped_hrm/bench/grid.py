@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from looped_hrm.bench.sweep import apply_sweep
 from looped_hrm.config import ConfigError, Source, build
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Registry
@@ -90,7 +91,10 @@ class BenchmarkConfig:
 
 
 def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
-    """Validate a parsed benchmark YAML into a `BenchmarkConfig`."""
+    """Validate a parsed benchmark YAML into a `BenchmarkConfig` (its ``sweep:`` section, if any,
+    expanded into labelled entries first: `looped_hrm.bench.sweep`)."""
+    if isinstance(data, dict) and "sweep" in data:
+        data = apply_sweep(data, source.at(("sweep",)) if isinstance(source, Source) else f"{source}: sweep")
     bench = build(BenchmarkConfig, data, source)
     name = source if isinstance(source, str) else source.name
     at = source.at(("seeds",)) if isinstance(source, Source) else f"{source}: seeds"
