@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the grid and its estimated compute; run nothing")
     run.add_argument("--print-config", action="store_true",
                      help="print every combination's fully resolved config (YAML); run nothing")
+    run.add_argument("--wandb", metavar="PROJECT",
+                     help="also log training and evaluation scalars to Weights & Biases (pip install "
+                          "'looped-hrm[wandb]'; WANDB_MODE=offline works without network)")
     run.add_argument("--log-samples", action="store_true",
                      help="also write runs/<combination>.samples.jsonl: every test puzzle, the prediction after each "
                           "segment, where it halted, correct and verified (a finished run only re-evaluates)")
@@ -242,6 +245,12 @@ def run_grid(args: argparse.Namespace) -> int:
     for option, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
         if getattr(args, option) == "list":
             return list_plugins(kind)
+    if args.wandb:
+        if importlib.util.find_spec("wandb") is None:
+            raise ConfigError("--wandb: wandb is not installed (pip install 'looped-hrm[wandb]')")
+        from looped_hrm.training.wandb_logger import ENV_PROJECT
+
+        os.environ[ENV_PROJECT] = args.wandb  # inherited by the worker processes
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
@@ -351,7 +360,8 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
     frame, estimates, curves = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
                                             command=str(meta.get("command") or ""), scope=scope, latex=latex)
     plots = write_plots(estimates, out_dir, curves)
-    swept = write_sweep(frame, out_dir)  # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
+    # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
+    swept = write_sweep(frame, out_dir, command=str(meta.get("command") or ""))
     plots += [p for p in swept if p.suffix == ".png"]
     print((out_dir / "results.md").read_text())
     if swept:

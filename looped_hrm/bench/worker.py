@@ -119,10 +119,20 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
                                  bucket_names=tuple(getattr(built.task, "bucket_names", ())))
             record["samples"] = path.name
 
+        from looped_hrm.training.wandb_logger import WandbLogger, wandb_project
+
+        logger = None
+        if wandb_project() is not None:  # --wandb PROJECT / LOOPED_HRM_WANDB: one wandb run per combination
+            logger = WandbLogger(wandb_project(), run_id=combo.key, name=combo.name, config=combo.to_dict(),
+                                 workdir=Path(out_dir) / "work" / combo.key)
+
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
         metrics = run_experiment(built.task, make_model, built.policy, built.train, built.eval, seed=combo.seed,
                                  device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress,
-                                 dist=dist, train=train, on_samples=on_samples if log_samples else None)
+                                 dist=dist, train=train, on_samples=on_samples if log_samples else None,
+                                 logger=logger)
+        if logger is not None:
+            logger.finish()
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)

@@ -28,7 +28,7 @@ import os
 import random
 import resource
 import sys
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -76,7 +76,7 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
                    eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
                    workdir: str | os.PathLike | None, progress: bool = True, dist: Dist | None = None,
                    train: bool = True,
-                   on_samples: Callable[[str, ExampleResults, Split], None] | None = None) -> dict:
+                   on_samples: Callable[[str, ExampleResults, Split], None] | None = None, logger: Any = None) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
 
@@ -126,7 +126,8 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
 
     trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
                       progress=progress, quick_eval=quick_eval,
-                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist, runner=runner)
+                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist, runner=runner,
+                      logger=logger)
     metrics: dict = trainer.fit() if train else trainer.restore()
 
     profile = model.compute_profile()
@@ -177,6 +178,8 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         metrics["learning_curve"] = trainer.curve + [{
             "fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time,
             **curve_point(final)}]
+    if logger is not None:  # the final evaluation, as the run's summary
+        logger.summary({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
     return metrics
 
 

@@ -63,7 +63,7 @@ class Trainer:
                  *, device: torch.device, seed: int, workdir: str | os.PathLike | None, progress: bool = True,
                  quick_eval: Callable[[], dict[str, float]] | None = None,
                  curve_eval: Callable[[], dict[str, Any]] | None = None, dist: Dist | None = None,
-                 runner: SegmentRunner | None = None) -> None:
+                 runner: SegmentRunner | None = None, logger: Any = None) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
@@ -108,6 +108,7 @@ class Trainer:
         self.policy_keys: list[str] = []  # the policy's metric names, fixed at the first step (ranks reduce them in order)
         self._reset_accumulators()
         self._writer: Any = None  # a tensorboard SummaryWriter when asked for
+        self.logger = logger  # e.g. a WandbLogger: log(scalars, step)
 
     # ------------------------------------------------------------------------------ one step
 
@@ -332,6 +333,8 @@ class Trainer:
             for key, value in record.items():
                 if key != "step":
                     self._writer.add_scalar(f"train/{key}" if "/" not in key else key, value, self.step)
+        if self.logger is not None:
+            self.logger.log({f"train/{k}" if "/" not in k else k: v for k, v in record.items() if k != "step"}, self.step)
 
     def _diverged(self) -> None:
         step, value = int(self.bad_step.item()), float(self.bad_value.item())
