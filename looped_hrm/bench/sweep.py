@@ -173,7 +173,7 @@ def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def write_sweep(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+def write_sweep(frame: pd.DataFrame, out_dir: str | Path, *, command: str = "") -> list[Path]:
     """``sweep.md``/``sweep.csv`` (and ``sweep.png`` with matplotlib) when the results hold a sweep."""
     from tabulate import tabulate
 
@@ -190,6 +190,7 @@ def write_sweep(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         if name in table and f"{name} std" in table:
             shown[name] = [f"{m:.4g}" + ("" if pd.isna(s) else f" ± {s:.2g}") for m, s in zip(table[name], table[f"{name} std"])]
     text = ["# Sweep over " + ", ".join(f"`{k}`" for k in swept), "",
+            *([f"Command: `{command}`", ""] if command else []),
             "Mean ± std over seeds (std blank for one seed); exact % is the policy-halted evaluation, exact@fixed % "
             "every puzzle run the evaluation's fixed number of segments.", "",
             tabulate(shown, headers="keys", tablefmt="github", showindex=False), ""]
