@@ -36,8 +36,10 @@ def cached_split(task: str, config: Any, split: str, build: Callable[[], Split],
             with np.load(path) as arrays:
                 return Split.from_arrays(arrays)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # truncated, corrupt
-            print(f"looped_hrm: warning: {path}: unreadable cached split ({type(exc).__name__}: {exc}); rebuilding it",
-                  file=sys.stderr)
+            print(
+                f"looped_hrm: warning: {path}: unreadable cached split ({type(exc).__name__}: {exc}); rebuilding it",
+                file=sys.stderr,
+            )
             path.unlink(missing_ok=True)
     data = build()
     atomic_write(path, lambda f: np.savez(f, **data.to_arrays()))  # type: ignore[arg-type]  # numpy stubs: allow_pickle

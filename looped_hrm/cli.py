@@ -30,26 +30,49 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = [[r["kind"], r["name"], ", ".join(r["aliases"]), r["package"], r["version"],
-              ", ".join(r["presets"]), r["description"]] for r in rows if r["kind"] != "error"]
+    table = [
+        [
+            r["kind"],
+            r["name"],
+            ", ".join(r["aliases"]),
+            r["package"],
+            r["version"],
+            ", ".join(r["presets"]),
+            r["description"],
+        ]
+        for r in rows
+        if r["kind"] != "error"
+    ]
     print(tabulate(table, headers=["kind", "name", "aliases", "package", "version", "presets", "description"]))
     return 0
 
 
-def model_info(model: str, task: str, preset: str | None = None, task_preset: str | None = None,
-               overrides: Sequence[str] = ()) -> dict:
+def model_info(
+    model: str, task: str, preset: str | None = None, task_preset: str | None = None, overrides: Sequence[str] = ()
+) -> dict:
     """Parameters, depth and FLOPs of ``model`` built for ``task``; ``--set model.x=..`` overrides."""
     registry = get_registry()
     values = apply_overrides({}, list(overrides))
     unknown = set(values) - {"model", "task"}
     if unknown:
         raise ConfigError(f"--set: unknown section(s) {sorted(unknown)} (expected model.* or task.*)")
-    source = Source("--set", overrides={("model", "preset"): f"--preset {preset}",
-                                        ("task", "preset"): f"--task-preset {task_preset}"})
-    task_r = resolve_plugin(registry, "task", task, preset=task_preset, default_preset=preset,
-                            config=values.get("task"), source=source, path=("task",))
-    model_r = resolve_plugin(registry, "model", model, preset=preset, config=values.get("model"), source=source,
-                             path=("model",))
+    source = Source(
+        "--set",
+        overrides={("model", "preset"): f"--preset {preset}", ("task", "preset"): f"--task-preset {task_preset}"},
+    )
+    task_r = resolve_plugin(
+        registry,
+        "task",
+        task,
+        preset=task_preset,
+        default_preset=preset,
+        config=values.get("task"),
+        source=source,
+        path=("task",),
+    )
+    model_r = resolve_plugin(
+        registry, "model", model, preset=preset, config=values.get("model"), source=source, path=("model",)
+    )
     task_obj = instantiate(registry, "task", task_r)
     net = registry.get("model", model_r["plugin"]).factory(plugin_dataclass(registry, "model", model_r), task_obj.info)
     profile = net.compute_profile()
@@ -76,7 +99,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    rows = [[k, f"{v:,}" if isinstance(v, int) else (f"{v:.4g}" if isinstance(v, float) else v)] for k, v in info.items()]
+    rows = [
+        [k, f"{v:,}" if isinstance(v, int) else (f"{v:.4g}" if isinstance(v, float) else v)] for k, v in info.items()
+    ]
     print(tabulate(rows, tablefmt="plain"))
     return 0
 
@@ -85,8 +110,10 @@ def read_puzzle(task: Task, text: str):
     """``--puzzle``: the puzzle itself or a file holding it, read by the task's ``parse``."""
     parse = getattr(task, "parse", None)
     if parse is None:
-        raise ConfigError(f"--puzzle: task '{task.name}' cannot read a puzzle from text (it has no parse()); "
-                          "use --index N to pick a test puzzle")
+        raise ConfigError(
+            f"--puzzle: task '{task.name}' cannot read a puzzle from text (it has no parse()); "
+            "use --index N to pick a test puzzle"
+        )
     source = Path(text)
     if len(text) < 4096 and source.is_file():
         text, where = source.read_text(), str(source)
@@ -103,18 +130,32 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from looped_hrm.evaluation.analyses import trace, unlabelled
     from looped_hrm.evaluation.pictures import save_trace_picture, trace_text
 
-    run = restore(choose_record(args.run, task=args.task, model=args.model, halting=args.halting, seed=args.seed),
-                  device=args.device)
+    run = restore(
+        choose_record(args.run, task=args.task, model=args.model, halting=args.halting, seed=args.seed),
+        device=args.device,
+    )
     if args.puzzle is not None:
         split, index, what = unlabelled(read_puzzle(run.task, args.puzzle)), 0, "your puzzle"
     else:
         split = run.task.build(run.eval.split)
         if not 0 <= args.index < len(split):
-            raise ConfigError(f"--index {args.index}: the {run.eval.split} split has {len(split)} puzzles (0..{len(split) - 1})")
+            raise ConfigError(
+                f"--index {args.index}: the {run.eval.split} split has {len(split)} puzzles (0..{len(split) - 1})"
+            )
         split, index, what = split, args.index, f"{run.eval.split} puzzle {args.index}"
     segments = args.segments or run.eval_max_segments
-    result = trace(run.model, run.task, split, index, segments=segments, device=run.device, policy=run.policy,
-                   max_segments=run.eval_max_segments, loss=run.train.loss, precision=run.train.precision)
+    result = trace(
+        run.model,
+        run.task,
+        split,
+        index,
+        segments=segments,
+        device=run.device,
+        policy=run.policy,
+        max_segments=run.eval_max_segments,
+        loss=run.train.loss,
+        precision=run.train.precision,
+    )
     title = f"{run.name}: {what}"
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     if args.json:
@@ -138,13 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--preset", default=None, help="model preset (tiny, small, paper, ...)")
     p.add_argument("--task-preset", default=None, help="task preset (default: the model preset if the task has it)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. model.H_cycles=3 or task.size=4")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. model.H_cycles=3 or task.size=4",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("trace", help="follow one puzzle through a trained model, segment by segment",
-                       description="Show each segment's grid with the cells that changed, the halting decision and "
-                                   "the verdict of the task's rule checker, for a finished run of the benchmark.")
+    p = sub.add_parser(
+        "trace",
+        help="follow one puzzle through a trained model, segment by segment",
+        description="Show each segment's grid with the cells that changed, the halting decision and "
+        "the verdict of the task's rule checker, for a finished run of the benchmark.",
+    )
     p.add_argument("run", help="a results folder (results/NAME) or one record in its runs/")
     p.add_argument("--task", help="task label, when the folder holds several")
     p.add_argument("--model", help="model label, when the folder holds several")
@@ -152,14 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed, when the folder holds several")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--index", type=int, default=0, help="puzzle of the test split (default 0)")
-    which.add_argument("--puzzle", metavar="TEXT|FILE",
-                       help="your own puzzle (no label: judged by the task's rules), e.g. 81 Sudoku digits with 0 or . "
-                            "for blanks, or a file holding it")
+    which.add_argument(
+        "--puzzle",
+        metavar="TEXT|FILE",
+        help="your own puzzle (no label: judged by the task's rules), e.g. 81 Sudoku digits with 0 or . "
+        "for blanks, or a file holding it",
+    )
     p.add_argument("--segments", type=int, help="segments to run (default: the run's evaluation cap)")
     p.add_argument("--out", metavar="FILE", help="also draw it: FILE.png (a strip) or FILE.gif (an animation)")
     p.add_argument("--json", action="store_true", help="print the trace as JSON")
-    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
-                   help="highlight changed cells in the terminal (auto: when stdout is a terminal)")
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="highlight changed cells in the terminal (auto: when stdout is a terminal)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(func=cmd_trace)
     from looped_hrm.bench.single import add_parsers

@@ -48,7 +48,7 @@ class Source:
         for cut in range(len(path), 0, -1):
             if path[:cut] in self.overrides:
                 return f"{self.overrides[path[:cut]]}: {'.'.join(path)}"
-        below = sorted({v for k, v in self.overrides.items() if path and k[:len(path)] == path})
+        below = sorted({v for k, v in self.overrides.items() if path and k[: len(path)] == path})
         if below:  # a section some of whose keys were set on the command line
             return f"{', '.join(below)}: {'.'.join(path)}"
         line = None
@@ -91,8 +91,10 @@ def _collect_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str
             child = path + (str(key.value),)
             line = key.start_mark.line + 1
             if str(key.value) in seen:
-                raise ConfigError(f"{name}:{line}: {'.'.join(child)}: duplicate key (first given on line "
-                                  f"{seen[str(key.value)]}; YAML would silently keep only the last one)")
+                raise ConfigError(
+                    f"{name}:{line}: {'.'.join(child)}: duplicate key (first given on line "
+                    f"{seen[str(key.value)]}; YAML would silently keep only the last one)"
+                )
             seen[str(key.value)] = line
             lines[child] = line
             _collect_lines(value, child, lines, name)
@@ -126,7 +128,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, 
         for i, part in enumerate(path[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: {'.'.join(path[:i + 1])} is a {type(child).__name__}, not a mapping")
+                raise ConfigError(
+                    f"--set {text!r}: {'.'.join(path[: i + 1])} is a {type(child).__name__}, not a mapping"
+                )
             node = child
         node[path[-1]] = value
     return result
@@ -142,8 +146,9 @@ def build(cls: type[T], data: Any, source: Source | str = "<config>", path: tupl
     return _convert(cls, data, source, path)
 
 
-def convert_fields(cls: type, data: Mapping[str, Any], source: Source | str = "<config>",
-                   path: tuple[str, ...] = ()) -> dict[str, Any]:
+def convert_fields(
+    cls: type, data: Mapping[str, Any], source: Source | str = "<config>", path: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Check the keys and value types of ``data`` against the dataclass ``cls`` without building it:
     one layer of a config that is merged with others before the whole is validated."""
     if isinstance(source, str):
@@ -182,8 +187,11 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
             raise ConfigError(f"{source.at(path)}: expected a mapping for {tp.__name__}, got {type(value).__name__}")
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
         kwargs = convert_fields(tp, value, source, path)
-        missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = [
+            n
+            for n, f in fields.items()
+            if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             raise ConfigError(f"{source.at(path)}: missing required key(s): {', '.join(missing)}")
         try:
@@ -227,8 +235,10 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{source.at(path)}: expected a mapping, got {type(value).__name__} {value!r}")
         key_t, val_t = args if args else (Any, Any)
-        return {_convert(key_t, k, source, path + (str(k),)): _convert(val_t, v, source, path + (str(k),))
-                for k, v in value.items()}
+        return {
+            _convert(key_t, k, source, path + (str(k),)): _convert(val_t, v, source, path + (str(k),))
+            for k, v in value.items()
+        }
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source.at(path)}: expected a number, got {type(value).__name__} {value!r}")
@@ -253,8 +263,13 @@ def _convert(tp: Any, value: Any, source: Source, path: tuple[str, ...]) -> Any:
 # ------------------------------------------------------------------------------ plugin configs
 
 
-def plugin_config(spec: Any, preset: str | None = None, values: Mapping[str, Any] | None = None,
-                  source: Source | str = "<config>", path: tuple[str, ...] = ()) -> Any:
+def plugin_config(
+    spec: Any,
+    preset: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    source: Source | str = "<config>",
+    path: tuple[str, ...] = (),
+) -> Any:
     """A plugin's config: dataclass defaults, then ``spec.presets[preset]``, then ``values``.
 
     A preset the plugin does not define is an error naming the presets it has.
@@ -262,8 +277,9 @@ def plugin_config(spec: Any, preset: str | None = None, values: Mapping[str, Any
     merged: dict[str, Any] = {}
     if preset is not None:
         if preset not in spec.presets:
-            raise ConfigError(f"{spec.kind} '{spec.name}' has no preset '{preset}' "
-                              f"(presets: {', '.join(spec.presets) or 'none'})")
+            raise ConfigError(
+                f"{spec.kind} '{spec.name}' has no preset '{preset}' (presets: {', '.join(spec.presets) or 'none'})"
+            )
         merged.update(spec.presets[preset])
     merged.update(values or {})
     return build(spec.config, merged, source, path)

@@ -229,7 +229,9 @@ class GridPicture:
     colours: np.ndarray  # [H, W, 3] fill colour of each cell, floats in 0..1
     text: np.ndarray | None = None  # [H, W] str written in each cell ('' for none), e.g. Sudoku digits
     text_colours: np.ndarray | None = None  # [H, W, 3] colour of that text (default black)
-    links: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)  # lines between cell centres (a path)
+    links: list[tuple[tuple[int, int], tuple[int, int]]] = field(
+        default_factory=list
+    )  # lines between cell centres (a path)
     box: tuple[int, int] | None = None  # draw thicker rules every box[0] rows and box[1] columns (Sudoku boxes)
     used: np.ndarray | None = None  # [H, W] bool: cells that hold anything; a drawing crops to them (ARC canvases)
 
@@ -314,6 +316,7 @@ class ReasoningModel(Protocol):
 
     # torch.nn.Module API the engine relies on
     training: bool
+
     def parameters(self, recurse: bool = True): ...
     def train(self, mode: bool = True): ...
     def eval(self): ...
@@ -366,7 +369,9 @@ class PluginSpec:
     description: str
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    revision: int = 1  # bump when the same config gives different output (generator, model code): results keyed on it rerun
+    revision: int = (
+        1  # bump when the same config gives different output (generator, model code): results keyed on it rerun
+    )
 
     kind = "plugin"
 
@@ -399,8 +404,10 @@ def compatibility_problem(model_levels: frozenset[str], policy: HaltingPolicy) -
     """
     missing = set(policy.levels) - set(model_levels) - set(policy.optional_levels)
     if missing:
-        return (f"halting policy '{policy.name}' drives level(s) {', '.join(sorted(missing))} that the model "
-                f"does not support (its levels: {', '.join(sorted(model_levels)) or 'none'})")
+        return (
+            f"halting policy '{policy.name}' drives level(s) {', '.join(sorted(missing))} that the model "
+            f"does not support (its levels: {', '.join(sorted(model_levels)) or 'none'})"
+        )
     if policy.needs_q_head and "segment" not in model_levels:
         return f"halting policy '{policy.name}' needs a halting (Q) head, which the model does not have"
     return None
@@ -414,12 +421,15 @@ def select_rows(tensors: Mapping[str, torch.Tensor], index: torch.Tensor) -> dic
     return {k: v[index] for k, v in tensors.items()}
 
 
-def scatter_rows(tensors: Mapping[str, torch.Tensor], index: torch.Tensor,
-                 update: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def scatter_rows(
+    tensors: Mapping[str, torch.Tensor], index: torch.Tensor, update: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Every batch-first tensor with its rows ``index`` replaced by the rows of ``update`` (out of place)."""
     return {k: v.index_copy(0, index, update[k]) for k, v in tensors.items()}
 
 
-def where_rows(mask: torch.Tensor, new: Mapping[str, torch.Tensor], old: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def where_rows(
+    mask: torch.Tensor, new: Mapping[str, torch.Tensor], old: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Per row: ``new`` where ``mask`` [B] is True, else ``old`` (used to restart halted examples)."""
     return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}

@@ -139,8 +139,16 @@ class Registry:
             for name, e in sorted(self.entries[kind].items())
         ]
         rows += [
-            {"kind": "error", "name": f.plugin, "aliases": [], "package": f.package, "version": "",
-             "plugin": f.plugin, "presets": [], "description": f.error}
+            {
+                "kind": "error",
+                "name": f.plugin,
+                "aliases": [],
+                "package": f.package,
+                "version": "",
+                "plugin": f.plugin,
+                "presets": [],
+                "description": f.error,
+            }
             for f in self.failures
         ]
         return rows
@@ -159,9 +167,14 @@ class Registry:
             if other is not None:
                 clash = [other.origin, origin]
                 self.duplicates[(kind, other.spec.name)] = clash
-                self.failures.append(Failure(origin.plugin, origin.package,
-                    f"{kind} name '{name}' is already registered by package '{other.origin.package}' "
-                    f"(plugin '{other.origin.plugin}')"))
+                self.failures.append(
+                    Failure(
+                        origin.plugin,
+                        origin.package,
+                        f"{kind} name '{name}' is already registered by package '{other.origin.package}' "
+                        f"(plugin '{other.origin.plugin}')",
+                    )
+                )
                 return
         self.entries[kind][spec.name] = Entry(spec, origin)
         for alias in spec.aliases:
@@ -213,8 +226,9 @@ def _iter_entry_points() -> Iterable[importlib.metadata.EntryPoint]:
         yield ep
 
 
-def build_registry(extra_modules: Iterable[str] | None = None, *, entry_points: bool = True,
-                   strict: bool | None = None) -> Registry:
+def build_registry(
+    extra_modules: Iterable[str] | None = None, *, entry_points: bool = True, strict: bool | None = None
+) -> Registry:
     """Load every plugin and collect its specs.
 
     ``extra_modules`` adds plugin modules by import path (default: ``LOOPED_HRM_PLUGINS``).
@@ -267,7 +281,7 @@ def build_registry(extra_modules: Iterable[str] | None = None, *, entry_points: 
                 continue
             register(obj, name, Origin(name, package, version))
 
-    for module in (extra_modules if extra_modules is not None else _env_list("LOOPED_HRM_PLUGINS") or []):
+    for module in extra_modules if extra_modules is not None else _env_list("LOOPED_HRM_PLUGINS") or []:
         try:
             obj = importlib.import_module(module)
         except BaseException as exc:  # noqa: BLE001

@@ -57,10 +57,18 @@ def _did_you_mean(name: str, known: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def resolve_plugin(registry: Registry, kind: str, name: str, *, preset: str | None = None,
-                   default_preset: str | None = None, config: Mapping[str, Any] | None = None,
-                   label: str | None = None, source: Source | str = "<config>",
-                   path: tuple[str, ...] = ()) -> dict[str, Any]:
+def resolve_plugin(
+    registry: Registry,
+    kind: str,
+    name: str,
+    *,
+    preset: str | None = None,
+    default_preset: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    source: Source | str = "<config>",
+    path: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """``{"plugin", "label", "preset", "config"}`` with ``config`` complete and validated.
 
     ``preset`` is the entry's own preset (must exist). ``default_preset`` is the grid-wide one: a
@@ -70,19 +78,30 @@ def resolve_plugin(registry: Registry, kind: str, name: str, *, preset: str | No
     source = _source(source)
     spec = registry.get(kind, name)
     if preset is not None and preset not in spec.presets:
-        raise ConfigError(f"{source.at(path + ('preset',))}: {kind} '{spec.name}' has no preset '{preset}'"
-                          f"{_did_you_mean(preset, list(spec.presets))} (presets: {', '.join(spec.presets) or 'none'})")
+        raise ConfigError(
+            f"{source.at(path + ('preset',))}: {kind} '{spec.name}' has no preset '{preset}'"
+            f"{_did_you_mean(preset, list(spec.presets))} (presets: {', '.join(spec.presets) or 'none'})"
+        )
     if preset is None and default_preset is not None:
         if default_preset in spec.presets:
             preset = default_preset
         elif kind == "model":
-            raise ConfigError(f"{source.at(('preset',))}: model '{spec.name}' has no preset '{default_preset}'"
-                              f"{_did_you_mean(default_preset, list(spec.presets))} "
-                              f"(presets: {', '.join(spec.presets) or 'none'})")
+            raise ConfigError(
+                f"{source.at(('preset',))}: model '{spec.name}' has no preset '{default_preset}'"
+                f"{_did_you_mean(default_preset, list(spec.presets))} "
+                f"(presets: {', '.join(spec.presets) or 'none'})"
+            )
     resolved = plugin_config(spec, preset, config, source, path + ("config",))
     origin = registry.entry(kind, spec.name).origin
-    return {"plugin": spec.name, "label": label or name, "preset": preset, "config": to_dict(resolved),
-            "package": origin.package, "version": _code_version(origin), "revision": spec.revision}
+    return {
+        "plugin": spec.name,
+        "label": label or name,
+        "preset": preset,
+        "config": to_dict(resolved),
+        "package": origin.package,
+        "version": _code_version(origin),
+        "revision": spec.revision,
+    }
 
 
 def _code_version(origin: Origin) -> str:
@@ -207,12 +226,14 @@ class Combination:
     def build(self, registry: Registry | None = None) -> Built:
         """The objects this combination describes (no data is built, no weights are made)."""
         registry = registry or get_registry()
-        return Built(task=instantiate(registry, "task", self.task),
-                     policy=instantiate(registry, "halting", self.halting),
-                     train=build(TrainConfig, self.train, "train", ("train",)),
-                     eval=build(EvalConfig, self.eval, "eval", ("eval",)),
-                     model_config=plugin_dataclass(registry, "model", self.model),
-                     model_factory=registry.get("model", self.model["plugin"]).factory)
+        return Built(
+            task=instantiate(registry, "task", self.task),
+            policy=instantiate(registry, "halting", self.halting),
+            train=build(TrainConfig, self.train, "train", ("train",)),
+            eval=build(EvalConfig, self.eval, "eval", ("eval",)),
+            model_config=plugin_dataclass(registry, "model", self.model),
+            model_factory=registry.get("model", self.model["plugin"]).factory,
+        )
 
 
 def plugin_dataclass(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:
@@ -241,8 +262,9 @@ def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> s
     return f"model '{model['label']}': {problem}" if problem else None
 
 
-def check_model_builds(registry: Registry, task: Mapping[str, Any], model: Mapping[str, Any], where: str,
-                       task_where: str) -> None:
+def check_model_builds(
+    registry: Registry, task: Mapping[str, Any], model: Mapping[str, Any], where: str, task_where: str
+) -> None:
     """Build the model for the task on PyTorch's ``meta`` device (shapes only: no memory, no time),
     so a config the model's constructor refuses (a head size RoPE cannot split, ...) stops the
     command here instead of failing every worker. A model that cannot be built on ``meta`` at all
@@ -260,8 +282,9 @@ def check_model_builds(registry: Registry, task: Mapping[str, Any], model: Mappi
     except (ValueError, TypeError, AssertionError) as exc:  # not RuntimeError: what meta tensors cannot do
         if "meta" in str(exc):
             return
-        raise ConfigError(f"{where}: model '{model['label']}' cannot be built for task '{task['label']}': "
-                          f"{_first_line(exc)}") from None
+        raise ConfigError(
+            f"{where}: model '{model['label']}' cannot be built for task '{task['label']}': {_first_line(exc)}"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -272,17 +295,32 @@ def time_budget_layer(seconds: float | None) -> Layer | None:
     """``--time-budget S``: train for exactly S seconds; replaces every step and epoch budget."""
     if seconds is None:
         return None
-    return Layer({"time_budget_s": seconds, "steps": None, "epochs": None}, Source("--time-budget"), (),
-                 label=f"--time-budget {seconds:g}")
+    return Layer(
+        {"time_budget_s": seconds, "steps": None, "epochs": None},
+        Source("--time-budget"),
+        (),
+        label=f"--time-budget {seconds:g}",
+    )
 
 
-def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset: str | None = None,
-                        task_preset: str | None = None, task_config: Mapping[str, Any] | None = None,
-                        model_config: Mapping[str, Any] | None = None,
-                        halting_config: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
-                        eval: Mapping[str, Any] | None = None, seed: int = 0, device: str = "auto",
-                        time_budget: float | None = None, source: Source | str = "<command line>",
-                        registry: Registry | None = None) -> Combination:
+def resolve_combination(
+    task: str,
+    model: str,
+    halting: str = "act_q",
+    *,
+    preset: str | None = None,
+    task_preset: str | None = None,
+    task_config: Mapping[str, Any] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    halting_config: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+    eval: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    time_budget: float | None = None,
+    source: Source | str = "<command line>",
+    registry: Registry | None = None,
+) -> Combination:
     """One combination from a command line (``train``, ``eval``, ``info``, ``speed``); see `expand` for grids.
 
     ``preset`` is the default preset of all three (the model must have it); ``task_preset`` the
@@ -291,20 +329,30 @@ def resolve_combination(task: str, model: str, halting: str = "act_q", *, preset
     """
     registry = registry or get_registry()
     source = _source(source)
-    resolved = {kind: resolve_plugin(registry, kind, name, preset=own, default_preset=preset, config=values,
-                                     source=source, path=(kind,))
-                for kind, name, own, values in (("task", task, task_preset, task_config),
-                                                ("model", model, None, model_config),
-                                                ("halting", halting, None, halting_config))}
+    resolved = {
+        kind: resolve_plugin(
+            registry, kind, name, preset=own, default_preset=preset, config=values, source=source, path=(kind,)
+        )
+        for kind, name, own, values in (
+            ("task", task, task_preset, task_config),
+            ("model", model, None, model_config),
+            ("halting", halting, None, halting_config),
+        )
+    }
     train_layers = [Layer(train or {}, source, ("train",))]
     if (tb := time_budget_layer(time_budget)) is not None:
         train_layers.append(tb)
     check_model_builds(registry, resolved["task"], resolved["model"], source.at(("model",)), source.at(("task",)))
-    return Combination(resolved["task"], resolved["model"], resolved["halting"],
-                       resolve_settings(TrainConfig, train_layers),
-                       resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
-                       seed, check_device(device), skip_reason(registry, resolved["task"], resolved["model"],
-                                                               resolved["halting"]))
+    return Combination(
+        resolved["task"],
+        resolved["model"],
+        resolved["halting"],
+        resolve_settings(TrainConfig, train_layers),
+        resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
+        seed,
+        check_device(device),
+        skip_reason(registry, resolved["task"], resolved["model"], resolved["halting"]),
+    )
 
 
 def data_fingerprint(task: Any, splits: Sequence[str], init_from: str | None = None) -> dict[str, str]:

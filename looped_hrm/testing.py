@@ -53,8 +53,11 @@ def check_task(task: Task, *, examples: int = 16) -> None:
     """
     who = f"task {getattr(task, 'name', type(task).__name__)!r}"
     if not isinstance(task, Task):
-        missing = [m for m in ("name", "info", "bucket_names", "label_free_verify", "build", "verify", "render")
-                   if not hasattr(task, m)]
+        missing = [
+            m
+            for m in ("name", "info", "bucket_names", "label_free_verify", "build", "verify", "render")
+            if not hasattr(task, m)
+        ]
         raise _fail(who, f"does not implement looped_hrm.contracts.Task (missing: {', '.join(missing)})")
     info = task.info
     if not isinstance(info, TaskInfo) or info.vocab_size < 2 or info.seq_len < 1 or info.num_puzzle_ids < 1:
@@ -116,9 +119,11 @@ def _check_split(who: str, name: str, split: Split, task: Task) -> None:
 
 def _random_batch(info: TaskInfo, n: int, seed: int) -> Batch:
     g = torch.Generator().manual_seed(seed)
-    return Batch(inputs=torch.randint(0, info.vocab_size, (n, info.seq_len), generator=g),
-                 labels=torch.randint(0, info.vocab_size, (n, info.seq_len), generator=g),
-                 puzzle_ids=torch.randint(0, info.num_puzzle_ids, (n,), generator=g))
+    return Batch(
+        inputs=torch.randint(0, info.vocab_size, (n, info.seq_len), generator=g),
+        labels=torch.randint(0, info.vocab_size, (n, info.seq_len), generator=g),
+        puzzle_ids=torch.randint(0, info.num_puzzle_ids, (n,), generator=g),
+    )
 
 
 def check_model(model: ReasoningModel, info: TaskInfo, *, batch_size: int = 4, seed: int = 0) -> None:
@@ -148,7 +153,9 @@ def check_model(model: ReasoningModel, info: TaskInfo, *, batch_size: int = 4, s
     if not isinstance(out, SegmentOutput):
         raise _fail(who, "segment must return (carry, SegmentOutput)")
     if out.logits.shape != (n, length, vocab) or out.logits.dtype != torch.float32:
-        raise _fail(who, f"logits must be float32 {(n, length, vocab)}, got {out.logits.dtype} {tuple(out.logits.shape)}")
+        raise _fail(
+            who, f"logits must be float32 {(n, length, vocab)}, got {out.logits.dtype} {tuple(out.logits.shape)}"
+        )
     if "segment" in levels:
         for name in ("q_halt", "q_continue"):
             q = getattr(out, name)
@@ -174,17 +181,30 @@ def check_model(model: ReasoningModel, info: TaskInfo, *, batch_size: int = 4, s
 
     fresh = _random_batch(info, n, seed + 1)
     halted = torch.arange(n) % 2 == 0
-    mixed = Batch(*(torch.where(halted.view(-1, *[1] * (a.dim() - 1)), b, a) for a, b in
-                    ((batch.inputs, fresh.inputs), (batch.labels, fresh.labels), (batch.puzzle_ids, fresh.puzzle_ids))))
+    mixed = Batch(
+        *(
+            torch.where(halted.view(-1, *[1] * (a.dim() - 1)), b, a)
+            for a, b in (
+                (batch.inputs, fresh.inputs),
+                (batch.labels, fresh.labels),
+                (batch.puzzle_ids, fresh.puzzle_ids),
+            )
+        )
+    )
     with torch.no_grad():
         restarted = where_rows(halted, model.initial_carry(mixed), new_carry)
         _, out_mixed = model.segment(restarted, mixed)
         _, out_fresh = model.segment(model.initial_carry(fresh), fresh)
         _, out_cont = model.segment(new_carry, batch)
-    if not (torch.allclose(out_mixed.logits[halted], out_fresh.logits[halted], atol=1e-5)
-            and torch.allclose(out_mixed.logits[~halted], out_cont.logits[~halted], atol=1e-5)):
-        raise _fail(who, "rows are not independent: a row restarted from initial_carry must equal a fresh run "
-                         "and the other rows must continue unchanged")
+    if not (
+        torch.allclose(out_mixed.logits[halted], out_fresh.logits[halted], atol=1e-5)
+        and torch.allclose(out_mixed.logits[~halted], out_cont.logits[~halted], atol=1e-5)
+    ):
+        raise _fail(
+            who,
+            "rows are not independent: a row restarted from initial_carry must equal a fresh run "
+            "and the other rows must continue unchanged",
+        )
 
     profile = model.compute_profile()
     if not isinstance(profile, ComputeProfile) or profile.forward_flops <= 0 or profile.train_flops <= 0:
@@ -231,17 +251,27 @@ def check_policy(policy: HaltingPolicy, *, batch_size: int = 4, max_steps: int =
         def output(requires_grad: bool) -> SegmentOutput:
             q_halt = torch.randn(n, generator=g).requires_grad_(requires_grad)
             q_continue = torch.randn(n, generator=g).requires_grad_(requires_grad)
-            return SegmentOutput(logits=torch.randn(n, length, vocab, generator=g), q_halt=q_halt, q_continue=q_continue,
-                                 inner_steps=torch.full((n,), 2), inner_halt_logits=torch.randn(n, 2, generator=g),
-                                 inner_preds=torch.randint(0, vocab, (n, 2, length), generator=g))
+            return SegmentOutput(
+                logits=torch.randn(n, length, vocab, generator=g),
+                q_halt=q_halt,
+                q_continue=q_continue,
+                inner_steps=torch.full((n,), 2),
+                inner_halt_logits=torch.randn(n, 2, generator=g),
+                inner_preds=torch.randint(0, vocab, (n, 2, length), generator=g),
+            )
 
         out = output(True)
         lookahead = training and policy.needs_lookahead
         ctx = HaltContext(
-            inputs=torch.randint(0, vocab, (n, length), generator=g), labels=labels,
-            predictions=out.logits.argmax(-1), lm_loss=torch.rand(n, generator=g) + 0.5,
-            correct=torch.arange(n) % 2 == 0, steps=torch.arange(n) % max_steps + 1, max_steps=max_steps,
-            training=training, generator=torch.Generator().manual_seed(seed),
+            inputs=torch.randint(0, vocab, (n, length), generator=g),
+            labels=labels,
+            predictions=out.logits.argmax(-1),
+            lm_loss=torch.rand(n, generator=g) + 0.5,
+            correct=torch.arange(n) % 2 == 0,
+            steps=torch.arange(n) % max_steps + 1,
+            max_steps=max_steps,
+            training=training,
+            generator=torch.Generator().manual_seed(seed),
             next_output=output(False) if lookahead else None,
             next_lm_loss=torch.rand(n, generator=g) + 0.5 if lookahead else None,
         )
@@ -257,7 +287,9 @@ def check_policy(policy: HaltingPolicy, *, batch_size: int = 4, max_steps: int =
         for name, value in decision.metrics.items():
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 raise _fail(who, f"metric {name!r} must be a scalar tensor, summed over the batch ({mode})")
-        if decision.task_weight is not None and (decision.task_weight.shape != (n,) or decision.task_weight.requires_grad):
+        if decision.task_weight is not None and (
+            decision.task_weight.shape != (n,) or decision.task_weight.requires_grad
+        ):
             raise _fail(who, f"task_weight must be None or a detached [B] tensor ({mode})")
         if decision.loss is not None:
             if decision.loss.dim() != 0:

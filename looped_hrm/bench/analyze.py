@@ -38,7 +38,9 @@ from looped_hrm.config import ConfigError
 MAX_DIFFICULTY_ROWS = 12  # more distinct difficulty values than this are grouped into quantile bins
 
 
-def analyze_run(run: Restored, *, limit: int | None, segments: int | None, batch_size: int = 128) -> dict[str, pd.DataFrame]:
+def analyze_run(
+    run: Restored, *, limit: int | None, segments: int | None, batch_size: int = 128
+) -> dict[str, pd.DataFrame]:
     """The four analyses of one restored run as tidy frames (see the module docstring)."""
     import torch
 
@@ -51,51 +53,128 @@ def analyze_run(run: Restored, *, limit: int | None, segments: int | None, batch
         split = split.subset(slice(0, limit))
     segments = segments or run.fixed_segments
     verify = run.eval.verify
-    prof = segment_profile(run.model, run.task, split, segments=segments, pr_segment=min(run.eval_max_segments, segments),
-                           device=run.device, policy=run.policy, batch_size=batch_size, verify=verify)
+    prof = segment_profile(
+        run.model,
+        run.task,
+        split,
+        segments=segments,
+        pr_segment=min(run.eval_max_segments, segments),
+        device=run.device,
+        policy=run.policy,
+        batch_size=batch_size,
+        verify=verify,
+    )
     name = run.name
     rows = []
     for level, res in prof.residuals.items():
         per = res.shape[1]
         for s in range(res.shape[0]):
             for u in range(per):
-                rows.append({"run": name, "level": level, "segment": s + 1, "update": u + 1,
-                             "step": s * per + u + 1, "residual": float(res[s, u])})
+                rows.append(
+                    {
+                        "run": name,
+                        "level": level,
+                        "segment": s + 1,
+                        "update": u + 1,
+                        "step": s * per + u + 1,
+                        "residual": float(res[s, u]),
+                    }
+                )
     residuals = pd.DataFrame(rows, columns=["run", "level", "segment", "update", "step", "residual"])
 
     pr = prof.participation
-    part = pd.DataFrame([{"run": name, "level": level, "participation_ratio": value, "segment": prof.pr_segment,
-                          "samples": prof.pr_samples, "hidden_size": None} for level, value in pr.items()],
-                        columns=["run", "level", "participation_ratio", "segment", "samples", "hidden_size"])
+    part = pd.DataFrame(
+        [
+            {
+                "run": name,
+                "level": level,
+                "participation_ratio": value,
+                "segment": prof.pr_segment,
+                "samples": prof.pr_samples,
+                "hidden_size": None,
+            }
+            for level, value in pr.items()
+        ],
+        columns=["run", "level", "participation_ratio", "segment", "samples", "hidden_size"],
+    )
     if "H" in pr and "L" in pr and pr["L"] > 0:
-        part = pd.concat([part, pd.DataFrame([{"run": name, "level": "H/L", "participation_ratio": pr["H"] / pr["L"],
-                                               "segment": prof.pr_segment, "samples": prof.pr_samples}])],
-                         ignore_index=True)
+        part = pd.concat(
+            [
+                part,
+                pd.DataFrame(
+                    [
+                        {
+                            "run": name,
+                            "level": "H/L",
+                            "participation_ratio": pr["H"] / pr["L"],
+                            "segment": prof.pr_segment,
+                            "samples": prof.pr_samples,
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        )
     hidden = getattr(getattr(run.model, "config", None), "hidden_size", None)
     part["hidden_size"] = hidden
 
-    scaling = pd.DataFrame({"run": name, "segments": np.arange(1, segments + 1), "exact_accuracy": prof.exact,
-                            "verified_accuracy": prof.verified if prof.verified is not None else np.nan,
-                            "mean_halt_prob": prof.halt_prob if prof.halt_prob is not None else np.nan,
-                            "train_max_segments": run.train.max_segments, "examples": prof.examples})
+    scaling = pd.DataFrame(
+        {
+            "run": name,
+            "segments": np.arange(1, segments + 1),
+            "exact_accuracy": prof.exact,
+            "verified_accuracy": prof.verified if prof.verified is not None else np.nan,
+            "mean_halt_prob": prof.halt_prob if prof.halt_prob is not None else np.nan,
+            "train_max_segments": run.train.max_segments,
+            "examples": prof.examples,
+        }
+    )
 
-    halted = evaluate(run.model, run.policy, run.task, split, mode="policy", max_segments=run.eval_max_segments,
-                   batch_size=run.eval.batch_size, device=run.device, loss=run.train.loss, precision=run.train.precision,
-                   seed=int(run.record["combination"]["seed"]), verify=False)
+    halted = evaluate(
+        run.model,
+        run.policy,
+        run.task,
+        split,
+        mode="policy",
+        max_segments=run.eval_max_segments,
+        batch_size=run.eval.batch_size,
+        device=run.device,
+        loss=run.train.loss,
+        precision=run.train.precision,
+        seed=int(run.record["combination"]["seed"]),
+        verify=False,
+    )
     names = tuple(run.task.bucket_names)
-    per_example = pd.DataFrame({
-        "difficulty": split.difficulty.numpy(), "bucket": [names[b] if b < len(names) else str(b) for b in split.bucket.tolist()],
-        "segments": halted.segments.numpy(), "inner_steps": halted.inner_steps.numpy(), "flops": halted.flops.numpy(),
-        "correct": halted.correct.numpy()})
-    return {"residuals": residuals, "participation": part, "scaling": scaling,
-            "difficulty": _difficulty_table(name, per_example, names), "spearman": _spearman(name, per_example)}
+    per_example = pd.DataFrame(
+        {
+            "difficulty": split.difficulty.numpy(),
+            "bucket": [names[b] if b < len(names) else str(b) for b in split.bucket.tolist()],
+            "segments": halted.segments.numpy(),
+            "inner_steps": halted.inner_steps.numpy(),
+            "flops": halted.flops.numpy(),
+            "correct": halted.correct.numpy(),
+        }
+    )
+    return {
+        "residuals": residuals,
+        "participation": part,
+        "scaling": scaling,
+        "difficulty": _difficulty_table(name, per_example, names),
+        "spearman": _spearman(name, per_example),
+    }
 
 
 def _difficulty_table(name: str, ex: pd.DataFrame, bucket_order: tuple[str, ...]) -> pd.DataFrame:
     """Segments and accuracy per bucket and per difficulty value (or quantile bin)."""
+
     def summary(group: pd.DataFrame) -> dict[str, Any]:
-        return {"examples": len(group), "mean_segments": group.segments.mean(), "std_segments": group.segments.std(ddof=0),
-                "mean_inner_steps": group.inner_steps.mean(), "exact_accuracy": group.correct.mean()}
+        return {
+            "examples": len(group),
+            "mean_segments": group.segments.mean(),
+            "std_segments": group.segments.std(ddof=0),
+            "mean_inner_steps": group.inner_steps.mean(),
+            "exact_accuracy": group.correct.mean(),
+        }
 
     rows = []
     for bucket in [b for b in bucket_order if b in set(ex.bucket)] + sorted(set(ex.bucket) - set(bucket_order)):
@@ -118,8 +197,16 @@ def _spearman(name: str, ex: pd.DataFrame) -> pd.DataFrame:
         rho = float("nan")
     else:
         rho = float(ex.difficulty.rank().corr(ex.segments.rank()))
-    return pd.DataFrame([{"run": name, "examples": len(ex), "distinct_difficulties": int(ex.difficulty.nunique()),
-                          "spearman_difficulty_vs_segments": rho}])
+    return pd.DataFrame(
+        [
+            {
+                "run": name,
+                "examples": len(ex),
+                "distinct_difficulties": int(ex.difficulty.nunique()),
+                "spearman_difficulty_vs_segments": rho,
+            }
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -132,14 +219,18 @@ def _plots(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib not installed; analysis plots skipped (pip install 'looped-hrm[plot]')", file=sys.stderr)
+        print(
+            "note: matplotlib not installed; analysis plots skipped (pip install 'looped-hrm[plot]')", file=sys.stderr
+        )
         return []
     written = []
     res = frames["residuals"]
     runs = list(dict.fromkeys(frames["scaling"].run))
     if not res.empty:
         with_res = [r for r in runs if (res.run == r).any()]
-        fig, axes = plt.subplots(1, len(with_res), figsize=(5 * len(with_res), 3.6), squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(
+            1, len(with_res), figsize=(5 * len(with_res), 3.6), squeeze=False, layout="constrained"
+        )
         for ax, run in zip(axes.flat, with_res):
             sub = res[res.run == run]
             for level, group in sub.groupby("level"):
@@ -159,10 +250,15 @@ def _plots(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     scaling = frames["scaling"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     for run, group in scaling.groupby("run", sort=False):
-        line, = ax.plot(group.segments, 100 * group.exact_accuracy, marker="o", ms=3, label=f"{run} exact")
+        (line,) = ax.plot(group.segments, 100 * group.exact_accuracy, marker="o", ms=3, label=f"{run} exact")
         if group.verified_accuracy.notna().any():
-            ax.plot(group.segments, 100 * group.verified_accuracy, linestyle="--", color=line.get_color(),
-                    label=f"{run} verified")
+            ax.plot(
+                group.segments,
+                100 * group.verified_accuracy,
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{run} verified",
+            )
         ax.axvline(group.train_max_segments.iloc[0], color=line.get_color(), linestyle=":", lw=1)
     ax.set_xlabel("segments at test time (dotted: trained with)")
     ax.set_ylabel("accuracy (%)")
@@ -204,8 +300,9 @@ def write_analysis(frames: dict[str, pd.DataFrame], out: Path, *, command: str, 
     if not res.empty:
         g = res.groupby(["run", "level", "segment"]).residual
         first_last = pd.concat([g.first().rename("first update"), g.last().rename("last update")], axis=1).reset_index()
-        first_last = first_last[first_last.segment.isin(sorted({1, 2, int(first_last.segment.max() // 2),
-                                                                int(first_last.segment.max())}))]
+        first_last = first_last[
+            first_last.segment.isin(sorted({1, 2, int(first_last.segment.max() // 2), int(first_last.segment.max())}))
+        ]
     scaling = frames["scaling"].copy()
     for col in ("exact_accuracy", "verified_accuracy"):
         scaling[col] = 100 * scaling[col]
@@ -245,9 +342,19 @@ def write_analysis(frames: dict[str, pd.DataFrame], out: Path, *, command: str, 
     return path
 
 
-def analyze(where: str | Path, *, task: str | None = None, model: str | None = None, halting: str | None = None,
-            seed: int | None = None, limit: int | None = 1000, segments: int | None = None, device: str = "cpu",
-            out: str | Path | None = None, command: str = "") -> Path:
+def analyze(
+    where: str | Path,
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    halting: str | None = None,
+    seed: int | None = None,
+    limit: int | None = 1000,
+    segments: int | None = None,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    command: str = "",
+) -> Path:
     """Analyse every matching finished run of ``where`` that has its checkpoint; see the module docstring."""
     where = Path(where)
     paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
@@ -259,33 +366,43 @@ def analyze(where: str | Path, *, task: str | None = None, model: str | None = N
         record = json.loads(path.read_text())
         (runnable if checkpoint_of(path, record).exists() else missing).append(path)
     if not runnable:
-        raise ConfigError(f"{where}: none of the {len(paths)} finished runs has its checkpoint in work/ (work/ folders "
-                          "are not committed with results; rerun the benchmark command into this folder to train them)")
+        raise ConfigError(
+            f"{where}: none of the {len(paths)} finished runs has its checkpoint in work/ (work/ folders "
+            "are not committed with results; rerun the benchmark command into this folder to train them)"
+        )
     notes = [f"Runs without a checkpoint, not analysed: {', '.join(p.stem for p in missing)}."] if missing else []
     frames: dict[str, list[pd.DataFrame]] = {}
     for path in runnable:
         run = restore(path, device=device)
-        print(f"analyzing {run.name} ({min(limit or 10**12, len(run.task.build(run.eval.split)))} test puzzles)",
-              file=sys.stderr)
+        print(
+            f"analyzing {run.name} ({min(limit or 10**12, len(run.task.build(run.eval.split)))} test puzzles)",
+            file=sys.stderr,
+        )
         for key, frame in analyze_run(run, limit=limit, segments=segments).items():
             frames.setdefault(key, []).append(frame)
     merged = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
     out_dir = Path(out) if out else (where if where.is_dir() else where.parent.parent) / "analysis"
     notes.append(f"Test puzzles: the first {limit} of each run's evaluation split." if limit else "Test puzzles: all.")
-    return write_analysis(merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes)
+    return write_analysis(
+        merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes
+    )
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m looped_hrm.bench analyze",
-                                     description="Convergence, participation ratio, inference-time scaling and "
-                                                 "compute vs difficulty of the trained models in a results folder.")
+    parser = argparse.ArgumentParser(
+        prog="python -m looped_hrm.bench analyze",
+        description="Convergence, participation ratio, inference-time scaling and "
+        "compute vs difficulty of the trained models in a results folder.",
+    )
     parser.add_argument("dir", help="a results folder whose work/ holds the checkpoints")
     parser.add_argument("--task")
     parser.add_argument("--model")
     parser.add_argument("--halting")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--limit", type=int, default=1000, help="test puzzles to use (default 1000; 0: all)")
-    parser.add_argument("--segments", type=int, help="segments for scaling and residuals (default: eval.fixed_segments)")
+    parser.add_argument(
+        "--segments", type=int, help="segments for scaling and residuals (default: eval.fixed_segments)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="output folder (default DIR/analysis)")
     args = parser.parse_args(argv)
@@ -294,8 +411,18 @@ def main(argv: Sequence[str]) -> int:
     if args.limit < 0:
         raise ConfigError(f"--limit must be >= 0, got {args.limit}")
     command = "python -m looped_hrm.bench analyze " + " ".join(shlex.quote(a) for a in argv)
-    path = analyze(args.dir, task=args.task, model=args.model, halting=args.halting, seed=args.seed,
-                   limit=args.limit or None, segments=args.segments, device=args.device, out=args.out, command=command)
+    path = analyze(
+        args.dir,
+        task=args.task,
+        model=args.model,
+        halting=args.halting,
+        seed=args.seed,
+        limit=args.limit or None,
+        segments=args.segments,
+        device=args.device,
+        out=args.out,
+        command=command,
+    )
     print(path.read_text())
     print(f"analysis: {path.parent}", file=sys.stderr)
     return 0

@@ -28,8 +28,10 @@ import numpy as np
 
 RESAMPLES = 2000
 LEVEL = 0.95
-METHOD = (f"95 % CI: percentile bootstrap, {RESAMPLES:,} resamples of seeds and test examples together "
-          "(one seed: examples only; a record without per-example outcomes: seeds only)")
+METHOD = (
+    f"95 % CI: percentile bootstrap, {RESAMPLES:,} resamples of seeds and test examples together "
+    "(one seed: examples only; a record without per-example outcomes: seeds only)"
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,9 @@ def _percentiles(reps: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def mean_ci(values: np.ndarray | list[np.ndarray], *, resamples: int = RESAMPLES, level: float = LEVEL,
-            seed: int = 0) -> Estimate:
+def mean_ci(
+    values: np.ndarray | list[np.ndarray], *, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0
+) -> Estimate:
     """Grand mean of ``values[seeds, examples]`` with its two-level percentile-bootstrap interval."""
     mat = _matrix(values)
     rng = np.random.default_rng(seed)
@@ -101,8 +104,14 @@ def mean_ci(values: np.ndarray | list[np.ndarray], *, resamples: int = RESAMPLES
     return Estimate(mean, min(low, mean), max(high, mean), *mat.shape)
 
 
-def paired_difference(a: np.ndarray | list[np.ndarray], b: np.ndarray | list[np.ndarray], *,
-                      resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> Comparison:
+def paired_difference(
+    a: np.ndarray | list[np.ndarray],
+    b: np.ndarray | list[np.ndarray],
+    *,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Comparison:
     """Mean of ``a`` minus mean of ``b``, both ``[seeds, N]`` on the same N test examples."""
     ma, mb = _matrix(a), _matrix(b)
     if ma.shape[1] != mb.shape[1]:

@@ -54,61 +54,104 @@ def parse_seeds(text: str) -> list[int]:
         raise ConfigError("--seeds: empty")
     if len(items) == 1 and "," not in text:
         if items[0] < 1:
-            raise ConfigError(f"--seeds {text}: a single number is a count of seeds; "
-                              "for seed 0 alone write --seeds 1 (or a list: --seeds 0,)")
+            raise ConfigError(
+                f"--seeds {text}: a single number is a count of seeds; "
+                "for seed 0 alone write --seeds 1 (or a list: --seeds 0,)"
+            )
         return list(range(items[0]))
     return items
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m looped_hrm.bench", description=__doc__.split("\n\n")[0],
+        prog="python -m looped_hrm.bench",
+        description=__doc__.split("\n\n")[0],
         epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; `analyze DIR` looks inside "
-               "their trained models (convergence, participation ratio, scaling, compute vs difficulty); `speed --model M` "
-               "measures training throughput (see `speed --help`); "
-               "`python -m looped_hrm plugins` lists every task, model and halting policy.")
+        "their trained models (convergence, participation ratio, scaling, compute vs difficulty); `speed --model M` "
+        "measures training throughput (see `speed --help`); "
+        "`python -m looped_hrm plugins` lists every task, model and halting policy.",
+    )
     grid = parser.add_argument_group("the grid")
-    grid.add_argument("--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity; "
-                      "`list` lists them")
+    grid.add_argument(
+        "--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity; `list` lists them"
+    )
     grid.add_argument("--models", help="comma list of model plugins, e.g. hrm,baseline; `list` lists them")
     grid.add_argument("--halting", help="comma list of halting policies (default: act_q); `list` lists them")
     grid.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,1,2); default 0")
-    grid.add_argument("--benchmark", metavar="FILE", help="a benchmark YAML (grid, budgets, floors); "
-                      "--tasks/--models/--halting then select entries of it by label")
-    grid.add_argument("--time-budget", type=float, metavar="SECONDS",
-                      help="train each combination for exactly this many wall-clock seconds, compilation included "
-                           "(replaces the step and epoch budgets: a same-time comparison)")
+    grid.add_argument(
+        "--benchmark",
+        metavar="FILE",
+        help="a benchmark YAML (grid, budgets, floors); --tasks/--models/--halting then select entries of it by label",
+    )
+    grid.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="train each combination for exactly this many wall-clock seconds, compilation included "
+        "(replaces the step and epoch budgets: a same-time comparison)",
+    )
     grid.add_argument("--preset", help=f"plugin preset: tiny, small, paper (default {DEFAULT_PRESET})")
-    grid.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
-                      help="one labelled grid entry per value, e.g. model.H_cycles=1,2,4 (hrm[H_cycles=2]) or "
-                           "train.max_segments=4,8; repeatable (cross product); tables pivot on it (sweep.md)")
+    grid.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="one labelled grid entry per value, e.g. model.H_cycles=1,2,4 (hrm[H_cycles=2]) or "
+        "train.max_segments=4,8; repeatable (cross product); tables pivot on it (sweep.md)",
+    )
     grid.add_argument("--limit", type=int, metavar="N", help="evaluate on the first N test examples (eval.limit)")
-    grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
-                           "task.size=6, halting.exploration_prob=0 ...")
+    grid.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override: train.steps=200, eval.max_segments=32, model.hidden_size=64 (every model), "
+        "task.size=6, halting.exploration_prob=0 ...",
+    )
     run = parser.add_argument_group("running")
     run.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     run.add_argument("--jobs", type=int, help="parallel worker processes (default: CPU cores on CPU, 1 on CUDA)")
-    run.add_argument("--executor", choices=["local", "ray"], default="local",
-                     help="local processes (default) or Ray tasks (pip install 'looped-hrm[ray]')")
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local processes (default) or Ray tasks (pip install 'looped-hrm[ray]')",
+    )
     run.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     run.add_argument("--out", metavar="DIR", help="output folder (default results/<name>)")
     run.add_argument("--name", help="run name (default: the benchmark's name or one made from the grid)")
-    run.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                     help="skip combinations already finished in --out (default: on); --no-resume retrains "
-                          "every combination from scratch (its work folder is deleted)")
+    run.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip combinations already finished in --out (default: on); --no-resume retrains "
+        "every combination from scratch (its work folder is deleted)",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the grid and its estimated compute; run nothing")
-    run.add_argument("--print-config", action="store_true",
-                     help="print every combination's fully resolved config (YAML); run nothing")
-    run.add_argument("--wandb", metavar="PROJECT",
-                     help="also log training and evaluation scalars to Weights & Biases (pip install "
-                          "'looped-hrm[wandb]'; WANDB_MODE=offline works without network)")
-    run.add_argument("--log-samples", action="store_true",
-                     help="also write runs/<combination>.samples.jsonl: every test puzzle, the prediction after each "
-                          "segment, where it halted, correct and verified (a finished run only re-evaluates)")
+    run.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print every combination's fully resolved config (YAML); run nothing",
+    )
+    run.add_argument(
+        "--wandb",
+        metavar="PROJECT",
+        help="also log training and evaluation scalars to Weights & Biases (pip install "
+        "'looped-hrm[wandb]'; WANDB_MODE=offline works without network)",
+    )
+    run.add_argument(
+        "--log-samples",
+        action="store_true",
+        help="also write runs/<combination>.samples.jsonl: every test puzzle, the prediction after each "
+        "segment, where it halted, correct and verified (a finished run only re-evaluates)",
+    )
     run.add_argument("--latex", action="store_true", help="also write results.tex")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="per-combination training bars (default: on with one job)")
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="per-combination training bars (default: on with one job)",
+    )
     return parser
 
 
@@ -125,12 +168,20 @@ def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source]:
             raise ConfigError(f"{args.benchmark}: expected a mapping at the top level")
     else:
         if not args.tasks or not args.models:
-            raise ConfigError("give --tasks and --models (e.g. --tasks sudoku --models hrm,baseline), or --benchmark FILE")
+            raise ConfigError(
+                "give --tasks and --models (e.g. --tasks sudoku --models hrm,baseline), or --benchmark FILE"
+            )
         preset = args.preset or DEFAULT_PRESET
         train, evaluation = default_train_eval(preset)
-        data = {"name": args.name or f"{'-'.join(_split(args.tasks))}_{'-'.join(_split(args.models))}_{preset}",
-                "preset": preset, "tasks": _split(args.tasks), "models": _split(args.models),
-                "halting": _split(args.halting) or ["act_q"], "train": train, "eval": evaluation}
+        data = {
+            "name": args.name or f"{'-'.join(_split(args.tasks))}_{'-'.join(_split(args.models))}_{preset}",
+            "preset": preset,
+            "tasks": _split(args.tasks),
+            "models": _split(args.models),
+            "halting": _split(args.halting) or ["act_q"],
+            "train": train,
+            "eval": evaluation,
+        }
         source = Source("<command line>")
     data, overrides = _apply_cli(data, args)
     source = dataclasses.replace(source, overrides=overrides)
@@ -190,7 +241,9 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
         key = {"task": "tasks", "model": "models", "halting": "halting"}[path[0]]
         entries: list[dict[str, Any]] = [{"plugin": e} if isinstance(e, str) else dict(e) for e in data.get(key, [])]
         for i, entry in enumerate(entries):
-            entry["config"] = apply_overrides(entry.get("config") or {}, [f"{'.'.join(path[1:])}={text.partition('=')[2]}"])
+            entry["config"] = apply_overrides(
+                entry.get("config") or {}, [f"{'.'.join(path[1:])}={text.partition('=')[2]}"]
+            )
             overrides[(key, str(i), "config", *path[1:])] = f"--set {text}"
         data[key] = entries
     return data, overrides
@@ -203,9 +256,13 @@ def _headline(record: dict[str, Any]) -> str:
         return f"FAILED: {record.get('error')}"
     m = record.get("metrics", {})
     parts = []
-    for key, label, pct in (("policy/exact_accuracy", "exact", True), ("policy/token_accuracy", "tokens", True),
-                            ("policy/mean_segments", "segments", False), ("fixed/exact_accuracy", "exact@max", True),
-                            ("train/wall_s", "train s", False)):
+    for key, label, pct in (
+        ("policy/exact_accuracy", "exact", True),
+        ("policy/token_accuracy", "tokens", True),
+        ("policy/mean_segments", "segments", False),
+        ("fixed/exact_accuracy", "exact@max", True),
+        ("train/wall_s", "train s", False),
+    ):
         if isinstance(m.get(key), (int, float)):
             parts.append(f"{label} {100 * m[key]:.1f}%" if pct else f"{label} {m[key]:.1f}")
     return "ok  " + "  ".join(parts)
@@ -215,8 +272,10 @@ def dry_run(combos: list[Combination]) -> int:
     rows = estimate_rows(combos, get_registry())
     print(tabulate(rows, headers="keys", tablefmt="github"))
     total = sum(r["est. train PFLOP"] for r in rows if isinstance(r["est. train PFLOP"], float))
-    print(f"\n{len(combos)} combinations, {sum(1 for c in combos if c.skip_reason)} skipped; "
-          f"estimated training compute {total:.3g} PFLOP")
+    print(
+        f"\n{len(combos)} combinations, {sum(1 for c in combos if c.skip_reason)} skipped; "
+        f"estimated training compute {total:.3g} PFLOP"
+    )
     return 0
 
 
@@ -235,8 +294,11 @@ def print_config(combos: list[Combination]) -> int:
 
 def list_plugins(kind: str) -> int:
     """``--tasks list`` (and models, halting): the names a grid may use, with aliases and presets."""
-    rows = [[r["name"], ", ".join(r["aliases"]), ", ".join(r["presets"]), r["package"], r["description"]]
-            for r in get_registry().rows() if r["kind"] == kind]
+    rows = [
+        [r["name"], ", ".join(r["aliases"]), ", ".join(r["presets"]), r["package"], r["description"]]
+        for r in get_registry().rows()
+        if r["kind"] == kind
+    ]
     print(tabulate(rows, headers=[kind, "aliases", "presets", "package", "description"]))
     return 0
 
@@ -291,8 +353,12 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
         if combo.skip_reason:
             atomic_write_json(path, skipped_record(combo))
             done += 1
-        elif args.resume and path.exists() and _finished_ok(path) and not (
-                args.log_samples and not samples_path(out_dir, combo).exists()):
+        elif (
+            args.resume
+            and path.exists()
+            and _finished_ok(path)
+            and not (args.log_samples and not samples_path(out_dir, combo).exists())
+        ):
             done += 1
         else:
             if not args.resume:  # really retrain: a finished checkpoint would only be re-evaluated
@@ -304,11 +370,21 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the caller's cap (e.g. beside other xdist workers):
         threads = min(threads, max(1, int(os.environ["OMP_NUM_THREADS"])))  # oversubscribed OpenMP crawls
     progress = args.progress if args.progress is not None else jobs == 1
-    print(f"{name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
-          f"({jobs} job(s) × {threads} thread(s)) -> {out_dir}", file=sys.stderr)
+    print(
+        f"{name}: {len(combos)} combinations, {done} already done, {len(todo)} to run "
+        f"({jobs} job(s) × {threads} thread(s)) -> {out_dir}",
+        file=sys.stderr,
+    )
 
-    bar = tqdm(total=len(combos), initial=done, desc="combinations", unit="run", position=0,
-               disable=not todo, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(combos),
+        initial=done,
+        desc="combinations",
+        unit="run",
+        position=0,
+        disable=not todo,
+        dynamic_ncols=True,
+    )
 
     def on_done(combo: Combination, record: dict[str, Any]) -> None:
         bar.update(1)
@@ -318,15 +394,24 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
         if args.executor == "ray":
             from looped_hrm.bench.executor import run_ray
 
-            run_ray(todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done,
-                    log_samples=args.log_samples)
+            run_ray(
+                todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done, log_samples=args.log_samples
+            )
         else:
             from looped_hrm.bench.executor import run_local
             from looped_hrm.bench.live import LiveBars
 
             live = LiveBars(out_dir) if not progress and todo else None  # one bar per running combination (TTY only)
-            run_local(todo, out_dir, jobs=jobs, threads=threads, progress=progress, on_done=on_done,
-                      log_samples=args.log_samples, live=live if live is not None and live.enabled else None)
+            run_local(
+                todo,
+                out_dir,
+                jobs=jobs,
+                threads=threads,
+                progress=progress,
+                on_done=on_done,
+                log_samples=args.log_samples,
+                live=live if live is not None and live.enabled else None,
+            )
     finally:
         bar.close()
     return report(out_dir, latex=args.latex)
@@ -355,10 +440,18 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
     keys = meta.get("keys") if isinstance(meta.get("keys"), list) else None
     records, scope = select(records, keys, everything=everything)
     if not records:
-        raise ConfigError(f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
-                          "(`report --all` shows every record)")
-    frame, estimates, curves = write_tables(out_dir, records, title=str(meta.get("name") or out_dir.name),
-                                            command=str(meta.get("command") or ""), scope=scope, latex=latex)
+        raise ConfigError(
+            f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
+            "(`report --all` shows every record)"
+        )
+    frame, estimates, curves = write_tables(
+        out_dir,
+        records,
+        title=str(meta.get("name") or out_dir.name),
+        command=str(meta.get("command") or ""),
+        scope=scope,
+        latex=latex,
+    )
     plots = write_plots(estimates, out_dir, curves)
     # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
     swept = write_sweep(frame, out_dir, command=str(meta.get("command") or ""))
@@ -366,8 +459,10 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
     print((out_dir / "results.md").read_text())
     if swept:
         print((out_dir / "sweep.md").read_text())
-    print(f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
-          + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
+    print(
+        f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
+        + (f"; plots: {', '.join(p.name for p in plots)}" if plots else "")
+    )
     failed = frame[frame.status == "failed"]
     for _, row in failed.iterrows():
         print(f"failed: {row.task}/{row.model}/{row.halting}/seed{row.seed}: {row.note}", file=sys.stderr)
@@ -378,12 +473,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "report":
-            parser = argparse.ArgumentParser(prog="python -m looped_hrm.bench report",
-                                             description="Rebuild tables and plots from a results folder.")
+            parser = argparse.ArgumentParser(
+                prog="python -m looped_hrm.bench report", description="Rebuild tables and plots from a results folder."
+            )
             parser.add_argument("dir")
-            parser.add_argument("--all", action="store_true", dest="everything",
-                                help="every record in runs/, not only the last command's grid (other configs "
-                                     "labelled with their config id)")
+            parser.add_argument(
+                "--all",
+                action="store_true",
+                dest="everything",
+                help="every record in runs/, not only the last command's grid (other configs "
+                "labelled with their config id)",
+            )
             parser.add_argument("--latex", action="store_true")
             args = parser.parse_args(argv[1:])
             return report(args.dir, everything=args.everything, latex=args.latex)

@@ -16,11 +16,27 @@ TRAIN: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 300, "batch_size": 32, "lr": 1e-3, "warmup_steps": 30, "max_segments": 4, "log_every": 25},
     # the CPU benchmark default: a few minutes per combination on one core (README's main command: HRM and
     # the baseline x 3 seeds within 10 minutes on 2 cores)
-    "small": {"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 100, "max_segments": 8,
-              "weight_decay": 0.1, "log_every": 50},
+    "small": {
+        "steps": 1000,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "warmup_steps": 100,
+        "max_segments": 8,
+        "weight_decay": 0.1,
+        "log_every": 50,
+    },
     # the official HRM/TRM Sudoku-Extreme recipe (hrm_trm_reference.md §3): 20k epochs of 1k puzzles at batch 768
-    "paper": {"steps": 26041, "batch_size": 768, "lr": 1e-4, "warmup_steps": 2000, "max_segments": 16,
-              "weight_decay": 1.0, "puzzle_emb_lr": 1e-4, "puzzle_emb_weight_decay": 1.0, "checkpoint_every": 1000},
+    "paper": {
+        "steps": 26041,
+        "batch_size": 768,
+        "lr": 1e-4,
+        "warmup_steps": 2000,
+        "max_segments": 16,
+        "weight_decay": 1.0,
+        "puzzle_emb_lr": 1e-4,
+        "puzzle_emb_weight_decay": 1.0,
+        "checkpoint_every": 1000,
+    },
 }
 
 EVAL: dict[str, dict[str, Any]] = {

@@ -21,11 +21,22 @@ def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[st
     profiles: dict[str, Any] = {}
     rows = []
     for combo in combos:
-        row: dict[str, Any] = {"task": combo.labels[0], "model": combo.labels[1], "halting": combo.labels[2],
-                               "seed": combo.seed}
+        row: dict[str, Any] = {
+            "task": combo.labels[0],
+            "model": combo.labels[1],
+            "halting": combo.labels[2],
+            "seed": combo.seed,
+        }
         if combo.skip_reason:
-            row.update({"params": "", "fwd GFLOP/segment": "", "steps": "", "est. train PFLOP": "",
-                        "note": "skipped: " + combo.skip_reason})
+            row.update(
+                {
+                    "params": "",
+                    "fwd GFLOP/segment": "",
+                    "steps": "",
+                    "est. train PFLOP": "",
+                    "note": "skipped: " + combo.skip_reason,
+                }
+            )
             rows.append(row)
             continue
         built = combo.build(registry)
@@ -42,7 +53,14 @@ def estimate_rows(combos: list[Combination], registry: Registry) -> list[dict[st
             bought = math.ceil(train.flops_budget / (per_step * train.batch_size))
             steps = min(steps, bought) if steps else bought
         estimate = per_step * train.batch_size * steps / 1e15 if steps else "unknown"
-        row.update({"params": f"{profile.trainable_params:,}", "fwd GFLOP/segment": round(profile.forward_flops / 1e9, 4),
-                    "steps": steps or "", "est. train PFLOP": estimate, "note": ""})
+        row.update(
+            {
+                "params": f"{profile.trainable_params:,}",
+                "fwd GFLOP/segment": round(profile.forward_flops / 1e9, 4),
+                "steps": steps or "",
+                "est. train PFLOP": estimate,
+                "note": "",
+            }
+        )
         rows.append(row)
     return rows

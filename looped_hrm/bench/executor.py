@@ -61,8 +61,17 @@ def _death_message(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode} before writing its result"
 
 
-def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: int, progress: bool,
-              on_done: OnDone, log_samples: bool = False, live: LiveBars | None = None) -> None:
+def run_local(
+    combos: list[Combination],
+    out_dir: Path,
+    *,
+    jobs: int,
+    threads: int,
+    progress: bool,
+    on_done: OnDone,
+    log_samples: bool = False,
+    live: LiveBars | None = None,
+) -> None:
     """Run ``combos`` in at most ``jobs`` spawned processes, calling ``on_done`` as each finishes
     (``live``: one progress bar per running combination, polled about once a second)."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
@@ -75,8 +84,11 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
             while pending and len(running) < jobs:
                 combo = pending.pop(0)
                 record_path(out_dir, combo).unlink(missing_ok=True)  # a stale failed record
-                proc = ctx.Process(target=_child, args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid(),
-                                                        log_samples), name=f"looped_hrm:{combo.name}")
+                proc = ctx.Process(
+                    target=_child,
+                    args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid(), log_samples),
+                    name=f"looped_hrm:{combo.name}",
+                )
                 proc.start()
                 running[proc.sentinel] = (proc, combo)
                 if live is not None:
@@ -107,8 +119,15 @@ def run_local(combos: list[Combination], out_dir: Path, *, jobs: int, threads: i
             os.environ["OMP_NUM_THREADS"] = old_omp
 
 
-def run_ray(combos: list[Combination], out_dir: Path, *, threads: int, address: str | None,
-            on_done: OnDone, log_samples: bool = False) -> None:
+def run_ray(
+    combos: list[Combination],
+    out_dir: Path,
+    *,
+    threads: int,
+    address: str | None,
+    on_done: OnDone,
+    log_samples: bool = False,
+) -> None:
     """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs).
     Sample logs (``log_samples``) are written by the worker into ``out_dir``: a shared filesystem."""
     try:

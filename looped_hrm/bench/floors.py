@@ -48,9 +48,18 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             low = mean - K * max(std, MIN_STD)
             if metric == METRICS[-1] or low >= MIN_USEFUL:
-                floors.append({"task": cell.task, "model": cell.model, "halting": cell.halting, "metric": metric,
-                               "min": max(0.0, math.floor(low * 1000) / 1000), "measured_mean": round(mean, 3),
-                               "measured_std": round(std, 3), "measured_seeds": len(values)})
+                floors.append(
+                    {
+                        "task": cell.task,
+                        "model": cell.model,
+                        "halting": cell.halting,
+                        "metric": metric,
+                        "min": max(0.0, math.floor(low * 1000) / 1000),
+                        "measured_mean": round(mean, 3),
+                        "measured_std": round(std, 3),
+                        "measured_seeds": len(values),
+                    }
+                )
                 break
     return floors
 

@@ -102,19 +102,28 @@ def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
         raise ConfigError(f"{at}: no seeds")
     repeated = sorted({s for s in bench.seeds if bench.seeds.count(s) > 1})
     if repeated:
-        raise ConfigError(f"{at}: seed {repeated[0]} is given twice (each seed is one run; the same seed twice "
-                          "would train the same combination twice, into the same folder)")
+        raise ConfigError(
+            f"{at}: seed {repeated[0]} is given twice (each seed is one run; the same seed twice "
+            "would train the same combination twice, into the same folder)"
+        )
     for kind in ("task", "model", "halting"):
         labels = [e.label or e.plugin for e in bench.entries(kind)]
         dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
         if dupes:
-            raise ConfigError(f"{name}: two {kind} entries are "
-                              f"both labelled {dupes[0]!r}; give them distinct `label:` values")
+            raise ConfigError(
+                f"{name}: two {kind} entries are both labelled {dupes[0]!r}; give them distinct `label:` values"
+            )
     return bench
 
 
-def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<benchmark>", *,
-           time_budget: float | None = None, devices: bool = True) -> list[Combination]:
+def expand(
+    bench: BenchmarkConfig,
+    registry: Registry,
+    source: Source | str = "<benchmark>",
+    *,
+    time_budget: float | None = None,
+    devices: bool = True,
+) -> list[Combination]:
     """Every task × model × halting × seed combination, in that nesting order, fully resolved.
 
     Unknown plugin names or presets, invalid plugin configs, ``train:``/``eval:`` values and the
@@ -126,27 +135,46 @@ def expand(bench: BenchmarkConfig, registry: Registry, source: Source | str = "<
     source = Source(source) if isinstance(source, str) else source
     check_device(bench.device, source.at(("device",)), available=devices)
     entries = {kind: bench.entries(kind) for kind in ("task", "model", "halting")}
-    resolved = {kind: [resolve_plugin(registry, kind, e.plugin, preset=e.preset, default_preset=bench.preset,
-                                      config=e.config, label=e.label, source=source, path=(_SECTION[kind], str(i)))
-                       for i, e in enumerate(items)]
-                for kind, items in entries.items()}
+    resolved = {
+        kind: [
+            resolve_plugin(
+                registry,
+                kind,
+                e.plugin,
+                preset=e.preset,
+                default_preset=bench.preset,
+                config=e.config,
+                label=e.label,
+                source=source,
+                path=(_SECTION[kind], str(i)),
+            )
+            for i, e in enumerate(items)
+        ]
+        for kind, items in entries.items()
+    }
     tb_layer = time_budget_layer(time_budget)
     combos = []
     for ti, task in enumerate(resolved["task"]):
         for mi, model in enumerate(resolved["model"]):
-            check_model_builds(registry, task, model, source.at(("models", str(mi), "config")),
-                               source.at(("tasks", str(ti), "config")))
+            check_model_builds(
+                registry, task, model, source.at(("models", str(mi), "config")), source.at(("tasks", str(ti), "config"))
+            )
             for hi, halting in enumerate(resolved["halting"]):
                 settings = {}
                 for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
                     layers = [Layer(getattr(bench, section), source, (section,))]
-                    layers += [Layer(getattr(entries[kind][i], section), source, (_SECTION[kind], str(i), section))
-                               for kind, i in (("task", ti), ("model", mi), ("halting", hi))]
+                    layers += [
+                        Layer(getattr(entries[kind][i], section), source, (_SECTION[kind], str(i), section))
+                        for kind, i in (("task", ti), ("model", mi), ("halting", hi))
+                    ]
                     if section == "train" and tb_layer is not None:
                         layers.append(tb_layer)
                     settings[section] = resolve_settings(cls, layers)
                 reason = skip_reason(registry, task, model, halting)
                 for seed in bench.seeds:
-                    combos.append(Combination(task, model, halting, settings["train"], settings["eval"], seed,
-                                              bench.device, reason))
+                    combos.append(
+                        Combination(
+                            task, model, halting, settings["train"], settings["eval"], seed, bench.device, reason
+                        )
+                    )
     return combos

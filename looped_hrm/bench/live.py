@@ -45,8 +45,9 @@ class LiveBars:
             return
         heartbeat_path(self.out_dir / "work" / key).unlink(missing_ok=True)  # a stale one from an earlier run
         position = self.free.pop(0) if self.free else len(self.bars) + 1
-        self.bars[key] = tqdm(total=None, desc=name, position=position, leave=False, dynamic_ncols=True,
-                              unit="step", file=sys.stderr)
+        self.bars[key] = tqdm(
+            total=None, desc=name, position=position, leave=False, dynamic_ncols=True, unit="step", file=sys.stderr
+        )
 
     def poll(self) -> None:
         for key, bar in self.bars.items():

@@ -37,15 +37,18 @@ class FolderLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise ConfigError(f"{self.option} {self.folder}: in use by another looped_hrm.bench command (PID {holder}); "
-                              "wait for it to finish or choose another folder") from None
+            raise ConfigError(
+                f"{self.option} {self.folder}: in use by another looped_hrm.bench command (PID {holder}); "
+                "wait for it to finish or choose another folder"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)

@@ -36,11 +36,13 @@ def _pyplot():
     return plt
 
 
-TITLES = {"accuracy_vs_compute": "Exact accuracy vs forward FLOPs per test example (halting policy's decision)",
-          "compute_vs_difficulty": "Segments used per difficulty bucket (halting policy's decision)",
-          "inference_scaling": "Exact accuracy vs segments at test time (dotted: trained with)",
-          "learning_curves": "Test exact accuracy during training vs training FLOPs",
-          "learning_curves_steps": "Test exact accuracy during training vs optimizer steps"}
+TITLES = {
+    "accuracy_vs_compute": "Exact accuracy vs forward FLOPs per test example (halting policy's decision)",
+    "compute_vs_difficulty": "Segments used per difficulty bucket (halting policy's decision)",
+    "inference_scaling": "Exact accuracy vs segments at test time (dotted: trained with)",
+    "learning_curves": "Test exact accuracy during training vs training FLOPs",
+    "learning_curves_steps": "Test exact accuracy during training vs optimizer steps",
+}
 CAPTION = "mean over seeds; error bars: 95 % bootstrap CI over seeds and test examples; † = uses labels (upper bound)"
 
 
@@ -59,13 +61,19 @@ def write_plots(est: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | N
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
     halts = sorted({h for _, h in series})
     markers = {h: "osD^vP*X"[i % 8] for i, h in enumerate(halts)}
-    style = {s: {"color": colors[s[0]], "marker": markers[s[1]], "dodge": i - (len(series) - 1) / 2}
-             for i, s in enumerate(series)}
+    style = {
+        s: {"color": colors[s[0]], "marker": markers[s[1]], "dodge": i - (len(series) - 1) / 2}
+        for i, s in enumerate(series)
+    }
     labels_used = set(est.loc[est.uses_labels.astype(bool), "halting"]) if "uses_labels" in est else set()
     written = []
-    drawers = (("accuracy_vs_compute", _accuracy_vs_compute), ("compute_vs_difficulty", _compute_vs_difficulty),
-               ("inference_scaling", _inference_scaling), ("learning_curves", _learning_curves),
-               ("learning_curves_steps", _learning_curves_steps))
+    drawers = (
+        ("accuracy_vs_compute", _accuracy_vs_compute),
+        ("compute_vs_difficulty", _compute_vs_difficulty),
+        ("inference_scaling", _inference_scaling),
+        ("learning_curves", _learning_curves),
+        ("learning_curves_steps", _learning_curves_steps),
+    )
     for name, draw in drawers:
         data = curves if name.startswith("learning_curves") else est
         if data is None or data.empty:
@@ -78,16 +86,23 @@ def write_plots(est: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | N
         for task, ax in zip(tasks, axes.flat):
             ax.set_title(task, fontsize=10)
             ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(tasks):]:
+        for ax in list(axes.flat)[len(tasks) :]:
             ax.axis("off")
         if any(drawn):
             handles = [plt.Line2D([], [], color=colors[m], marker="o", linestyle="", label=m) for m in models]
-            handles += [plt.Line2D([], [], color="grey", marker=markers[h], linestyle="",
-                                   label=h + (" †" if h in labels_used else "")) for h in halts]
-            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8,
-                       frameon=False)
-            fig.suptitle(textwrap.fill(TITLES[name], int(width * 11)) + "\n"
-                         + textwrap.fill(CAPTION, int(width * 13)), fontsize=9)
+            handles += [
+                plt.Line2D(
+                    [], [], color="grey", marker=markers[h], linestyle="", label=h + (" †" if h in labels_used else "")
+                )
+                for h in halts
+            ]
+            fig.legend(
+                handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False
+            )
+            fig.suptitle(
+                textwrap.fill(TITLES[name], int(width * 11)) + "\n" + textwrap.fill(CAPTION, int(width * 13)),
+                fontsize=9,
+            )
             path = out_dir / f"{name}.png"
             fig.savefig(path, dpi=110, bbox_inches="tight")
             written.append(path)
@@ -112,8 +127,18 @@ def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
         s = style[(row.model, row.halting)]
         x = row.mean_x * 10 ** (0.015 * s["dodge"])  # dodge on the log axis
         xerr = np.abs([[row.mean_x - row.ci_low_x], [row.ci_high_x - row.mean_x]])
-        ax.errorbar(x, 100 * row["mean"], xerr=xerr, yerr=100 * np.abs([[row["mean"] - row.ci_low], [row.ci_high - row["mean"]]]),
-                    color=s["color"], marker=s["marker"], markersize=6, capsize=2, linestyle="", alpha=0.85)
+        ax.errorbar(
+            x,
+            100 * row["mean"],
+            xerr=xerr,
+            yerr=100 * np.abs([[row["mean"] - row.ci_low], [row.ci_high - row["mean"]]]),
+            color=s["color"],
+            marker=s["marker"],
+            markersize=6,
+            capsize=2,
+            linestyle="",
+            alpha=0.85,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs per example")
     ax.set_ylabel("exact accuracy (%)")
@@ -129,8 +154,15 @@ def _compute_vs_difficulty(est: pd.DataFrame, ax, style) -> bool:
     for (model, halting), group in rows.groupby(["model", "halting"]):
         s = style[(model, halting)]
         group = group.assign(pos=group.bucket.map(position)).sort_values("pos")
-        ax.errorbar(group.pos + 0.06 * s["dodge"], group["mean"], yerr=_err(group), color=s["color"],
-                    marker=s["marker"], capsize=2, alpha=0.85)
+        ax.errorbar(
+            group.pos + 0.06 * s["dodge"],
+            group["mean"],
+            yerr=_err(group),
+            color=s["color"],
+            marker=s["marker"],
+            capsize=2,
+            alpha=0.85,
+        )
     ax.set_xticks(range(len(position)), list(position), fontsize=8)
     ax.set_xlabel("difficulty bucket (easy → hard)")
     ax.set_ylabel("mean segments used")
@@ -146,8 +178,15 @@ def _inference_scaling(est: pd.DataFrame, ax, style) -> bool:
     for (model, halting), group in rows.groupby(["model", "halting"]):
         s = style[(model, halting)]
         group = group.sort_values("segments")
-        ax.errorbar(group.segments * 2 ** (0.03 * s["dodge"]), 100 * group["mean"], yerr=_err(group, 100),
-                    color=s["color"], marker=s["marker"], capsize=2, alpha=0.85)
+        ax.errorbar(
+            group.segments * 2 ** (0.03 * s["dodge"]),
+            100 * group["mean"],
+            yerr=_err(group, 100),
+            color=s["color"],
+            marker=s["marker"],
+            capsize=2,
+            alpha=0.85,
+        )
     trained = est.loc[est.metric == "train_max_segments", "mean"] if "train_max_segments" in set(est.metric) else []
     for train_max in sorted(set(trained)):
         ax.axvline(train_max, color="grey", linestyle=":", linewidth=1)
@@ -165,8 +204,15 @@ def _learning_curves(curves: pd.DataFrame, ax, style, x: str = "train_flops") ->
         if s is None:
             continue
         group = group.sort_values("fraction")
-        ax.errorbar(group[x], 100 * group["mean"], yerr=_err(group, 100), color=s["color"],
-                    marker=s["marker"], capsize=2, alpha=0.85)
+        ax.errorbar(
+            group[x],
+            100 * group["mean"],
+            yerr=_err(group, 100),
+            color=s["color"],
+            marker=s["marker"],
+            capsize=2,
+            alpha=0.85,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs" if x == "train_flops" else "optimizer steps")
     ax.set_ylabel("test exact accuracy (%)")

@@ -85,8 +85,9 @@ def read_run_file(out_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def select(records: list[dict[str, Any]], keys: Iterable[str] | None, *, everything: bool = False
-           ) -> tuple[list[dict[str, Any]], str]:
+def select(
+    records: list[dict[str, Any]], keys: Iterable[str] | None, *, everything: bool = False
+) -> tuple[list[dict[str, Any]], str]:
     """The records a table aggregates, and one sentence saying what they are.
 
     ``keys``: the current grid (None: unknown, e.g. a folder from before `run.json` listed keys).
@@ -101,8 +102,10 @@ def select(records: list[dict[str, Any]], keys: Iterable[str] | None, *, everyth
     if missing:
         parts.append(f"({missing} of its {len(keys)} combinations have no record yet)")
     if everything:
-        text = " ".join(parts) + f", and {older} older records in runs/ (other configs, data or versions), " \
-               "labelled with their config id."
+        text = (
+            " ".join(parts) + f", and {older} older records in runs/ (other configs, data or versions), "
+            "labelled with their config id."
+        )
         return separate_configs(records, keys), text
     text = " ".join(parts) + "."
     if older:

@@ -54,8 +54,15 @@ def _load(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a readable result record ({exc})") from exc
 
 
-def find_records(where: str | Path, *, task: str | None = None, model: str | None = None,
-                 halting: str | None = None, seed: int | None = None, status: str = "ok") -> list[Path]:
+def find_records(
+    where: str | Path,
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    halting: str | None = None,
+    seed: int | None = None,
+    status: str = "ok",
+) -> list[Path]:
     """Record files of ``where`` (a results folder or one record) whose labels match the filters."""
     where = Path(where)
     if where.is_file():
@@ -78,8 +85,14 @@ def find_records(where: str | Path, *, task: str | None = None, model: str | Non
     return out
 
 
-def choose_record(where: str | Path, *, task: str | None = None, model: str | None = None,
-                  halting: str | None = None, seed: int | None = None) -> Path:
+def choose_record(
+    where: str | Path,
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    halting: str | None = None,
+    seed: int | None = None,
+) -> Path:
     """The single record matching the filters; an error listing the candidates otherwise."""
     paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
     if len(paths) == 1:
@@ -90,8 +103,10 @@ def choose_record(where: str | Path, *, task: str | None = None, model: str | No
     names = []
     for p in paths:
         c = _load(p)["combination"]
-        names.append(f"--task {c['task']['label']} --model {c['model']['label']} --halting {c['halting']['label']} "
-                     f"--seed {c['seed']}")
+        names.append(
+            f"--task {c['task']['label']} --model {c['model']['label']} --halting {c['halting']['label']} "
+            f"--seed {c['seed']}"
+        )
     raise ConfigError(f"{where}: {len(paths)} finished runs match; choose one with\n  " + "\n  ".join(names))
 
 
@@ -116,8 +131,10 @@ def restore(record_path: str | Path, *, device: str | torch.device = "cpu") -> R
     model = built.model()
     ckpt = checkpoint_of(record_path, record)
     if not ckpt.exists():
-        raise ConfigError(f"{record_path}: its checkpoint {ckpt} is missing (work/ folders are not committed with "
-                          "results; rerun the benchmark command into this folder to train it again)")
+        raise ConfigError(
+            f"{record_path}: its checkpoint {ckpt} is missing (work/ folders are not committed with "
+            "results; rerun the benchmark command into this folder to train it again)"
+        )
     state = load_checkpoint(ckpt, map_location="cpu")
     model.load_state_dict(state["model"])
     if eval_cfg.use_ema and state.get("ema") is not None:
@@ -127,5 +144,13 @@ def restore(record_path: str | Path, *, device: str | torch.device = "cpu") -> R
                 p.copy_(s)
     device = torch.device(device)
     model.to(device).eval()
-    return Restored(record=record, path=record_path, task=task, model=model, policy=policy, train=train_cfg,
-                    eval=eval_cfg, device=device)
+    return Restored(
+        record=record,
+        path=record_path,
+        task=task,
+        model=model,
+        policy=policy,
+        train=train_cfg,
+        eval=eval_cfg,
+        device=device,
+    )

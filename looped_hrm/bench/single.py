@@ -36,12 +36,23 @@ from looped_hrm.registry import get_registry
 from looped_hrm.resolve import Combination, fingerprint_data, resolve_combination
 
 COMBINATION_NAME = "combination.json"
-HEADLINE = ("policy/examples", "policy/exact_accuracy", "policy/token_accuracy", "policy/mean_segments", "fixed/exact_accuracy",
-            "fixed/token_accuracy", "train/steps", "train/epochs", "train/examples_per_s", "train/wall_s")
+HEADLINE = (
+    "policy/examples",
+    "policy/exact_accuracy",
+    "policy/token_accuracy",
+    "policy/mean_segments",
+    "fixed/exact_accuracy",
+    "fixed/token_accuracy",
+    "train/steps",
+    "train/epochs",
+    "train/examples_per_s",
+    "train/wall_s",
+)
 
 
-def resolve(task: str, model: str, halting: str | None, preset: str | None, sets: Sequence[str], seed: int,
-            device: str) -> Combination:
+def resolve(
+    task: str, model: str, halting: str | None, preset: str | None, sets: Sequence[str], seed: int, device: str
+) -> Combination:
     """The combination a one-cell grid with these entries and ``--set`` values would run (same key).
 
     The preset's default budget (`default_train_eval`) applies as it does for ``python -m
@@ -53,11 +64,24 @@ def resolve(task: str, model: str, halting: str | None, preset: str | None, sets
     values = apply_overrides({"train": train, "eval": evaluation}, list(sets))
     unknown = sorted(set(values) - {"task", "model", "halting", "train", "eval"})
     if unknown:
-        raise ConfigError(f"--set: unknown section(s) {unknown} (expected task.*, model.*, halting.*, train.* or eval.*)")
+        raise ConfigError(
+            f"--set: unknown section(s) {unknown} (expected task.*, model.*, halting.*, train.* or eval.*)"
+        )
     source = Source("--set", overrides={parse_override(text)[0]: f"--set {text}" for text in sets})
-    combo = resolve_combination(task, model, halting or "act_q", preset=preset, task_config=values.get("task"),
-                                model_config=values.get("model"), halting_config=values.get("halting"),
-                                train=values["train"], eval=values["eval"], seed=seed, device=device, source=source)
+    combo = resolve_combination(
+        task,
+        model,
+        halting or "act_q",
+        preset=preset,
+        task_config=values.get("task"),
+        model_config=values.get("model"),
+        halting_config=values.get("halting"),
+        train=values["train"],
+        eval=values["eval"],
+        seed=seed,
+        device=device,
+        source=source,
+    )
     if combo.skip_reason:
         raise ConfigError(combo.skip_reason)
     fingerprint_data([combo])  # the data is part of the identity, as in a grid
@@ -71,6 +95,7 @@ def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- train
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     dist, device = Dist.from_env(args.device or "auto")
@@ -98,11 +123,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------- eval
 
+
 def _load_combination(run_dir: Path, key: str | None) -> Combination:
     found = sorted(run_dir.glob(f"work/{key or '*'}/{COMBINATION_NAME}"))
     if not found:
-        raise ConfigError(f"{run_dir}: no run here (expected work/<key>/{COMBINATION_NAME}, written by "
-                          "`python -m looped_hrm train --out DIR`)")
+        raise ConfigError(
+            f"{run_dir}: no run here (expected work/<key>/{COMBINATION_NAME}, written by "
+            "`python -m looped_hrm train --out DIR`)"
+        )
     if len(found) > 1:
         keys = ", ".join(p.parent.name for p in found)
         raise ConfigError(f"{run_dir}: {len(found)} runs ({keys}); choose one with --key")
@@ -141,8 +169,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out = target
         else:
             if not (args.task and args.model):
-                raise ConfigError(f"{target}: not a run folder; to evaluate an official HRM/TRM checkpoint give "
-                                  "--task and --model (and --preset / --set model.* to match its architecture)")
+                raise ConfigError(
+                    f"{target}: not a run folder; to evaluate an official HRM/TRM checkpoint give "
+                    "--task and --model (and --preset / --set model.* to match its architecture)"
+                )
             if not target.exists():
                 raise ConfigError(f"{target}: no such file or folder")
             sets = list(args.set) + [f"train.init_from={target.resolve()}"]
@@ -167,8 +197,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if record["status"] != "ok":
         print(f"error: {record['error']}", file=sys.stderr)
         return 1
-    record.update(evaluated=str(target), test_file=args.test_file, trained_key=trained.key,
-                  eval_wall_s=time.time() - started)
+    record.update(
+        evaluated=str(target), test_file=args.test_file, trained_key=trained.key, eval_wall_s=time.time() - started
+    )
     path = out / "evals" / f"{name}.json"
     atomic_write_json(path, record)
     record_path(scratch, combo).unlink(missing_ok=True)
@@ -178,33 +209,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- parser
 
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one task x model x halting combination (torchrun for several GPUs)",
-                       description="Train one combination; the output folder is one grid cell (bench report reads it).")
+    p = sub.add_parser(
+        "train",
+        help="train one task x model x halting combination (torchrun for several GPUs)",
+        description="Train one combination; the output folder is one grid cell (bench report reads it).",
+    )
     p.add_argument("--task", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--halting", default=None, help="halting policy (default: act_q)")
     p.add_argument("--preset", default=None, help="plugin preset: tiny, small, paper (default small)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override: train.steps=200, train.batch_size=768 (global over ranks), model.H_cycles=3 ...")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override: train.steps=200, train.batch_size=768 (global over ranks), model.H_cycles=3 ...",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="auto (default: cuda:LOCAL_RANK when CUDA is available, else cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (rerun with the same DIR to resume)")
     p.add_argument("--init-from", metavar="CHECKPOINT", help="start from a checkpoint of the official HRM/TRM code")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="live progress: step, loss, exact accuracy, segments, examples/s, ETA (default: on)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="live progress: step, loss, exact accuracy, segments, examples/s, ETA (default: on)",
+    )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a run folder (finished or partial) or an official HRM/TRM checkpoint",
-                       description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>.json.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a run folder (finished or partial) or an official HRM/TRM checkpoint",
+        description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>.json.",
+    )
     p.add_argument("run", metavar="DIR|CHECKPOINT")
-    p.add_argument("--test-file", metavar="FILE", help="your own test data: Sudoku CSV (incl. HRM's question,answer), "
-                   "maze JSONL or HRM's maze CSV")
+    p.add_argument(
+        "--test-file",
+        metavar="FILE",
+        help="your own test data: Sudoku CSV (incl. HRM's question,answer), maze JSONL or HRM's maze CSV",
+    )
     p.add_argument("--max-segments", type=int, help="segments to run (default: the run's eval setting)")
     p.add_argument("--limit", type=int, help="evaluate only the first N test examples")
     p.add_argument("--key", help="which run, when DIR holds several")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="live progress: examples, exact accuracy so far, segments, examples/s, ETA (default: on)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="live progress: examples, exact accuracy so far, segments, examples/s, ETA (default: on)",
+    )
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--out", metavar="DIR", help="for a checkpoint: where to write (default results/eval_<name>)")
     for flag in ("--task", "--model", "--halting", "--preset"):

@@ -53,10 +53,23 @@ def _peak_memory_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def measure(model: str, task: str, *, preset: str | None, task_preset: str | None, halting: str, batch: int,
-            steps: int, warmup: int, compile: bool, device: str, precision: Literal["auto", "bf16", "fp32"] = "auto",
-            overrides: Sequence[str] = (), peak_tflops: float | None = None,
-            compile_backend: str = "inductor") -> dict[str, Any]:
+def measure(
+    model: str,
+    task: str,
+    *,
+    preset: str | None,
+    task_preset: str | None,
+    halting: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    compile: bool,
+    device: str,
+    precision: Literal["auto", "bf16", "fp32"] = "auto",
+    overrides: Sequence[str] = (),
+    peak_tflops: float | None = None,
+    compile_backend: str = "inductor",
+) -> dict[str, Any]:
     """Time ``steps`` training steps after a warm-up; return one JSON-able row.
 
     Warm-up: ``warmup`` training steps and one evaluation pass (``2 * batch + 1`` examples at batch
@@ -76,12 +89,27 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
         raise ValueError(f"warmup must be >= 1 (the first step compiles), got {warmup}")
     dev = resolve_device(device)
     values = apply_overrides({}, list(overrides))
-    combo = resolve_combination(task, model, halting, preset=preset, task_preset=task_preset,
-                                task_config=values.get("task"), model_config=values.get("model"),
-                                halting_config=values.get("halting"), device=device, source=Source("--set"),
-                                train={"steps": warmup + steps + 1, "batch_size": batch, "compile": compile,
-                                       "compile_backend": compile_backend,
-                                       "precision": precision, "progress": False, "max_segments": 16})
+    combo = resolve_combination(
+        task,
+        model,
+        halting,
+        preset=preset,
+        task_preset=task_preset,
+        task_config=values.get("task"),
+        model_config=values.get("model"),
+        halting_config=values.get("halting"),
+        device=device,
+        source=Source("--set"),
+        train={
+            "steps": warmup + steps + 1,
+            "batch_size": batch,
+            "compile": compile,
+            "compile_backend": compile_backend,
+            "precision": precision,
+            "progress": False,
+            "max_segments": 16,
+        },
+    )
     built = combo.build()
     task_obj, policy, cfg = built.task, built.policy, built.train
     seed_everything(0)
@@ -89,8 +117,17 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     data = task_obj.build("test")
 
     # FLOPs of one step, counted on an eager copy of the step (FlopCounterMode and compile don't mix).
-    counter_trainer = Trainer(net, policy, task_obj, data, TrainConfig(**{**cfg.__dict__, "compile": False}),
-                              device=dev, seed=0, workdir=None, progress=False)
+    counter_trainer = Trainer(
+        net,
+        policy,
+        task_obj,
+        data,
+        TrainConfig(**{**cfg.__dict__, "compile": False}),
+        device=dev,
+        seed=0,
+        workdir=None,
+        progress=False,
+    )
     with FlopCounterMode(display=False) as counter:
         counter_trainer.train_step()
     counted = float(counter.get_total_flops())
@@ -101,8 +138,21 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     eval_split = data.subset(slice(0, eval_rows))
 
     def eval_pass() -> None:
-        evaluate(net, policy, task_obj, eval_split, mode="fixed", max_segments=2, batch_size=2 * batch, device=dev,
-                 loss=cfg.loss, precision=precision, seed=0, verify=False, runner=trainer.runner)
+        evaluate(
+            net,
+            policy,
+            task_obj,
+            eval_split,
+            mode="fixed",
+            max_segments=2,
+            batch_size=2 * batch,
+            device=dev,
+            loss=cfg.loss,
+            precision=precision,
+            seed=0,
+            verify=False,
+            runner=trainer.runner,
+        )
 
     compiled = compiled_segment(net, compile_backend) if compile else None
 
@@ -133,23 +183,38 @@ def measure(model: str, task: str, *, preset: str | None, task_preset: str | Non
     formula = batch * (profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0))
     steps_per_s = steps / elapsed
     row = {
-        "model": combo.model["plugin"], "preset": preset, "overrides": list(overrides), "task": combo.task["plugin"],
+        "model": combo.model["plugin"],
+        "preset": preset,
+        "overrides": list(overrides),
+        "task": combo.task["plugin"],
         "halting": combo.halting["plugin"],
-        "batch": batch, "compile": compile, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "precision": precision, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "timed_steps": steps, "warmup_steps": warmup,
-        "steps_per_s": steps_per_s, "ms_per_step": 1000 * elapsed / steps,
-        "sequences_per_s": batch * steps_per_s, "seq_positions": seq_positions,
+        "batch": batch,
+        "compile": compile,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "precision": precision,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+        "steps_per_s": steps_per_s,
+        "ms_per_step": 1000 * elapsed / steps,
+        "sequences_per_s": batch * steps_per_s,
+        "seq_positions": seq_positions,
         "tokens_per_s": batch * seq_positions * steps_per_s,
-        "tflop_per_step_counted": counted / 1e12, "tflop_per_step_formula": formula / 1e12,
+        "tflop_per_step_counted": counted / 1e12,
+        "tflop_per_step_formula": formula / 1e12,
         "achieved_tflops": counted * steps_per_s / 1e12,
-        "peak_tflops": peak_tflops, "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
-        "peak_memory_gib": _peak_memory_gib(dev), "first_step_s": first_step_s,
+        "peak_tflops": peak_tflops,
+        "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
+        "peak_memory_gib": _peak_memory_gib(dev),
+        "first_step_s": first_step_s,
         "compile_backend": compile_backend if compile else None,
         "compile_s": compiled.compile_s if compiled is not None else None,
-        "graphs_compiled": graphs_warmup, "recompiles_after_warmup": graphs() - graphs_warmup,
+        "graphs_compiled": graphs_warmup,
+        "recompiles_after_warmup": graphs() - graphs_warmup,
         "fullgraph": compiled.fullgraph if compiled is not None else None,
-        "trainable_params": profile.trainable_params, "lookahead": bool(policy.needs_lookahead),
+        "trainable_params": profile.trainable_params,
+        "lookahead": bool(policy.needs_lookahead),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     official = OFFICIAL_H100.get((combo.model["plugin"], preset)) if "H100" in row["device"] else None
@@ -170,29 +235,65 @@ def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     existing = json.loads(path.read_text())["rows"] if path.exists() else []
 
     def key(r: dict[str, Any]) -> tuple:
-        return (r["model"], r["preset"], " ".join(r.get("overrides", [])), r["halting"], r["batch"], r["compile"],
-                r["precision"])
+        return (
+            r["model"],
+            r["preset"],
+            " ".join(r.get("overrides", [])),
+            r["halting"],
+            r["batch"],
+            r["compile"],
+            r["precision"],
+        )
 
     merged = {key(r): r for r in existing}
     for r in rows:
         merged[key(r)] = {**r, "command": command}
-    table = [[r["model"], " ".join([str(r["preset"]), *r.get("overrides", [])]), r["halting"], r["batch"],
-              "yes" if r["compile"] else "no",
-              f"{r['steps_per_s']:.2f}", f"{r['sequences_per_s']:,.0f}", f"{r['tokens_per_s']:,.0f}",
-              f"{r['tflop_per_step_counted']:.3g}", f"{r['achieved_tflops']:.3g}",
-              f"{100 * r['mfu']:.1f} %" if r.get("mfu") else "—",
-              f"{r['peak_memory_gib']:.1f}" if r.get("peak_memory_gib") else "—", f"{r['first_step_s']:.1f}",
-              f"{r['compile_s']:.1f}" if r.get("compile_s") is not None else "—",
-              str(r.get("recompiles_after_warmup", "—")) if r["compile"] else "—",
-              f"{r['official_steps_per_s']} ({r['speedup_vs_official']:.2f}×)" if r.get("official_steps_per_s") else "—"]
-             for r in sorted(merged.values(), key=key)]
-    headers = ["model", "preset", "halting", "batch", "compiled", "steps/s", "sequences/s", "tokens/s",
-               "TFLOP/step", "TFLOP/s", "MFU", "peak GiB", "first step s", "compile s", "recompiles after warm-up",
-               "official steps/s (ours ×)"]
+    table = [
+        [
+            r["model"],
+            " ".join([str(r["preset"]), *r.get("overrides", [])]),
+            r["halting"],
+            r["batch"],
+            "yes" if r["compile"] else "no",
+            f"{r['steps_per_s']:.2f}",
+            f"{r['sequences_per_s']:,.0f}",
+            f"{r['tokens_per_s']:,.0f}",
+            f"{r['tflop_per_step_counted']:.3g}",
+            f"{r['achieved_tflops']:.3g}",
+            f"{100 * r['mfu']:.1f} %" if r.get("mfu") else "—",
+            f"{r['peak_memory_gib']:.1f}" if r.get("peak_memory_gib") else "—",
+            f"{r['first_step_s']:.1f}",
+            f"{r['compile_s']:.1f}" if r.get("compile_s") is not None else "—",
+            str(r.get("recompiles_after_warmup", "—")) if r["compile"] else "—",
+            f"{r['official_steps_per_s']} ({r['speedup_vs_official']:.2f}×)" if r.get("official_steps_per_s") else "—",
+        ]
+        for r in sorted(merged.values(), key=key)
+    ]
+    headers = [
+        "model",
+        "preset",
+        "halting",
+        "batch",
+        "compiled",
+        "steps/s",
+        "sequences/s",
+        "tokens/s",
+        "TFLOP/step",
+        "TFLOP/s",
+        "MFU",
+        "peak GiB",
+        "first step s",
+        "compile s",
+        "recompiles after warm-up",
+        "official steps/s (ours ×)",
+    ]
     device = next(iter(merged.values()))["device"]
-    text = (f"# Training throughput on {device}\n\nOne step = one segment of the whole batch + backward + "
-            f"optimizer step (act_q includes its lookahead forward). Commands are in speed.json.\n\n"
-            + tabulate(table, headers=headers, tablefmt="github") + "\n")
+    text = (
+        f"# Training throughput on {device}\n\nOne step = one segment of the whole batch + backward + "
+        f"optimizer step (act_q includes its lookahead forward). Commands are in speed.json.\n\n"
+        + tabulate(table, headers=headers, tablefmt="github")
+        + "\n"
+    )
     atomic_write_json(path, {"rows": list(merged.values())})
     atomic_write_text(out / "speed.md", text)
 
@@ -208,14 +309,21 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--steps", type=int, default=200, help="timed steps (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first, compilation included")
     parser.add_argument("--compile", action="store_true", help="torch.compile the segment")
-    parser.add_argument("--compile-backend", default="inductor",
-                        help="torch.compile backend (default inductor; aot_eager checks capture only)")
+    parser.add_argument(
+        "--compile-backend",
+        default="inductor",
+        help="torch.compile backend (default inductor; aot_eager checks capture only)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help=f"for MFU (default {H100_PEAK_TFLOPS:g} on an H100 or H200, the dense bf16 rate "
-                        "measured on both; none elsewhere)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help=f"for MFU (default {H100_PEAK_TFLOPS:g} on an H100 or H200, the dense bf16 rate "
+        "measured on both; none elsewhere)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model.x=.., task.x=..")
     parser.add_argument("--out", default=None, help="folder for speed.json/speed.md")
     args = parser.parse_args(argv)
@@ -224,11 +332,27 @@ def main(argv: Sequence[str]) -> int:
     peak = args.peak_tflops
     if peak is None and torch.cuda.is_available() and any(h in torch.cuda.get_device_name() for h in ("H100", "H200")):
         peak = H100_PEAK_TFLOPS
-    row = measure(args.model, args.task, preset=args.preset, task_preset=args.task_preset, halting=args.halting,
-                  batch=args.batch, steps=args.steps, warmup=args.warmup, compile=args.compile, device=args.device,
-                  precision=args.precision, overrides=args.set, peak_tflops=peak,
-                  compile_backend=args.compile_backend)
-    out = Path(args.out) if args.out else Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / _slug(row["device"])
+    row = measure(
+        args.model,
+        args.task,
+        preset=args.preset,
+        task_preset=args.task_preset,
+        halting=args.halting,
+        batch=args.batch,
+        steps=args.steps,
+        warmup=args.warmup,
+        compile=args.compile,
+        device=args.device,
+        precision=args.precision,
+        overrides=args.set,
+        peak_tflops=peak,
+        compile_backend=args.compile_backend,
+    )
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / _slug(row["device"])
+    )
     write([row], out, "python -m looped_hrm.bench speed " + " ".join(shlex.quote(a) for a in argv))
     print((out / "speed.md").read_text())
     return 0

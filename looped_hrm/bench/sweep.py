@@ -62,8 +62,10 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
 def _check_key(key: str, values: Any, where: str) -> None:
     kind, _, field = key.partition(".")
     if kind not in KINDS or not field:
-        raise ConfigError(f"{where}: the key must start with one of {', '.join(KINDS)} and name a field "
-                          f"(e.g. model.H_cycles, train.max_segments), got {key!r}")
+        raise ConfigError(
+            f"{where}: the key must start with one of {', '.join(KINDS)} and name a field "
+            f"(e.g. model.H_cycles, train.max_segments), got {key!r}"
+        )
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{where}: {key} needs a non-empty list of values")
     if len({yaml.safe_dump(v) for v in values}) != len(values):
@@ -71,7 +73,11 @@ def _check_key(key: str, values: Any, where: str) -> None:
 
 
 def _show(value: Any) -> str:
-    return value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return (
+        value
+        if isinstance(value, str)
+        else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    )
 
 
 def apply_sweep(data: Mapping[str, Any], where: str = "sweep") -> dict[str, Any]:
@@ -94,8 +100,12 @@ def apply_sweep(data: Mapping[str, Any], where: str = "sweep") -> dict[str, Any]
             entry = {"plugin": entry} if isinstance(entry, str) else dict(entry)
             base = entry.get("label") or entry["plugin"]
             for combo in itertools.product(*(sweep[k] for k in keys)):
-                new = {**entry, "config": dict(entry.get("config") or {}), "train": dict(entry.get("train") or {}),
-                       "eval": dict(entry.get("eval") or {})}
+                new = {
+                    **entry,
+                    "config": dict(entry.get("config") or {}),
+                    "train": dict(entry.get("train") or {}),
+                    "eval": dict(entry.get("eval") or {}),
+                }
                 shown = []
                 for key, value in zip(keys, combo):
                     kind, _, field = key.partition(".")
@@ -120,9 +130,13 @@ def swept_values(label: str) -> tuple[str, dict[str, str]]:
     return match["base"], {k: v for k, _, v in pairs}
 
 
-METRICS = (("policy/exact_accuracy", "exact %", 100), ("fixed/exact_accuracy", "exact@fixed %", 100),
-           ("policy/mean_segments", "segments", 1), ("policy/flops_per_example", "GFLOP/example", 1e-9),
-           ("train/wall_s", "train s", 1))
+METRICS = (
+    ("policy/exact_accuracy", "exact %", 100),
+    ("fixed/exact_accuracy", "exact@fixed %", 100),
+    ("policy/mean_segments", "segments", 1),
+    ("policy/flops_per_example", "GFLOP/example", 1e-9),
+    ("train/wall_s", "train s", 1),
+)
 
 
 def _number(text: str) -> Any:
@@ -146,8 +160,14 @@ def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
             bases[kind], found = swept_values(str(r[kind]))
             values.update(found)
         if values:
-            rows.append({**bases, **{f"sweep:{k}": v for k, v in values.items()}, "seed": r.seed,
-                         **{m: r.get(m) for m, _, _ in METRICS}})
+            rows.append(
+                {
+                    **bases,
+                    **{f"sweep:{k}": v for k, v in values.items()},
+                    "seed": r.seed,
+                    **{m: r.get(m) for m, _, _ in METRICS},
+                }
+            )
     if not rows:
         return pd.DataFrame()
     data = pd.DataFrame(rows)
@@ -167,9 +187,17 @@ def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
     swept = [k.removeprefix("sweep:") for k in keys]
     order = table[swept].apply(lambda col: col.map(_number)) if swept else None
     if order is not None:
-        table = table.iloc[sorted(range(len(table)), key=lambda i: (table.task.iloc[i], table.model.iloc[i],
-                                                                  table.halting.iloc[i],
-                                                                  *[(isinstance(v, str), v) for v in order.iloc[i]]))]
+        table = table.iloc[
+            sorted(
+                range(len(table)),
+                key=lambda i: (
+                    table.task.iloc[i],
+                    table.model.iloc[i],
+                    table.halting.iloc[i],
+                    *[(isinstance(v, str), v) for v in order.iloc[i]],
+                ),
+            )
+        ]
     return table.reset_index(drop=True)
 
 
@@ -183,19 +211,32 @@ def write_sweep(frame: pd.DataFrame, out_dir: str | Path, *, command: str = "") 
     if table.empty:
         return []
     out_dir = Path(out_dir)
-    swept = [c for c in table.columns if c not in ("task", "model", "halting", "seeds")
-             and not any(c == name or c == f"{name} std" for _, name, _ in METRICS)]
+    swept = [
+        c
+        for c in table.columns
+        if c not in ("task", "model", "halting", "seeds")
+        and not any(c == name or c == f"{name} std" for _, name, _ in METRICS)
+    ]
     shown = table.drop(columns=[c for c in table.columns if c.endswith(" std")])
     for _, name, _ in METRICS:
         if name in table and f"{name} std" in table:
-            shown[name] = [f"{m:.4g}" + ("" if pd.isna(s) else f" ± {s:.2g}") for m, s in zip(table[name], table[f"{name} std"])]
-    text = ["# Sweep over " + ", ".join(f"`{k}`" for k in swept), "",
-            *([f"Command: `{command}`", ""] if command else []),
-            "Mean ± std over seeds (std blank for one seed); exact % is the policy-halted evaluation, exact@fixed % "
-            "every puzzle run the evaluation's fixed number of segments.", "",
-            tabulate(shown, headers="keys", tablefmt="github", showindex=False), ""]
-    written = [atomic_write_text(out_dir / "sweep.md", "\n".join(text)),
-               atomic_write_text(out_dir / "sweep.csv", table.to_csv(index=False))]
+            shown[name] = [
+                f"{m:.4g}" + ("" if pd.isna(s) else f" ± {s:.2g}") for m, s in zip(table[name], table[f"{name} std"])
+            ]
+    text = [
+        "# Sweep over " + ", ".join(f"`{k}`" for k in swept),
+        "",
+        *([f"Command: `{command}`", ""] if command else []),
+        "Mean ± std over seeds (std blank for one seed); exact % is the policy-halted evaluation, exact@fixed % "
+        "every puzzle run the evaluation's fixed number of segments.",
+        "",
+        tabulate(shown, headers="keys", tablefmt="github", showindex=False),
+        "",
+    ]
+    written = [
+        atomic_write_text(out_dir / "sweep.md", "\n".join(text)),
+        atomic_write_text(out_dir / "sweep.csv", table.to_csv(index=False)),
+    ]
     plot = _plot(table, swept, out_dir / "sweep.png")
     return written + ([plot] if plot else [])
 
@@ -218,8 +259,15 @@ def _plot(table: pd.DataFrame, swept: Iterable[str], path: Path) -> Path | None:
         positions = xs if numeric else list(range(len(xs)))
         for metric, style in (("exact %", "-o"), ("exact@fixed %", "--s")):
             if metric in g:
-                ax.errorbar(positions, g[metric], yerr=g.get(f"{metric} std"), fmt=style, capsize=3, ms=4,
-                            label=f"{label} ({metric.removesuffix(' %')})")
+                ax.errorbar(
+                    positions,
+                    g[metric],
+                    yerr=g.get(f"{metric} std"),
+                    fmt=style,
+                    capsize=3,
+                    ms=4,
+                    label=f"{label} ({metric.removesuffix(' %')})",
+                )
         if not numeric:
             ax.set_xticks(positions, [str(v) for v in xs])
     ax.set_xlabel(x_key)

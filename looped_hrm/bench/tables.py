@@ -56,12 +56,21 @@ HEADLINE = [
     ("train/wall_s", "train s", "num"),
 ]
 LEADERBOARD_METRIC = "policy/exact_accuracy"
-BUCKET_METRICS = [("exact_accuracy", "exact acc", "pct"), ("mean_segments", "segments", "num"),
-                  ("flops_per_example", "FLOPs/example", "sci")]
+BUCKET_METRICS = [
+    ("exact_accuracy", "exact acc", "pct"),
+    ("mean_segments", "segments", "num"),
+    ("flops_per_example", "FLOPs/example", "sci"),
+]
 
 # engine metric name -> per-example array it is the mean of
-PER_EXAMPLE = {"exact_accuracy": "correct", "verified_accuracy": "verified", "token_accuracy": "token_accuracy",
-               "mean_segments": "segments", "mean_inner_steps": "inner_steps", "flops_per_example": "flops"}
+PER_EXAMPLE = {
+    "exact_accuracy": "correct",
+    "verified_accuracy": "verified",
+    "token_accuracy": "token_accuracy",
+    "mean_segments": "segments",
+    "mean_inner_steps": "inner_steps",
+    "flops_per_example": "flops",
+}
 UPPER_BOUND = "upper bound: uses labels"
 
 
@@ -93,8 +102,15 @@ def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for rec in records:
         task, model, halting = _labels(rec)
-        row = {"task": task, "model": model, "halting": halting, "seed": rec["combination"]["seed"],
-               "status": rec["status"], "note": rec.get("reason") or rec.get("error") or "", "key": rec["key"]}
+        row = {
+            "task": task,
+            "model": model,
+            "halting": halting,
+            "seed": rec["combination"]["seed"],
+            "status": rec["status"],
+            "note": rec.get("reason") or rec.get("error") or "",
+            "key": rec["key"],
+        }
         row.update(flatten(rec.get("metrics") or {}))
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -224,25 +240,56 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
     for cell in cell_list:
         if not cell.ok:
             continue
-        keys = {k for r in cell.ok for k, v in flatten(r.get("metrics") or {}).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        keys = {
+            k
+            for r in cell.ok
+            for k, v in flatten(r.get("metrics") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         order = {name: i for i, name in enumerate(cell.bucket_names())}
-        wanted = ([k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))]
-                  + ["compute_saved", "train/wall_s", "train_max_segments"])
+        wanted = [k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))] + [
+            "compute_saved",
+            "train/wall_s",
+            "train_max_segments",
+        ]
         for metric in wanted:
             est = estimate(cell, metric)
             if est is None:
                 continue
             m = _BUCKET.match(metric)
-            rows.append({"task": cell.task, "model": cell.model, "halting": cell.halting,
-                         "uses_labels": cell.uses_labels, "metric": metric, "mean": est.mean,
-                         "ci_low": est.low, "ci_high": est.high, "seeds": est.seeds, "examples": est.examples,
-                         "bucket": m["bucket"] if m else "", "bucket_index": order.get(m["bucket"], -1) if m else -1})
+            rows.append(
+                {
+                    "task": cell.task,
+                    "model": cell.model,
+                    "halting": cell.halting,
+                    "uses_labels": cell.uses_labels,
+                    "metric": metric,
+                    "mean": est.mean,
+                    "ci_low": est.low,
+                    "ci_high": est.high,
+                    "seeds": est.seeds,
+                    "examples": est.examples,
+                    "bucket": m["bucket"] if m else "",
+                    "bucket_index": order.get(m["bucket"], -1) if m else -1,
+                }
+            )
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
 
-ESTIMATE_COLUMNS = ["task", "model", "halting", "uses_labels", "metric", "mean", "ci_low", "ci_high", "seeds",
-                    "examples", "bucket", "bucket_index"]
+ESTIMATE_COLUMNS = [
+    "task",
+    "model",
+    "halting",
+    "uses_labels",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "seeds",
+    "examples",
+    "bucket",
+    "bucket_index",
+]
 
 
 # ---------------------------------------------------------------------------------- formatting
@@ -292,14 +339,22 @@ def summary(cell_list: list[Cell]) -> pd.DataFrame:
     """One row per cell: mean [95 % CI] of the headline metrics, seeds, notes."""
     rows = []
     for cell in cell_list:
-        row = {"task": cell.task, "model": cell.model, "halting": cell.label(),
-               "seeds": f"{len(cell.ok)}/{len(cell.records)}"}
+        row = {
+            "task": cell.task,
+            "model": cell.model,
+            "halting": cell.label(),
+            "seeds": f"{len(cell.ok)}/{len(cell.records)}",
+        }
         for key, header, kind in HEADLINE:
             if key == "train/wall_s":
                 row[header] = mean_std(pd.Series([(r["metrics"] or {}).get(key) for r in cell.ok], dtype=float), kind)
             elif kind == "int":
-                row[header] = _fmt(np.mean([r["metrics"][key] for r in cell.ok]) if cell.ok and all(
-                    key in r["metrics"] for r in cell.ok) else None, kind)
+                row[header] = _fmt(
+                    np.mean([r["metrics"][key] for r in cell.ok])
+                    if cell.ok and all(key in r["metrics"] for r in cell.ok)
+                    else None,
+                    kind,
+                )
             else:
                 row[header] = ci_text(estimate(cell, key), kind)
         row["note"] = _notes(cell)
@@ -350,7 +405,9 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
             text = ci_text(est, "pct")
             if est is None and cell.records and all(r["status"] == "skipped" for r in cell.records):
                 text = "skipped"
-            elif best is not None and any(cell is c for c in ranked) and (cell is best or not _worse(cell, best, metric)):
+            elif (
+                best is not None and any(cell is c for c in ranked) and (cell is best or not _worse(cell, best, metric))
+            ):
                 text = f"**{text}**"
             table.setdefault(task, {})[_column(cell, several)] = text
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
@@ -382,10 +439,16 @@ def comparisons(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
                 continue
             if cmp.diff < 0:
                 a, b, cmp = b, a, bootstrap.Comparison(-cmp.diff, -cmp.high, -cmp.low, cmp.p_value)
-            rows.append({"task": task, "A": f"{a.model} ({a.halting})", "B": f"{b.model} ({b.halting})",
-                         "A − B (points)": f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]",
-                         "p": "< 0.001" if cmp.p_value < 0.001 else f"{cmp.p_value:.3f}",
-                         "significant": "yes" if cmp.significant else "no"})
+            rows.append(
+                {
+                    "task": task,
+                    "A": f"{a.model} ({a.halting})",
+                    "B": f"{b.model} ({b.halting})",
+                    "A − B (points)": f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]",
+                    "p": "< 0.001" if cmp.p_value < 0.001 else f"{cmp.p_value:.3f}",
+                    "significant": "yes" if cmp.significant else "no",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -409,8 +472,20 @@ def buckets(cell_list: list[Cell]) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------ learning curves
 
-CURVE_COLUMNS = ["task", "model", "halting", "uses_labels", "fraction", "step", "train_flops", "mean", "ci_low",
-                 "ci_high", "seeds", "examples"]
+CURVE_COLUMNS = [
+    "task",
+    "model",
+    "halting",
+    "uses_labels",
+    "fraction",
+    "step",
+    "train_flops",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "seeds",
+    "examples",
+]
 REACH = 0.9  # "to reach X": X = this share of the task's best final accuracy
 
 
@@ -431,12 +506,22 @@ def curves(cell_list: list[Cell]) -> pd.DataFrame:
             else:
                 mat = np.array([[p["exact_accuracy"]] for p in points])
             est = bootstrap.mean_ci(mat)
-            rows.append({"task": cell.task, "model": cell.model, "halting": cell.halting,
-                         "uses_labels": cell.uses_labels, "fraction": fraction,
-                         "step": float(np.mean([p["step"] for p in points])),
-                         "train_flops": float(np.mean([p["train_flops"] for p in points])),
-                         "mean": est.mean, "ci_low": est.low, "ci_high": est.high, "seeds": est.seeds,
-                         "examples": est.examples})
+            rows.append(
+                {
+                    "task": cell.task,
+                    "model": cell.model,
+                    "halting": cell.halting,
+                    "uses_labels": cell.uses_labels,
+                    "fraction": fraction,
+                    "step": float(np.mean([p["step"] for p in points])),
+                    "train_flops": float(np.mean([p["train_flops"] for p in points])),
+                    "mean": est.mean,
+                    "ci_low": est.low,
+                    "ci_high": est.high,
+                    "seeds": est.seeds,
+                    "examples": est.examples,
+                }
+            )
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
@@ -451,15 +536,19 @@ def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
             final, best = c[c.fraction == 1.0], c.loc[c["mean"].idxmax()]
             reached = c[c["mean"] >= target] if target is not None else c.iloc[0:0]
             first = reached.iloc[0] if len(reached) else None
-            rows.append({
-                "task": task, "model": model, "halting": halting + (" †" if c.uses_labels.any() else ""),
-                "final exact acc": ci_text(_row_estimate(final.iloc[0]), "pct") if len(final) else "—",
-                "best within budget": f"{ci_text(_row_estimate(best), 'pct')} at {best.fraction:.0%}",
-                "target X": _fmt(target, "pct"),
-                "steps to X": f"{first.step:,.0f}" if first is not None else "not reached",
-                "FLOPs to X": f"{first.train_flops:.3g}" if first is not None else "not reached",
-                "budget (steps, FLOPs)": f"{c.step.max():,.0f}, {c.train_flops.max():.3g}",
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "model": model,
+                    "halting": halting + (" †" if c.uses_labels.any() else ""),
+                    "final exact acc": ci_text(_row_estimate(final.iloc[0]), "pct") if len(final) else "—",
+                    "best within budget": f"{ci_text(_row_estimate(best), 'pct')} at {best.fraction:.0%}",
+                    "target X": _fmt(target, "pct"),
+                    "steps to X": f"{first.step:,.0f}" if first is not None else "not reached",
+                    "FLOPs to X": f"{first.train_flops:.3g}" if first is not None else "not reached",
+                    "budget (steps, FLOPs)": f"{c.step.max():,.0f}, {c.train_flops.max():.3g}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -473,8 +562,15 @@ def markdown(frame: pd.DataFrame) -> str:
     return tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n"
 
 
-def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: str = "", command: str = "",
-                 scope: str = "", latex: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def write_tables(
+    out_dir: str | Path,
+    records: list[dict[str, Any]],
+    *,
+    title: str = "",
+    command: str = "",
+    scope: str = "",
+    latex: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Write every table for ``records`` into ``out_dir``; returns (tidy, estimates, curves) frames."""
     out_dir = Path(out_dir)
     frame = records_to_frame(records)
@@ -488,51 +584,67 @@ def write_tables(out_dir: str | Path, records: list[dict[str, Any]], *, title: s
         head += f"Command: `{command}`\n\n"
     if scope:  # which records the tables hold (`looped_hrm.bench.records.select`)
         head += scope + "\n\n"
-    envs = {json.dumps({k: r["environment"].get(k) for k in ("device", "torch", "git_commit")}, sort_keys=True)
-            for r in records if r.get("environment")}
+    envs = {
+        json.dumps({k: r["environment"].get(k) for k in ("device", "torch", "git_commit")}, sort_keys=True)
+        for r in records
+        if r.get("environment")
+    }
     if envs:
         head += "Environment: " + "; ".join(sorted(envs)) + "\n\n"
     method = f"{bootstrap.METHOD}.\n\n"
     table = summary(cell_list)
-    atomic_write_text(out_dir / "results.md", head + method
-                      + "Accuracies in %, mean [95 % CI]. `@max` = every example run to the maximum number of "
-                        "segments. Compute saved vs fixed = 1 − FLOPs spent under the halting policy / FLOPs of "
-                        "the same model running every example to the policy's cap. `train s` is wall time "
-                        "(mean ± std over seeds; machine-dependent).\n\n" + markdown(table))
-    atomic_write_text(out_dir / "leaderboard.md", head + method
-                      + "Exact accuracy (%), mean [95 % CI]. **Bold**: the best label-free cell of the task, and "
-                        "every cell whose difference from it is not significant (paired bootstrap on the same "
-                        "test examples, 5 %; see comparisons.md). † = halting that reads the labels (`oracle`): "
-                        "an upper bound, not ranked.\n\n" + markdown(leaderboard(cell_list)))
-    atomic_write_text(out_dir / "comparisons.md", head + method
-                      + "Every pair of label-free cells of a task on exact accuracy: A − B in points with the "
-                        "paired-bootstrap 95 % CI (the same example indices resampled for both, seeds "
-                        "independently) and the two-sided p-value.\n\n" + markdown(comparisons(cell_list)))
-    atomic_write_text(out_dir / "buckets.md", head + method
-                      + "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
-                        "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n"
-                      + markdown(buckets(cell_list)))
+    atomic_write_text(
+        out_dir / "results.md",
+        head + method + "Accuracies in %, mean [95 % CI]. `@max` = every example run to the maximum number of "
+        "segments. Compute saved vs fixed = 1 − FLOPs spent under the halting policy / FLOPs of "
+        "the same model running every example to the policy's cap. `train s` is wall time "
+        "(mean ± std over seeds; machine-dependent).\n\n" + markdown(table),
+    )
+    atomic_write_text(
+        out_dir / "leaderboard.md",
+        head + method + "Exact accuracy (%), mean [95 % CI]. **Bold**: the best label-free cell of the task, and "
+        "every cell whose difference from it is not significant (paired bootstrap on the same "
+        "test examples, 5 %; see comparisons.md). † = halting that reads the labels (`oracle`): "
+        "an upper bound, not ranked.\n\n" + markdown(leaderboard(cell_list)),
+    )
+    atomic_write_text(
+        out_dir / "comparisons.md",
+        head + method + "Every pair of label-free cells of a task on exact accuracy: A − B in points with the "
+        "paired-bootstrap 95 % CI (the same example indices resampled for both, seeds "
+        "independently) and the two-sided p-value.\n\n" + markdown(comparisons(cell_list)),
+    )
+    atomic_write_text(
+        out_dir / "buckets.md",
+        head + method + "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
+        "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n"
+        + markdown(buckets(cell_list)),
+    )
     extra = task_metrics(cell_list)
     if not extra.empty:
-        atomic_write_text(out_dir / "task_metrics.md", head
-                          + "Each task's own metrics under the halting policy (%, mean [95 % CI over seeds: "
-                            "percentile bootstrap of the seed values]). ARC: pass@k = share of puzzles whose every "
-                            "test input has the right grid among the k most-voted answers over its augmented views "
-                            "(the official metric; one view per input makes pass@2 = pass@1). arith_proof: shares of "
-                            "predicted proofs that are well formed, arithmetically correct, valid under the task's "
-                            "rules, trivial (a factor 1), with a smaller factor 2, with a zero addend; balance = "
-                            "mean log(min factor) / log(sqrt(T)).\n\n" + markdown(extra))
+        atomic_write_text(
+            out_dir / "task_metrics.md",
+            head + "Each task's own metrics under the halting policy (%, mean [95 % CI over seeds: "
+            "percentile bootstrap of the seed values]). ARC: pass@k = share of puzzles whose every "
+            "test input has the right grid among the k most-voted answers over its augmented views "
+            "(the official metric; one view per input makes pass@2 = pass@1). arith_proof: shares of "
+            "predicted proofs that are well formed, arithmetically correct, valid under the task's "
+            "rules, trivial (a factor 1), with a smaller factor 2, with a zero addend; balance = "
+            "mean log(min factor) / log(sqrt(T)).\n\n" + markdown(extra),
+        )
     if not curve.empty:
         atomic_write_text(out_dir / "curves.csv", curve.to_csv(index=False))
-        atomic_write_text(out_dir / "curves.md", head + method
-                          + "Learning curves: test exact accuracy (%, policy-halted, mean [95 % CI]) evaluated at set "
-                            "fractions of each run's training budget (curves.csv has every point). *Best within "
-                            "budget* is selected on the test split itself, so it is optimistic; *final* is not "
-                            f"selected. X = {REACH:.0%} of the best final accuracy of the task; steps and FLOPs to X "
-                            "are the first evaluated point at or above it (mean curve over seeds).\n\n"
-                          + markdown(curve_summary(curve)))
+        atomic_write_text(
+            out_dir / "curves.md",
+            head + method + "Learning curves: test exact accuracy (%, policy-halted, mean [95 % CI]) evaluated at set "
+            "fractions of each run's training budget (curves.csv has every point). *Best within "
+            "budget* is selected on the test split itself, so it is optimistic; *final* is not "
+            f"selected. X = {REACH:.0%} of the best final accuracy of the task; steps and FLOPs to X "
+            "are the first evaluated point at or above it (mean curve over seeds).\n\n"
+            + markdown(curve_summary(curve)),
+        )
     if latex:
-        atomic_write_text(out_dir / "results.tex",
-                          tabulate(table, headers="keys", tablefmt="latex_booktabs", showindex=False,
-                                   disable_numparse=True) + "\n")
+        atomic_write_text(
+            out_dir / "results.tex",
+            tabulate(table, headers="keys", tablefmt="latex_booktabs", showindex=False, disable_numparse=True) + "\n",
+        )
     return frame, est, curve

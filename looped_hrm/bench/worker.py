@@ -33,8 +33,13 @@ def _git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -78,8 +83,16 @@ def samples_path(out_dir: str | Path, combo: Combination) -> Path:
     return Path(out_dir) / "runs" / f"{combo.file_stem}{SAMPLES_SUFFIX}"
 
 
-def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | None = 1, progress: bool = False,
-                    dist: Any = None, train: bool = True, log_samples: bool = False) -> dict[str, Any]:
+def run_combination(
+    combo: Combination,
+    out_dir: str | Path,
+    *,
+    threads: int | None = 1,
+    progress: bool = False,
+    dist: Any = None,
+    train: bool = True,
+    log_samples: bool = False,
+) -> dict[str, Any]:
     """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
 
     ``dist`` (a `looped_hrm.engine.distributed.Dist`): one rank of a ``torchrun`` run; every rank
@@ -98,11 +111,16 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
 
         device = str(resolve_device(combo.device))
         built = combo.build()
-        record["data"] = data_fingerprint(built.task, ("train", built.eval.split),  # what this run really used
-                                          built.train.init_from)
+        record["data"] = data_fingerprint(
+            built.task,
+            ("train", built.eval.split),  # what this run really used
+            built.train.init_from,
+        )
         if combo.data is not None and record["data"] != combo.data:
-            raise RuntimeError(f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
-                               f"-> {record['data']}); rerun the command")
+            raise RuntimeError(
+                f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
+                f"-> {record['data']}); rerun the command"
+            )
 
         def make_model():
             net = built.model()
@@ -115,30 +133,52 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
         def on_samples(mode, results, split) -> None:
             from looped_hrm.evaluation.samples import write_samples
 
-            path = write_samples(samples_path(out_dir, combo), results, split, mode=mode,
-                                 bucket_names=tuple(getattr(built.task, "bucket_names", ())))
+            path = write_samples(
+                samples_path(out_dir, combo),
+                results,
+                split,
+                mode=mode,
+                bucket_names=tuple(getattr(built.task, "bucket_names", ())),
+            )
             record["samples"] = path.name
 
         from looped_hrm.training.wandb_logger import WandbLogger, wandb_project
 
         logger = None
         if wandb_project() is not None:  # --wandb PROJECT / LOOPED_HRM_WANDB: one wandb run per combination
-            logger = WandbLogger(wandb_project(), run_id=combo.key, name=combo.name, config=combo.to_dict(),
-                                 workdir=Path(out_dir) / "work" / combo.key)
+            logger = WandbLogger(
+                wandb_project(),
+                run_id=combo.key,
+                name=combo.name,
+                config=combo.to_dict(),
+                workdir=Path(out_dir) / "work" / combo.key,
+            )
 
         # the model is built after seeding, inside run_experiment: its initial weights follow the seed
-        metrics = run_experiment(built.task, make_model, built.policy, built.train, built.eval, seed=combo.seed,
-                                 device=device, workdir=Path(out_dir) / "work" / combo.key, progress=progress,
-                                 dist=dist, train=train, on_samples=on_samples if log_samples else None,
-                                 logger=logger)
+        metrics = run_experiment(
+            built.task,
+            make_model,
+            built.policy,
+            built.train,
+            built.eval,
+            seed=combo.seed,
+            device=device,
+            workdir=Path(out_dir) / "work" / combo.key,
+            progress=progress,
+            dist=dist,
+            train=train,
+            on_samples=on_samples if log_samples else None,
+            logger=logger,
+        )
         if logger is not None:
             logger.finish()
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)
     except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                      traceback=traceback.format_exc())
+        record.update(
+            status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0], traceback=traceback.format_exc()
+        )
     record["wall_time_s"] = time.time() - started
     record["environment"] = environment(device)
     if dist is not None and dist.active:
@@ -151,11 +191,21 @@ def run_combination(combo: Combination, out_dir: str | Path, *, threads: int | N
 
 def skipped_record(combo: Combination) -> dict[str, Any]:
     """The record of a combination the model cannot run: kept so the tables show the reason."""
-    return {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict(),
-            "status": "skipped", "reason": combo.skip_reason}
+    return {
+        "record_version": RECORD_VERSION,
+        "key": combo.key,
+        "combination": combo.to_dict(),
+        "status": "skipped",
+        "reason": combo.skip_reason,
+    }
 
 
 def failed_record(combo: Combination, error: str) -> dict[str, Any]:
     """The record written by the parent when a worker process died without writing its own."""
-    return {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict(),
-            "status": "failed", "error": error}
+    return {
+        "record_version": RECORD_VERSION,
+        "key": combo.key,
+        "combination": combo.to_dict(),
+        "status": "failed",
+        "error": error,
+    }

@@ -62,8 +62,9 @@ def _mark_batch(value: Any, mark: Callable[[torch.Tensor, int], None]) -> Any:
     if isinstance(value, dict):
         return {k: _mark_batch(v, mark) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: _mark_batch(getattr(value, f.name), mark)
-                                             for f in dataclasses.fields(value) if f.init})
+        return dataclasses.replace(
+            value, **{f.name: _mark_batch(getattr(value, f.name), mark) for f in dataclasses.fields(value) if f.init}
+        )
     return value
 
 
@@ -97,9 +98,12 @@ class CompiledSegment:
             if self._inference_ready or self.inference_batch != "unbacked":
                 raise
             self.inference_batch = "dynamic"
-            warnings.warn(f"{self.name}.segment: no inference graph with an unbacked batch size "
-                          f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
-                          "using a dynamic batch size (batches of 1 then compile a graph of their own)", stacklevel=2)
+            warnings.warn(
+                f"{self.name}.segment: no inference graph with an unbacked batch size "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                "using a dynamic batch size (batches of 1 then compile a graph of their own)",
+                stacklevel=2,
+            )
             mark = _BATCH_MARKS[self.inference_batch]
             result = self._run(_mark_batch(carry, mark), _mark_batch(batch, mark), inner_halt)
         self._inference_ready = True
@@ -114,8 +118,11 @@ class CompiledSegment:
                 raise
             self.fullgraph = False
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            warnings.warn(f"{self.name}.segment cannot be compiled as one graph ({reason}); "
-                          "compiling it in pieces (fullgraph=False)", stacklevel=2)
+            warnings.warn(
+                f"{self.name}.segment cannot be compiled as one graph ({reason}); "
+                "compiling it in pieces (fullgraph=False)",
+                stacklevel=2,
+            )
             result = self._pieces(carry, batch, inner_halt)
         if self.graphs != before:
             self.compile_s += time.perf_counter() - start

@@ -56,7 +56,9 @@ class Dist:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda" else None)
+            dist.init_process_group(
+                "nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda" else None
+            )
         return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank), dev
 
     @property
@@ -92,14 +94,15 @@ class Dist:
             padded = padded.to(torch.uint8)
         out = padded.new_empty((self.world * cap, *padded.shape[1:]))
         dist.all_gather_into_tensor(out, padded)
-        parts = [out[r * cap: r * cap + n] for r, n in enumerate(sizes)]
+        parts = [out[r * cap : r * cap + n] for r, n in enumerate(sizes)]
         return torch.cat(parts).to(dtype)
 
     def all_reduce_(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
         """In-place sum (or ``max``/``min``) over ranks; returns ``tensor``."""
         if self.active:
-            dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
-                                        "min": dist.ReduceOp.MIN}[op])
+            dist.all_reduce(
+                tensor, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op]
+            )
         return tensor
 
     def all_reduce_grads(self, params: list[torch.nn.Parameter]) -> None:
@@ -108,15 +111,17 @@ class Dist:
         if not self.active or not params:
             return
         ref = params[0]
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params]
-                         + [torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=ref.device)])
+        flat = torch.cat(
+            [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params]
+            + [torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=ref.device)]
+        )
         dist.all_reduce(flat)
         offset = 0
-        present = flat[-len(params):] > 0
+        present = flat[-len(params) :] > 0
         for i, p in enumerate(params):
             n = p.numel()
             if bool(present[i]):
-                grad = flat[offset: offset + n].view_as(p).to(p.dtype)
+                grad = flat[offset : offset + n].view_as(p).to(p.dtype)
                 if p.grad is None:
                     p.grad = grad.clone()
                 else:
@@ -155,4 +160,6 @@ class Dist:
             dist.destroy_process_group()
 
     def _device(self) -> torch.device:
-        return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        return (
+            torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        )

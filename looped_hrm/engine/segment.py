@@ -68,9 +68,18 @@ def segment_loss(lm_loss: torch.Tensor, decision: HaltDecision) -> torch.Tensor:
 class SegmentRunner:
     """Runs one segment of ``model`` under ``policy`` (see module docstring)."""
 
-    def __init__(self, model: ReasoningModel, policy: HaltingPolicy, *, loss: str, device: torch.device,
-                 precision: str = "auto", compile: bool = False, compile_backend: str = "inductor",
-                 verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: ReasoningModel,
+        policy: HaltingPolicy,
+        *,
+        loss: str,
+        device: torch.device,
+        precision: str = "auto",
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        verify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.model, self.policy = model, policy
         self.loss_fn = get_loss(loss)
         self.autocast = autocast_for(device, precision)
@@ -81,9 +90,18 @@ class SegmentRunner:
         inner = "inner" in model.halting_levels
         self._inner = {mode: policy.inner_halt(mode) if inner else None for mode in (True, False)}
 
-    def __call__(self, carry: Carry, batch: Batch, pstate: PolicyState, steps: torch.Tensor, *, training: bool,
-                 max_steps: int, generator: torch.Generator | None,
-                 rows: tuple[int, int] | None = None) -> SegmentStep:
+    def __call__(
+        self,
+        carry: Carry,
+        batch: Batch,
+        pstate: PolicyState,
+        steps: torch.Tensor,
+        *,
+        training: bool,
+        max_steps: int,
+        generator: torch.Generator | None,
+        rows: tuple[int, int] | None = None,
+    ) -> SegmentStep:
         inner = self._inner[training]
         with self.autocast():
             carry, out = self.segment_fn(carry, batch, inner)
@@ -100,11 +118,30 @@ class SegmentRunner:
             with torch.no_grad():
                 next_lm_loss = self.loss_fn(next_output.logits, batch.labels)
         ctx = HaltContext(
-            inputs=batch.inputs, labels=batch.labels, predictions=predictions, lm_loss=lm_loss.detach(),
-            correct=correct, steps=steps, max_steps=max_steps, training=training, generator=generator,
-            next_output=next_output, next_lm_loss=next_lm_loss, verify=self.verify, rows=rows,
+            inputs=batch.inputs,
+            labels=batch.labels,
+            predictions=predictions,
+            lm_loss=lm_loss.detach(),
+            correct=correct,
+            steps=steps,
+            max_steps=max_steps,
+            training=training,
+            generator=generator,
+            next_output=next_output,
+            next_lm_loss=next_lm_loss,
+            verify=self.verify,
+            rows=rows,
         )
         decision = self.policy.step(out, pstate, ctx)
         halt = decision.halt.to(torch.bool) | (steps >= max_steps)
-        return SegmentStep(carry=carry, output=out, decision=decision, halt=halt, predictions=predictions,
-                           correct=correct, lm_loss=lm_loss, loss=segment_loss(lm_loss, decision), steps=steps)
+        return SegmentStep(
+            carry=carry,
+            output=out,
+            decision=decision,
+            halt=halt,
+            predictions=predictions,
+            correct=correct,
+            lm_loss=lm_loss,
+            loss=segment_loss(lm_loss, decision),
+            steps=steps,
+        )

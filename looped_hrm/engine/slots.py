@@ -68,8 +68,15 @@ class ExampleQueue:
     row) and only reads the true value in `sync`.
     """
 
-    def __init__(self, num_examples: int, device: torch.device, *, shuffle: bool, epochs: int | None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        num_examples: int,
+        device: torch.device,
+        *,
+        shuffle: bool,
+        epochs: int | None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         if num_examples <= 0:
             raise ValueError("cannot stream an empty split")
         self.num_examples = num_examples
@@ -161,9 +168,16 @@ class Slots:
     ``[row_offset, row_offset + len(self))`` of it; ``sizes`` are every rank's row counts.
     """
 
-    def __init__(self, data: DeviceSplit, queue: ExampleQueue, model: ReasoningModel, policy: HaltingPolicy,
-                 batch_size: int, extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None,
-                 dist: Dist | None = None) -> None:
+    def __init__(
+        self,
+        data: DeviceSplit,
+        queue: ExampleQueue,
+        model: ReasoningModel,
+        policy: HaltingPolicy,
+        batch_size: int,
+        extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None,
+        dist: Dist | None = None,
+    ) -> None:
         self.data, self.queue, self.model, self.policy = data, queue, model, policy
         self.batch_size = batch_size
         self.device = queue.device
@@ -191,7 +205,9 @@ class Slots:
         self.carry: Carry | None = None
         self.pstate: PolicyState | None = None
         self.batch: Batch | None = None
-        self.extras = {k: torch.zeros((b, *shape), dtype=dtype, device=dev) for k, (shape, dtype) in self.extra_specs.items()}
+        self.extras = {
+            k: torch.zeros((b, *shape), dtype=dtype, device=dev) for k, (shape, dtype) in self.extra_specs.items()
+        }
         self.finished = False
 
     def __len__(self) -> int:
@@ -207,15 +223,15 @@ class Slots:
         fresh = self.halted
         fresh_all = self.dist.gather_rows(fresh, self.sizes)
         taken_all = self.queue.take(fresh_all)
-        self.index = torch.where(fresh, taken_all[lo: lo + rows], self.index)
+        self.index = torch.where(fresh, taken_all[lo : lo + rows], self.index)
         if dry:
             keep_all = ~fresh_all | (taken_all >= 0)
             if int(keep_all.sum().item()) == 0:
                 self.finished = True
                 return
             bounds = [sum(self.sizes[:r]) for r in range(len(self.sizes) + 1)]
-            self.sizes = [int(keep_all[bounds[r]: bounds[r + 1]].sum().item()) for r in range(len(self.sizes))]
-            keep = keep_all[lo: lo + rows]
+            self.sizes = [int(keep_all[bounds[r] : bounds[r + 1]].sum().item()) for r in range(len(self.sizes))]
+            keep = keep_all[lo : lo + rows]
             if self.sizes[self.dist.rank] < rows:
                 self._keep(keep)
                 fresh = fresh[keep]

@@ -28,8 +28,16 @@ from looped_hrm.engine.segment import SegmentRunner
 
 
 @torch.no_grad()
-def rollout(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str,
-            policy: HaltingPolicy | None = None, limit: int | None = None, batch_size: int = 128):
+def rollout(
+    model: ReasoningModel,
+    split: Split,
+    *,
+    segments: int,
+    device: torch.device | str,
+    policy: HaltingPolicy | None = None,
+    limit: int | None = None,
+    batch_size: int = 128,
+):
     """Yield ``(segment, batch, output)`` for every batch of the first ``limit`` examples and every
     segment 1..``segments`` (``policy`` only supplies the refinement-level rule, if any)."""
     device = torch.device(device)
@@ -48,8 +56,15 @@ def rollout(model: ReasoningModel, split: Split, *, segments: int, device: torch
         model.train(was_training)
 
 
-def convergence(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str = "cpu",
-                policy: HaltingPolicy | None = None, limit: int = 256) -> dict[str, np.ndarray]:
+def convergence(
+    model: ReasoningModel,
+    split: Split,
+    *,
+    segments: int,
+    device: torch.device | str = "cpu",
+    policy: HaltingPolicy | None = None,
+    limit: int = 256,
+) -> dict[str, np.ndarray]:
     """Per level, the mean forward residual ``[segments, updates_per_segment]`` over examples
     (empty for a model that reports none, e.g. the one-pass transformer baseline)."""
     sums: dict[str, np.ndarray] = {}
@@ -75,8 +90,15 @@ def participation_ratio(states: torch.Tensor) -> float:
     return float(torch.trace(cov) ** 2 / denom) if denom > 0 else 0.0
 
 
-def state_participation(model: ReasoningModel, split: Split, *, segments: int, device: torch.device | str = "cpu",
-                        policy: HaltingPolicy | None = None, limit: int = 256) -> dict[str, float]:
+def state_participation(
+    model: ReasoningModel,
+    split: Split,
+    *,
+    segments: int,
+    device: torch.device | str = "cpu",
+    policy: HaltingPolicy | None = None,
+    limit: int = 256,
+) -> dict[str, float]:
     """PR of each level's state after the last segment; samples are (example, position) pairs
     (empty for a model that reports no states)."""
     collected: dict[str, list[torch.Tensor]] = {}
@@ -103,9 +125,20 @@ class SegmentProfile:
 
 
 @torch.no_grad()
-def segment_profile(model: ReasoningModel, task: Task, split: Split, *, segments: int, pr_segment: int | None = None,
-                    device: torch.device | str = "cpu", policy: HaltingPolicy | None = None, limit: int | None = None,
-                    batch_size: int = 128, verify: bool = True, max_pr_samples: int = 200_000) -> SegmentProfile:
+def segment_profile(
+    model: ReasoningModel,
+    task: Task,
+    split: Split,
+    *,
+    segments: int,
+    pr_segment: int | None = None,
+    device: torch.device | str = "cpu",
+    policy: HaltingPolicy | None = None,
+    limit: int | None = None,
+    batch_size: int = 128,
+    verify: bool = True,
+    max_pr_samples: int = 200_000,
+) -> SegmentProfile:
     """Residuals, accuracy and halting probability after every segment, and the participation ratio
     of each level's states after segment ``pr_segment`` (default: the last), in one pass.
 
@@ -117,8 +150,9 @@ def segment_profile(model: ReasoningModel, task: Task, split: Split, *, segments
     has_q = False
     collected: dict[str, list[torch.Tensor]] = {}
     kept = 0
-    for s, batch, out in rollout(model, split, segments=segments, device=device, policy=policy, limit=n,
-                                 batch_size=batch_size):
+    for s, batch, out in rollout(
+        model, split, segments=segments, device=device, policy=policy, limit=n, batch_size=batch_size
+    ):
         for level, res in out.residuals.items():
             per_update = res.float().sum(0).cpu().numpy()
             sums.setdefault(level, np.zeros((segments, len(per_update))))[s - 1] += per_update
@@ -138,16 +172,28 @@ def segment_profile(model: ReasoningModel, task: Task, split: Split, *, segments
                 rows = flat.shape[0]
             kept += rows
     participation = {level: participation_ratio(torch.cat(parts)) for level, parts in collected.items()}
-    return SegmentProfile(examples=n, residuals={k: v / n for k, v in sums.items()}, exact=exact / n,
-                          verified=verified / n if verify else None, halt_prob=halt / n if has_q else None,
-                          participation=participation, pr_segment=pr_segment, pr_samples=kept)
+    return SegmentProfile(
+        examples=n,
+        residuals={k: v / n for k, v in sums.items()},
+        exact=exact / n,
+        verified=verified / n if verify else None,
+        halt_prob=halt / n if has_q else None,
+        participation=participation,
+        pr_segment=pr_segment,
+        pr_samples=kept,
+    )
 
 
 def unlabelled(inputs: np.ndarray | torch.Tensor) -> Split:
     """A one-row split of a puzzle without an answer (labels all `IGNORE_INDEX`): a user's own puzzle."""
     x = torch.as_tensor(np.asarray(inputs), dtype=torch.int64).reshape(1, -1)
-    return Split(inputs=x, labels=torch.full_like(x, IGNORE_INDEX), puzzle_ids=torch.zeros(1, dtype=torch.int64),
-                 difficulty=torch.zeros(1), bucket=torch.zeros(1, dtype=torch.int64))
+    return Split(
+        inputs=x,
+        labels=torch.full_like(x, IGNORE_INDEX),
+        puzzle_ids=torch.zeros(1, dtype=torch.int64),
+        difficulty=torch.zeros(1),
+        bucket=torch.zeros(1, dtype=torch.int64),
+    )
 
 
 @dataclass
@@ -164,9 +210,17 @@ class TraceStep:
     inner_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"segment": self.segment, "prediction": self.prediction.tolist(), "changed": int(self.changed.sum()),
-                "changed_cells": np.flatnonzero(self.changed).tolist(), "halt": self.halt, "halt_prob": self.halt_prob,
-                "verified": self.verified, "correct": self.correct, "inner_steps": self.inner_steps}
+        return {
+            "segment": self.segment,
+            "prediction": self.prediction.tolist(),
+            "changed": int(self.changed.sum()),
+            "changed_cells": np.flatnonzero(self.changed).tolist(),
+            "halt": self.halt,
+            "halt_prob": self.halt_prob,
+            "verified": self.verified,
+            "correct": self.correct,
+            "inner_steps": self.inner_steps,
+        }
 
 
 @dataclass
@@ -187,15 +241,30 @@ class Trace:
         return self.steps[(self.halted_at or len(self.steps)) - 1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inputs": self.inputs.tolist(), "labels": None if self.labels is None else self.labels.tolist(),
-                "policy": self.policy, "max_segments": self.max_segments, "halted_at": self.halted_at,
-                "segments": [s.to_dict() for s in self.steps]}
+        return {
+            "inputs": self.inputs.tolist(),
+            "labels": None if self.labels is None else self.labels.tolist(),
+            "policy": self.policy,
+            "max_segments": self.max_segments,
+            "halted_at": self.halted_at,
+            "segments": [s.to_dict() for s in self.steps],
+        }
 
 
 @torch.no_grad()
-def trace(model: ReasoningModel, task: Task, split: Split, index: int, *, segments: int, device: torch.device | str = "cpu",
-          policy: HaltingPolicy | None = None, max_segments: int | None = None, loss: str = "softmax",
-          precision: str = "auto") -> Trace:
+def trace(
+    model: ReasoningModel,
+    task: Task,
+    split: Split,
+    index: int,
+    *,
+    segments: int,
+    device: torch.device | str = "cpu",
+    policy: HaltingPolicy | None = None,
+    max_segments: int | None = None,
+    loss: str = "softmax",
+    precision: str = "auto",
+) -> Trace:
     """Follow example ``index`` of ``split`` for ``segments`` segments.
 
     The verdict is the task's own: ``Task.verify`` by the rules of the puzzle, with the label only
@@ -211,10 +280,17 @@ def trace(model: ReasoningModel, task: Task, split: Split, index: int, *, segmen
     labelled = bool((labels != IGNORE_INDEX).any())
     can_verify = task.label_free_verify or labelled
     cap = max_segments or segments
-    runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision,
-                           verify=label_free_verifier(task)) if policy is not None else None
-    result = Trace(inputs=inputs, labels=labels if labelled else None, policy=policy.name if policy is not None else None,
-                   max_segments=cap if policy is not None else None)
+    runner = (
+        SegmentRunner(model, policy, loss=loss, device=device, precision=precision, verify=label_free_verifier(task))
+        if policy is not None
+        else None
+    )
+    result = Trace(
+        inputs=inputs,
+        labels=labels if labelled else None,
+        policy=policy.name if policy is not None else None,
+        max_segments=cap if policy is not None else None,
+    )
     previous = inputs
     was_training = model.training
     model.eval()
@@ -234,7 +310,10 @@ def trace(model: ReasoningModel, task: Task, split: Split, index: int, *, segmen
                 carry, out = model.segment(carry, batch, inner)
             pred = out.logits.argmax(-1)[0].cpu().numpy()
             step = TraceStep(
-                segment=s, prediction=pred, changed=pred != previous, halt=halt,
+                segment=s,
+                prediction=pred,
+                changed=pred != previous,
+                halt=halt,
                 halt_prob=float(torch.sigmoid(out.q_halt[0].float())) if out.q_halt is not None else None,
                 verified=bool(task.verify(pred, inputs, labels if labelled else None)) if can_verify else None,
                 correct=bool(exact_correct(torch.from_numpy(pred)[None], one.labels)[0]) if labelled else None,

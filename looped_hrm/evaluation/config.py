@@ -41,8 +41,10 @@ class EvalConfig:
         for name in ("max_segments", "fixed_segments"):
             value = getattr(self, name)
             if value is not None and value > MAX_EVAL_SEGMENTS:
-                raise ValueError(f"{name} must be <= {MAX_EVAL_SEGMENTS} (every test example runs up to that many "
-                                 f"segments), got {value}")
+                raise ValueError(
+                    f"{name} must be <= {MAX_EVAL_SEGMENTS} (every test example runs up to that many "
+                    f"segments), got {value}"
+                )
         if any(c > MAX_EVAL_SEGMENTS for c in self.curve):
             raise ValueError(f"curve entries must be <= {MAX_EVAL_SEGMENTS}, got {max(self.curve)}")
         if not (self.policy or self.fixed):

@@ -30,10 +30,26 @@ Mode = Literal["policy", "fixed"]
 
 
 @torch.no_grad()
-def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Split, *, mode: Mode, max_segments: int,
-             batch_size: int, device: torch.device, loss: str = "stablemax", precision: str = "auto", seed: int = 0,
-             curve: Sequence[int] = (), verify: bool = True, runner: SegmentRunner | None = None,
-             dist: Dist | None = None, progress: bool = False, trajectory: bool = False) -> ExampleResults:
+def evaluate(
+    model: ReasoningModel,
+    policy: HaltingPolicy,
+    task: Task,
+    split: Split,
+    *,
+    mode: Mode,
+    max_segments: int,
+    batch_size: int,
+    device: torch.device,
+    loss: str = "stablemax",
+    precision: str = "auto",
+    seed: int = 0,
+    curve: Sequence[int] = (),
+    verify: bool = True,
+    runner: SegmentRunner | None = None,
+    dist: Dist | None = None,
+    progress: bool = False,
+    trajectory: bool = False,
+) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
     ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``).
 
@@ -44,23 +60,57 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
     it ran (``ExampleResults.trajectory`` / ``halt_probs``; for the sample logs; not merged across ranks)."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
-        part = evaluate(model, policy, task, split.subset(slice(lo, hi)), mode=mode, max_segments=max_segments,
-                        batch_size=max(1, batch_size // dist.world), device=device, loss=loss, precision=precision,
-                        seed=seed + dist.rank, curve=curve, verify=verify, runner=runner,
-                        progress=progress and dist.is_main) if hi > lo else None
+        part = (
+            evaluate(
+                model,
+                policy,
+                task,
+                split.subset(slice(lo, hi)),
+                mode=mode,
+                max_segments=max_segments,
+                batch_size=max(1, batch_size // dist.world),
+                device=device,
+                loss=loss,
+                precision=precision,
+                seed=seed + dist.rank,
+                curve=curve,
+                verify=verify,
+                runner=runner,
+                progress=progress and dist.is_main,
+            )
+            if hi > lo
+            else None
+        )
         return merge_results([r for r in dist.all_gather_object(part) if r is not None])
     n = len(split)
     if runner is None:
-        runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision,
-                               verify=label_free_verifier(task))
+        runner = SegmentRunner(
+            model, policy, loss=loss, device=device, precision=precision, verify=label_free_verifier(task)
+        )
     curve = sorted({c for c in curve if c <= max_segments})
     data = DeviceSplit.from_split(split, device)
     queue = ExampleQueue(n, device, shuffle=False, epochs=1)
-    slots = Slots(data, queue, model, policy, min(batch_size, n), extras={
-        "inner": ((), torch.float32), "flops": ((), torch.float32),
-        "first_correct": ((), torch.int64), "correct_at": ((len(curve),), torch.bool),
-        **({"traj": ((max_segments, split.inputs.shape[1]), torch.int16), "traj_q": ((max_segments,), torch.float32)}
-           if trajectory else {})})
+    slots = Slots(
+        data,
+        queue,
+        model,
+        policy,
+        min(batch_size, n),
+        extras={
+            "inner": ((), torch.float32),
+            "flops": ((), torch.float32),
+            "first_correct": ((), torch.int64),
+            "correct_at": ((len(curve),), torch.bool),
+            **(
+                {
+                    "traj": ((max_segments, split.inputs.shape[1]), torch.int16),
+                    "traj_q": ((max_segments,), torch.float32),
+                }
+                if trajectory
+                else {}
+            ),
+        },
+    )
     generator = torch.Generator(device=device).manual_seed(seed)
     profile = model.compute_profile()
 
@@ -89,14 +139,28 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
             slots.refill()
             if slots.finished:
                 break
-            st = runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=False,
-                        max_steps=max_segments, generator=generator)
+            st = runner(
+                slots.carry,
+                slots.batch,
+                slots.pstate,
+                slots.steps,
+                training=False,
+                max_steps=max_segments,
+                generator=generator,
+            )
             halt = st.halt if mode == "policy" else st.steps >= max_segments
             out = st.output
             ex = slots.extras
-            inner = (out.inner_steps.float() if out.inner_steps is not None
-                     else torch.full_like(ex["inner"], float(profile.inner_steps)))
-            flops = out.flops.float() if out.flops is not None else torch.full_like(ex["flops"], float(profile.forward_flops))
+            inner = (
+                out.inner_steps.float()
+                if out.inner_steps is not None
+                else torch.full_like(ex["inner"], float(profile.inner_steps))
+            )
+            flops = (
+                out.flops.float()
+                if out.flops is not None
+                else torch.full_like(ex["flops"], float(profile.forward_flops))
+            )
             ex["inner"] = ex["inner"] + inner
             ex["flops"] = ex["flops"] + flops
             ex["first_correct"] = torch.where((ex["first_correct"] == 0) & st.correct, st.steps, ex["first_correct"])
@@ -145,11 +209,16 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
     wall = time.perf_counter() - start
 
     res = ExampleResults(
-        predictions=out_preds[:n].cpu(), correct=out_correct[:n].cpu(), token_accuracy=out_tok[:n].cpu(),
-        segments=out_steps[:n].cpu(), inner_steps=out_inner[:n].cpu(), flops=out_flops[:n].cpu(),
+        predictions=out_preds[:n].cpu(),
+        correct=out_correct[:n].cpu(),
+        token_accuracy=out_tok[:n].cpu(),
+        segments=out_steps[:n].cpu(),
+        inner_steps=out_inner[:n].cpu(),
+        flops=out_flops[:n].cpu(),
         first_correct=out_first[:n].cpu(),
         correct_at={c: out_curve[:n, i].cpu() for i, c in enumerate(curve)} if mode == "fixed" else {},
-        halt_agree=float(halt_agree), decisions=float(decisions),
+        halt_agree=float(halt_agree),
+        decisions=float(decisions),
         policy_metrics={k: float(v) / max(decisions, 1) for k, v in policy_sums.items()},
         wall_s=wall,
         trajectory=out_traj[:n].cpu() if out_traj is not None else None,
@@ -162,18 +231,26 @@ def evaluate(model: ReasoningModel, policy: HaltingPolicy, task: Task, split: Sp
 
 def merge_results(parts: list[ExampleResults]) -> ExampleResults:
     """One `ExampleResults` from the results of consecutive shards of a split, in shard order."""
+
     def cat(name: str) -> torch.Tensor:
         return torch.cat([getattr(p, name) for p in parts])
 
     decisions = sum(p.decisions for p in parts)
     keys = sorted({k for p in parts for k in p.policy_metrics})
     return ExampleResults(
-        predictions=cat("predictions"), correct=cat("correct"), token_accuracy=cat("token_accuracy"),
-        segments=cat("segments"), inner_steps=cat("inner_steps"), flops=cat("flops"),
+        predictions=cat("predictions"),
+        correct=cat("correct"),
+        token_accuracy=cat("token_accuracy"),
+        segments=cat("segments"),
+        inner_steps=cat("inner_steps"),
+        flops=cat("flops"),
         first_correct=cat("first_correct"),
         correct_at={c: torch.cat([p.correct_at[c] for p in parts]) for c in parts[0].correct_at},
         verified=cat("verified") if all(p.verified is not None for p in parts) else None,
-        halt_agree=sum(p.halt_agree for p in parts), decisions=decisions,
-        policy_metrics={k: sum(p.policy_metrics.get(k, 0.0) * p.decisions for p in parts) / max(decisions, 1) for k in keys},
+        halt_agree=sum(p.halt_agree for p in parts),
+        decisions=decisions,
+        policy_metrics={
+            k: sum(p.policy_metrics.get(k, 0.0) * p.decisions for p in parts) / max(decisions, 1) for k in keys
+        },
         wall_s=max(p.wall_s for p in parts),
     )

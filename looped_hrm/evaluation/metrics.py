@@ -47,7 +47,9 @@ class ExampleResults:
     decisions: float = 0.0  # decisions counted
     policy_metrics: dict[str, float] = field(default_factory=dict)  # the policy's own metrics, per decision
     wall_s: float = 0.0
-    trajectory: torch.Tensor | None = None  # [N, S, L] int16 prediction after each segment run (evaluate(trajectory=True))
+    trajectory: torch.Tensor | None = (
+        None  # [N, S, L] int16 prediction after each segment run (evaluate(trajectory=True))
+    )
     halt_probs: torch.Tensor | None = None  # [N, S] sigmoid(q_halt) after each segment run (models with a halting head)
 
 
@@ -56,9 +58,14 @@ def _mean(x: torch.Tensor) -> float | None:
     return float(x.float().mean()) if x.numel() else None
 
 
-def summarize(res: ExampleResults, *, bucket: torch.Tensor, bucket_names: Sequence[str],
-              reference_first_correct: torch.Tensor | None = None,
-              max_segments: int | None = None) -> dict[str, float | None]:
+def summarize(
+    res: ExampleResults,
+    *,
+    bucket: torch.Tensor,
+    bucket_names: Sequence[str],
+    reference_first_correct: torch.Tensor | None = None,
+    max_segments: int | None = None,
+) -> dict[str, float | None]:
     """The flat metrics of one pass; ``reference_first_correct`` (from a fixed run) enables the
     halting-quality metrics, over the examples that run gets right within ``max_segments`` (the
     cap of this pass: a later first success was out of the policy's reach)."""

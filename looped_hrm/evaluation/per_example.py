@@ -64,12 +64,21 @@ def pack_results(res: ExampleResults) -> dict[str, str]:
     return out
 
 
-def pack(passes: dict[str, ExampleResults], *, bucket: torch.Tensor, bucket_names: Sequence[str],
-         extra: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+def pack(
+    passes: dict[str, ExampleResults],
+    *,
+    bucket: torch.Tensor,
+    bucket_names: Sequence[str],
+    extra: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """The record's ``per_example`` entry: ``n``, the bucket of each example, one dict per pass."""
     n = len(bucket)
-    out: dict[str, Any] = {"version": FORMAT_VERSION, "n": n, "bucket_names": list(bucket_names),
-                           "bucket": encode(bucket, "u8" if len(bucket_names) < 256 else "u16")}
+    out: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "n": n,
+        "bucket_names": list(bucket_names),
+        "bucket": encode(bucket, "u8" if len(bucket_names) < 256 else "u16"),
+    }
     for mode, res in passes.items():
         out[mode] = pack_results(res)
     return out
@@ -78,8 +87,11 @@ def pack(passes: dict[str, ExampleResults], *, bucket: torch.Tensor, bucket_name
 def unpack(entry: dict[str, Any]) -> dict[str, Any]:
     """``{"n", "bucket_names", "bucket": int array, "<mode>": {name: array}}`` from a packed entry."""
     n = int(entry["n"])
-    out: dict[str, Any] = {"n": n, "bucket_names": list(entry.get("bucket_names", [])),
-                           "bucket": decode(entry["bucket"], n).astype(np.int64)}
+    out: dict[str, Any] = {
+        "n": n,
+        "bucket_names": list(entry.get("bucket_names", [])),
+        "bucket": decode(entry["bucket"], n).astype(np.int64),
+    }
     for mode, arrays in entry.items():
         if isinstance(arrays, dict):
             out[mode] = {name: decode(text, n) for name, text in arrays.items()}

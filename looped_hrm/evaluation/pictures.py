@@ -71,8 +71,10 @@ def trace_text(trace: Trace, task: Task, *, color: bool = False, title: str = ""
     """The whole trace as text: the input, then per segment the grid beside the changes."""
     render = task.render
     lines = [title] if title else []
-    lines += ["input" + (" (no label: judged by the task's rules)" if trace.labels is None else ""),
-              render(trace.inputs)]
+    lines += [
+        "input" + (" (no label: judged by the task's rules)" if trace.labels is None else ""),
+        render(trace.inputs),
+    ]
     previous = render(trace.inputs)
     for step in trace.steps:
         current = render(step.prediction)
@@ -91,10 +93,17 @@ def trace_text(trace: Trace, task: Task, *, color: bool = False, title: str = ""
         previous = current
     if trace.steps:
         final = trace.final
-        where = f"halted at segment {trace.halted_at}" if trace.halted_at else f"not halted within {len(trace.steps)} segments"
+        where = (
+            f"halted at segment {trace.halted_at}"
+            if trace.halted_at
+            else f"not halted within {len(trace.steps)} segments"
+        )
         lines.append("")
-        lines.append(f"result: {where}" + (f" (policy {trace.policy}, cap {trace.max_segments})" if trace.policy else "")
-                     + f"; {_verdict(final)}")
+        lines.append(
+            f"result: {where}"
+            + (f" (policy {trace.policy}, cap {trace.max_segments})" if trace.policy else "")
+            + f"; {_verdict(final)}"
+        )
     return "\n".join(lines)
 
 
@@ -128,8 +137,14 @@ def _crop(pictures: list[GridPicture]) -> tuple[slice, slice]:
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
-def _draw(ax: Any, pic: GridPicture, window: tuple[slice, slice], changed: np.ndarray | None, title: str,
-          title_colour: Any = "black") -> None:
+def _draw(
+    ax: Any,
+    pic: GridPicture,
+    window: tuple[slice, slice],
+    changed: np.ndarray | None,
+    title: str,
+    title_colour: Any = "black",
+) -> None:
     from matplotlib.patches import Rectangle
 
     rs, cs = window
@@ -152,8 +167,16 @@ def _draw(ax: Any, pic: GridPicture, window: tuple[slice, slice], changed: np.nd
         tcol = pic.text_colours[rs, cs] if pic.text_colours is not None else None
         for (r, c), s in np.ndenumerate(text):
             if s:
-                ax.text(c, r, s, ha="center", va="center", fontsize=size, family="monospace",
-                        color=tuple(tcol[r, c]) if tcol is not None else "black")
+                ax.text(
+                    c,
+                    r,
+                    s,
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    family="monospace",
+                    color=tuple(tcol[r, c]) if tcol is not None else "black",
+                )
     for (ra, ca), (rb, cb) in pic.links:
         ax.plot([ca - c0, cb - c0], [ra - r0, rb - r0], color=(0.9, 0.45, 0.0), lw=2, solid_capstyle="round")
     if changed is not None:
@@ -186,8 +209,9 @@ def _figure_size(pic: GridPicture, window: tuple[slice, slice]) -> tuple[float, 
     return max(1.2, w * scale), max(1.2, h * scale)
 
 
-def save_trace_picture(trace: Trace, task: Task, path: str | Path, *, title: str = "", columns: int = 6,
-                       frame_ms: int = 800) -> Path:
+def save_trace_picture(
+    trace: Trace, task: Task, path: str | Path, *, title: str = "", columns: int = 6, frame_ms: int = 800
+) -> Path:
     """Write the trace as a PNG strip (``.png``: the input then every segment, ``columns`` per row)
     or an animated GIF (``.gif``: one frame per segment beside the input)."""
     try:
@@ -209,7 +233,7 @@ def save_trace_picture(trace: Trace, task: Task, path: str | Path, *, title: str
         cols = min(columns, len(panels))
         rows = -(-len(panels) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(cols * cw, rows * (ch + 0.5)), squeeze=False)
-        for ax in axes.flat[len(panels):]:
+        for ax in axes.flat[len(panels) :]:
             ax.axis("off")
         for ax, (pic, changed, text, colour) in zip(axes.flat, panels):
             _draw(ax, pic, window, changed, text, colour)

@@ -23,11 +23,27 @@ from looped_hrm.contracts import Split
 from looped_hrm.evaluation.metrics import ExampleResults
 
 SAMPLES_SUFFIX = ".samples.jsonl"
-SAMPLE_KEYS = ("index", "puzzle_id", "input", "label", "difficulty", "bucket", "mode", "predictions", "halt_probs",
-               "halted_at", "inner_steps", "correct", "verified", "token_accuracy")
+SAMPLE_KEYS = (
+    "index",
+    "puzzle_id",
+    "input",
+    "label",
+    "difficulty",
+    "bucket",
+    "mode",
+    "predictions",
+    "halt_probs",
+    "halted_at",
+    "inner_steps",
+    "correct",
+    "verified",
+    "token_accuracy",
+)
 
 
-def sample_rows(res: ExampleResults, split: Split, *, mode: str, bucket_names: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+def sample_rows(
+    res: ExampleResults, split: Split, *, mode: str, bucket_names: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any]]:
     """One dict per example of ``split`` (see the module docstring); ``res`` must hold a trajectory."""
     if res.trajectory is None:
         raise ValueError("sample logs need the evaluation's trajectory (evaluate(..., trajectory=True))")
@@ -56,11 +72,14 @@ def sample_rows(res: ExampleResults, split: Split, *, mode: str, bucket_names: t
         }
 
 
-def write_samples(path: str | Path, res: ExampleResults, split: Split, *, mode: str,
-                  bucket_names: tuple[str, ...] = ()) -> Path:
+def write_samples(
+    path: str | Path, res: ExampleResults, split: Split, *, mode: str, bucket_names: tuple[str, ...] = ()
+) -> Path:
     """Write the sample log of one evaluation pass atomically (a reader never sees half a file)."""
-    lines = (json.dumps(row, separators=(",", ":")) + "\n" for row in sample_rows(res, split, mode=mode,
-                                                                                   bucket_names=bucket_names))
+    lines = (
+        json.dumps(row, separators=(",", ":")) + "\n"
+        for row in sample_rows(res, split, mode=mode, bucket_names=bucket_names)
+    )
     return atomic_write(path, lambda f: f.writelines(line.encode() for line in lines))
 
 

@@ -28,8 +28,15 @@ class Block(nn.Module):
     sequence axis too (the tensor is still transposed at that point).
     """
 
-    def __init__(self, hidden: int, num_heads: int, expansion: float, eps: float = 1e-5,
-                 mixer: Mixer = "attention", seq_len: int | None = None) -> None:
+    def __init__(
+        self,
+        hidden: int,
+        num_heads: int,
+        expansion: float,
+        eps: float = 1e-5,
+        mixer: Mixer = "attention",
+        seq_len: int | None = None,
+    ) -> None:
         super().__init__()
         self.eps = eps
         self.attn = Attention(hidden, num_heads) if mixer == "attention" else None

@@ -39,7 +39,9 @@ def _per_example_mean(token_loss: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return (token_loss * mask).sum(-1) / count
 
 
-def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def stablemax_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
     """Per-example stablemax cross-entropy ``[B]`` of ``logits [B, L, V]`` against ``labels [B, L]``,
     computed in float64 as in the official HRM."""
     mask = labels != ignore_index
@@ -52,8 +54,9 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_i
 def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Per-example softmax cross-entropy ``[B]`` (float32) of ``logits [B, L, V]`` against ``labels [B, L]``."""
     mask = labels != ignore_index
-    token_loss = F.cross_entropy(logits.to(torch.float32).transpose(1, 2), labels,
-                                 ignore_index=ignore_index, reduction="none")
+    token_loss = F.cross_entropy(
+        logits.to(torch.float32).transpose(1, 2), labels, ignore_index=ignore_index, reduction="none"
+    )
     return _per_example_mean(token_loss, mask)
 
 

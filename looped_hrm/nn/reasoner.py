@@ -53,8 +53,9 @@ class Reasoner(nn.Module):
         feature = answer[:, 0]
         return feature, self.io.q_logits(feature)[:, 0], self.io.logits(answer).argmax(-1)
 
-    def refined_output(self, answer: torch.Tensor, result: Refinement, step_flops: float,
-                       states: dict[str, torch.Tensor]) -> SegmentOutput:
+    def refined_output(
+        self, answer: torch.Tensor, result: Refinement, step_flops: float, states: dict[str, torch.Tensor]
+    ) -> SegmentOutput:
         """The SegmentOutput of a model with an inner level, from its answer state and `refine`'s record.
 
         The inner halting logits are the Q head's halt logit read after every step. They are

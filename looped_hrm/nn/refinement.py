@@ -67,15 +67,16 @@ class _Trace:
         self.predictions: torch.Tensor | None = None
         self.last = 0
 
-    def record(self, step: int, state: State, residuals: dict[str, torch.Tensor],
-               rows: torch.Tensor | None) -> torch.Tensor:
+    def record(
+        self, step: int, state: State, residuals: dict[str, torch.Tensor], rows: torch.Tensor | None
+    ) -> torch.Tensor:
         """Store step ``step`` (1-based); ``rows`` are the rows that moved (None: all). Returns the halt logits."""
         with torch.no_grad():
             for level, values in residuals.items():
                 m = values.shape[1]
                 if level not in self.residuals:
                     self.residuals[level] = values.new_zeros(self.batch, self.max_steps * m, dtype=torch.float32)
-                target = self.residuals[level][:, (step - 1) * m: step * m]
+                target = self.residuals[level][:, (step - 1) * m : step * m]
                 if rows is None:
                     target.copy_(values)
                 else:
@@ -92,12 +93,13 @@ class _Trace:
     def finish(self) -> None:
         """Repeat the last recorded column over the steps the loop skipped (every row had stopped)."""
         if self.last < self.max_steps:
-            self.features[:, self.last:] = self.features[:, self.last - 1: self.last]
-            self.predictions[:, self.last:] = self.predictions[:, self.last - 1: self.last]
+            self.features[:, self.last :] = self.features[:, self.last - 1 : self.last]
+            self.predictions[:, self.last :] = self.predictions[:, self.last - 1 : self.last]
 
 
-def _decide(step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace,
-            inner_halt: InnerHalt | None, keep: int | None) -> tuple[State, torch.Tensor, State | None]:
+def _decide(
+    step: Step, state: State, x: torch.Tensor, steps: int, trace: _Trace, inner_halt: InnerHalt | None, keep: int | None
+) -> tuple[State, torch.Tensor, State | None]:
     """Run up to ``steps`` steps (the caller disables gradient), stopping rows as ``inner_halt`` says.
 
     With ``keep = k`` also returns, per row, the state k steps before it stopped (or the initial
@@ -143,8 +145,16 @@ def _replay(step: Step, start: State, x: torch.Tensor, ran: torch.Tensor, window
     return state
 
 
-def refine(step: Step, state: State, x: torch.Tensor, *, max_steps: int, grad_steps: int | None,
-           readout: Readout, inner_halt: InnerHalt | None = None) -> Refinement:
+def refine(
+    step: Step,
+    state: State,
+    x: torch.Tensor,
+    *,
+    max_steps: int,
+    grad_steps: int | None,
+    readout: Readout,
+    inner_halt: InnerHalt | None = None,
+) -> Refinement:
     """Apply ``step`` up to ``max_steps`` times (see the module docstring for the schedule).
 
     ``grad_steps``: gradient through each row's last ``grad_steps`` steps (None: all of them).
@@ -167,5 +177,6 @@ def refine(step: Step, state: State, x: torch.Tensor, *, max_steps: int, grad_st
             trace.record(s, state, residuals, None)
         ran = torch.full_like(ran, max_steps)
     trace.finish()
-    return Refinement(state=state, steps=ran, residuals=trace.residuals, features=trace.features,
-                      predictions=trace.predictions)
+    return Refinement(
+        state=state, steps=ran, residuals=trace.residuals, features=trace.features, predictions=trace.predictions
+    )

@@ -62,8 +62,10 @@ class BackboneConfig:
             raise ValueError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
         ndim = self.hidden_size if self.puzzle_emb_ndim is None else self.puzzle_emb_ndim
         if self.puzzle_emb_len is not None and ndim > self.puzzle_emb_len * self.hidden_size:
-            raise ValueError(f"puzzle_emb_ndim {ndim} does not fit in puzzle_emb_len {self.puzzle_emb_len} "
-                             f"positions of hidden_size {self.hidden_size}")
+            raise ValueError(
+                f"puzzle_emb_ndim {ndim} does not fit in puzzle_emb_len {self.puzzle_emb_len} "
+                f"positions of hidden_size {self.hidden_size}"
+            )
 
     @property
     def puzzle_dim(self) -> int:
@@ -104,12 +106,21 @@ class SequenceIO(nn.Module):
         self.task_seq_len = task.seq_len
         self.scale = math.sqrt(hidden)
         self.tokens = CastedEmbedding(task.vocab_size, hidden, init_std=1.0 / self.scale)
-        self.puzzle = (PuzzleEmbedding(task.num_puzzle_ids, config.puzzle_dim, hidden, self.prefix_len)
-                       if self.prefix_len else None)
-        self.positions = (CastedEmbedding(self.seq_len, hidden, init_std=1.0 / self.scale)
-                          if config.pos_encodings == "learned" else None)
-        self.rotary = (RotaryEmbedding(hidden // config.num_heads, self.seq_len, config.rope_theta)
-                       if config.pos_encodings == "rope" else None)
+        self.puzzle = (
+            PuzzleEmbedding(task.num_puzzle_ids, config.puzzle_dim, hidden, self.prefix_len)
+            if self.prefix_len
+            else None
+        )
+        self.positions = (
+            CastedEmbedding(self.seq_len, hidden, init_std=1.0 / self.scale)
+            if config.pos_encodings == "learned"
+            else None
+        )
+        self.rotary = (
+            RotaryEmbedding(hidden // config.num_heads, self.seq_len, config.rope_theta)
+            if config.pos_encodings == "rope"
+            else None
+        )
         self.lm_head = CastedLinear(hidden, task.vocab_size)
         self.q_head = CastedLinear(hidden, 2, bias=True)
         with torch.no_grad():
@@ -119,7 +130,9 @@ class SequenceIO(nn.Module):
     def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[B, L]`` tokens -> ``[B, prefix + L, hidden]`` scaled input embedding."""
         if inputs.shape[1] != self.task_seq_len:
-            raise ValueError(f"inputs have sequence length {inputs.shape[1]}, the model was built for {self.task_seq_len}")
+            raise ValueError(
+                f"inputs have sequence length {inputs.shape[1]}, the model was built for {self.task_seq_len}"
+            )
         x = self.tokens(inputs, dtype)
         if self.puzzle is not None:
             x = torch.cat((self.puzzle(puzzle_ids, dtype), x), dim=1)
@@ -132,7 +145,7 @@ class SequenceIO(nn.Module):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Token logits ``[B, L, V]`` (float32) from a state ``[B, prefix + L, hidden]``."""
-        return self.lm_head(z[:, self.prefix_len:]).float()
+        return self.lm_head(z[:, self.prefix_len :]).float()
 
     def q_logits(self, feature: torch.Tensor) -> torch.Tensor:
         """``[..., 2]`` float32 (halt, continue) logits from position-0 features ``[..., hidden]``."""

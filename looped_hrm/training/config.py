@@ -13,9 +13,22 @@ from typing import Literal
 
 # Fields that may change between a checkpoint and its resumption: budgets, logging and speed flags
 # (more steps to continue a finished run, a different log cadence). Everything else must match.
-RESUMABLE_FIELDS = frozenset({"steps", "epochs", "time_budget_s", "flops_budget", "log_every", "checkpoint_every",
-                              "eval_interval", "curve_fractions", "compile", "compile_backend",
-                              "tensorboard", "progress"})
+RESUMABLE_FIELDS = frozenset(
+    {
+        "steps",
+        "epochs",
+        "time_budget_s",
+        "flops_budget",
+        "log_every",
+        "checkpoint_every",
+        "eval_interval",
+        "curve_fractions",
+        "compile",
+        "compile_backend",
+        "tensorboard",
+        "progress",
+    }
+)
 
 
 @dataclass
@@ -50,8 +63,12 @@ class TrainConfig:
 
     # --- speed and precision
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
-    compile: bool = False  # torch.compile the model's segment (one graph with, one without gradient: looped_hrm.engine.compiled)
-    compile_backend: str = "inductor"  # torch.compile backend; "eager"/"aot_eager" check capture without code generation
+    compile: bool = (
+        False  # torch.compile the model's segment (one graph with, one without gradient: looped_hrm.engine.compiled)
+    )
+    compile_backend: str = (
+        "inductor"  # torch.compile backend; "eager"/"aot_eager" check capture without code generation
+    )
 
     # --- bookkeeping
     log_every: int = 50  # steps between host synchronisations: progress bar, NaN check, budget checks
@@ -67,11 +84,18 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps is None and self.epochs is None and self.time_budget_s is None and self.flops_budget is None:
             raise ValueError("set a training budget: steps, epochs, time_budget_s or flops_budget")
-        positive = {"steps": self.steps, "epochs": self.epochs, "time_budget_s": self.time_budget_s,
-                    "flops_budget": self.flops_budget,
-                    "batch_size": self.batch_size, "max_segments": self.max_segments, "log_every": self.log_every,
-                    "checkpoint_every": self.checkpoint_every, "eval_interval": self.eval_interval,
-                    "eval_examples": self.eval_examples}
+        positive = {
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "time_budget_s": self.time_budget_s,
+            "flops_budget": self.flops_budget,
+            "batch_size": self.batch_size,
+            "max_segments": self.max_segments,
+            "log_every": self.log_every,
+            "checkpoint_every": self.checkpoint_every,
+            "eval_interval": self.eval_interval,
+            "eval_examples": self.eval_examples,
+        }
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")

@@ -72,11 +72,22 @@ def _limit(split: Split, limit: int | None) -> Split:
     return split if limit is None or limit >= len(split) else split.subset(slice(0, limit))
 
 
-def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy: HaltingPolicy, train_cfg: TrainConfig,
-                   eval_cfg: EvalConfig, *, seed: int, device: str | torch.device = "auto",
-                   workdir: str | os.PathLike | None, progress: bool = True, dist: Dist | None = None,
-                   train: bool = True,
-                   on_samples: Callable[[str, ExampleResults, Split], None] | None = None, logger: Any = None) -> dict:
+def run_experiment(
+    task: Task,
+    make_model: Callable[[], ReasoningModel],
+    policy: HaltingPolicy,
+    train_cfg: TrainConfig,
+    eval_cfg: EvalConfig,
+    *,
+    seed: int,
+    device: str | torch.device = "auto",
+    workdir: str | os.PathLike | None,
+    progress: bool = True,
+    dist: Dist | None = None,
+    train: bool = True,
+    on_samples: Callable[[str, ExampleResults, Split], None] | None = None,
+    logger: Any = None,
+) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
 
@@ -101,47 +112,98 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     eval_max = eval_cfg.max_segments or train_cfg.max_segments
     fixed_max = eval_cfg.fixed_segments or eval_max
     bucket_names = tuple(task.bucket_names)
-    runner = SegmentRunner(model, policy, loss=train_cfg.loss, device=device, precision=train_cfg.precision,
-                           compile=train_cfg.compile, compile_backend=train_cfg.compile_backend, verify=label_free_verifier(task))
+    runner = SegmentRunner(
+        model,
+        policy,
+        loss=train_cfg.loss,
+        device=device,
+        precision=train_cfg.precision,
+        compile=train_cfg.compile,
+        compile_backend=train_cfg.compile_backend,
+        verify=label_free_verifier(task),
+    )
 
-    def run_eval(split: Split, mode: Literal["policy", "fixed"], segments: int, curve=(), verify: bool = False,
-                 show: bool = False, trajectory: bool = False):
-        return evaluate(model, policy, task, split, mode=mode, max_segments=segments, batch_size=eval_cfg.batch_size,
-                        device=device, loss=train_cfg.loss, seed=seed, curve=curve, verify=verify, runner=runner,
-                        dist=dist, progress=show, trajectory=trajectory)
+    def run_eval(
+        split: Split,
+        mode: Literal["policy", "fixed"],
+        segments: int,
+        curve=(),
+        verify: bool = False,
+        show: bool = False,
+        trajectory: bool = False,
+    ):
+        return evaluate(
+            model,
+            policy,
+            task,
+            split,
+            mode=mode,
+            max_segments=segments,
+            batch_size=eval_cfg.batch_size,
+            device=device,
+            loss=train_cfg.loss,
+            seed=seed,
+            curve=curve,
+            verify=verify,
+            runner=runner,
+            dist=dist,
+            progress=show,
+            trajectory=trajectory,
+        )
 
     quick_split = _limit(test_split, train_cfg.eval_examples)
 
     def quick_eval() -> dict[str, float]:
         res = run_eval(quick_split, "policy", eval_max)
-        return {"exact_accuracy": float(res.correct.float().mean()), "mean_segments": float(res.segments.float().mean())}
+        return {
+            "exact_accuracy": float(res.correct.float().mean()),
+            "mean_segments": float(res.segments.float().mean()),
+        }
 
     def curve_point(res) -> dict:
-        return {"exact_accuracy": float(res.correct.float().mean()), "token_accuracy": float(res.token_accuracy.mean()),
-                "mean_segments": float(res.segments.float().mean()), "flops_per_example": float(res.flops.mean()),
-                "correct": per_example.encode(res.correct, "bits")}
+        return {
+            "exact_accuracy": float(res.correct.float().mean()),
+            "token_accuracy": float(res.token_accuracy.mean()),
+            "mean_segments": float(res.segments.float().mean()),
+            "flops_per_example": float(res.flops.mean()),
+            "correct": per_example.encode(res.correct, "bits"),
+        }
 
     def curve_eval() -> dict:
         return curve_point(run_eval(test_split, "policy" if eval_cfg.policy else "fixed", eval_max))
 
-    trainer = Trainer(model, policy, task, train_split, train_cfg, device=device, seed=seed, workdir=workdir,
-                      progress=progress, quick_eval=quick_eval,
-                      curve_eval=curve_eval if train_cfg.curve_fractions else None, dist=dist, runner=runner,
-                      logger=logger)
+    trainer = Trainer(
+        model,
+        policy,
+        task,
+        train_split,
+        train_cfg,
+        device=device,
+        seed=seed,
+        workdir=workdir,
+        progress=progress,
+        quick_eval=quick_eval,
+        curve_eval=curve_eval if train_cfg.curve_fractions else None,
+        dist=dist,
+        runner=runner,
+        logger=logger,
+    )
     metrics: dict = trainer.fit() if train else trainer.restore()
 
     profile = model.compute_profile()
-    metrics.update({
-        "seed": seed,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-        "trainable_params": profile.trainable_params,
-        "forward_flops_per_segment": profile.forward_flops,
-        "train_max_segments": train_cfg.max_segments,
-        "eval_max_segments": eval_max,
-        "fixed_segments": fixed_max,
-        "policy": policy.name,
-        "policy_uses_labels": bool(policy.uses_labels),
-    })
+    metrics.update(
+        {
+            "seed": seed,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+            "trainable_params": profile.trainable_params,
+            "forward_flops_per_segment": profile.forward_flops,
+            "train_max_segments": train_cfg.max_segments,
+            "eval_max_segments": eval_max,
+            "fixed_segments": fixed_max,
+            "policy": policy.name,
+            "policy_uses_labels": bool(policy.uses_labels),
+        }
+    )
 
     passes = {}
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
@@ -150,18 +212,39 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
         reference = None
         if eval_cfg.fixed:
             curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
-            res = passes["fixed"] = run_eval(test_split, "fixed", fixed_max, curve=curve, verify=eval_cfg.verify,
-                                             show=progress, trajectory=on_samples is not None and logged == "fixed")
+            res = passes["fixed"] = run_eval(
+                test_split,
+                "fixed",
+                fixed_max,
+                curve=curve,
+                verify=eval_cfg.verify,
+                show=progress,
+                trajectory=on_samples is not None and logged == "fixed",
+            )
             reference = res.first_correct
-            metrics.update({f"fixed/{k}": v for k, v in
-                            summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()})
+            metrics.update(
+                {
+                    f"fixed/{k}": v
+                    for k, v in summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()
+                }
+            )
             metrics.update({f"fixed/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
         if eval_cfg.policy:
-            res = passes["policy"] = run_eval(test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress,
-                                              trajectory=on_samples is not None)
-            metrics.update({f"policy/{k}": v for k, v in summarize(
-                res, bucket=test_split.bucket, bucket_names=bucket_names, reference_first_correct=reference,
-                max_segments=eval_max).items()})
+            res = passes["policy"] = run_eval(
+                test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress, trajectory=on_samples is not None
+            )
+            metrics.update(
+                {
+                    f"policy/{k}": v
+                    for k, v in summarize(
+                        res,
+                        bucket=test_split.bucket,
+                        bucket_names=bucket_names,
+                        reference_first_correct=reference,
+                        max_segments=eval_max,
+                    ).items()
+                }
+            )
             metrics.update({f"policy/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
 
     if trainer.ema is not None and eval_cfg.use_ema:
@@ -175,9 +258,15 @@ def run_experiment(task: Task, make_model: Callable[[], ReasoningModel], policy:
     metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=bucket_names)
     if train_cfg.curve_fractions:
         final = passes.get("policy") or passes["fixed"]
-        metrics["learning_curve"] = trainer.curve + [{
-            "fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time,
-            **curve_point(final)}]
+        metrics["learning_curve"] = trainer.curve + [
+            {
+                "fraction": 1.0,
+                "step": trainer.step,
+                "train_flops": trainer.flops,
+                "train_wall_s": trainer.train_time,
+                **curve_point(final),
+            }
+        ]
     if logger is not None:  # the final evaluation, as the run's summary
         logger.summary({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
     return metrics
@@ -195,5 +284,7 @@ def deterministic_part(metrics: dict) -> dict:
     """``metrics`` without the keys that time the machine (for same-seed comparisons)."""
     out = {k: v for k, v in metrics.items() if not k.endswith(TIMING_KEYS) and k != "peak_memory_kind"}
     if "learning_curve" in out:
-        out["learning_curve"] = [{k: v for k, v in p.items() if not k.endswith(TIMING_KEYS)} for p in out["learning_curve"]]
+        out["learning_curve"] = [
+            {k: v for k, v in p.items() if not k.endswith(TIMING_KEYS)} for p in out["learning_curve"]
+        ]
     return out

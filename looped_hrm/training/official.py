@@ -60,7 +60,7 @@ def official_key(name: str, model: str) -> str | None:
     """Our name for the official key ``name`` on model plugin ``model``; None if the table has no row."""
     for prefix in WRAPPERS:
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     renamed = False
     for models, pattern, ours in OFFICIAL_KEYS:
         match = re.fullmatch(pattern, name) if model in models.split() else None
@@ -69,8 +69,9 @@ def official_key(name: str, model: str) -> str | None:
     return name if renamed else None
 
 
-def from_official(state: Mapping[str, torch.Tensor], model: str, target: torch.nn.Module, *,
-                  source: str = "checkpoint") -> dict[str, torch.Tensor]:
+def from_official(
+    state: Mapping[str, torch.Tensor], model: str, target: torch.nn.Module, *, source: str = "checkpoint"
+) -> dict[str, torch.Tensor]:
     """``state`` (official key names) as a state dict for ``target``, our model plugin ``model``.
 
     Every official key must map and every tensor of ``target`` must be given, with its shape —
@@ -89,20 +90,29 @@ def from_official(state: Mapping[str, torch.Tensor], model: str, target: torch.n
             continue
         want = ours[key].shape
         if key == "io.puzzle.weight" and tensor.shape != want and tensor.shape[1:] == want[1:]:
-            print(f"looped_hrm: {source}: puzzle-embedding table has {tensor.shape[0]} ids, the task "
-                  f"{want[0]}: every id starts from the mean official embedding", file=sys.stderr)
+            print(
+                f"looped_hrm: {source}: puzzle-embedding table has {tensor.shape[0]} ids, the task "
+                f"{want[0]}: every id starts from the mean official embedding",
+                file=sys.stderr,
+            )
             tensor = tensor.float().mean(0, keepdim=True).expand(want).contiguous()
         if tensor.shape != want:
-            raise ConfigError(f"{source}: {name} has shape {tuple(tensor.shape)}, our {key} is {tuple(want)}: "
-                              "the model config (preset, --set model.*) or the task does not match the checkpoint")
+            raise ConfigError(
+                f"{source}: {name} has shape {tuple(tensor.shape)}, our {key} is {tuple(want)}: "
+                "the model config (preset, --set model.*) or the task does not match the checkpoint"
+            )
         out[key] = tensor.to(ours[key].dtype)
     if unknown:
-        raise ConfigError(f"{source}: {len(unknown)} key(s) have no counterpart in our '{model}': "
-                          f"{', '.join(unknown[:4])}{' ...' if len(unknown) > 4 else ''}")
+        raise ConfigError(
+            f"{source}: {len(unknown)} key(s) have no counterpart in our '{model}': "
+            f"{', '.join(unknown[:4])}{' ...' if len(unknown) > 4 else ''}"
+        )
     missing = sorted(set(ours) - set(out))
     if missing:
-        raise ConfigError(f"{source}: the checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} "
-                          f"of our '{model}' (a different architecture or pos_encodings?)")
+        raise ConfigError(
+            f"{source}: the checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} "
+            f"of our '{model}' (a different architecture or pos_encodings?)"
+        )
     return out
 
 

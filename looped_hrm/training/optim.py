@@ -33,8 +33,13 @@ from looped_hrm.training.config import TrainConfig
 class AdamAtan2(torch.optim.Optimizer):
     """Adam with ``atan2`` in place of the division by ``sqrt(v) + eps`` (Everett et al., 2024)."""
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-4,
-                 betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.95),
+        weight_decay: float = 0.1,
+    ) -> None:
         if lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
@@ -47,7 +52,9 @@ class AdamAtan2(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
-            by_step: dict[int, list[torch.nn.Parameter]] = {}  # bias corrections differ only if some steps lacked a grad
+            by_step: dict[
+                int, list[torch.nn.Parameter]
+            ] = {}  # bias corrections differ only if some steps lacked a grad
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -68,9 +75,9 @@ class AdamAtan2(torch.optim.Optimizer):
                 torch._foreach_mul_(vs, b2)
                 torch._foreach_addcmul_(vs, grads, grads, value=1 - b2)
                 denoms = torch._foreach_sqrt(vs)
-                torch._foreach_div_(denoms, math.sqrt(1 - b2 ** t))
+                torch._foreach_div_(denoms, math.sqrt(1 - b2**t))
                 for p, m, d in zip(params, ms, denoms):  # there is no multi-tensor atan2
-                    p.add_(torch.atan2(m, d), alpha=-lr / (1 - b1 ** t))
+                    p.add_(torch.atan2(m, d), alpha=-lr / (1 - b1**t))
         return loss
 
 
@@ -127,8 +134,14 @@ def build_optimizers(model: ReasoningModel, cfg: TrainConfig, device: torch.devi
     if cfg.optimizer == "adam_atan2":
         main: torch.optim.Optimizer = AdamAtan2(dense, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     else:
-        main = torch.optim.AdamW(dense, lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
-                                 fused=device.type == "cuda")
+        main = torch.optim.AdamW(
+            dense,
+            lr=cfg.lr,
+            betas=cfg.betas,
+            eps=cfg.adam_eps,
+            weight_decay=cfg.weight_decay,
+            fused=device.type == "cuda",
+        )
     optimizers = {"dense": main}
     if puzzle:
         optimizers["puzzle"] = SignSGD(puzzle, lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)

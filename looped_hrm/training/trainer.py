@@ -59,27 +59,49 @@ class TrainingDiverged(RuntimeError):
 class Trainer:
     """Trains ``model`` on ``train_split`` under ``policy`` (see the module docstring)."""
 
-    def __init__(self, model: ReasoningModel, policy: HaltingPolicy, task: Task, train_split: Split, cfg: TrainConfig,
-                 *, device: torch.device, seed: int, workdir: str | os.PathLike | None, progress: bool = True,
-                 quick_eval: Callable[[], dict[str, float]] | None = None,
-                 curve_eval: Callable[[], dict[str, Any]] | None = None, dist: Dist | None = None,
-                 runner: SegmentRunner | None = None, logger: Any = None) -> None:
+    def __init__(
+        self,
+        model: ReasoningModel,
+        policy: HaltingPolicy,
+        task: Task,
+        train_split: Split,
+        cfg: TrainConfig,
+        *,
+        device: torch.device,
+        seed: int,
+        workdir: str | os.PathLike | None,
+        progress: bool = True,
+        quick_eval: Callable[[], dict[str, float]] | None = None,
+        curve_eval: Callable[[], dict[str, Any]] | None = None,
+        dist: Dist | None = None,
+        runner: SegmentRunner | None = None,
+        logger: Any = None,
+    ) -> None:
         check_compatible(model, policy)
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
         self.dist = dist or Dist.single()
         if cfg.batch_size % self.dist.world:
-            raise ConfigError(f"train.batch_size {cfg.batch_size} is the global batch: it must be divisible by "
-                              f"the {self.dist.world} ranks")
+            raise ConfigError(
+                f"train.batch_size {cfg.batch_size} is the global batch: it must be divisible by "
+                f"the {self.dist.world} ranks"
+            )
         self.workdir = Path(workdir) if workdir is not None else None
         self.progress = progress and cfg.progress and self.dist.is_main
         self.quick_eval = quick_eval
         self.curve_eval = curve_eval  # the learning-curve evaluation, run at cfg.curve_fractions of the budget
         self.curve: list[dict[str, Any]] = []
         # one runner per experiment: run_experiment shares its own with the evaluation
-        self.runner = runner or SegmentRunner(model, policy, loss=cfg.loss, device=device, precision=cfg.precision,
-                                              compile=cfg.compile, compile_backend=cfg.compile_backend,
-                                              verify=label_free_verifier(task))
+        self.runner = runner or SegmentRunner(
+            model,
+            policy,
+            loss=cfg.loss,
+            device=device,
+            precision=cfg.precision,
+            compile=cfg.compile,
+            compile_backend=cfg.compile_backend,
+            verify=label_free_verifier(task),
+        )
         self.optimizers = build_optimizers(model, cfg, device)
         self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
         self.dense_params, puzzle_params = split_parameters(model)
@@ -88,8 +110,9 @@ class Trainer:
 
         self.num_examples = len(train_split)
         self.data = DeviceSplit.from_split(train_split, device)
-        self.queue = ExampleQueue(self.num_examples, device, shuffle=True, epochs=cfg.epochs,
-                                  generator=torch.Generator().manual_seed(seed))
+        self.queue = ExampleQueue(
+            self.num_examples, device, shuffle=True, epochs=cfg.epochs, generator=torch.Generator().manual_seed(seed)
+        )
         self.slots = Slots(self.data, self.queue, model, policy, cfg.batch_size, dist=self.dist)
         self.explore_gen = torch.Generator(device=device).manual_seed(seed + 1)
         profile = model.compute_profile()
@@ -105,7 +128,9 @@ class Trainer:
         self.checkpoint_step: int | None = None  # step of the last checkpoint written
         self._window_start = time.perf_counter()  # start of the current log window (examples/s)
         self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)  # this rank's
-        self.policy_keys: list[str] = []  # the policy's metric names, fixed at the first step (ranks reduce them in order)
+        self.policy_keys: list[
+            str
+        ] = []  # the policy's metric names, fixed at the first step (ranks reduce them in order)
         self._reset_accumulators()
         self._writer: Any = None  # a tensorboard SummaryWriter when asked for
         self.logger = logger  # e.g. a WandbLogger: log(scalars, step)
@@ -142,9 +167,16 @@ class Trainer:
             self.acc_rows += total
             self.step += 1
             return True
-        st = self.runner(slots.carry, slots.batch, slots.pstate, slots.steps, training=True,
-                         max_steps=cfg.max_segments, generator=self.explore_gen,
-                         rows=(slots.row_offset, total) if self.dist.active else None)
+        st = self.runner(
+            slots.carry,
+            slots.batch,
+            slots.pstate,
+            slots.steps,
+            training=True,
+            max_steps=cfg.max_segments,
+            generator=self.explore_gen,
+            rows=(slots.row_offset, total) if self.dist.active else None,
+        )
         loss = st.loss / cfg.batch_size  # the global batch: the ranks' losses add up to the one-process loss
         loss.backward()
         self.dist.all_reduce_grads(self.grad_params)
@@ -167,7 +199,9 @@ class Trainer:
             self.acc_policy[name] = self.acc_policy.get(name, 0) + metric.detach().float()
         self.acc_steps += 1
         self.acc_rows += total
-        self.finished_count.index_add_(0, torch.where(halt, slots.index, self.num_examples), torch.ones_like(slots.index))
+        self.finished_count.index_add_(
+            0, torch.where(halt, slots.index, self.num_examples), torch.ones_like(slots.index)
+        )
         self.flops += total * (self.train_flops_row + (self.forward_flops_row if self.policy.needs_lookahead else 0.0))
 
         slots.advance(st, halt)
@@ -196,8 +230,9 @@ class Trainer:
         self._resume()
         if self.done:
             return self.summary()
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc="train",
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, disable=not self.progress, desc="train", dynamic_ncols=True, leave=False
+        )
         self._open_tensorboard()
         self._clock = self._window_start = time.perf_counter()
         self._cpu_clock = time.process_time()
@@ -242,9 +277,15 @@ class Trainer:
         if self.workdir is None or now - self._last_beat < HEARTBEAT_EVERY_S:
             return
         self._last_beat = now
-        atomic_write_json(self.workdir / HEARTBEAT_NAME, {"step": self.step, "total": self.cfg.steps,
-                                                          "loss": self.window.get("loss"),
-                                                          "exact_accuracy": self.window.get("exact_accuracy")})
+        atomic_write_json(
+            self.workdir / HEARTBEAT_NAME,
+            {
+                "step": self.step,
+                "total": self.cfg.steps,
+                "loss": self.window.get("loss"),
+                "exact_accuracy": self.window.get("exact_accuracy"),
+            },
+        )
 
     def _elapsed(self) -> float:
         """Training seconds so far, this session included (checkpoint writes count; quick evaluations too)."""
@@ -258,9 +299,11 @@ class Trainer:
         """How much of the budget is spent: the largest fraction over the budgets that are set (the
         run stops at the first one reached). Epoch budgets are not tracked here (they need a sync)."""
         cfg = self.cfg
-        done = [self.step / cfg.steps if cfg.steps else 0.0,
-                self.flops / cfg.flops_budget if cfg.flops_budget else 0.0,
-                self.train_time / cfg.time_budget_s if cfg.time_budget_s else 0.0]
+        done = [
+            self.step / cfg.steps if cfg.steps else 0.0,
+            self.flops / cfg.flops_budget if cfg.flops_budget else 0.0,
+            self.train_time / cfg.time_budget_s if cfg.time_budget_s else 0.0,
+        ]
         return max(done)
 
     def _maybe_curve_point(self) -> None:
@@ -271,8 +314,11 @@ class Trainer:
             return
         if self.cfg.time_budget_s is not None:
             self._elapsed()
-        due = [f for f in self.cfg.curve_fractions if f < 1 and f <= self.progress_fraction()
-               and all(p["fraction"] != f for p in self.curve)]
+        due = [
+            f
+            for f in self.cfg.curve_fractions
+            if f < 1 and f <= self.progress_fraction() and all(p["fraction"] != f for p in self.curve)
+        ]
         if not due:
             return
         self._elapsed()
@@ -310,21 +356,34 @@ class Trainer:
             values = self.dist.all_reduce_(stacked).tolist()  # every rank's sums: the global batch's
             sums = dict(zip([*self.acc, *(f"policy_{k}" for k in self.acc_policy)], values))
             halted = max(sums["halted"], 1.0)
-            window = {"loss": sums["loss"] / self.acc_steps, "exact_accuracy": sums["exact"] / halted,
-                      "token_accuracy": sums["token"] / halted, "mean_segments": sums["segments"] / halted,
-                      "halted": sums["halted"]}
+            window = {
+                "loss": sums["loss"] / self.acc_steps,
+                "exact_accuracy": sums["exact"] / halted,
+                "token_accuracy": sums["token"] / halted,
+                "mean_segments": sums["segments"] / halted,
+                "halted": sums["halted"],
+            }
             window.update({k: v / self.acc_rows for k, v in sums.items() if k.startswith("policy_")})
             self.window = window
         self._reset_accumulators()
         self.queue.sync()  # trims the consumed head of the example stream
-        record = {"step": self.step, "lr": lr_at(self.step, self.cfg, self.base_lr["dense"]), **window,
-                  **{f"eval/{k}": v for k, v in (extra or {}).items()}}
+        record = {
+            "step": self.step,
+            "lr": lr_at(self.step, self.cfg, self.base_lr["dense"]),
+            **window,
+            **{f"eval/{k}": v for k, v in (extra or {}).items()},
+        }
         shown = self.window
         now = time.perf_counter()  # examples finished per second over the window (tqdm shows steps/s and the ETA)
         rate = window.get("halted", 0.0) / max(now - self._window_start, 1e-9) if window else 0.0
         self._window_start = now
-        bar.set_postfix(loss=f"{shown.get('loss', float('nan')):.3f}", acc=f"{shown.get('exact_accuracy', 0):.3f}",
-                        segs=f"{shown.get('mean_segments', 0):.2f}", ex_s=f"{rate:.1f}", refresh=False)
+        bar.set_postfix(
+            loss=f"{shown.get('loss', float('nan')):.3f}",
+            acc=f"{shown.get('exact_accuracy', 0):.3f}",
+            segs=f"{shown.get('mean_segments', 0):.2f}",
+            ex_s=f"{rate:.1f}",
+            refresh=False,
+        )
         if self.workdir is not None and self.dist.is_main:
             self.workdir.mkdir(parents=True, exist_ok=True)
             with open(self.workdir / LOG_NAME, "a") as f:
@@ -334,7 +393,9 @@ class Trainer:
                 if key != "step":
                     self._writer.add_scalar(f"train/{key}" if "/" not in key else key, value, self.step)
         if self.logger is not None:
-            self.logger.log({f"train/{k}" if "/" not in k else k: v for k, v in record.items() if k != "step"}, self.step)
+            self.logger.log(
+                {f"train/{k}" if "/" not in k else k: v for k, v in record.items() if k != "step"}, self.step
+            )
 
     def _diverged(self) -> None:
         step, value = int(self.bad_step.item()), float(self.bad_value.item())
@@ -350,8 +411,11 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            print("looped_hrm: warning: tensorboard is not installed (pip install 'looped-hrm[tensorboard]'); "
-                  "scalars are only written to " + str(self.workdir / LOG_NAME), file=sys.stderr)
+            print(
+                "looped_hrm: warning: tensorboard is not installed (pip install 'looped-hrm[tensorboard]'); "
+                "scalars are only written to " + str(self.workdir / LOG_NAME),
+                file=sys.stderr,
+            )
             return
         self._writer = SummaryWriter(str(self.workdir / "tensorboard"))
 
@@ -397,8 +461,10 @@ class Trainer:
         changed = sorted(k for k in current if k not in RESUMABLE_FIELDS and saved.get(k) != current[k])
         if changed:
             detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-            raise ConfigError(f"{path}: the checkpoint was trained with a different config ({detail}); "
-                              "use a new workdir or restore the config")
+            raise ConfigError(
+                f"{path}: the checkpoint was trained with a different config ({detail}); "
+                "use a new workdir or restore the config"
+            )
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -464,4 +530,3 @@ class Trainer:
         }
         out.update({f"train/{k}": v for k, v in self.window.items()})
         return out
-

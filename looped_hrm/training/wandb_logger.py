@@ -30,14 +30,24 @@ class WandbLogger:
         try:
             import wandb
         except ImportError as exc:
-            raise RuntimeError(f"{ENV_PROJECT}={project}: wandb is not installed (pip install 'looped-hrm[wandb]')") from exc
+            raise RuntimeError(
+                f"{ENV_PROJECT}={project}: wandb is not installed (pip install 'looped-hrm[wandb]')"
+            ) from exc
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=project, id=run_id, name=name, config=dict(config), dir=str(workdir),
-                              resume="allow", reinit="finish_previous")
+        self.run = wandb.init(
+            project=project,
+            id=run_id,
+            name=name,
+            config=dict(config),
+            dir=str(workdir),
+            resume="allow",
+            reinit="finish_previous",
+        )
 
     def log(self, scalars: Mapping[str, Any], step: int) -> None:
-        self.run.log({k: v for k, v in scalars.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-                     step=step)
+        self.run.log(
+            {k: v for k, v in scalars.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, step=step
+        )
 
     def summary(self, metrics: Mapping[str, Any]) -> None:
         self.run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))})

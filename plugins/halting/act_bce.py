@@ -42,8 +42,10 @@ class ActBcePolicy(PolicyBase):
         halt = (q_halt > self._logit_threshold) & (ctx.steps >= exploration_floor(ctx, self.config.exploration_prob))
         halt_loss = bce(q_halt, ctx.correct)
         loss = self.config.q_loss_weight * halt_loss.sum()
-        metrics = {"q_halt_loss": halt_loss.detach().sum(),
-                   "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct)}
+        metrics = {
+            "q_halt_loss": halt_loss.detach().sum(),
+            "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct),
+        }
         return HaltDecision(halt=halt, loss=loss, state=state, metrics=metrics)
 
 

@@ -38,8 +38,9 @@ class PolicyBase:
 
 def require_q_halt(output: SegmentOutput, policy: str) -> torch.Tensor:
     if output.q_halt is None:
-        raise ValueError(f"halting policy '{policy}' needs a halting head, but the model's "
-                         "SegmentOutput.q_halt is None")
+        raise ValueError(
+            f"halting policy '{policy}' needs a halting head, but the model's SegmentOutput.q_halt is None"
+        )
     return output.q_halt.float()
 
 

@@ -104,8 +104,13 @@ class PonderNetPolicy(PolicyBase):
         else:
             halt = 1 - survive * (1 - lam.detach()) >= 0.5
         metrics = {"kl": (kl.detach() * not_last).sum(), "halt_prob": lam.detach().sum()}
-        return HaltDecision(halt=halt, loss=loss, task_weight=task_weight, state={"survive": survive * (1 - lam.detach())},
-                            metrics=metrics)
+        return HaltDecision(
+            halt=halt,
+            loss=loss,
+            task_weight=task_weight,
+            state={"survive": survive * (1 - lam.detach())},
+            metrics=metrics,
+        )
 
 
 SPEC = HaltingSpec(

@@ -97,8 +97,10 @@ class TwoLevelPolicy(PolicyBase):
         halt_loss = bce(q_halt, ctx.correct)
         penalty = cfg.compute_penalty * (1 - torch.sigmoid(q_halt))
         loss = cfg.q_loss_weight * halt_loss.sum() + penalty.sum()
-        metrics = {"q_halt_loss": halt_loss.detach().sum(),
-                   "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct)}
+        metrics = {
+            "q_halt_loss": halt_loss.detach().sum(),
+            "q_halt_accuracy": count((q_halt.detach() >= 0) == ctx.correct),
+        }
 
         if output.inner_halt_logits is not None:
             inner_loss, inner_metrics = self._inner_terms(output, ctx)
@@ -119,8 +121,10 @@ class TwoLevelPolicy(PolicyBase):
         per_step = cfg.inner_loss_weight * bce(logits, target) + cfg.inner_compute_penalty * (1 - torch.sigmoid(logits))
         per_row = (per_step * mask).sum(-1) / mask.sum(-1).clamp_min(1)
         right = ((logits.detach() >= 0) == target) & mask
-        metrics = {"inner_halt_loss": (bce(logits.detach(), target) * mask).sum(-1).div(mask.sum(-1).clamp_min(1)).sum(),
-                   "inner_halt_accuracy": right.float().sum(-1).div(mask.sum(-1).clamp_min(1)).sum()}
+        metrics = {
+            "inner_halt_loss": (bce(logits.detach(), target) * mask).sum(-1).div(mask.sum(-1).clamp_min(1)).sum(),
+            "inner_halt_accuracy": right.float().sum(-1).div(mask.sum(-1).clamp_min(1)).sum(),
+        }
         return per_row.sum(), metrics
 
 

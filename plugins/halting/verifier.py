@@ -48,8 +48,13 @@ class VerifierPolicy(PolicyBase):
 
         self.config = config or VerifierConfig()
         spec = get_registry().get("halting", self.config.fallback)
-        fb_config = plugin_config(spec, self.config.fallback_preset, self.config.fallback_config,
-                                  "verifier.fallback_config", ("fallback_config",))
+        fb_config = plugin_config(
+            spec,
+            self.config.fallback_preset,
+            self.config.fallback_config,
+            "verifier.fallback_config",
+            ("fallback_config",),
+        )
         self.fallback = spec.factory(fb_config)
         self.levels = self.fallback.levels
         self.optional_levels: frozenset[str] = getattr(self.fallback, "optional_levels", frozenset())

@@ -57,7 +57,9 @@ class HRM(Reasoner):
         c = config
 
         def level(layers: int) -> ReasoningModule:
-            return ReasoningModule([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(layers)])
+            return ReasoningModule(
+                [Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(layers)]
+            )
 
         self.H_level = level(c.H_layers)
         self.L_level = level(c.L_layers)
@@ -124,14 +126,17 @@ class HRM(Reasoner):
             gradient_depth=c.L_layers + c.H_layers,
             forward_flops=forward.forward,
             train_flops=forward.forward + with_grad.backward,
-            notes=(f"one-step gradient: {c.H_cycles}x{c.L_cycles} L updates and {c.H_cycles} H updates per segment, "
-                   "backward through the last L and H update only; the act_q policy's Q-continue target adds "
-                   "one more no-grad segment forward per training step"),
+            notes=(
+                f"one-step gradient: {c.H_cycles}x{c.L_cycles} L updates and {c.H_cycles} H updates per segment, "
+                "backward through the last L and H update only; the act_q policy's Q-continue target adds "
+                "one more no-grad segment forward per training step"
+            ),
         )
 
 
-PAPER = dict(hidden_size=512, num_heads=8, expansion=4.0, H_layers=4, L_layers=4, H_cycles=2, L_cycles=2,
-             pos_encodings="rope")
+PAPER = dict(
+    hidden_size=512, num_heads=8, expansion=4.0, H_layers=4, L_layers=4, H_cycles=2, L_cycles=2, pos_encodings="rope"
+)
 
 SPEC = ModelSpec(
     name="hrm",

@@ -55,13 +55,19 @@ class LoopedTransformer(Reasoner):
     def __init__(self, config: LoopedTransformerConfig, task: TaskInfo) -> None:
         super().__init__(config, task)
         c = config
-        self.stack = ReasoningModule([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps)
-                                      for _ in range(c.num_layers)])
+        self.stack = ReasoningModule(
+            [Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(c.num_layers)]
+        )
         self.loop_flops = self.stack.flops(self.io.seq_len) + self.io.head_flops()  # one loop and its read-out
 
     def initial_carry(self, batch: Batch) -> Carry:
-        z = torch.zeros(len(batch), self.io.seq_len, self.config.hidden_size,
-                        dtype=self.compute_dtype(batch.inputs.device), device=batch.inputs.device)
+        z = torch.zeros(
+            len(batch),
+            self.io.seq_len,
+            self.config.hidden_size,
+            dtype=self.compute_dtype(batch.inputs.device),
+            device=batch.inputs.device,
+        )
         return {"z": z}
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
@@ -72,8 +78,15 @@ class LoopedTransformer(Reasoner):
             z = self.stack(state["z"], x, rope)
             return {"z": z}, {"z": residual_norm(z, state["z"]).unsqueeze(1)}
 
-        result = refine(loop, {"z": carry["z"]}, x, max_steps=self.config.loops, grad_steps=self.config.grad_loops,
-                        readout=lambda state: self.readout(state["z"]), inner_halt=inner_halt)
+        result = refine(
+            loop,
+            {"z": carry["z"]},
+            x,
+            max_steps=self.config.loops,
+            grad_steps=self.config.grad_loops,
+            readout=lambda state: self.readout(state["z"]),
+            inner_halt=inner_halt,
+        )
         z = result.state["z"]
         output = self.refined_output(z, result, self.loop_flops.forward, {"z": z})
         return {"z": z.detach()}, output
@@ -89,9 +102,11 @@ class LoopedTransformer(Reasoner):
             forward_flops=forward.forward,
             train_flops=forward.forward + with_grad.backward,
             inner_steps=c.loops,
-            notes=(f"{c.num_layers} weight-tied blocks looped {c.loops}x per segment, gradient through the last "
-                   f"{c.window} loop(s); training with inner halting replays each row's last {c.window} loop(s) "
-                   "with gradient (extra forward compute not counted here)"),
+            notes=(
+                f"{c.num_layers} weight-tied blocks looped {c.loops}x per segment, gradient through the last "
+                f"{c.window} loop(s); training with inner halting replays each row's last {c.window} loop(s) "
+                "with gradient (extra forward compute not counted here)"
+            ),
         )
 
 

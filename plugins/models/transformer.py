@@ -43,8 +43,9 @@ class Transformer(Reasoner):
     def __init__(self, config: TransformerConfig, task: TaskInfo) -> None:
         super().__init__(config, task)
         c = config
-        self.stack = ReasoningModule([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps)
-                                      for _ in range(c.num_layers)])
+        self.stack = ReasoningModule(
+            [Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(c.num_layers)]
+        )
         self.segment_flops = (self.stack.flops(self.io.seq_len) + self.io.head_flops()).forward
 
     def initial_carry(self, batch: Batch) -> Carry:
@@ -65,8 +66,10 @@ class Transformer(Reasoner):
     def compute_profile(self) -> ComputeProfile:
         c = self.config
         flops = self.stack.flops(self.io.seq_len) + self.io.head_flops()
-        matches = {HRM_PAPER_WEIGHT_BLOCKS: "matches HRM paper's parameters (8 blocks of weights)",
-                   HRM_PAPER_DEPTH: "matches HRM paper's depth (24 blocks applied per segment)"}
+        matches = {
+            HRM_PAPER_WEIGHT_BLOCKS: "matches HRM paper's parameters (8 blocks of weights)",
+            HRM_PAPER_DEPTH: "matches HRM paper's depth (24 blocks applied per segment)",
+        }
         match = matches.get(c.num_layers) if c.hidden_size == 512 else None
         return ComputeProfile(
             trainable_params=self.trainable_params(),
@@ -75,7 +78,7 @@ class Transformer(Reasoner):
             forward_flops=flops.forward,
             train_flops=flops.forward + flops.backward,
             notes=f"plain transformer: one pass of {c.num_layers} blocks per segment, no carry"
-                  + (f"; {match}" if match else ""),
+            + (f"; {match}" if match else ""),
         )
 
 

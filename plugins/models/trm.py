@@ -61,8 +61,12 @@ class TRM(Reasoner):
     def __init__(self, config: TRMConfig, task: TaskInfo) -> None:
         super().__init__(config, task)
         c = config
-        self.net = ReasoningModule([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps,
-                                          mixer=c.mixer, seq_len=self.io.seq_len) for _ in range(c.num_layers)])
+        self.net = ReasoningModule(
+            [
+                Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps, mixer=c.mixer, seq_len=self.io.seq_len)
+                for _ in range(c.num_layers)
+            ]
+        )
         self.register_buffer("y_init", init_state_vector(c.hidden_size))
         self.register_buffer("z_init", init_state_vector(c.hidden_size))
         net = self.net.flops(self.io.seq_len)
@@ -86,8 +90,15 @@ class TRM(Reasoner):
             new_y = self.net(y, z, rope)
             return {"y": new_y, "z": z}, {"z": torch.stack(res_z, 1), "y": residual_norm(new_y, y).unsqueeze(1)}
 
-        result = refine(cycle, {"y": carry["y"], "z": carry["z"]}, x, max_steps=self.config.H_cycles,
-                        grad_steps=GRAD_CYCLES, readout=lambda state: self.readout(state["y"]), inner_halt=inner_halt)
+        result = refine(
+            cycle,
+            {"y": carry["y"], "z": carry["z"]},
+            x,
+            max_steps=self.config.H_cycles,
+            grad_steps=GRAD_CYCLES,
+            readout=lambda state: self.readout(state["y"]),
+            inner_halt=inner_halt,
+        )
         state = result.state
         output = self.refined_output(state["y"], result, self.cycle_flops.forward, state)
         return {k: v.detach() for k, v in state.items()}, output
@@ -104,13 +115,24 @@ class TRM(Reasoner):
             forward_flops=forward.forward,
             train_flops=forward.forward + with_grad.backward,
             inner_steps=c.H_cycles,
-            notes=(f"TRM-{'MLP' if c.mixer == 'mlp' else 'Att'}: {c.H_cycles} cycles x ({c.L_cycles} z + 1 y updates) of a "
-                   f"{c.num_layers}-block net per segment, full backprop through the last cycle; EMA is a training option"),
+            notes=(
+                f"TRM-{'MLP' if c.mixer == 'mlp' else 'Att'}: {c.H_cycles} cycles x ({c.L_cycles} z + 1 y updates) of a "
+                f"{c.num_layers}-block net per segment, full backprop through the last cycle; EMA is a training option"
+            ),
         )
 
 
-PAPER_ATT = dict(hidden_size=512, num_heads=8, expansion=4.0, num_layers=2, H_cycles=3, L_cycles=6,
-                 mixer="attention", pos_encodings="rope", puzzle_emb_len=16)
+PAPER_ATT = dict(
+    hidden_size=512,
+    num_heads=8,
+    expansion=4.0,
+    num_layers=2,
+    H_cycles=3,
+    L_cycles=6,
+    mixer="attention",
+    pos_encodings="rope",
+    puzzle_emb_len=16,
+)
 
 SPEC = ModelSpec(
     name="trm",

@@ -72,15 +72,19 @@ class ArithProofConfig:
     def __post_init__(self) -> None:
         for lo, hi in ((self.t_min, self.t_max), self.test_range):
             if not 1 <= lo <= hi:
-                raise ValueError(f"need 1 <= t_min <= t_max for both ranges, got train {self.t_min}..{self.t_max}, "
-                                 f"test {self.test_range[0]}..{self.test_range[1]}")
+                raise ValueError(
+                    f"need 1 <= t_min <= t_max for both ranges, got train {self.t_min}..{self.t_max}, "
+                    f"test {self.test_range[0]}..{self.test_range[1]}"
+                )
         if self.n_train < 0 or self.n_test < 0:
             raise ValueError(f"n_train and n_test must be >= 0, got {self.n_train}, {self.n_test}")
 
     @property
     def test_range(self) -> tuple[int, int]:
-        return (self.t_min if self.test_t_min is None else self.test_t_min,
-                self.t_max if self.test_t_max is None else self.test_t_max)
+        return (
+            self.t_min if self.test_t_min is None else self.test_t_min,
+            self.t_max if self.test_t_max is None else self.test_t_max,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,14 @@ class Layout:
     def fields(self) -> list[tuple[str, int, int]]:
         """(name, start, width) of the six number fields, in order a, b, I, I, c, T."""
         out, pos = [], 0
-        for name, width in (("a", self.factor), ("b", self.factor), ("i", self.number), ("i2", self.number),
-                            ("c", self.addend), ("t", self.number)):
+        for name, width in (
+            ("a", self.factor),
+            ("b", self.factor),
+            ("i", self.number),
+            ("i2", self.number),
+            ("c", self.addend),
+            ("t", self.number),
+        ):
             out.append((name, pos, width))
             pos += width + 1
         return out
@@ -104,8 +114,9 @@ class Layout:
     @property
     def symbols(self) -> list[tuple[int, int]]:
         """(position, token) of the five symbols between the fields."""
-        return [(start + width, token) for (_, start, width), token
-                in zip(self.fields, (TIMES, EQUALS, SEMI, PLUS, EQUALS))]
+        return [
+            (start + width, token) for (_, start, width), token in zip(self.fields, (TIMES, EQUALS, SEMI, PLUS, EQUALS))
+        ]
 
     @property
     def length(self) -> int:
@@ -143,8 +154,11 @@ class ArithProofTask:
         self.config = config
         top = max(config.t_max, config.test_range[1])
         low_factor = 2 if config.ban_trivial else 1
-        self.layout = Layout(factor=_digits(top // low_factor), number=_digits(top),
-                             addend=_digits(math.isqrt(top)) if config.addend_below_factors else _digits(top))
+        self.layout = Layout(
+            factor=_digits(top // low_factor),
+            number=_digits(top),
+            addend=_digits(math.isqrt(top)) if config.addend_below_factors else _digits(top),
+        )
         lowest = min(config.t_min, config.test_range[0])
         self.min_digits = _digits(lowest)
         self.bucket_names = tuple(f"{d}-digit" for d in range(self.min_digits, _digits(top) + 1))
@@ -199,7 +213,7 @@ class ArithProofTask:
         t = a * b + c
         out = np.empty(self.layout.length, dtype=np.int64)
         for (_, start, width), value in zip(self.layout.fields, (a, b, a * b, a * b, c, t)):
-            out[start:start + width] = _field(value, width)
+            out[start : start + width] = _field(value, width)
         for pos, token in self.layout.symbols:
             out[pos] = token
         return out
@@ -221,7 +235,7 @@ class ArithProofTask:
         tokens = np.asarray(tokens)
         if tokens.shape != (self.layout.length,) or any(tokens[pos] != tok for pos, tok in self.layout.symbols):
             return None
-        values = [_parse_field(tokens[start:start + width]) for _, start, width in self.layout.fields]
+        values = [_parse_field(tokens[start : start + width]) for _, start, width in self.layout.fields]
         return None if any(v is None for v in values) else tuple(values)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------- splits
@@ -244,7 +258,7 @@ class ArithProofTask:
         digit count gets an equal share (a count with too few values gives its rest to longer ones)."""
         ranges = [(lo, hi)]
         if self.config.balance_digits:
-            ranges = [(max(lo, 10 ** (d - 1)), min(hi, 10 ** d - 1)) for d in range(_digits(lo), _digits(hi) + 1)]
+            ranges = [(max(lo, 10 ** (d - 1)), min(hi, 10**d - 1)) for d in range(_digits(lo), _digits(hi) + 1)]
         seen = set(exclude)
         chosen: list[int] = []
         for k, (a, b) in enumerate(ranges):
@@ -253,8 +267,10 @@ class ArithProofTask:
             seen.update(got)
             chosen += got
         if len(chosen) < n:
-            raise ValueError(f"arith_proof: only {len(chosen)} values of T in {lo}..{hi} have a valid proof and are not "
-                             f"in the other split; {n} asked for the {split} split")
+            raise ValueError(
+                f"arith_proof: only {len(chosen)} values of T in {lo}..{hi} have a valid proof and are not "
+                f"in the other split; {n} asked for the {split} split"
+            )
         return chosen
 
     def _draw_range(self, rng: np.random.Generator, lo: int, hi: int, n: int, seen: set[int]) -> list[int]:
@@ -285,13 +301,21 @@ class ArithProofTask:
             labels[i] = self.encode_proof(*proof)
         ts = np.asarray(targets, dtype=np.int64)
         digits = np.array([_digits(t) for t in targets], dtype=np.int64)
-        return Split.from_arrays({"inputs": inputs, "labels": labels, "puzzle_ids": np.zeros(len(targets), np.int64),
-                                  "difficulty": np.log10(np.maximum(ts, 1)).astype(np.float32),
-                                  "bucket": digits - self.min_digits})
+        return Split.from_arrays(
+            {
+                "inputs": inputs,
+                "labels": labels,
+                "puzzle_ids": np.zeros(len(targets), np.int64),
+                "difficulty": np.log10(np.maximum(ts, 1)).astype(np.float32),
+                "bucket": digits - self.min_digits,
+            }
+        )
 
     # ---------------------------------------------------------------------- the Task protocol
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Identity: T fixes the problem, and no transform of it keeps the proof's meaning."""
         return inputs, labels
 
@@ -305,8 +329,9 @@ class ArithProofTask:
         return i == i2 == a * b and t == self.parse_input(inputs) and self.is_valid(a, b, c, t)
 
     def render(self, tokens: np.ndarray) -> str:
-        return "".join(_SYMBOLS.get(int(x), str(int(x) - DIGIT0) if DIGIT0 <= x < DIGIT0 + 10 else "?")
-                       for x in np.asarray(tokens))
+        return "".join(
+            _SYMBOLS.get(int(x), str(int(x) - DIGIT0) if DIGIT0 <= x < DIGIT0 + 10 else "?") for x in np.asarray(tokens)
+        )
 
     def extra_metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
         """`ProofStats` shares for the engine's tables (``proof_valid``, ``proof_trivial``, ...)."""
@@ -341,8 +366,10 @@ class ProofStats:
 
     def metrics(self) -> dict[str, float]:
         """The scalar shares, for a metrics table (the histogram stays in ``smaller_factor_hist``)."""
-        return {f"proof_{k}": float(getattr(self, k))
-                for k in ("well_formed", "correct", "valid", "trivial", "factor_two", "zero_addend", "balance")}
+        return {
+            f"proof_{k}": float(getattr(self, k))
+            for k in ("well_formed", "correct", "valid", "trivial", "factor_two", "zero_addend", "balance")
+        }
 
 
 def proof_stats(task: ArithProofTask, predictions: np.ndarray, inputs: np.ndarray) -> ProofStats:
@@ -369,8 +396,12 @@ def proof_stats(task: ArithProofTask, predictions: np.ndarray, inputs: np.ndarra
         hist[small] += 1
         balance.append(math.log(small) / math.log(math.sqrt(t)) if t > 1 else 0.0)
     keys = ("well_formed", "correct", "valid", "trivial", "factor_two", "zero_addend")
-    return ProofStats(n=n, balance=float(np.mean(balance)) if balance else 0.0,
-                      smaller_factor_hist=dict(sorted(hist.items())), **{k: counts[k] / n if n else 0.0 for k in keys})
+    return ProofStats(
+        n=n,
+        balance=float(np.mean(balance)) if balance else 0.0,
+        smaller_factor_hist=dict(sorted(hist.items())),
+        **{k: counts[k] / n if n else 0.0 for k in keys},
+    )
 
 
 _PRESETS = {
@@ -382,7 +413,14 @@ _PRESETS = {
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(name="arith_proof", factory=ArithProofTask, config=ArithProofConfig, presets=_PRESETS,
-                     revision=_CACHE_VERSION,
-                     description="write a proof 'a * b = I ; I + c = T' for a given T; label-free verifier of the "
-                                 "arithmetic; bans trivial proofs; reports the (a, b) a model uses")]
+    return [
+        TaskSpec(
+            name="arith_proof",
+            factory=ArithProofTask,
+            config=ArithProofConfig,
+            presets=_PRESETS,
+            revision=_CACHE_VERSION,
+            description="write a proof 'a * b = I ; I + c = T' for a given T; label-free verifier of the "
+            "arithmetic; bans trivial proofs; reports the (a, b) a model uses",
+        )
+    ]

@@ -112,7 +112,9 @@ class ParityTask:
             bucket=torch.as_tensor(np.searchsorted(cfg.bucket_edges, difficulty, side="right"), dtype=torch.int64),
         )
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         return inputs, labels  # no label-preserving symmetry of a bit string
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
@@ -134,20 +136,29 @@ class ParityTask:
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="parity",
-        factory=ParityTask,
-        config=ParityConfig,
-        revision=DATA_VERSION,
-        description="running or final parity of a bit string; separate train/test lengths for extrapolation",
-        presets={
-            "tiny": {"train_length": 8, "test_length": 16, "num_train": 512, "num_test": 128},
-            "small": {"train_length": 16, "test_length": 32, "num_train": 8192, "num_test": 1024},
-            # No single published parity setup exists; this is the length-extrapolation protocol:
-            # train on every length up to 16, test up to 64, bucketed by length (in-distribution,
-            # up to 2x, up to 4x the training length).
-            "paper": {"train_length": 16, "train_min_length": 1, "test_length": 64, "test_min_length": 1,
-                      "difficulty": "length", "bucket_edges": [17, 33],
-                      "num_train": 100_000, "num_test": 10_000},
-        },
-    )]
+    return [
+        TaskSpec(
+            name="parity",
+            factory=ParityTask,
+            config=ParityConfig,
+            revision=DATA_VERSION,
+            description="running or final parity of a bit string; separate train/test lengths for extrapolation",
+            presets={
+                "tiny": {"train_length": 8, "test_length": 16, "num_train": 512, "num_test": 128},
+                "small": {"train_length": 16, "test_length": 32, "num_train": 8192, "num_test": 1024},
+                # No single published parity setup exists; this is the length-extrapolation protocol:
+                # train on every length up to 16, test up to 64, bucketed by length (in-distribution,
+                # up to 2x, up to 4x the training length).
+                "paper": {
+                    "train_length": 16,
+                    "train_min_length": 1,
+                    "test_length": 64,
+                    "test_min_length": 1,
+                    "difficulty": "length",
+                    "bucket_edges": [17, 33],
+                    "num_train": 100_000,
+                    "num_test": 10_000,
+                },
+            },
+        )
+    ]

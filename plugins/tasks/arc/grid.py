@@ -31,9 +31,23 @@ EOS = 1
 COLOUR_OFFSET = 2
 NUM_COLOURS = 10
 VOCAB_SIZE = COLOUR_OFFSET + NUM_COLOURS
-ARC_PALETTE = np.array([  # the colours of the ARC testing interface, colour k in row k (RGB in 0..1)
-    [0x00, 0x00, 0x00], [0x00, 0x74, 0xD9], [0xFF, 0x41, 0x36], [0x2E, 0xCC, 0x40], [0xFF, 0xDC, 0x00],
-    [0xAA, 0xAA, 0xAA], [0xF0, 0x12, 0xBE], [0xFF, 0x85, 0x1B], [0x7F, 0xDB, 0xFF], [0x87, 0x0C, 0x25]]) / 255.0
+ARC_PALETTE = (
+    np.array(
+        [  # the colours of the ARC testing interface, colour k in row k (RGB in 0..1)
+            [0x00, 0x00, 0x00],
+            [0x00, 0x74, 0xD9],
+            [0xFF, 0x41, 0x36],
+            [0x2E, 0xCC, 0x40],
+            [0xFF, 0xDC, 0x00],
+            [0xAA, 0xAA, 0xAA],
+            [0xF0, 0x12, 0xBE],
+            [0xFF, 0x85, 0x1B],
+            [0x7F, 0xDB, 0xFF],
+            [0x87, 0x0C, 0x25],
+        ]
+    )
+    / 255.0
+)
 
 
 # ------------------------------------------------------------------------------------ encoding
@@ -46,11 +60,11 @@ def encode(grid: np.ndarray, canvas: int, offset: tuple[int, int] = (0, 0)) -> n
     if not (0 < h and 0 < w and r + h <= canvas and c + w <= canvas):
         raise ValueError(f"a {h}x{w} grid at offset {offset} does not fit a {canvas}x{canvas} canvas")
     out = np.full((canvas, canvas), PAD, dtype=np.int64)
-    out[r:r + h, c:c + w] = np.asarray(grid, dtype=np.int64) + COLOUR_OFFSET
+    out[r : r + h, c : c + w] = np.asarray(grid, dtype=np.int64) + COLOUR_OFFSET
     if r + h < canvas:
-        out[r + h, c:c + w] = EOS
+        out[r + h, c : c + w] = EOS
     if c + w < canvas:
-        out[r:r + h, c + w] = EOS
+        out[r : r + h, c + w] = EOS
     return out.reshape(-1)
 
 
@@ -72,7 +86,7 @@ def decode(tokens: np.ndarray, canvas: int) -> np.ndarray:
     rows, cols = np.flatnonzero(colour.any(axis=1)), np.flatnonzero(colour.any(axis=0))
     if rows.size == 0:
         raise ValueError("no grid on this canvas (no colour tokens)")
-    box = board[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    box = board[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     if not (box >= COLOUR_OFFSET).all():
         raise ValueError("the colour tokens of this canvas do not form one rectangle")
     return box - COLOUR_OFFSET
@@ -95,7 +109,7 @@ def crop_prediction(tokens: np.ndarray, canvas: int) -> np.ndarray | None:
     area = np.where(full, side[:, None] * side[None, :], 0)
     rows, cols = np.nonzero(area == area.max())
     tallest = rows.argmax()
-    return board[:rows[tallest] + 1, :cols[tallest] + 1] - COLOUR_OFFSET
+    return board[: rows[tallest] + 1, : cols[tallest] + 1] - COLOUR_OFFSET
 
 
 def render(tokens: np.ndarray, canvas: int) -> str:
@@ -109,8 +123,11 @@ def render(tokens: np.ndarray, canvas: int) -> str:
     chars = {PAD: ".", IGNORE_INDEX: ".", EOS: "#"}
     lines = []
     for row in board[: rows[-1] + 1, : cols[-1] + 1]:
-        lines.append("".join(chars.get(int(t), str(int(t) - COLOUR_OFFSET) if COLOUR_OFFSET <= t < VOCAB_SIZE else "?")
-                             for t in row))
+        lines.append(
+            "".join(
+                chars.get(int(t), str(int(t) - COLOUR_OFFSET) if COLOUR_OFFSET <= t < VOCAB_SIZE else "?") for t in row
+            )
+        )
     return "\n".join(lines)
 
 

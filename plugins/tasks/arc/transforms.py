@@ -49,8 +49,13 @@ def _palette(rng: np.random.Generator, low: int = 1, high: int = 4, exclude: tup
     return rng.choice(pool, size=int(rng.integers(low, min(high, pool.size) + 1)), replace=False)
 
 
-def noise_grid(rng: np.random.Generator, h: int, w: int, density: tuple[float, float] = (0.3, 0.8),
-               colours: np.ndarray | None = None) -> Grid:
+def noise_grid(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    density: tuple[float, float] = (0.3, 0.8),
+    colours: np.ndarray | None = None,
+) -> Grid:
     """Background with a random share of cells painted from a small random palette."""
     colours = _palette(rng) if colours is None else colours
     filled = rng.random((h, w)) < rng.uniform(*density)
@@ -65,7 +70,7 @@ def objects_grid(rng: np.random.Generator, h: int, w: int) -> Grid:
         r, c = int(rng.integers(0, h - oh + 1)), int(rng.integers(0, w - ow + 1))
         block = rng.random((oh, ow)) < 0.8
         block[rng.integers(oh), rng.integers(ow)] = True
-        grid[r:r + oh, c:c + ow] = np.where(block, rng.choice(COLOURS), grid[r:r + oh, c:c + ow])
+        grid[r : r + oh, c : c + ow] = np.where(block, rng.choice(COLOURS), grid[r : r + oh, c : c + ow])
     return grid
 
 
@@ -105,7 +110,7 @@ def _gravity(grid: Grid, params: Params) -> Grid:
     for c in range(g.shape[1]):
         column = g[:, c][g[:, c] != 0]
         if column.size:
-            out[-column.size:, c] = column
+            out[-column.size :, c] = column
     return np.rot90(out, -turns)
 
 
@@ -135,7 +140,9 @@ def _translate(grid: Grid, params: Params) -> Grid:
     dr, dc = params
     h, w = grid.shape
     out = np.zeros_like(grid)
-    out[max(dr, 0):h + min(dr, 0), max(dc, 0):w + min(dc, 0)] = grid[max(-dr, 0):h - max(dr, 0), max(-dc, 0):w - max(dc, 0)]
+    out[max(dr, 0) : h + min(dr, 0), max(dc, 0) : w + min(dc, 0)] = grid[
+        max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)
+    ]
     return out
 
 
@@ -143,7 +150,7 @@ def _translate_input(rng: np.random.Generator, params: Params, h: int, w: int) -
     # Objects only where the move keeps them inside, so the rule loses nothing and is learnable.
     dr, dc = params
     grid = np.zeros((h, w), dtype=np.int64)
-    grid[max(-dr, 0):h - max(dr, 0), max(-dc, 0):w - max(dc, 0)] = objects_grid(rng, h - abs(dr), w - abs(dc))
+    grid[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)] = objects_grid(rng, h - abs(dr), w - abs(dc))
     return grid
 
 
@@ -189,7 +196,7 @@ def _pattern_input(rng: np.random.Generator, params: Params, h: int, w: int) -> 
         for _ in range(int(rng.integers(1, 3))):
             eh, ew = int(rng.integers(1, max(2, h // 2) + 1)), int(rng.integers(1, max(2, w // 2) + 1))
             r, c = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
-            grid[r:r + eh, c:c + ew] = 0
+            grid[r : r + eh, c : c + ew] = 0
         # Solvable only if every cell of the motif is still visible somewhere.
         seen = np.zeros((ph, pw), dtype=bool)
         rr, cc = np.nonzero(grid)
@@ -219,8 +226,9 @@ def _enclosed(grid: Grid) -> np.ndarray:
     """Background cells that no 4-connected path of background cells links to the border."""
     h, w = grid.shape
     outside = np.zeros((h, w), dtype=bool)
-    queue = deque((r, c) for r in range(h) for c in range(w)
-                  if (r in (0, h - 1) or c in (0, w - 1)) and grid[r, c] == 0)
+    queue = deque(
+        (r, c) for r in range(h) for c in range(w) if (r in (0, h - 1) or c in (0, w - 1)) and grid[r, c] == 0
+    )
     for r, c in queue:
         outside[r, c] = True
     while queue:
@@ -244,8 +252,8 @@ def _fill_input(rng: np.random.Generator, params: Params, h: int, w: int) -> Gri
             bh, bw = int(rng.integers(3, h + 1)), int(rng.integers(3, w + 1))
             r, c = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
             colour = rng.choice(walls)
-            grid[r, c:c + bw] = grid[r + bh - 1, c:c + bw] = colour
-            grid[r:r + bh, c] = grid[r:r + bh, c + bw - 1] = colour
+            grid[r, c : c + bw] = grid[r + bh - 1, c : c + bw] = colour
+            grid[r : r + bh, c] = grid[r : r + bh, c + bw - 1] = colour
         if _enclosed(grid).any():
             return grid
     raise RuntimeError(f"could not draw an enclosed region on a {h}x{w} grid")
@@ -254,30 +262,96 @@ def _fill_input(rng: np.random.Generator, params: Params, h: int, w: int) -> Gri
 _ROTATION_NAMES = {1: "90", 2: "180", 3: "270"}
 _GRAVITY_NAMES = ("down", "up", "right", "left")
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("copy", lambda rng, s: (), lambda g, p: g.copy(), _generic_input, lambda p: "copy"),
-    Family("rotate", lambda rng, s: (int(rng.integers(1, 4)),), lambda g, p: np.rot90(g, -p[0]),
-           _generic_input, lambda p: f"rotate{_ROTATION_NAMES[p[0]]}", can_follow=True, symmetry=True),
-    Family("flip", lambda rng, s: (int(rng.integers(2)),), lambda g, p: g[:, ::-1] if p[0] == 0 else g[::-1],
-           _generic_input, lambda p: "flip_lr" if p[0] == 0 else "flip_ud", can_follow=True, symmetry=True),
-    Family("transpose", lambda rng, s: (int(rng.integers(2)),), lambda g, p: g.T if p[0] == 0 else np.rot90(g, 2).T,
-           _generic_input, lambda p: "transpose" if p[0] == 0 else "antitranspose", can_follow=True, symmetry=True),
-    Family("recolour", _sample_recolour, _recolour, _recolour_input,
-           lambda p: "recolour" + ",".join(f"{a}>{b}" for a, b in zip(p[0::2], p[1::2])), can_follow=True),
-    Family("gravity", lambda rng, s: (int(rng.integers(4)),), _gravity,
-           lambda rng, p, h, w: noise_grid(rng, h, w, (0.15, 0.45)), lambda p: f"gravity_{_GRAVITY_NAMES[p[0]]}",
-           can_follow=True),
-    Family("translate", _sample_translate, _translate, _translate_input, lambda p: f"translate{p[0]:+d}{p[1]:+d}",
-           min_side=lambda p: max(abs(p[0]), abs(p[1])) + 1),
-    Family("scale", lambda rng, s: (int(rng.integers(2, 4)),), lambda g, p: np.kron(g, np.ones((p[0], p[0]), dtype=g.dtype)),
-           _generic_input, lambda p: f"scale{p[0]}", growth=lambda p: p[0], can_follow=True),
-    Family("tile", _sample_tile, _tile, _generic_input,
-           lambda p: f"tile{p[0]}x{p[1]}" + ("_mirrored" if p[2] else ""), growth=lambda p: max(p[0], p[1])),
-    Family("complete_pattern", _sample_pattern, _complete_pattern, _pattern_input,
-           lambda p: f"complete_pattern{p[0]}x{p[1]}", min_side=lambda p: 2 * max(p)),
-    Family("fill_enclosed", lambda rng, s: (int(rng.choice(COLOURS)),) if s >= 3 else None, _fill_enclosed, _fill_input,
-           lambda p: f"fill_enclosed{p[0]}", min_side=lambda p: 3),
-)}
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("copy", lambda rng, s: (), lambda g, p: g.copy(), _generic_input, lambda p: "copy"),
+        Family(
+            "rotate",
+            lambda rng, s: (int(rng.integers(1, 4)),),
+            lambda g, p: np.rot90(g, -p[0]),
+            _generic_input,
+            lambda p: f"rotate{_ROTATION_NAMES[p[0]]}",
+            can_follow=True,
+            symmetry=True,
+        ),
+        Family(
+            "flip",
+            lambda rng, s: (int(rng.integers(2)),),
+            lambda g, p: g[:, ::-1] if p[0] == 0 else g[::-1],
+            _generic_input,
+            lambda p: "flip_lr" if p[0] == 0 else "flip_ud",
+            can_follow=True,
+            symmetry=True,
+        ),
+        Family(
+            "transpose",
+            lambda rng, s: (int(rng.integers(2)),),
+            lambda g, p: g.T if p[0] == 0 else np.rot90(g, 2).T,
+            _generic_input,
+            lambda p: "transpose" if p[0] == 0 else "antitranspose",
+            can_follow=True,
+            symmetry=True,
+        ),
+        Family(
+            "recolour",
+            _sample_recolour,
+            _recolour,
+            _recolour_input,
+            lambda p: "recolour" + ",".join(f"{a}>{b}" for a, b in zip(p[0::2], p[1::2])),
+            can_follow=True,
+        ),
+        Family(
+            "gravity",
+            lambda rng, s: (int(rng.integers(4)),),
+            _gravity,
+            lambda rng, p, h, w: noise_grid(rng, h, w, (0.15, 0.45)),
+            lambda p: f"gravity_{_GRAVITY_NAMES[p[0]]}",
+            can_follow=True,
+        ),
+        Family(
+            "translate",
+            _sample_translate,
+            _translate,
+            _translate_input,
+            lambda p: f"translate{p[0]:+d}{p[1]:+d}",
+            min_side=lambda p: max(abs(p[0]), abs(p[1])) + 1,
+        ),
+        Family(
+            "scale",
+            lambda rng, s: (int(rng.integers(2, 4)),),
+            lambda g, p: np.kron(g, np.ones((p[0], p[0]), dtype=g.dtype)),
+            _generic_input,
+            lambda p: f"scale{p[0]}",
+            growth=lambda p: p[0],
+            can_follow=True,
+        ),
+        Family(
+            "tile",
+            _sample_tile,
+            _tile,
+            _generic_input,
+            lambda p: f"tile{p[0]}x{p[1]}" + ("_mirrored" if p[2] else ""),
+            growth=lambda p: max(p[0], p[1]),
+        ),
+        Family(
+            "complete_pattern",
+            _sample_pattern,
+            _complete_pattern,
+            _pattern_input,
+            lambda p: f"complete_pattern{p[0]}x{p[1]}",
+            min_side=lambda p: 2 * max(p),
+        ),
+        Family(
+            "fill_enclosed",
+            lambda rng, s: (int(rng.choice(COLOURS)),) if s >= 3 else None,
+            _fill_enclosed,
+            _fill_input,
+            lambda p: f"fill_enclosed{p[0]}",
+            min_side=lambda p: 3,
+        ),
+    )
+}
 FAMILY_NAMES = tuple(FAMILIES)
 
 
@@ -338,16 +412,22 @@ class LitePuzzle:
         raise RuntimeError(f"puzzle {self.name}: could not draw {count} distinct informative pairs")
 
 
-def sample_puzzle(rng: np.random.Generator, families: tuple[str, ...], depth: int, canvas: int,
-                  min_side: int, max_side: int) -> LitePuzzle:
+def sample_puzzle(
+    rng: np.random.Generator, families: tuple[str, ...], depth: int, canvas: int, min_side: int, max_side: int
+) -> LitePuzzle:
     """A random rule of ``depth`` steps (or fewer when the families allow no longer composition)
     whose outputs fit the canvas for inputs of ``min_side..max_side`` cells a side."""
     for _ in range(1000):
         first = str(rng.choice([f for f in families if depth == 1 or f != "copy"]))
         names = [first]
         for _ in range(depth - 1):
-            options = [f for f in families if FAMILIES[f].can_follow and f not in names
-                       and not (FAMILIES[f].symmetry and any(FAMILIES[n].symmetry for n in names))]
+            options = [
+                f
+                for f in families
+                if FAMILIES[f].can_follow
+                and f not in names
+                and not (FAMILIES[f].symmetry and any(FAMILIES[n].symmetry for n in names))
+            ]
             if options:
                 names.append(str(rng.choice(options)))
         later = []
@@ -366,5 +446,7 @@ def sample_puzzle(rng: np.random.Generator, families: tuple[str, ...], depth: in
             low = max(min_side, FAMILIES[first].min_side(params))
             if low <= top:
                 return LitePuzzle((Step(first, params), *later), low, top)
-    raise ValueError(f"no puzzle of families {families} fits inputs of {min_side}..{max_side} cells on a "
-                     f"{canvas}x{canvas} canvas; enlarge max_size or the canvas")
+    raise ValueError(
+        f"no puzzle of families {families} fits inputs of {min_side}..{max_side} cells on a "
+        f"{canvas}x{canvas} canvas; enlarge max_size or the canvas"
+    )

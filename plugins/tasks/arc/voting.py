@@ -51,9 +51,16 @@ class VoteResult:
         return {f"pass@{k}": v for k, v in self.pass_at.items()}
 
 
-def vote(predictions: np.ndarray, tasks: Sequence[str], test_index: Sequence[int], views: Sequence[GridAug],
-         answers: Mapping[tuple[str, int], np.ndarray], canvas: int, scores: Sequence[float] | None = None,
-         ks: tuple[int, ...] = (1, 2)) -> VoteResult:
+def vote(
+    predictions: np.ndarray,
+    tasks: Sequence[str],
+    test_index: Sequence[int],
+    views: Sequence[GridAug],
+    answers: Mapping[tuple[str, int], np.ndarray],
+    canvas: int,
+    scores: Sequence[float] | None = None,
+    ks: tuple[int, ...] = (1, 2),
+) -> VoteResult:
     """Score ``predictions`` (``[N, canvas*canvas]`` tokens, one row per view of a test input).
 
     Row ``i`` answers test input ``test_index[i]`` of task ``tasks[i]`` seen through ``views[i]``;
@@ -63,8 +70,10 @@ def vote(predictions: np.ndarray, tasks: Sequence[str], test_index: Sequence[int
     predictions = np.asarray(predictions)
     n = predictions.shape[0]
     if not (len(tasks) == len(test_index) == len(views) == n) or (scores is not None and len(scores) != n):
-        raise ValueError(f"{n} predictions but {len(tasks)} tasks, {len(test_index)} test indices, "
-                         f"{len(views)} views" + ("" if scores is None else f", {len(scores)} scores"))
+        raise ValueError(
+            f"{n} predictions but {len(tasks)} tasks, {len(test_index)} test indices, "
+            f"{len(views)} views" + ("" if scores is None else f", {len(scores)} scores")
+        )
     pools: dict[tuple[str, int], dict[bytes, Candidate]] = {key: {} for key in answers}
     for i in range(n):
         key = (tasks[i], int(test_index[i]))
@@ -79,8 +88,9 @@ def vote(predictions: np.ndarray, tasks: Sequence[str], test_index: Sequence[int
         cand = pool.setdefault(h, Candidate(grid, first=i))
         cand.votes += 1
         cand.score_sum += 0.0 if scores is None else float(scores[i])
-    ranked = {key: sorted(pool.values(), key=lambda c: (-c.votes, -c.mean_score, c.first))
-              for key, pool in pools.items()}
+    ranked = {
+        key: sorted(pool.values(), key=lambda c: (-c.votes, -c.mean_score, c.first)) for key, pool in pools.items()
+    }
     per_task: dict[str, dict[int, bool]] = {}
     for (task, j), cands in ranked.items():
         answer = np.asarray(answers[(task, j)])

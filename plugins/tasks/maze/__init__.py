@@ -10,11 +10,13 @@ from looped_hrm.plugins.tasks.maze import task
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="maze",
-        factory=task.MazeTask,
-        config=task.MazeConfig,
-        revision=task.DATA_VERSION,
-        description="shortest S->G path on an N×N character maze (HRM Maze-Hard encoding)",
-        presets=task.PRESETS,
-    )]
+    return [
+        TaskSpec(
+            name="maze",
+            factory=task.MazeTask,
+            config=task.MazeConfig,
+            revision=task.DATA_VERSION,
+            description="shortest S->G path on an N×N character maze (HRM Maze-Hard encoding)",
+            presets=task.PRESETS,
+        )
+    ]

@@ -66,8 +66,11 @@ def carve_dfs(size: int, rng: np.random.Generator) -> np.ndarray:
     while stack:
         u = stack[-1]
         r, c = divmod(u, g)
-        nexts = [v for v, ok in ((u - g, r > 0), (u + g, r < g - 1), (u - 1, c > 0), (u + 1, c < g - 1))
-                 if ok and not visited[v]]
+        nexts = [
+            v
+            for v, ok in ((u - g, r > 0), (u + g, r < g - 1), (u - 1, c > 0), (u + 1, c < g - 1))
+            if ok and not visited[v]
+        ]
         if not nexts:
             stack.pop()
             continue
@@ -89,8 +92,9 @@ def knock_out_walls(is_open: np.ndarray, fraction: float, rng: np.random.Generat
     size = out.shape[0]
     rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     # A separator sits between two cells: one coordinate odd, the other even and inside the grid.
-    between = ((rows % 2 == 1) & (cols % 2 == 0) & (cols > 0) & (cols < size - 1)) | \
-              ((rows % 2 == 0) & (cols % 2 == 1) & (rows > 0) & (rows < size - 1))
+    between = ((rows % 2 == 1) & (cols % 2 == 0) & (cols > 0) & (cols < size - 1)) | (
+        (rows % 2 == 0) & (cols % 2 == 1) & (rows > 0) & (rows < size - 1)
+    )
     candidates = between & ~out
     out |= candidates & (rng.random(out.shape) < fraction)
     return out
@@ -229,9 +233,16 @@ def is_shortest_path(prediction: np.ndarray, grid: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------- sampling
 
 
-def sample_maze(size: int, generator: str, rng: np.random.Generator, *, min_path_length: int = 1,
-                loop_fraction: float = 0.1, wall_fraction: tuple[float, float] = (0.3, 0.5),
-                max_attempts: int = 10_000) -> tuple[np.ndarray, np.ndarray, int]:
+def sample_maze(
+    size: int,
+    generator: str,
+    rng: np.random.Generator,
+    *,
+    min_path_length: int = 1,
+    loop_fraction: float = 0.1,
+    wall_fraction: tuple[float, float] = (0.3, 0.5),
+    max_attempts: int = 10_000,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """One maze whose shortest S→G path has at least ``min_path_length`` moves.
 
     Returns (input grid, label grid, shortest path length). S and G are placed on cells (odd
@@ -269,8 +280,10 @@ def sample_maze(size: int, generator: str, rng: np.random.Generator, *, min_path
         label = grid.copy()
         label[path_back(dist.tolist(), size, g)] = PATH
         return grid.reshape(size, size), label.reshape(size, size), int(dist[g])
-    raise RuntimeError(f"no {size}×{size} '{generator}' maze with a path of >= {min_path_length} moves "
-                       f"in {max_attempts} layouts; lower min_path_length or change the generator")
+    raise RuntimeError(
+        f"no {size}×{size} '{generator}' maze with a path of >= {min_path_length} moves "
+        f"in {max_attempts} layouts; lower min_path_length or change the generator"
+    )
 
 
 # ---------------------------------------------------------------------------------- symmetries

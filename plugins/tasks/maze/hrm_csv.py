@@ -53,8 +53,10 @@ def load_maze_csv(path: str | Path, size: int | None = None, limit: int | None =
             question, answer = row[q_col], row[a_col]
             side = size or math.isqrt(len(question))
             if len(question) != side * side or len(answer) != side * side:
-                raise MazeFileError(f"{where}: question/answer have {len(question)}/{len(answer)} characters, "
-                                    f"a {side}×{side} maze needs {side * side} (set the task's size)")
+                raise MazeFileError(
+                    f"{where}: question/answer have {len(question)}/{len(answer)} characters, "
+                    f"a {side}×{side} maze needs {side * side} (set the task's size)"
+                )
             bad = sorted(set(question + answer) - set(CHARSET))
             if bad:
                 raise MazeFileError(f"{where}: unknown character(s) {bad} (expected {CHARSET!r})")
@@ -70,5 +72,6 @@ def load_maze_csv(path: str | Path, size: int | None = None, limit: int | None =
             ids.append(f"{path.name}:{lineno}")
     if not inputs:
         raise MazeFileError(f"{path}: no mazes in the file")
-    return MazeFile(ids=ids, inputs=np.stack(inputs), labels=np.stack(labels),
-                    path_length=np.asarray(lengths, dtype=np.int64))
+    return MazeFile(
+        ids=ids, inputs=np.stack(inputs), labels=np.stack(labels), path_length=np.asarray(lengths, dtype=np.int64)
+    )

@@ -72,8 +72,10 @@ def load_maze_jsonl(path: str | Path, size: int | None = None, limit: int | None
     for i, (grid, label) in enumerate(zip(grids, labels)):
         n = grid.shape[0]
         if n > side:
-            raise MazeFileError(f"{path}: maze '{ids[i]}' is {n}×{n} characters, larger than the "
-                                f"task's {side}×{side} grid (raise the task's size)")
+            raise MazeFileError(
+                f"{path}: maze '{ids[i]}' is {n}×{n} characters, larger than the "
+                f"task's {side}×{side} grid (raise the task's size)"
+            )
         inputs[i, :n, :n] = grid
         painted[i, :n, :n] = label
     return MazeFile(ids=ids, inputs=inputs, labels=painted, path_length=np.asarray(lengths, dtype=np.int64))
@@ -102,12 +104,19 @@ def _parse(line: str, where: str) -> tuple[np.ndarray, np.ndarray, int, str]:
     grid = np.array([[_ASCII_TOKENS[ch] for ch in r] for r in text], dtype=np.int64)
 
     cells = row["solution"]
-    if not isinstance(cells, list) or not cells or any(
+    if (
+        not isinstance(cells, list)
+        or not cells
+        or any(
             not (isinstance(c, list) and len(c) == 2 and all(isinstance(v, int) and 0 <= v < g for v in c))
-            for c in cells):
+            for c in cells
+        )
+    ):
         raise MazeFileError(f"{where}: solution must be a non-empty list of [row, col] cells inside a {g}×{g} grid")
     if cells[0] != row["start"] or cells[-1] != row["end"]:
-        raise MazeFileError(f"{where}: solution runs {cells[0]} -> {cells[-1]}, not start {row['start']} -> end {row['end']}")
+        raise MazeFileError(
+            f"{where}: solution runs {cells[0]} -> {cells[-1]}, not start {row['start']} -> end {row['end']}"
+        )
     if row["path_len"] != len(cells):
         raise MazeFileError(f"{where}: path_len {row['path_len']!r} != {len(cells)} cells in the solution")
     for name, token in (("start", START), ("end", GOAL)):

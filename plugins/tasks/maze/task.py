@@ -9,6 +9,7 @@ shortest path length in moves. `verify` accepts any shortest path (HRM's paper s
 optimal path"). docs/tasks/maze.md says why the ``paper`` preset uses the ``loops`` generator, with
 the measurements behind it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,7 +78,7 @@ class MazeTask:
     def __init__(self, config: MazeConfig):
         self.config = config
         self.size = config.size
-        self.info = TaskInfo(vocab_size=grid_ops.VOCAB_SIZE, seq_len=config.size ** 2, num_puzzle_ids=1)
+        self.info = TaskInfo(vocab_size=grid_ops.VOCAB_SIZE, seq_len=config.size**2, num_puzzle_ids=1)
         self.bucket_edges = list(config.bucket_edges) or [config.size, 2 * config.size, 4 * config.size]
         self.bucket_names = bucket_names_for(self.bucket_edges)
 
@@ -86,9 +87,14 @@ class MazeTask:
     def build(self, split: str) -> Split:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
-        key = {"config": self.config, "files": {name: _file_digest(path) for name, path in
-                                                 (("train", self.config.train_file), ("test", self.config.test_file))
-                                                 if path is not None}}
+        key = {
+            "config": self.config,
+            "files": {
+                name: _file_digest(path)
+                for name, path in (("train", self.config.train_file), ("test", self.config.test_file))
+                if path is not None
+            },
+        }
         return cached_split("maze", key, split, lambda: self._make(split), version=DATA_VERSION)
 
     def _make(self, split: str) -> Split:
@@ -114,13 +120,19 @@ class MazeTask:
         path = cfg.train_file if split == "train" else cfg.test_file
         if path is not None:
             skip = 0
-            if split == "test" and cfg.train_file is not None and Path(cfg.train_file).resolve() == Path(path).resolve():
+            if (
+                split == "test"
+                and cfg.train_file is not None
+                and Path(cfg.train_file).resolve() == Path(path).resolve()
+            ):
                 skip = cfg.num_train  # one file for both splits: the test rows follow the train rows
             load = load_maze_csv if is_hrm_csv(path) else load_maze_jsonl
             data = load(path, size=cfg.size, limit=None if count < 0 else skip + count)
             if count >= 0 and len(data.inputs) < skip + count:
-                raise ValueError(f"{path}: has {len(data.inputs)} mazes, the {split} split needs rows "
-                                 f"{skip + 1}..{skip + count} (num_{split} = {count})")
+                raise ValueError(
+                    f"{path}: has {len(data.inputs)} mazes, the {split} split needs rows "
+                    f"{skip + 1}..{skip + count} (num_{split} = {count})"
+                )
             return data.inputs[skip:], data.labels[skip:], data.path_length[skip:]
 
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split)])
@@ -135,26 +147,41 @@ class MazeTask:
         while len(inputs) < count:
             draws += 1
             if draws > 20 * count + 100:
-                raise RuntimeError(f"maze: only {len(inputs)} of {count} test mazes differ from the train split "
-                                   f"after {draws - 1} draws; {cfg.size}×{cfg.size} has too few distinct mazes")
-            x, y, d = grid_ops.sample_maze(cfg.size, cfg.generator, rng, min_path_length=cfg.min_path_length,
-                                           loop_fraction=cfg.loop_fraction, wall_fraction=cfg.wall_fraction)
+                raise RuntimeError(
+                    f"maze: only {len(inputs)} of {count} test mazes differ from the train split "
+                    f"after {draws - 1} draws; {cfg.size}×{cfg.size} has too few distinct mazes"
+                )
+            x, y, d = grid_ops.sample_maze(
+                cfg.size,
+                cfg.generator,
+                rng,
+                min_path_length=cfg.min_path_length,
+                loop_fraction=cfg.loop_fraction,
+                wall_fraction=cfg.wall_fraction,
+            )
             if seen and any(grid_ops.dihedral(x, k).tobytes() in seen for k in range(8)):
                 continue
             inputs.append(x)
             labels.append(y)
             lengths.append(d)
         empty = np.zeros((0, cfg.size, cfg.size), dtype=np.int64)
-        return (np.stack(inputs) if inputs else empty, np.stack(labels) if labels else empty,
-                np.asarray(lengths, dtype=np.int64))
+        return (
+            np.stack(inputs) if inputs else empty,
+            np.stack(labels) if labels else empty,
+            np.asarray(lengths, dtype=np.int64),
+        )
 
     # ------------------------------------------------------------------------------- the rules
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = int(rng.integers(8))
         square = (self.size, self.size)
-        return (grid_ops.dihedral(np.asarray(inputs).reshape(square), k).ravel(),
-                grid_ops.dihedral(np.asarray(labels).reshape(square), k).ravel())
+        return (
+            grid_ops.dihedral(np.asarray(inputs).reshape(square), k).ravel(),
+            grid_ops.dihedral(np.asarray(labels).reshape(square), k).ravel(),
+        )
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
         """A shortest S->G path painted on the input grid (any one of them); labels are not needed."""
@@ -171,8 +198,10 @@ class MazeTask:
         while rows and not rows[-1].strip():
             rows.pop()
         if len(rows) != self.size or any(len(r) > self.size for r in rows):
-            raise ValueError(f"a maze of this task is {self.size} lines of at most {self.size} characters, "
-                             f"got {len(rows)} lines of up to {max((len(r) for r in rows), default=0)}")
+            raise ValueError(
+                f"a maze of this task is {self.size} lines of at most {self.size} characters, "
+                f"got {len(rows)} lines of up to {max((len(r) for r in rows), default=0)}"
+            )
         chars = "".join(r.ljust(self.size) for r in rows).replace("o", " ")
         bad = sorted(set(chars) - set(grid_ops.CHARSET))
         if bad:
@@ -184,15 +213,27 @@ class MazeTask:
     def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
         """Walls black, S green, G red, path cells orange and joined by a line."""
         grid = np.asarray(tokens).reshape(self.size, self.size)
-        palette = {grid_ops.PAD: (0.6, 0.6, 0.6), grid_ops.WALL: (0.12, 0.12, 0.12), grid_ops.OPEN: (1.0, 1.0, 1.0),
-                   grid_ops.START: (0.2, 0.7, 0.3), grid_ops.GOAL: (0.85, 0.2, 0.2), grid_ops.PATH: (1.0, 0.8, 0.55)}
+        palette = {
+            grid_ops.PAD: (0.6, 0.6, 0.6),
+            grid_ops.WALL: (0.12, 0.12, 0.12),
+            grid_ops.OPEN: (1.0, 1.0, 1.0),
+            grid_ops.START: (0.2, 0.7, 0.3),
+            grid_ops.GOAL: (0.85, 0.2, 0.2),
+            grid_ops.PATH: (1.0, 0.8, 0.55),
+        }
         colours = np.ones((self.size, self.size, 3))
         for token, colour in palette.items():
             colours[grid == token] = colour
         on_path = np.isin(grid, (grid_ops.PATH, grid_ops.START, grid_ops.GOAL))
-        links = [((r, c), (r + dr, c + dc)) for r, c in zip(*np.nonzero(on_path)) for dr, dc in ((0, 1), (1, 0))
-                 if r + dr < self.size and c + dc < self.size and on_path[r + dr, c + dc]
-                 and grid_ops.PATH in (grid[r, c], grid[r + dr, c + dc])]
+        links = [
+            ((r, c), (r + dr, c + dc))
+            for r, c in zip(*np.nonzero(on_path))
+            for dr, dc in ((0, 1), (1, 0))
+            if r + dr < self.size
+            and c + dc < self.size
+            and on_path[r + dr, c + dc]
+            and grid_ops.PATH in (grid[r, c], grid[r + dr, c + dc])
+        ]
         return GridPicture(colours=colours, links=[((int(a), int(b)), (int(c), int(d))) for (a, b), (c, d) in links])
 
 
@@ -212,6 +253,13 @@ def _file_digest(path: str) -> str:
 PRESETS = {
     "tiny": {"size": 7, "min_path_length": 4, "num_train": 256, "num_test": 64},
     "small": {"size": 15, "min_path_length": 15, "num_train": 2000, "num_test": 500},
-    "paper": {"size": 30, "generator": "loops", "loop_fraction": 0.1, "min_path_length": 111,
-              "num_train": 1000, "num_test": 1000, "augment": False},
+    "paper": {
+        "size": 30,
+        "generator": "loops",
+        "loop_fraction": 0.1,
+        "min_path_length": 111,
+        "num_train": 1000,
+        "num_test": 1000,
+        "augment": False,
+    },
 }

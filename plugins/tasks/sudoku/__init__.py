@@ -10,11 +10,13 @@ from looped_hrm.plugins.tasks.sudoku import task
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="sudoku",
-        factory=task.SudokuTask,
-        config=task.SudokuConfig,
-        revision=task.DATA_VERSION,
-        description="Sudoku 4×4/6×6/9×9, HRM encoding; unique-solution generator, real puzzle files",
-        presets=task.PRESETS,
-    )]
+    return [
+        TaskSpec(
+            name="sudoku",
+            factory=task.SudokuTask,
+            config=task.SudokuConfig,
+            revision=task.DATA_VERSION,
+            description="Sudoku 4×4/6×6/9×9, HRM encoding; unique-solution generator, real puzzle files",
+            presets=task.PRESETS,
+        )
+    ]

@@ -72,8 +72,13 @@ def resolve(name: str, data_dir: str | None = None) -> Path:
     if not direct.is_absolute() and under.is_file():
         return under
     tried = [str(direct.resolve())] + ([] if direct.is_absolute() else [str(under)])
-    hint = "" if root.is_dir() else (f" (data folder {root} does not exist: set task.data_dir or "
-                                     f"${DATA_ENV} to the folder holding sudoku/*.csv)")
+    hint = (
+        ""
+        if root.is_dir()
+        else (
+            f" (data folder {root} does not exist: set task.data_dir or ${DATA_ENV} to the folder holding sudoku/*.csv)"
+        )
+    )
     raise SudokuFileError(f"puzzle file {name!r} not found; tried {', '.join(tried)}{hint}")
 
 
@@ -92,8 +97,9 @@ def _grids(texts: list[str], n: int, lines: list[int], path: Path, what: str) ->
     cells = n * n
     for text, lineno in zip(texts, lines):
         if len(text) != cells:
-            raise SudokuFileError(f"{path}:{lineno}: {what} has {len(text)} characters, expected {cells} "
-                                  f"(the file's grids are {n}×{n})")
+            raise SudokuFileError(
+                f"{path}:{lineno}: {what} has {len(text)} characters, expected {cells} (the file's grids are {n}×{n})"
+            )
     try:
         raw = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8).reshape(len(texts), cells)
     except UnicodeEncodeError:
@@ -102,8 +108,10 @@ def _grids(texts: list[str], n: int, lines: list[int], path: Path, what: str) ->
     bad = (values < 0) | (values > n)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise SudokuFileError(f"{path}:{lines[i]}: {what} has {texts[i][j]!r} at position {j + 1} (row "
-                              f"{j // n + 1}, column {j % n + 1}); expected '.', '0' or a digit 1-{n}")
+        raise SudokuFileError(
+            f"{path}:{lines[i]}: {what} has {texts[i][j]!r} at position {j + 1} (row "
+            f"{j // n + 1}, column {j % n + 1}); expected '.', '0' or a digit 1-{n}"
+        )
     return values
 
 
@@ -146,13 +154,14 @@ def _read_rows(path: Path) -> _Rows:
         col_s = header.index("solution" if shared else "answer")
         col_c = header.index("clues") if shared and "clues" in header else None
         col_b = header.index("backtracks") if shared and "backtracks" in header else None
-        for lineno, fields in zip(range(first + 2, len(lines) + 1), csv.reader(lines[first + 1:])):
+        for lineno, fields in zip(range(first + 2, len(lines) + 1), csv.reader(lines[first + 1 :])):
             if not "".join(fields).strip():
                 continue
             where = f"{path}:{lineno}"
             if len(fields) != len(header):
-                raise SudokuFileError(f"{where}: {len(fields)} fields, the header has {len(header)} "
-                                      f"({','.join(header)})")
+                raise SudokuFileError(
+                    f"{where}: {len(fields)} fields, the header has {len(header)} ({','.join(header)})"
+                )
             rows.lines.append(lineno)
             rows.puzzles.append(fields[col_p].strip())
             rows.solutions.append(fields[col_s].strip())
@@ -166,8 +175,9 @@ def _read_rows(path: Path) -> _Rows:
             continue
         parts = stripped.replace(",", " ").split()
         if len(parts) > 2:
-            raise SudokuFileError(f"{path}:{lineno}: expected a puzzle, optionally followed by its "
-                                  f"solution, got {len(parts)} fields")
+            raise SudokuFileError(
+                f"{path}:{lineno}: expected a puzzle, optionally followed by its solution, got {len(parts)} fields"
+            )
         rows.lines.append(lineno)
         rows.puzzles.append(parts[0])
         rows.solutions.append(parts[1] if len(parts) == 2 else None)
@@ -202,8 +212,10 @@ def load(path: str | Path, size: int | None = None) -> PuzzleFile:
     try:
         n = solver.size_of(first)
     except ValueError:
-        raise SudokuFileError(f"{path}:{rows.lines[0]}: puzzle has {len(first)} characters, expected 16, 36 "
-                              f"or 81 (a 4×4, 6×6 or 9×9 grid)") from None
+        raise SudokuFileError(
+            f"{path}:{rows.lines[0]}: puzzle has {len(first)} characters, expected 16, 36 "
+            f"or 81 (a 4×4, 6×6 or 9×9 grid)"
+        ) from None
     if size is not None and n != size:
         raise SudokuFileError(f"{path}:{rows.lines[0]}: puzzle is {n}×{n} but the task is {size}×{size}")
     lines = np.array(rows.lines, dtype=np.int64)
@@ -212,8 +224,10 @@ def load(path: str | Path, size: int | None = None) -> PuzzleFile:
     wrong = (clues >= 0) & (clues != (puzzles != 0).sum(axis=1))
     if wrong.any():
         i = int(np.argmax(wrong))
-        raise SudokuFileError(f"{path}:{lines[i]}: column 'clues' says {clues[i]} but the puzzle has "
-                              f"{int((puzzles[i] != 0).sum())} givens")
+        raise SudokuFileError(
+            f"{path}:{lines[i]}: column 'clues' says {clues[i]} but the puzzle has "
+            f"{int((puzzles[i] != 0).sum())} givens"
+        )
     solutions = np.zeros_like(puzzles)
     known = np.array([s is not None for s in rows.solutions])
     if known.any():
@@ -225,9 +239,11 @@ def load(path: str | Path, size: int | None = None) -> PuzzleFile:
         found = _solve_all([tuple(puzzles[i].tolist()) for i in missing])
         for i, (count, solution, dead_ends) in zip(missing.tolist(), found):
             if count != 1:
-                raise SudokuFileError(f"{path}:{lines[i]}: puzzle has "
-                                      f"{'no solution' if count == 0 else f'{count} solutions'}, "
-                                      f"expected exactly one")
+                raise SudokuFileError(
+                    f"{path}:{lines[i]}: puzzle has "
+                    f"{'no solution' if count == 0 else f'{count} solutions'}, "
+                    f"expected exactly one"
+                )
             if not known[i]:
                 solutions[i] = solution
             backtracks[i] = dead_ends
@@ -240,19 +256,23 @@ def _check_solutions(path: Path, puzzles: np.ndarray, solutions: np.ndarray, lin
     valid = solver.valid_grids(solutions, n)
     if not valid.all():
         i = int(np.argmin(valid))
-        raise SudokuFileError(f"{path}:{lines[i]}: solution is not a valid {n}×{n} grid: "
-                              f"{_first_broken_unit(solutions[i], n)}")
+        raise SudokuFileError(
+            f"{path}:{lines[i]}: solution is not a valid {n}×{n} grid: {_first_broken_unit(solutions[i], n)}"
+        )
     agree = solver.consistent(puzzles, solutions)
     if not agree.all():
         i = int(np.argmin(agree))
         cell = int(np.argmax((puzzles[i] != 0) & (puzzles[i] != solutions[i])))
-        raise SudokuFileError(f"{path}:{lines[i]}: solution has {solutions[i, cell]} at row {cell // n + 1}, "
-                              f"column {cell % n + 1} where the puzzle gives {puzzles[i, cell]}")
+        raise SudokuFileError(
+            f"{path}:{lines[i]}: solution has {solutions[i, cell]} at row {cell // n + 1}, "
+            f"column {cell % n + 1} where the puzzle gives {puzzles[i, cell]}"
+        )
 
 
 def _first_broken_unit(grid: np.ndarray, n: int) -> str:
-    names = [f"row {i + 1}" for i in range(n)] + [f"column {i + 1}" for i in range(n)] + \
-            [f"box {i + 1}" for i in range(n)]
+    names = (
+        [f"row {i + 1}" for i in range(n)] + [f"column {i + 1}" for i in range(n)] + [f"box {i + 1}" for i in range(n)]
+    )
     for name, unit in zip(names, solver.geometry(n).units):
         values = sorted(int(grid[c]) for c in unit)
         if values != list(range(1, n + 1)):

@@ -47,8 +47,9 @@ def rounds_difficulty(rounds: int | None) -> int:
 STUCK = 999  # the rounds difficulty of a puzzle that needs search
 
 
-def candidate(n: int, seed: int, stream: str, index: int, givens: int | None = None,
-              measure: str = "backtracks") -> Candidate | None:
+def candidate(
+    n: int, seed: int, stream: str, index: int, givens: int | None = None, measure: str = "backtracks"
+) -> Candidate | None:
     """The ``index``-th candidate of a stream; None when its minimal form keeps more than ``givens``."""
     rng = random.Random(f"sudoku/{n}/{seed}/{stream}/{index}")  # str seeds hash with SHA-512: stable
     solution = solver.random_solution(n, rng)
@@ -91,22 +92,33 @@ def default_workers() -> int:
 _COST = {4: 2e-4, 6: 1.1e-3, 9: 1.1e-2}
 
 
-def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bucket_of: Callable[[int], int],
-             givens: int | None = None, key: Callable[[np.ndarray], Hashable] | None = None,
-             exclude: Iterable[Hashable] = (), unique: bool = True, workers: int | None = None,
-             progress: bool = False, measure: str = "backtracks") -> list[Candidate]:
+def generate(
+    n: int,
+    quotas: dict[int, int] | int,
+    *,
+    seed: int,
+    stream: str,
+    bucket_of: Callable[[int], int],
+    givens: int | None = None,
+    key: Callable[[np.ndarray], Hashable] | None = None,
+    exclude: Iterable[Hashable] = (),
+    unique: bool = True,
+    workers: int | None = None,
+    progress: bool = False,
+    measure: str = "backtracks",
+) -> list[Candidate]:
     """Draw puzzles from the stream ``(n, seed, stream)`` until the quotas are met.
 
-    ``quotas`` maps a bucket index (of ``bucket_of(difficulty)``, the difficulty being backtracks or,
-    with ``measure="rounds"``, `rounds_difficulty`) to how many puzzles of that bucket
-    to keep, or is a plain count (any bucket, the stream's natural mix). ``key`` names a puzzle for
-    de-duplication: a candidate whose key is in ``exclude``, or (when ``unique``) was kept earlier in
-    this stream, is skipped. Candidates are examined in index order, so the result is the same for any ``workers``
-(None: `default_workers` when the expected work is worth a process pool, else 1).
+        ``quotas`` maps a bucket index (of ``bucket_of(difficulty)``, the difficulty being backtracks or,
+        with ``measure="rounds"``, `rounds_difficulty`) to how many puzzles of that bucket
+        to keep, or is a plain count (any bucket, the stream's natural mix). ``key`` names a puzzle for
+        de-duplication: a candidate whose key is in ``exclude``, or (when ``unique``) was kept earlier in
+        this stream, is skipped. Candidates are examined in index order, so the result is the same for any ``workers``
+    (None: `default_workers` when the expected work is worth a process pool, else 1).
 
-    Raises `GenerationError` when a wanted bucket is too rare: none of the first 2000 candidates
-    (or 50 per wanted puzzle, if more) fell into it, or 1000 candidates per wanted puzzle (at least
-    2000) ran out.
+        Raises `GenerationError` when a wanted bucket is too rare: none of the first 2000 candidates
+        (or 50 per wanted puzzle, if more) fell into it, or 1000 candidates per wanted puzzle (at least
+        2000) ran out.
     """
     wanted: dict[int | None, int] = {None: quotas} if isinstance(quotas, int) else dict(quotas)
     total = sum(wanted.values())
@@ -121,22 +133,30 @@ def generate(n: int, quotas: dict[int, int] | int, *, seed: int, stream: str, bu
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=total, desc=f"sudoku {n}x{n} {stream}", unit="puzzle", disable=None, leave=False)
     examined = 0
     try:
         while len(kept) < total:
             starved = [b for b in wanted if hits[b] == 0 and have[b] < wanted[b]]
             if starved and examined >= max(2000, 50 * total):
-                raise GenerationError(f"{n}x{n} {stream}: none of {examined} random puzzles fell in bucket(s) "
-                                      f"{starved} (givens={givens}); such puzzles are too rare to generate, "
-                                      f"load them from a file instead")
+                raise GenerationError(
+                    f"{n}x{n} {stream}: none of {examined} random puzzles fell in bucket(s) "
+                    f"{starved} (givens={givens}); such puzzles are too rare to generate, "
+                    f"load them from a file instead"
+                )
             if examined >= max(2000, 1000 * total):
-                raise GenerationError(f"{n}x{n} {stream}: {examined} candidates gave only {len(kept)} of "
-                                      f"{total} wanted puzzles; ask for fewer or easier puzzles, or use a file")
+                raise GenerationError(
+                    f"{n}x{n} {stream}: {examined} candidates gave only {len(kept)} of "
+                    f"{total} wanted puzzles; ask for fewer or easier puzzles, or use a file"
+                )
             chunk = _chunk_size(total - len(kept), len(kept), examined, workers)
             jobs = [(n, seed, stream, i, givens, measure) for i in range(examined, examined + chunk)]
-            results = pool.map(_candidate_job, jobs, chunksize=max(1, chunk // (4 * workers))) if pool \
+            results = (
+                pool.map(_candidate_job, jobs, chunksize=max(1, chunk // (4 * workers)))
+                if pool
                 else map(_candidate_job, jobs)
+            )
             for cand in results:
                 examined += 1
                 if cand is None:
@@ -173,7 +193,9 @@ def _chunk_size(missing: int, kept: int, examined: int, workers: int) -> int:
     return int(min(8192, max(16 * workers, missing / rate * 1.2)))
 
 
-def as_arrays(cands: Sequence[Candidate], n: int, measure: str = "backtracks") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def as_arrays(
+    cands: Sequence[Candidate], n: int, measure: str = "backtracks"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(puzzles [N, n*n] int8, solutions [N, n*n] int8, difficulty [N] int64)`` (backtracks or rounds)."""
     cells = n * n
     puzzles = np.array([c.puzzle for c in cands], dtype=np.int8).reshape(-1, cells)

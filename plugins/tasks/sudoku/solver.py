@@ -58,8 +58,11 @@ def geometry(n: int) -> Geometry:
     br, bc = BOX_SHAPES[n]
     rows = [tuple(r * n + c for c in range(n)) for r in range(n)]
     cols = [tuple(r * n + c for r in range(n)) for c in range(n)]
-    boxes = [tuple((r0 + r) * n + c0 + c for r in range(br) for c in range(bc))
-             for r0 in range(0, n, br) for c0 in range(0, n, bc)]
+    boxes = [
+        tuple((r0 + r) * n + c0 + c for r in range(br) for c in range(bc))
+        for r0 in range(0, n, br)
+        for c0 in range(0, n, bc)
+    ]
     units = tuple(rows + cols + boxes)
     peers = tuple(tuple(sorted({p for u in units if cell in u for p in u} - {cell})) for cell in range(n * n))
     return Geometry(n, br, bc, units, peers)
@@ -182,8 +185,9 @@ def search(grid: Sequence[int], limit: int | None = None, rng: random.Random | N
     return result
 
 
-def _dfs(cand: list[int], queue: list[int], geo: Geometry, out: SearchResult, limit: int | None,
-         rng: random.Random | None) -> None:
+def _dfs(
+    cand: list[int], queue: list[int], geo: Geometry, out: SearchResult, limit: int | None, rng: random.Random | None
+) -> None:
     out.nodes += 1
     if not _propagate(cand, queue, geo):
         out.dead_ends += 1
@@ -230,8 +234,10 @@ def backtracks(grid: Sequence[int]) -> int:
     has only one, so ``limit=2`` is complete here and stays bounded for improper input.)"""
     result = search(grid, limit=2)
     if result.solutions != 1:
-        raise ValueError(f"backtracks is defined for puzzles with one solution, this one has "
-                         f"{'none' if result.solutions == 0 else 'several'}")
+        raise ValueError(
+            f"backtracks is defined for puzzles with one solution, this one has "
+            f"{'none' if result.solutions == 0 else 'several'}"
+        )
     return result.dead_ends
 
 

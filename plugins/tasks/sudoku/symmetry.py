@@ -93,8 +93,14 @@ def _matrix_symmetries(rows: int, cols: int, transpose: bool) -> np.ndarray:
     """``[k, rows*cols]`` flat index maps: every row permutation × column permutation (× transposition)."""
     grid = np.arange(rows * cols).reshape(rows, cols)
     variants = [grid, grid.T] if transpose else [grid]
-    return np.array([v[np.ix_(rp, cp)].ravel() for v in variants
-                     for rp in permutations(range(v.shape[0])) for cp in permutations(range(v.shape[1]))])
+    return np.array(
+        [
+            v[np.ix_(rp, cp)].ravel()
+            for v in variants
+            for rp in permutations(range(v.shape[0]))
+            for cp in permutations(range(v.shape[1]))
+        ]
+    )
 
 
 def _canonical_matrix(m: np.ndarray, transpose: bool) -> tuple[int, ...]:
@@ -129,7 +135,12 @@ def invariant(puzzle: np.ndarray, n: int) -> tuple:
         return tuple(sorted((a, b))) if transpose else (a, b)
 
     groups: dict[int, list[tuple]] = {}
-    grid_l, boxes_l, band_digit_l, stack_digit_l = grid.tolist(), boxes.tolist(), band_digit.tolist(), stack_digit.tolist()
+    grid_l, boxes_l, band_digit_l, stack_digit_l = (
+        grid.tolist(),
+        boxes.tolist(),
+        band_digit.tolist(),
+        stack_digit.tolist(),
+    )
     row_l, col_l, band_l, stack_l = row_count.tolist(), col_count.tolist(), band_count.tolist(), stack_count.tolist()
     mini_rows_l, mini_cols_l = mini_rows.tolist(), mini_cols.tolist()
     for r, c in zip(*np.nonzero(given)):
@@ -144,6 +155,10 @@ def invariant(puzzle: np.ndarray, n: int) -> tuple:
     # for every two digits: in how many rows, columns and boxes both are given
     rows_both, cols_both, boxes_both = in_row.T @ in_row, in_col.T @ in_col, in_box.T @ in_box
     upper = np.triu_indices(n, 1)
-    pairs = tuple(sorted((x, pair(y, z)) for x, y, z in
-                         zip(boxes_both[upper].tolist(), rows_both[upper].tolist(), cols_both[upper].tolist())))
+    pairs = tuple(
+        sorted(
+            (x, pair(y, z))
+            for x, y, z in zip(boxes_both[upper].tolist(), rows_both[upper].tolist(), cols_both[upper].tolist())
+        )
+    )
     return digit_counts, _canonical_matrix(boxes, transpose), per_digit, pairs

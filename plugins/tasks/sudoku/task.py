@@ -12,6 +12,7 @@ simultaneous singles (`solver.singles_rounds`; a puzzle singles cannot finish co
 `generator.STUCK`) — the measure that still varies on 6×6, where almost no puzzle needs a search.
 docs/tasks/sudoku.md gives the buckets, the presets and the measurements behind them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,10 +29,12 @@ DATA_VERSION = 2  # bump when the generator or the selection changes, so cached 
 
 PAD, BLANK = 0, 1  # digit d is token d + 1
 BUCKETS = ("easy", "medium", "hard", "extreme")
-DEFAULT_EDGES = {"backtracks": {4: (1, 2, 3), 6: (1, 2, 3), 9: (1, 10, 100)},
-                 # rounds: measured on random puzzles (docs/tasks/sudoku.md): 6×6 with 18 givens 1-2 rounds 73 %,
-                 # 3 rounds 25 %, 4+ 2.3 %; minimal 4×4 1-3 rounds; minimal 9×9 6-18 rounds or stuck (55 %)
-                 "rounds": {4: (2, 3, 4), 6: (3, 4, 5), 9: (10, 13, 16)}}
+DEFAULT_EDGES = {
+    "backtracks": {4: (1, 2, 3), 6: (1, 2, 3), 9: (1, 10, 100)},
+    # rounds: measured on random puzzles (docs/tasks/sudoku.md): 6×6 with 18 givens 1-2 rounds 73 %,
+    # 3 rounds 25 %, 4+ 2.3 %; minimal 4×4 1-3 rounds; minimal 9×9 6-18 rounds or stuck (55 %)
+    "rounds": {4: (2, 3, 4), 6: (3, 4, 5), 9: (10, 13, 16)},
+}
 FORUM_HARDEST = "sudoku/forum_hardest_1905_11plus_10k.csv"
 
 
@@ -50,7 +53,9 @@ class SudokuConfig:
     test_difficulty: list[str] | None = None  # buckets for the test split (None: same as difficulty)
     bucket_edges: list[int] | None = None  # difficulty where medium, hard, extreme start (None: per size and measure)
     difficulty_measure: Literal["backtracks", "rounds"] = "backtracks"  # solver dead ends, or singles rounds
-    dedup: Literal["none", "exact", "symmetry"] = "symmetry"  # same puzzle = equivalent / identical / (none: repeats allowed)
+    dedup: Literal["none", "exact", "symmetry"] = (
+        "symmetry"  # same puzzle = equivalent / identical / (none: repeats allowed)
+    )
 
     def __post_init__(self) -> None:
         n = self.size
@@ -70,8 +75,10 @@ class SudokuConfig:
         if self.bucket_edges is not None:
             e = self.bucket_edges
             if len(e) != 3 or e[0] < 1 or not e[0] < e[1] < e[2]:
-                raise ValueError(f"bucket_edges must be 3 increasing backtrack counts >= 1 (where medium, "
-                                 f"hard and extreme start), got {e}")
+                raise ValueError(
+                    f"bucket_edges must be 3 increasing backtrack counts >= 1 (where medium, "
+                    f"hard and extreme start), got {e}"
+                )
 
 
 # ------------------------------------------------------------------------------------------ the task
@@ -123,8 +130,11 @@ class SudokuTask:
         return lambda p: np.asarray(p, dtype=np.int8).tobytes()
 
     def _wanted(self, split: str) -> list[int]:
-        names = self.config.difficulty if split == "train" or self.config.test_difficulty is None \
+        names = (
+            self.config.difficulty
+            if split == "train" or self.config.test_difficulty is None
             else self.config.test_difficulty
+        )
         return sorted({BUCKETS.index(b) for b in names})
 
     def _select(self, split: str, exclude: list[Hashable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,17 +151,31 @@ class SudokuTask:
             quotas: dict[int, int] | int = {b: share + (i < extra) for i, b in enumerate(wanted)}
         else:
             quotas = count
-        cands = generator.generate(self.n, quotas, seed=cfg.seed, stream=split, bucket_of=lambda b: int(self.bucket_of(b)),
-                                   givens=cfg.givens, key=self._key(), exclude=exclude,
-                                   unique=cfg.dedup != "none", progress=True, measure=cfg.difficulty_measure)
+        cands = generator.generate(
+            self.n,
+            quotas,
+            seed=cfg.seed,
+            stream=split,
+            bucket_of=lambda b: int(self.bucket_of(b)),
+            givens=cfg.givens,
+            key=self._key(),
+            exclude=exclude,
+            unique=cfg.dedup != "none",
+            progress=True,
+            measure=cfg.difficulty_measure,
+        )
         return generator.as_arrays(cands, self.n, cfg.difficulty_measure)
 
-    def _from_file(self, source: str, count: int, wanted: list[int], exclude: list[Hashable],
-                   split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _from_file(
+        self, source: str, count: int, wanted: list[int], exclude: list[Hashable], split: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cfg = self.config
         data = files.load(files.resolve(source, cfg.data_dir), size=self.n)
-        difficulty = data.backtracks if cfg.difficulty_measure == "backtracks" else np.array(
-            [generator.rounds_difficulty(solver.singles_rounds(p)) for p in data.puzzles], dtype=np.int64)
+        difficulty = (
+            data.backtracks
+            if cfg.difficulty_measure == "backtracks"
+            else np.array([generator.rounds_difficulty(solver.singles_rounds(p)) for p in data.puzzles], dtype=np.int64)
+        )
         keep = np.isin(self.bucket_of(difficulty), wanted) if wanted else np.ones(len(data.puzzles), bool)
         # One order per file and seed: with the same file for both splits, the test split takes the
         # first usable puzzles and the train split the next ones (after dropping the test puzzles).
@@ -172,7 +196,8 @@ class SudokuTask:
             raise files.SudokuFileError(
                 f"{data.path}: {split} split wants {count} puzzles but only {len(chosen)} are usable "
                 f"({int(keep.sum())} in bucket(s) {[BUCKETS[b] for b in wanted] or 'any'}, "
-                f"{len(exclude)} held out for the test split, duplicates up to '{cfg.dedup}' dropped)")
+                f"{len(exclude)} held out for the test split, duplicates up to '{cfg.dedup}' dropped)"
+            )
         idx = np.array(chosen, dtype=np.int64)
         return data.puzzles[idx], data.solutions[idx], difficulty[idx]
 
@@ -189,8 +214,9 @@ class SudokuTask:
         inputs = puzzles.astype(np.int64) + 1
         labels = solutions.astype(np.int64) + 1
         if num_aug:
-            inputs, labels = augmented_copies(inputs, labels, self.n, num_aug,
-                                              np.random.default_rng([self.config.seed, 2]))
+            inputs, labels = augmented_copies(
+                inputs, labels, self.n, num_aug, np.random.default_rng([self.config.seed, 2])
+            )
             difficulty = np.repeat(difficulty, 1 + num_aug)
         return Split(
             inputs=torch.from_numpy(inputs),
@@ -202,10 +228,14 @@ class SudokuTask:
 
     # ------------------------------------------------------------------------------- per example
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         positions, digits = symmetry.random_transforms(rng, 1, self.n)
-        return (symmetry.apply(np.asarray(inputs)[None], positions, digits, offset=BLANK)[0],
-                symmetry.apply(np.asarray(labels)[None], positions, digits, offset=BLANK)[0])
+        return (
+            symmetry.apply(np.asarray(inputs)[None], positions, digits, offset=BLANK)[0],
+            symmetry.apply(np.asarray(labels)[None], positions, digits, offset=BLANK)[0],
+        )
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
         return bool(self.verify_batch(np.asarray(prediction)[None], np.asarray(inputs)[None])[0])
@@ -219,7 +249,9 @@ class SudokuTask:
         digits = np.asarray(predictions, dtype=np.int64) - 1
         givens = np.clip(np.asarray(inputs, dtype=np.int64) - 1, 0, None)
         if digits.shape != givens.shape or digits.shape[-1] != self.n * self.n:
-            raise ValueError(f"predictions {digits.shape} and inputs {givens.shape} must both be [B, {self.n * self.n}]")
+            raise ValueError(
+                f"predictions {digits.shape} and inputs {givens.shape} must both be [B, {self.n * self.n}]"
+            )
         return solver.valid_grids(digits, self.n) & solver.consistent(givens, digits)
 
     def render(self, tokens: np.ndarray) -> str:
@@ -233,7 +265,7 @@ class SudokuTask:
             if r and r % br == 0:
                 rows.append(rule)
             cells = [sym.get(int(t), "?") for t in tokens[r]]
-            rows.append(" | ".join(" ".join(cells[c:c + bc]) for c in range(0, n, bc)))
+            rows.append(" | ".join(" ".join(cells[c : c + bc]) for c in range(0, n, bc)))
         return "\n".join(rows)
 
     def parse(self, text: str) -> np.ndarray:
@@ -270,8 +302,9 @@ class SudokuTask:
         return GridPicture(colours=colours, text=text, text_colours=text_colours, box=solver.BOX_SHAPES[n])
 
 
-def augmented_copies(inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: int,
-                     rng: np.random.Generator, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+def augmented_copies(
+    inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: int, rng: np.random.Generator, chunk: int = 65536
+) -> tuple[np.ndarray, np.ndarray]:
     """Each puzzle followed by ``num_aug`` random transforms of it (the same one for its input and
     label): ``[N * (1 + num_aug), n*n]`` tokens. Chunked, so 1000 × 1001 copies stay within memory."""
     count, cells = inputs.shape
@@ -281,7 +314,7 @@ def augmented_copies(inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: in
     source = np.repeat(np.arange(count), num_aug)
     slots = np.tile(np.arange(1, 1 + num_aug), count)
     for start in range(0, len(source), chunk):
-        rows, slot = source[start:start + chunk], slots[start:start + chunk]
+        rows, slot = source[start : start + chunk], slots[start : start + chunk]
         positions, digits = symmetry.random_transforms(rng, len(rows), n)
         out_in[rows, slot] = symmetry.apply(inputs[rows], positions, digits, offset=BLANK)
         out_lab[rows, slot] = symmetry.apply(labels[rows], positions, digits, offset=BLANK)
@@ -290,15 +323,31 @@ def augmented_copies(inputs: np.ndarray, labels: np.ndarray, n: int, num_aug: in
 
 # ------------------------------------------------------------------------------------------ plugin
 
-_EXTREME_1K = {"size": 9, "train_file": FORUM_HARDEST, "test_file": FORUM_HARDEST, "num_train": 1000,
-               "num_aug": 1000, "num_test": 2000, "difficulty": ["hard", "extreme"], "dedup": "symmetry"}
+_EXTREME_1K = {
+    "size": 9,
+    "train_file": FORUM_HARDEST,
+    "test_file": FORUM_HARDEST,
+    "num_train": 1000,
+    "num_aug": 1000,
+    "num_test": 2000,
+    "difficulty": ["hard", "extreme"],
+    "dedup": "symmetry",
+}
 
 PRESETS = {
     "tiny": {"size": 4, "num_train": 256, "num_test": 128, "num_aug": 3, "dedup": "exact"},
     # test: equal shares of the easy/medium/hard rounds buckets (1-2 / 3 / 4 rounds), so compute per difficulty
     # has three buckets to compare; train: the generator's natural mix
-    "small": {"size": 6, "givens": 18, "num_train": 2000, "num_test": 1000, "num_aug": 4, "dedup": "symmetry",
-              "difficulty_measure": "rounds", "test_difficulty": ["easy", "medium", "hard"]},
+    "small": {
+        "size": 6,
+        "givens": 18,
+        "num_train": 2000,
+        "num_test": 1000,
+        "num_aug": 4,
+        "dedup": "symmetry",
+        "difficulty_measure": "rounds",
+        "test_difficulty": ["easy", "medium", "hard"],
+    },
     "paper": _EXTREME_1K,
     "extreme_1k": _EXTREME_1K,
 }
