@@ -29,6 +29,10 @@ def test_gpu_check_rehearsal_runs_every_stage(tmp_path):
     assert {" ".join([r["preset"], *r["overrides"]]) for r in rows if r["model"] == "trm"} == {
         "tiny", "tiny model.mixer=mlp model.pos_encodings=none"}
     report = (out / "check.md").read_text()
-    assert "ours / official" in report and "×" in report
+    assert "ours / official" in report
+    if official_copy:  # the HRM row is divided by the official code timed in the same run
+        assert "×" in report
+    else:  # CI: the official copy is never committed, so the report says why there is no ratio
+        assert "no official copy" in report
     speedrun = json.loads(next((out / "speedrun" / "runs").glob("*.json")).read_text())
     assert speedrun["status"] == "ok" and 0.0 <= speedrun["metrics"]["fixed/exact_accuracy"] <= 1.0
