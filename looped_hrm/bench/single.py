@@ -88,6 +88,13 @@ def resolve(
     return combo
 
 
+def _failure_code(record: dict, dist) -> int:
+    """Exit code of a rank that writes nothing (0/1) or of a failed run (1, its error printed on rank 0)."""
+    if dist.is_main and record["status"] != "ok":
+        print(f"error: {record['error']}", file=sys.stderr)
+    return 0 if record["status"] == "ok" else 1
+
+
 def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
     rows = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
     print(tabulate(rows, tablefmt="plain"))
@@ -112,11 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist)
     finally:
         dist.close()
-    if not dist.is_main:
-        return 0 if record["status"] == "ok" else 1
-    if record["status"] != "ok":
-        print(f"error: {record['error']}", file=sys.stderr)
-        return 1
+    if not dist.is_main or record["status"] != "ok":
+        return _failure_code(record, dist)
     _print_metrics(record["metrics"], record_path(out, combo))
     return 0
 
@@ -192,11 +196,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         record = run_combination(combo, scratch, threads=None, progress=args.progress, dist=dist, train=False)
     finally:
         dist.close()
-    if not dist.is_main:
-        return 0 if record["status"] == "ok" else 1
-    if record["status"] != "ok":
-        print(f"error: {record['error']}", file=sys.stderr)
-        return 1
+    if not dist.is_main or record["status"] != "ok":
+        return _failure_code(record, dist)
     record.update(
         evaluated=str(target), test_file=args.test_file, trained_key=trained.key, eval_wall_s=time.time() - started
     )
