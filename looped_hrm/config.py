@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -32,6 +33,26 @@ MAX_INT = 2**53
 
 class ConfigError(ValueError):
     """Invalid configuration; the message says where and what was expected."""
+
+
+class Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads exponent floats without a dot (``1e13``, ``3e-3``) as numbers.
+
+    PyYAML follows YAML 1.1, where such a value is the *string* ``"1e13"``; YAML 1.2, JSON and
+    Python all read it as a float, and so would anyone writing ``train.flops_budget=1e13``.
+    """
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_text(text: str) -> Any:
+    """One YAML document, parsed with `Loader`."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,15 +82,15 @@ class Source:
 
 
 def load_yaml(path: str | Path) -> tuple[Any, Source]:
-    """Parse a YAML file with ``yaml.safe_load`` semantics, recording the line of every key."""
+    """Parse a YAML file with `Loader` (safe, exponent floats), recording the line of every key."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=Loader)
+        data = load_text(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -113,7 +134,7 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. train.steps=200")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_text(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: value is not valid YAML: {exc}") from exc
     return tuple(key.split(".")), value

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import yaml
 
-from looped_hrm.config import ConfigError
+from looped_hrm.config import ConfigError, load_text
 
 KINDS = {"task": "tasks", "model": "models", "halting": "halting", "train": "models", "eval": "models"}
 LABEL = re.compile(r"^(?P<base>[^\[\]]+)\[(?P<values>[^\[\]]*)\]$")
@@ -52,7 +52,7 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
     if not sep or not raw.strip():
         raise ConfigError(f"--sweep {text!r}: expected KIND.KEY=V1,V2,..., e.g. model.H_cycles=1,2,4")
     try:
-        values = [yaml.safe_load(v) for v in _split_values(raw)]
+        values = [load_text(v) for v in _split_values(raw)]
     except yaml.YAMLError as exc:
         raise ConfigError(f"--sweep {text!r}: a value is not valid YAML: {exc}") from None
     _check_key(key, values, f"--sweep {text!r}")

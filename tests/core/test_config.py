@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
+import yaml
 
 from looped_hrm.config import (ConfigError, apply_overrides, build, config_hash, load_yaml,
                                parse_override, plugin_config)
@@ -87,6 +88,17 @@ def test_overrides_parse_values_as_yaml_and_nest():
     bench = build(Bench, data, "--set")
     assert (bench.model.hrm.H_cycles, bench.model.hrm.pos, bench.seeds, bench.name) == (4, "learned", [1, 2], "x")
     assert parse_override("a.b=0.5") == (("a", "b"), 0.5)
+
+
+@pytest.mark.parametrize("text", ["1e13", "1.0e+13", "1E13", "10_000_000_000_000.0"])
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path, text):
+    """PyYAML's YAML 1.1 reads ``1e13`` as a string; a FLOPs budget must not need ``1.0e+13``."""
+    assert parse_override(f"train.flops_budget={text}") == (("train", "flops_budget"), 1e13)
+    (tmp_path / "b.yaml").write_text(f"train:\n  flops_budget: {text}\n  lr: 3e-3\n")
+    data, _ = load_yaml(tmp_path / "b.yaml")
+    assert data == {"train": {"flops_budget": 1e13, "lr": 0.003}}
+    assert parse_override("name=e13") == (("name",), "e13")  # only numbers change
+    assert yaml.safe_load("1e13") == "1e13"  # the stock loader is left as it was
 
 
 @pytest.mark.parametrize("bad", ["novalue", "=3", "a..b=1"])
