@@ -325,7 +325,7 @@ class Trainer:
         point = {"fraction": max(due), "step": self.step, "train_flops": self.flops, "train_wall_s": self.train_time}
         point.update(self._run_curve_eval())
         self.curve.extend({**point, "fraction": f} for f in sorted(due))  # a coarse budget may cross two at once
-        self._clock = time.perf_counter()  # the evaluation is not training time
+        self._clock, self._cpu_clock = time.perf_counter(), time.process_time()  # evaluation is not training time
 
     def _run_curve_eval(self) -> dict[str, Any]:
         assert self.curve_eval is not None

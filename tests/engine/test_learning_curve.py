@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from looped_hrm.config import plugin_config
@@ -11,6 +13,7 @@ from looped_hrm.registry import get_registry
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.experiment import deterministic_part, run_experiment
+from looped_hrm.training.trainer import Trainer
 
 from .fakes import BroadcastTask, TinyReasoner
 
@@ -43,6 +46,22 @@ def test_evaluating_the_curve_does_not_change_training():
     a, b = deterministic_part(with_curve), deterministic_part(without)
     a.pop("learning_curve")
     assert a == b
+
+
+def test_curve_evaluations_count_neither_as_training_wall_time_nor_cpu_time(monkeypatch):
+    """train/wall_s and train/cpu_s are the cost of training; the curve's evaluations are not part of it."""
+    evaluate = Trainer._run_curve_eval
+
+    def slow_evaluation(self):
+        start = time.process_time()
+        while time.process_time() - start < 1.5:  # burn CPU, as a real evaluation does
+            pass
+        return evaluate(self)
+
+    monkeypatch.setattr(Trainer, "_run_curve_eval", slow_evaluation)
+    m = run(steps=20, curve_fractions=[0.25, 0.5])
+    assert len(m["learning_curve"]) == 3
+    assert m["train/wall_s"] < 1.5 and m["train/cpu_s"] < 1.5  # 3 s of evaluation burned, none counted
 
 
 def test_a_flops_budget_stops_training_at_equal_compute():
