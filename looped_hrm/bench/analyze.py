@@ -372,17 +372,21 @@ def analyze(
         )
     notes = [f"Runs without a checkpoint, not analysed: {', '.join(p.stem for p in missing)}."] if missing else []
     frames: dict[str, list[pd.DataFrame]] = {}
+    used: dict[str, int] = {}  # run -> test puzzles analysed
     for path in runnable:
         run = restore(path, device=device)
-        print(
-            f"analyzing {run.name} ({min(limit or 10**12, len(run.task.build(run.eval.split)))} test puzzles)",
-            file=sys.stderr,
-        )
+        used[run.name] = min(limit or 10**12, len(run.task.build(run.eval.split)))
+        print(f"analyzing {run.name} ({used[run.name]} test puzzles)", file=sys.stderr)
         for key, frame in analyze_run(run, limit=limit, segments=segments).items():
             frames.setdefault(key, []).append(frame)
     merged = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
     out_dir = Path(out) if out else (where if where.is_dir() else where.parent.parent) / "analysis"
-    notes.append(f"Test puzzles: the first {limit} of each run's evaluation split." if limit else "Test puzzles: all.")
+    counts = ", ".join(f"{name}: {n}" for name, n in used.items())
+    notes.append(
+        f"Test puzzles: the first {limit} of each run's evaluation split, or all when it has fewer ({counts})."
+        if limit
+        else f"Test puzzles: all ({counts})."
+    )
     return write_analysis(
         merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes
     )

@@ -41,6 +41,15 @@ def test_analyze_writes_tables_and_plots(sudoku_run, capsys):
     assert (rho.distinct_difficulties == 1).all() and rho.spearman_difficulty_vs_segments.isna().all()
     for name in ("analysis.md", "residuals.png", "scaling.png", "compute_vs_difficulty.png"):
         assert (out / name).stat().st_size > 0
+    assert "/hrm/act_q/seed0: 16" in (out / "analysis.md").read_text()  # says how many puzzles each run used
+
+
+def test_analyze_says_when_a_split_is_smaller_than_the_limit(sudoku_run, tmp_path):
+    assert main(["analyze", str(sudoku_run), "--model", "hrm", "--limit", "1000", "--segments", "1",
+                 "--out", str(tmp_path / "a")]) == 0
+    note = (tmp_path / "a" / "analysis.md").read_text()
+    assert "the first 1000 of each run's evaluation split, or all when it has fewer" in note
+    assert "/hrm/act_q/seed0: 128)" in note  # the tiny preset holds 128 test puzzles
 
 
 def test_analyze_without_checkpoints_says_so(tmp_path, sudoku_run, capsys):
