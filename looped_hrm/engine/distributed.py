@@ -27,6 +27,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+# torch 2.13 renamed all_gather_into_tensor (deprecated there, with a warning on every call); older
+# releases within the supported range (>= 2.4) only have the old name
+_all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+
 
 @dataclass
 class Dist:
@@ -93,7 +97,7 @@ class Dist:
         if dtype == torch.bool:  # gloo and NCCL disagree on bool; bytes travel everywhere
             padded = padded.to(torch.uint8)
         out = padded.new_empty((self.world * cap, *padded.shape[1:]))
-        dist.all_gather_into_tensor(out, padded)
+        _all_gather_single(out, padded)
         parts = [out[r * cap : r * cap + n] for r, n in enumerate(sizes)]
         return torch.cat(parts).to(dtype)
 
