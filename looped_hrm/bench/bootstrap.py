@@ -104,6 +104,37 @@ def mean_ci(
     return Estimate(mean, min(low, mean), max(high, mean), *mat.shape)
 
 
+def subset_gap(
+    values: np.ndarray | list[np.ndarray],
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Estimate:
+    """Mean of ``values[seeds, N]`` over the examples in ``first`` minus the mean over ``second`` (boolean
+    masks of the N examples), averaged over seeds. Each replicate resamples seeds and examples together
+    and recomputes both subset means from the resampled examples (a ratio per replicate), so a gap that
+    is constant within each subset has no spread from the examples, only from the seeds."""
+    mat = _matrix(values)
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if not (first.any() and second.any()):
+        raise ValueError("both subsets need at least one example")
+    counts = _example_counts(mat.shape[1], resamples, seed)  # [B, N]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a replicate may draw no example of a small subset
+        gaps = (counts @ (mat * first).T) / (counts @ first)[:, None] - (counts @ (mat * second).T) / (counts @ second)[
+            :, None
+        ]  # [B, S]: each seed's gap in each replicate
+    rng = np.random.default_rng(seed)
+    seed_counts = rng.multinomial(len(mat), np.full(len(mat), 1 / len(mat)), size=resamples)  # [B, S]
+    reps = (seed_counts * gaps).sum(1) / len(mat)
+    reps = reps[np.isfinite(reps)]
+    low, high = _percentiles(reps, level)
+    mean = float((mat[:, first > 0].mean(1) - mat[:, second > 0].mean(1)).mean())
+    return Estimate(mean, min(low, mean), max(high, mean), *mat.shape)
+
+
 def paired_difference(
     a: np.ndarray | list[np.ndarray],
     b: np.ndarray | list[np.ndarray],

@@ -5,7 +5,7 @@
 ``results.md``       task × model × halting: headline metrics, mean [95 % CI]
 ``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse
 ``comparisons.md``   every pair of cells of a task: paired-bootstrap difference, CI, p-value
-``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order
+``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order; hardest − easiest gap
 ``task_metrics.md``  the tasks' own metrics (ARC pass@1/pass@2, arith_proof proof statistics)
 ``curves.md/.csv``   learning curves: accuracy at fractions of the budget, best / final / steps to X
 ``results.tex``      the summary as LaTeX (on request)
@@ -470,6 +470,43 @@ def buckets(cell_list: list[Cell]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
+    """Per cell: mean segments on the hardest bucket minus the easiest, within each run, mean [95 % CI].
+
+    The claim "more compute on harder puzzles" is a comparison inside a run, on the same puzzles. Its
+    absolute parts (segments per bucket) move with a run's halt head from seed to seed and machine to
+    machine far more than the gap does, so the gap gets its own interval (`bootstrap.subset_gap`:
+    seeds and puzzles resampled together, both bucket means recomputed in every replicate). Each
+    seed's own gap is listed beside it.
+    """
+    rows = []
+    for cell in cell_list:
+        ex, names = cell.examples, cell.bucket_names()
+        if not ex or len(names) < 2 or any("segments" not in e.get("policy", {}) for e in ex):
+            continue
+        bucket = ex[0]["bucket"]
+        if any(len(e["bucket"]) != len(bucket) or not np.array_equal(e["bucket"], bucket) for e in ex):
+            continue  # not the same test puzzles
+        present = np.unique(bucket)  # a task may name buckets its test set does not use
+        if len(present) < 2:
+            continue
+        easiest, hardest = bucket == present[0], bucket == present[-1]
+        segments = np.stack([e["policy"]["segments"] for e in ex]).astype(np.float64)
+        per_seed = segments[:, hardest].mean(1) - segments[:, easiest].mean(1)
+        rows.append(
+            {
+                "task": cell.task,
+                "model": cell.model,
+                "halting": cell.label(),
+                "gap": f"{names[present[-1]]} − {names[present[0]]}",
+                "seeds": len(ex),
+                "extra segments": ci_text(bootstrap.subset_gap(segments, hardest, easiest), "num"),
+                "each seed": ", ".join(f"{v:+.2f}" for v in per_seed),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------ learning curves
 
 CURVE_COLUMNS = [
@@ -562,6 +599,20 @@ def markdown(frame: pd.DataFrame) -> str:
     return tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n"
 
 
+def _gap_section(cell_list: list[Cell]) -> str:
+    gap = difficulty_gap(cell_list)
+    if gap.empty:
+        return ""
+    return (
+        "\n\nMore compute on harder puzzles, within each run: mean segments on the hardest bucket minus the "
+        "easiest, on the same puzzles, mean [95 % CI] (seeds and puzzles resampled together, both bucket means "
+        "recomputed in every replicate) and each seed's own gap. Above 0: the halting policy spends "
+        "more on harder puzzles. The gap compares puzzles inside each run; the per-bucket segments above also carry "
+        "how early a run's halt head stops overall, which varies from seed to seed and machine to machine.\n\n"
+        + markdown(gap)
+    )
+
+
 def write_tables(
     out_dir: str | Path,
     records: list[dict[str, Any]],
@@ -617,7 +668,8 @@ def write_tables(
         out_dir / "buckets.md",
         head + method + "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
         "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n"
-        + markdown(buckets(cell_list)),
+        + markdown(buckets(cell_list))
+        + _gap_section(cell_list),
     )
     extra = task_metrics(cell_list)
     if not extra.empty:

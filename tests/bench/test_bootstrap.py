@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from looped_hrm.bench.bootstrap import mean_ci, paired_difference
+from looped_hrm.bench.bootstrap import mean_ci, paired_difference, subset_gap
 from looped_hrm.evaluation.per_example import decode, encode
 
 
@@ -57,3 +57,19 @@ def test_per_example_arrays_round_trip(kind, values):
     text = encode(torch.tensor(values), kind)
     assert text.startswith(kind + ":")
     np.testing.assert_array_equal(decode(text, len(values)), np.asarray(values, dtype=float))
+
+
+def test_subset_gap_recomputes_both_subset_means_in_every_replicate():
+    hard = np.arange(200) < 50  # a quarter of the examples
+    easy = ~hard
+    constant = np.where(hard, 6.0, 4.0)[None, :]  # one seed, the gap is 2 on every resample of the examples
+    est = subset_gap(constant, hard, easy)
+    assert (est.mean, est.low, est.high) == (2.0, 2.0, 2.0)
+    rng = np.random.default_rng(0)
+    noisy = np.stack([np.where(hard, 6.0 + s, 4.0) + rng.normal(0, 1, 200) for s in range(4)])
+    est = subset_gap(noisy, hard, easy)
+    per_seed = noisy[:, hard].mean(1) - noisy[:, easy].mean(1)
+    assert est.mean == pytest.approx(per_seed.mean()) and est.low < per_seed.mean() < est.high
+    assert per_seed.min() - 0.5 < est.low and est.high < per_seed.max() + 0.5
+    with pytest.raises(ValueError, match="at least one example"):
+        subset_gap(constant, np.zeros(200, bool), easy)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from looped_hrm.bench.tables import (buckets, cells, comparisons, curve_summary, curves, estimates, leaderboard,
+from looped_hrm.bench.tables import (buckets, cells, comparisons, difficulty_gap, curve_summary, curves, estimates, leaderboard,
                                      load_records, mean_std, records_to_frame, summary, task_metrics, write_tables)
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.metrics import ExampleResults
@@ -107,6 +107,26 @@ def test_buckets_come_in_the_task_order_with_compute(records):
     hrm = table[table.model == "hrm"]
     assert list(hrm.bucket) == list(BUCKETS)
     assert list(hrm.segments) == ["4.00", "4.00", "2.00"]  # the '14-27' rows (the first 100) stopped at 2
+
+
+def test_difficulty_gap_is_hardest_minus_easiest_within_each_run(records):
+    gap = difficulty_gap(cells(records))
+    hrm = gap[gap.model == "hrm"].iloc[0]
+    # hardest '14-27' (the first 100 puzzles) stopped at 2, easiest '<7' at 4: 2 fewer segments, every seed
+    assert (hrm.gap, hrm.seeds, hrm["extra segments"], hrm["each seed"]) == ("14-27 − <7", 2, "-2.00", "-2.00, -2.00")
+    assert gap[gap.model == "baseline"].iloc[0]["extra segments"] == "0.00"  # 4 segments everywhere
+
+
+def test_difficulty_gap_interval_follows_the_seeds(records):
+    rng = np.random.default_rng(1)
+    bucket = np.repeat([0, 1, 2], 100)
+    recs = [record("sudoku", "hrm", "act_bce", s, rng.random(300) < 0.5, bucket=bucket,
+                   segments=[3] * 100 + [4] * 100 + [3 + extra] * 100) for s, extra in enumerate((1, 2, 3))]
+    row = difficulty_gap(cells(recs)).iloc[0]
+    assert row["each seed"] == "+1.00, +2.00, +3.00"
+    mean, interval = row["extra segments"].split(" [")
+    low, high = (float(v) for v in interval.rstrip("]").split(", "))
+    assert mean == "2.00" and 1.0 <= low < 2.0 < high <= 3.0  # seeds resampled: spans their spread
 
 
 def test_estimates_are_long_and_bootstrap_over_examples(records):
