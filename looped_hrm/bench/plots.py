@@ -118,6 +118,13 @@ def _err(rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
     return np.abs(np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])) * scale
 
 
+def _series(ax, x, rows: pd.DataFrame, s: dict, scale: float = 1.0) -> None:
+    """One model × halting line: ``rows``' means (× ``scale``) at ``x`` with their 95 % intervals."""
+    ax.errorbar(
+        x, scale * rows["mean"], yerr=_err(rows, scale), color=s["color"], marker=s["marker"], capsize=2, alpha=0.85
+    )
+
+
 def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
     acc, flops = _rows(est, "policy/exact_accuracy"), _rows(est, "policy/flops_per_example")
     both = acc.merge(flops, on=["model", "halting"], suffixes=("", "_x"))
@@ -154,15 +161,7 @@ def _compute_vs_difficulty(est: pd.DataFrame, ax, style) -> bool:
     for (model, halting), group in rows.groupby(["model", "halting"]):
         s = style[(model, halting)]
         group = group.assign(pos=group.bucket.map(position)).sort_values("pos")
-        ax.errorbar(
-            group.pos + 0.06 * s["dodge"],
-            group["mean"],
-            yerr=_err(group),
-            color=s["color"],
-            marker=s["marker"],
-            capsize=2,
-            alpha=0.85,
-        )
+        _series(ax, group.pos + 0.06 * s["dodge"], group, s)
     ax.set_xticks(range(len(position)), list(position), fontsize=8)
     ax.set_xlabel("difficulty bucket (easy → hard)")
     ax.set_ylabel("mean segments used")
@@ -178,15 +177,7 @@ def _inference_scaling(est: pd.DataFrame, ax, style) -> bool:
     for (model, halting), group in rows.groupby(["model", "halting"]):
         s = style[(model, halting)]
         group = group.sort_values("segments")
-        ax.errorbar(
-            group.segments * 2 ** (0.03 * s["dodge"]),
-            100 * group["mean"],
-            yerr=_err(group, 100),
-            color=s["color"],
-            marker=s["marker"],
-            capsize=2,
-            alpha=0.85,
-        )
+        _series(ax, group.segments * 2 ** (0.03 * s["dodge"]), group, s, 100)
     trained = est.loc[est.metric == "train_max_segments", "mean"] if "train_max_segments" in set(est.metric) else []
     for train_max in sorted(set(trained)):
         ax.axvline(train_max, color="grey", linestyle=":", linewidth=1)
@@ -204,15 +195,7 @@ def _learning_curves(curves: pd.DataFrame, ax, style, x: str = "train_flops") ->
         if s is None:
             continue
         group = group.sort_values("fraction")
-        ax.errorbar(
-            group[x],
-            100 * group["mean"],
-            yerr=_err(group, 100),
-            color=s["color"],
-            marker=s["marker"],
-            capsize=2,
-            alpha=0.85,
-        )
+        _series(ax, group[x], group, s, 100)
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs" if x == "train_flops" else "optimizer steps")
     ax.set_ylabel("test exact accuracy (%)")

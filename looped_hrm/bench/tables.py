@@ -485,7 +485,7 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
         if not ex or len(names) < 2 or any("segments" not in e.get("policy", {}) for e in ex):
             continue
         bucket = ex[0]["bucket"]
-        if any(len(e["bucket"]) != len(bucket) or not np.array_equal(e["bucket"], bucket) for e in ex):
+        if not all(np.array_equal(e["bucket"], bucket) for e in ex):
             continue  # not the same test puzzles
         present = np.unique(bucket)  # a task may name buckets its test set does not use
         if len(present) < 2:

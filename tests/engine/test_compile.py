@@ -14,27 +14,12 @@ import torch
 from torch._dynamo.utils import counters
 
 from looped_hrm.bench.speed import measure
-from looped_hrm.config import plugin_config
 from looped_hrm.engine.compiled import compiled_segment
 from looped_hrm.evaluation.evaluate import evaluate
-from looped_hrm.registry import get_registry
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.experiment import seed_everything
 from looped_hrm.training.trainer import Trainer
 
-# every built-in model with the policy it is usually trained with
-MODELS = [("hrm", "act_q"), ("trm", "act_bce"), ("looped_transformer", "act_q"), ("transformer", "act_q")]
-
-
-def _build(model: str, halting: str):
-    registry = get_registry()
-    task_spec, model_spec, halt_spec = (registry.get("task", "sudoku"), registry.get("model", model),
-                                        registry.get("halting", halting))
-    task = task_spec.factory(plugin_config(task_spec, "tiny", None, "test", ("task",)))
-    seed_everything(0)
-    net = model_spec.factory(plugin_config(model_spec, "tiny", None, "test", ("model",)), task.info)
-    policy = halt_spec.factory(plugin_config(halt_spec, None, None, "test", ("halting",)))
-    return task, net, policy
+from .builtins import MODELS, tiny_sudoku
 
 
 def _unique_graphs() -> int:
@@ -45,7 +30,7 @@ def _unique_graphs() -> int:
 @pytest.mark.parametrize("model, halting", MODELS)
 def test_no_recompilation_after_warmup(model, halting):
     torch._dynamo.reset()
-    task, net, policy = _build(model, halting)
+    task, net, policy = tiny_sudoku(model, halting)
     test = task.build("test")
     cfg = TrainConfig(steps=100, batch_size=8, compile=True, compile_backend="aot_eager", progress=False,
                       max_segments=4)
@@ -85,7 +70,7 @@ def test_speed_reports_compile_time_and_zero_recompiles():
 def test_inductor_segment_matches_eager():
     """A real inductor compile of HRM's segment: logits, Q logits and gradients as in eager mode."""
     torch._dynamo.reset()
-    task, net, _ = _build("hrm", "act_q")
+    task, net, _ = tiny_sudoku("hrm", "act_q")
     batch = task.build("test").batch(torch.arange(6))
     carry = net.initial_carry(batch)
 

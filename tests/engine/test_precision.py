@@ -6,25 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from looped_hrm.config import plugin_config
 from looped_hrm.engine.segment import autocast_for
-from looped_hrm.registry import get_registry
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.experiment import seed_everything
 from looped_hrm.training.trainer import Trainer
 
-MODELS = [("hrm", "act_q"), ("trm", "act_bce"), ("looped_transformer", "act_q"), ("transformer", "act_q")]
+from .builtins import MODELS, tiny_sudoku
 
 
 @pytest.mark.parametrize("model, halting", MODELS)
 def test_bf16_autocast_on_cpu(model, halting):
-    registry = get_registry()
-    task_spec, model_spec, halt_spec = (registry.get("task", "sudoku"), registry.get("model", model),
-                                        registry.get("halting", halting))
-    task = task_spec.factory(plugin_config(task_spec, "tiny", None, "test", ("task",)))
-    seed_everything(0)
-    net = model_spec.factory(plugin_config(model_spec, "tiny", None, "test", ("model",)), task.info)
-    policy = halt_spec.factory(plugin_config(halt_spec, None, None, "test", ("halting",)))
+    task, net, policy = tiny_sudoku(model, halting)
     split = task.build("test")
 
     batch = split.batch(torch.arange(8))
