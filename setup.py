@@ -8,5 +8,8 @@ sub-package (any folder with an ``__init__.py``) is picked up without editing a 
 
 from setuptools import find_packages, setup
 
-setup(packages=find_packages(include=["looped_hrm", "looped_hrm.*"])
-      + ["looped_hrm.plugins"] + [f"looped_hrm.plugins.{name}" for name in find_packages("plugins")])
+setup(
+    packages=find_packages(include=["looped_hrm", "looped_hrm.*"])
+    + ["looped_hrm.plugins"]
+    + [f"looped_hrm.plugins.{name}" for name in find_packages("plugins")]
+)

@@ -26,8 +26,14 @@ COMBOS = expand(BENCH, get_registry(), _source)
 
 def floor_for(combo: Combination) -> Floor | None:
     """The first floor whose task, model and halting match the combination's labels (``*``: any)."""
-    return next((f for f in BENCH.floors
-                 if all(want in ("*", got) for want, got in zip((f.task, f.model, f.halting), combo.labels))), None)
+    return next(
+        (
+            f
+            for f in BENCH.floors
+            if all(want in ("*", got) for want, got in zip((f.task, f.model, f.halting), combo.labels))
+        ),
+        None,
+    )
 
 
 @pytest.mark.benchmark
@@ -40,6 +46,8 @@ def test_combination_reaches_its_floor(combo: Combination, tmp_path: Path) -> No
     record = run_combination(combo, tmp_path, threads=1)
     assert record["status"] == "ok", record.get("traceback")
     value = record["metrics"][floor.metric]
-    assert value >= floor.min, (f"{combo.name}: {floor.metric} = {value:.3f} < floor {floor.min} "
-                                f"(measured mean {floor.measured_mean}, std {floor.measured_std} over "
-                                f"{floor.measured_seeds} seeds)")
+    assert value >= floor.min, (
+        f"{combo.name}: {floor.metric} = {value:.3f} < floor {floor.min} "
+        f"(measured mean {floor.measured_mean}, std {floor.measured_std} over "
+        f"{floor.measured_seeds} seeds)"
+    )

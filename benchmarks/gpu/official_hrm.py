@@ -34,8 +34,18 @@ import torch
 import torch.nn.functional as F
 
 # the published Sudoku-Extreme architecture (config/arch/hrm_v1.yaml); vocabulary and length of 9x9 Sudoku
-PAPER = {"H_cycles": 2, "L_cycles": 2, "H_layers": 4, "L_layers": 4, "hidden_size": 512, "num_heads": 8,
-         "expansion": 4, "pos_encodings": "rope", "halt_max_steps": 16, "halt_exploration_prob": 0.1}
+PAPER = {
+    "H_cycles": 2,
+    "L_cycles": 2,
+    "H_layers": 4,
+    "L_layers": 4,
+    "hidden_size": 512,
+    "num_heads": 8,
+    "expansion": 4,
+    "pos_encodings": "rope",
+    "halt_max_steps": 16,
+    "halt_exploration_prob": 0.1,
+}
 TINY = {**PAPER, "H_layers": 1, "L_layers": 1, "hidden_size": 32, "num_heads": 2, "halt_max_steps": 4}
 VOCAB, SEQ_LEN, IGNORE_LABEL = 11, 81, -100
 
@@ -67,16 +77,23 @@ def _adam_atan2_stand_in() -> types.ModuleType:
 
 def _import_official(hrm_dir: Path):
     if not (hrm_dir / "models" / "hrm" / "hrm_act_v1.py").exists():
-        raise SystemExit(f"{hrm_dir}: no official HRM copy here (models/hrm/hrm_act_v1.py missing); "
-                         "run benchmarks/gpu/prepare.sh first")
+        raise SystemExit(
+            f"{hrm_dir}: no official HRM copy here (models/hrm/hrm_act_v1.py missing); "
+            "run benchmarks/gpu/prepare.sh first"
+        )
     sys.modules.setdefault("flash_attn_interface", _flash_attn_stand_in())
     sys.modules.setdefault("adam_atan2", _adam_atan2_stand_in())
     sys.path.insert(0, str(hrm_dir))
-    official = {name: importlib.import_module(name) for name in
-                ("models.hrm.hrm_act_v1", "models.losses", "models.sparse_embedding", "adam_atan2")}
-    return (official["models.hrm.hrm_act_v1"].HierarchicalReasoningModel_ACTV1, official["models.losses"].ACTLossHead,
-            official["models.sparse_embedding"].CastedSparseEmbeddingSignSGD_Distributed,
-            official["adam_atan2"].AdamATan2)  # the last one: the stand-in above
+    official = {
+        name: importlib.import_module(name)
+        for name in ("models.hrm.hrm_act_v1", "models.losses", "models.sparse_embedding", "adam_atan2")
+    }
+    return (
+        official["models.hrm.hrm_act_v1"].HierarchicalReasoningModel_ACTV1,
+        official["models.losses"].ACTLossHead,
+        official["models.sparse_embedding"].CastedSparseEmbeddingSignSGD_Distributed,
+        official["adam_atan2"].AdamATan2,
+    )  # the last one: the stand-in above
 
 
 def _batches(batch: int, device: torch.device, count: int = 4) -> list[dict[str, torch.Tensor]]:
@@ -88,27 +105,47 @@ def _batches(batch: int, device: torch.device, count: int = 4) -> list[dict[str,
         blank = torch.rand(batch, SEQ_LEN, generator=gen) < 0.7
         inputs = torch.where(blank, torch.ones_like(labels), labels)
         ids = torch.zeros(batch, dtype=torch.int32)  # Sudoku: one puzzle identifier
-        out.append({k: v.to(device) for k, v in
-                    {"inputs": inputs, "labels": labels, "puzzle_identifiers": ids}.items()})
+        out.append(
+            {k: v.to(device) for k, v in {"inputs": inputs, "labels": labels, "puzzle_identifiers": ids}.items()}
+        )
     return out
 
 
-def measure(hrm_dir: Path, *, batch: int, steps: int, warmup: int, compile: bool, device: str,
-            tiny: bool = False, peak_tflops: float | None = None, backend: str = "inductor") -> dict:
+def measure(
+    hrm_dir: Path,
+    *,
+    batch: int,
+    steps: int,
+    warmup: int,
+    compile: bool,
+    device: str,
+    tiny: bool = False,
+    peak_tflops: float | None = None,
+    backend: str = "inductor",
+) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     Model, LossHead, SparseSignSGD, AdamATan2 = _import_official(hrm_dir)
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     arch = TINY if tiny else PAPER
-    config = dict(**arch, batch_size=batch, vocab_size=VOCAB, seq_len=SEQ_LEN, num_puzzle_identifiers=1,
-                  puzzle_emb_ndim=arch["hidden_size"], causal=False,
-                  forward_dtype="bfloat16" if cuda else "float32")
+    config = dict(
+        **arch,
+        batch_size=batch,
+        vocab_size=VOCAB,
+        seq_len=SEQ_LEN,
+        num_puzzle_identifiers=1,
+        puzzle_emb_ndim=arch["hidden_size"],
+        causal=False,
+        forward_dtype="bfloat16" if cuda else "float32",
+    )
     torch.manual_seed(0)
     with torch.device(dev):
         model = LossHead(Model(config), loss_type="stablemax_cross_entropy")
-    optimizers = [SparseSignSGD(model.model.puzzle_emb.buffers(), lr=1e-2, weight_decay=0.1, world_size=1),
-                  AdamATan2(model.parameters(), lr=1e-4, weight_decay=0.1, betas=(0.9, 0.95))]
+    optimizers = [
+        SparseSignSGD(model.model.puzzle_emb.buffers(), lr=1e-2, weight_decay=0.1, world_size=1),
+        AdamATan2(model.parameters(), lr=1e-4, weight_decay=0.1, betas=(0.9, 0.95)),
+    ]
     batches = _batches(batch, dev)
     state: dict = {"carry": None, "i": 0}
 
@@ -158,16 +195,28 @@ def measure(hrm_dir: Path, *, batch: int, steps: int, warmup: int, compile: bool
     steps_per_s = steps / elapsed
     positions = SEQ_LEN + 1  # 81 cells + 1 puzzle-embedding position
     return {
-        "model": "official HRM (sapientinc/HRM)", "preset": "tiny" if tiny else "paper", "batch": batch,
-        "compile": compile, "compile_backend": backend if compile else None,
+        "model": "official HRM (sapientinc/HRM)",
+        "preset": "tiny" if tiny else "paper",
+        "batch": batch,
+        "compile": compile,
+        "compile_backend": backend if compile else None,
         "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
-        "precision": "bf16" if cuda else "fp32", "torch": torch.__version__, "timed_steps": steps,
-        "warmup_steps": warmup, "steps_per_s": steps_per_s, "ms_per_step": 1000 * elapsed / steps,
-        "sequences_per_s": batch * steps_per_s, "seq_positions": positions, "tokens_per_s": batch * positions * steps_per_s,
-        "tflop_per_step_counted": counted / 1e12, "achieved_tflops": counted * steps_per_s / 1e12,
-        "peak_tflops": peak_tflops, "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
+        "precision": "bf16" if cuda else "fp32",
+        "torch": torch.__version__,
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+        "steps_per_s": steps_per_s,
+        "ms_per_step": 1000 * elapsed / steps,
+        "sequences_per_s": batch * steps_per_s,
+        "seq_positions": positions,
+        "tokens_per_s": batch * positions * steps_per_s,
+        "tflop_per_step_counted": counted / 1e12,
+        "achieved_tflops": counted * steps_per_s / 1e12,
+        "peak_tflops": peak_tflops,
+        "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None,
-        "first_step_s": first_step_s, "graphs_compiled": graphs_warmup - graphs_before,
+        "first_step_s": first_step_s,
+        "graphs_compiled": graphs_warmup - graphs_before,
         "recompiles_after_warmup": graphs() - graphs_warmup,
         "substitutions": "flash_attn -> SDPA; AdamATan2 (CUDA) -> looped_hrm.training.optim.AdamAtan2 (same maths)",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -187,8 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--out", type=Path, required=True, help="writes official_hrm.json here")
     args = parser.parse_args(argv)
-    row = measure(args.hrm_dir.resolve(), batch=args.batch, steps=args.steps, warmup=args.warmup, compile=args.compile,
-                  device=args.device, tiny=args.tiny, peak_tflops=args.peak_tflops, backend=args.compile_backend)
+    row = measure(
+        args.hrm_dir.resolve(),
+        batch=args.batch,
+        steps=args.steps,
+        warmup=args.warmup,
+        compile=args.compile,
+        device=args.device,
+        tiny=args.tiny,
+        peak_tflops=args.peak_tflops,
+        backend=args.compile_backend,
+    )
     row["command"] = "python benchmarks/gpu/official_hrm.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "official_hrm.json").write_text(json.dumps(row, indent=1) + "\n")

@@ -38,25 +38,32 @@ def write(tmp_path: Path, text: str) -> Path:
 # ------------------------------------------------------------------ train:/eval: and --time-budget
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("train.stpes=5", "--set train.stpes=5: train.stpes: unknown key (did you mean 'steps'?)"),
-    ("train.steps=0", "--set train.steps=0: train.steps: steps must be > 0, got 0"),
-    ("train.lr=-1", "--set train.lr=-1: train.lr: lr must be >= 0"),
-    ("eval.max_segments=0", "--set eval.max_segments=0: eval.max_segments: max_segments must be > 0"),
-    ("eval.cruve=[1]", "--set eval.cruve=[1]: eval.cruve: unknown key (did you mean 'curve'?)"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("train.stpes=5", "--set train.stpes=5: train.stpes: unknown key (did you mean 'steps'?)"),
+        ("train.steps=0", "--set train.steps=0: train.steps: steps must be > 0, got 0"),
+        ("train.lr=-1", "--set train.lr=-1: train.lr: lr must be >= 0"),
+        ("eval.max_segments=0", "--set eval.max_segments=0: eval.max_segments: max_segments must be > 0"),
+        ("eval.cruve=[1]", "--set eval.cruve=[1]: eval.cruve: unknown key (did you mean 'curve'?)"),
+    ],
+)
 def test_bad_train_or_eval_value_on_the_command_line(capsys, tmp_path, override, expected):
     assert expected in run_bad(capsys, tmp_path, *GRID, "--set", override)
 
 
 def test_typo_under_train_in_a_benchmark_file_names_its_line(capsys, tmp_path):
     path = write(tmp_path, "name: b\ntasks: [parity]\nmodels: [hrm]\npreset: tiny\ntrain:\n  steps: 10\n  stpes: 5\n")
-    assert f"{path}:7: train.stpes: unknown key (did you mean 'steps'?)" in run_bad(capsys, tmp_path, "--benchmark", str(path))
+    assert f"{path}:7: train.stpes: unknown key (did you mean 'steps'?)" in run_bad(
+        capsys, tmp_path, "--benchmark", str(path)
+    )
 
 
 def test_bad_value_in_an_entrys_train_block_names_that_entry(capsys, tmp_path):
-    path = write(tmp_path, "name: b\ntasks: [parity]\nmodels:\n  - plugin: hrm\n    train: {steps: 0}\n"
-                           "preset: tiny\ntrain: {steps: 10}\n")
+    path = write(
+        tmp_path,
+        "name: b\ntasks: [parity]\nmodels:\n  - plugin: hrm\n    train: {steps: 0}\npreset: tiny\ntrain: {steps: 10}\n",
+    )
     assert f"{path}:5: models.0.train.steps: steps must be > 0" in run_bad(capsys, tmp_path, "--benchmark", str(path))
 
 
@@ -115,7 +122,9 @@ def test_duplicate_seeds_are_rejected(capsys, tmp_path):
 
 def test_duplicate_yaml_key_is_rejected(capsys, tmp_path):
     path = write(tmp_path, "name: b\ntasks: [parity]\nmodels: [hrm]\npreset: tiny\ntrain:\n  steps: 10\n  steps: 5\n")
-    assert f"{path}:7: train.steps: duplicate key (first given on line 6" in run_bad(capsys, tmp_path, "--benchmark", str(path))
+    assert f"{path}:7: train.steps: duplicate key (first given on line 6" in run_bad(
+        capsys, tmp_path, "--benchmark", str(path)
+    )
 
 
 # ---------------------------------------------------------------------------------------- devices
@@ -136,10 +145,14 @@ def test_unknown_device(capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- records on disk
 
-REFERENCE_RECORD = next((Path(__file__).resolve().parents[2] / "results" / "ci-cpu" / "runs").glob("parity__hrm__*.json"))
+REFERENCE_RECORD = next(
+    (Path(__file__).resolve().parents[2] / "results" / "ci-cpu" / "runs").glob("parity__hrm__*.json")
+)
 
 
-@pytest.mark.parametrize("text", ["{}", "[]", '"x"', "{not json", None], ids=["empty", "list", "string", "broken", "garbage-metrics"])
+@pytest.mark.parametrize(
+    "text", ["{}", "[]", '"x"', "{not json", None], ids=["empty", "list", "string", "broken", "garbage-metrics"]
+)
 def test_malformed_record_is_named_and_skipped_by_report(capsys, tmp_path, text):
     import json
 
@@ -252,7 +265,8 @@ def test_duplicate_plugin_warning_blames_the_newcomer(tmp_path, monkeypatch):
         "from looped_hrm.plugins.tasks.parity import ParityConfig, ParityTask\n\n"
         "@hookimpl\n"
         "def looped_hrm_tasks():\n"
-        "    return [TaskSpec(name='parity', factory=ParityTask, config=ParityConfig, description='a copy')]\n")
+        "    return [TaskSpec(name='parity', factory=ParityTask, config=ParityConfig, description='a copy')]\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = build_registry(extra_modules=["dup_parity"])
     (failure,) = [f for f in registry.failures if "parity" in f.error]

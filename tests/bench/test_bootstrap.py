@@ -51,8 +51,10 @@ def test_paired_test_needs_the_same_examples():
         paired_difference(np.ones(5), np.ones(6))
 
 
-@pytest.mark.parametrize("kind,values", [("bits", [True, False, True] * 7), ("u16", [0, 1, 300, 65535]),
-                                         ("f32", [0.25, 1.5, -2.0]), ("u8", [0, 3, 255])])
+@pytest.mark.parametrize(
+    "kind,values",
+    [("bits", [True, False, True] * 7), ("u16", [0, 1, 300, 65535]), ("f32", [0.25, 1.5, -2.0]), ("u8", [0, 3, 255])],
+)
 def test_per_example_arrays_round_trip(kind, values):
     text = encode(torch.tensor(values), kind)
     assert text.startswith(kind + ":")

@@ -11,8 +11,12 @@ from looped_hrm.config import load_yaml
 
 def record(model, seed, exact, token):
     combo = {"task": {"label": "t"}, "model": {"label": model}, "halting": {"label": "fixed"}, "seed": seed}
-    return {"key": f"{model}{seed}", "combination": combo, "status": "ok",
-            "metrics": {"policy/exact_accuracy": exact, "policy/token_accuracy": token}}
+    return {
+        "key": f"{model}{seed}",
+        "combination": combo,
+        "status": "ok",
+        "metrics": {"policy/exact_accuracy": exact, "policy/token_accuracy": token},
+    }
 
 
 def test_converged_cells_get_exact_floors_and_noisy_ones_token_floors():

@@ -24,8 +24,9 @@ def puzzle_lines(count: int) -> list[str]:
 
 def file_combo(path: Path, registry=None):
     config = {"size": 4, "train_file": str(path), "test_file": str(path), "num_train": 6, "num_test": 6}
-    combo = resolve_combination("sudoku", "hrm", preset="tiny", task_config=config, train={"steps": 2},
-                                registry=registry)
+    combo = resolve_combination(
+        "sudoku", "hrm", preset="tiny", task_config=config, train={"steps": 2}, registry=registry
+    )
     fingerprint_data([combo], registry)
     return combo
 
@@ -55,7 +56,9 @@ def test_a_plugin_revision_or_package_version_gives_a_new_key(puzzle_file):
     registry.entries["model"]["hrm"] = dataclasses.replace(entry, spec=dataclasses.replace(entry.spec, revision=2))
     revised = file_combo(puzzle_file, registry)
     assert revised.model["revision"] == 2 and revised.key != before.key
-    registry.entries["model"]["hrm"] = dataclasses.replace(entry, origin=dataclasses.replace(entry.origin, version="9.9"))
+    registry.entries["model"]["hrm"] = dataclasses.replace(
+        entry, origin=dataclasses.replace(entry.origin, version="9.9")
+    )
     upgraded = file_combo(puzzle_file, registry)
     assert upgraded.model["version"] == "9.9" and upgraded.key not in (before.key, revised.key)
 
@@ -65,8 +68,9 @@ def test_a_local_plugin_module_is_versioned_by_its_source(tmp_path, monkeypatch)
     module.write_text(Path(__file__).with_name("toy_plugins.py").read_text())
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = build_registry(extra_modules=["my_local_models"])
-    combo = resolve_combination("parity", "no_halting_head", "fixed", preset="tiny", train={"steps": 2},
-                                registry=registry)
+    combo = resolve_combination(
+        "parity", "no_halting_head", "fixed", preset="tiny", train={"steps": 2}, registry=registry
+    )
     assert combo.model["version"].startswith("local-")
 
 

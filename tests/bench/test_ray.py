@@ -48,8 +48,9 @@ def test_ray_records_equal_local_records(ray_address, tmp_path):
     grid = ["--tasks", "parity", "--models", "hrm,baseline", "--halting", "act_q", "--jobs", "2", *FAST]
     local = bench(*grid, "--out", str(tmp_path / "local"), cwd=tmp_path)
     assert local.returncode == 0, local.stderr
-    remote = bench(*grid, "--executor", "ray", "--ray-address", ray_address, "--out", str(tmp_path / "ray"),
-                   cwd=tmp_path)
+    remote = bench(
+        *grid, "--executor", "ray", "--ray-address", ray_address, "--out", str(tmp_path / "ray"), cwd=tmp_path
+    )
     assert remote.returncode == 0, remote.stderr
 
     by_local, by_ray = records(tmp_path / "local"), records(tmp_path / "ray")
@@ -61,13 +62,29 @@ def test_ray_records_equal_local_records(ray_address, tmp_path):
         assert deterministic_part(rec["metrics"]) == deterministic_part(other["metrics"]), name
     # the tables are built from the records alone: the same rows, the same numbers
     keep = ["task", "model", "halting", "seed", "status", "policy/exact_accuracy", "fixed/exact_accuracy"]
-    assert pd.read_csv(tmp_path / "local" / "results.csv")[keep].equals(pd.read_csv(tmp_path / "ray" / "results.csv")[keep])
+    assert pd.read_csv(tmp_path / "local" / "results.csv")[keep].equals(
+        pd.read_csv(tmp_path / "ray" / "results.csv")[keep]
+    )
 
 
 def test_ray_worker_killed_mid_run_is_a_failed_row(ray_address, tmp_path):
     out = tmp_path / "out"
-    result = bench("--tasks", "parity", "--models", "dies,baseline", "--halting", "fixed", "--executor", "ray",
-                   "--ray-address", ray_address, "--out", str(out), *FAST, cwd=tmp_path)
+    result = bench(
+        "--tasks",
+        "parity",
+        "--models",
+        "dies,baseline",
+        "--halting",
+        "fixed",
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--out",
+        str(out),
+        *FAST,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr  # a failed combination shows in the exit code
     frame = pd.read_csv(out / "results.csv").set_index("model")
     assert frame.loc["baseline", "status"] == "ok"

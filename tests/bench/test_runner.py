@@ -20,14 +20,31 @@ from looped_hrm.registry import build_registry
 
 HERE = Path(__file__).resolve().parent
 # Tiny budgets: the point is the plumbing, not the accuracy.
-FAST = ["--preset", "tiny", "--set", "train.steps=12", "--set", "train.log_every=4",
-        "--set", "eval.limit=16", "--set", "eval.curve=[1,2]", "--set", "eval.fixed_segments=2",
-        "--set", "train.max_segments=2"]
+FAST = [
+    "--preset",
+    "tiny",
+    "--set",
+    "train.steps=12",
+    "--set",
+    "train.log_every=4",
+    "--set",
+    "eval.limit=16",
+    "--set",
+    "eval.curve=[1,2]",
+    "--set",
+    "eval.fixed_segments=2",
+    "--set",
+    "train.max_segments=2",
+]
 
 
 def bench(*args: str, cwd: Path, timeout: float = 300, wait: bool = True):
-    env = {**os.environ, "LOOPED_HRM_PLUGINS": "toy_plugins", "OMP_NUM_THREADS": "1",  # beside other xdist workers
-           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "LOOPED_HRM_PLUGINS": "toy_plugins",
+        "OMP_NUM_THREADS": "1",  # beside other xdist workers
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
     cmd = [sys.executable, "-m", "looped_hrm.bench", *args]
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -41,9 +58,15 @@ def registry():
 
 
 def test_grid_expands_every_combination_with_stable_keys(registry):
-    config = BenchmarkConfig(name="t", preset="tiny", seeds=[0, 1], train={"steps": 10},
-                             tasks=["parity", PluginEntry(plugin="sudoku", label="sudoku4", config={"size": 4})],
-                             models=["hrm", "baseline"], halting=["fixed", "act_q"])
+    config = BenchmarkConfig(
+        name="t",
+        preset="tiny",
+        seeds=[0, 1],
+        train={"steps": 10},
+        tasks=["parity", PluginEntry(plugin="sudoku", label="sudoku4", config={"size": 4})],
+        models=["hrm", "baseline"],
+        halting=["fixed", "act_q"],
+    )
     combos = expand(config, registry)
     assert len(combos) == 2 * 2 * 2 * 2
     assert {c.labels for c in combos} >= {("sudoku4", "baseline", "act_q"), ("parity", "hrm", "fixed")}
@@ -55,8 +78,14 @@ def test_grid_expands_every_combination_with_stable_keys(registry):
 
 
 def test_unrunnable_combination_is_kept_with_its_reason(registry):
-    config = BenchmarkConfig(name="t", preset="tiny", train={"steps": 10}, tasks=["parity"], models=["no_halting_head"],
-                             halting=["act_q", "fixed"])
+    config = BenchmarkConfig(
+        name="t",
+        preset="tiny",
+        train={"steps": 10},
+        tasks=["parity"],
+        models=["no_halting_head"],
+        halting=["act_q", "fixed"],
+    )
     by_policy = {c.labels[2]: c for c in expand(config, registry)}
     assert "drives level(s) segment that the model does not support" in by_policy["act_q"].skip_reason
     assert by_policy["fixed"].skip_reason is None
@@ -68,7 +97,9 @@ def test_benchmark_file_errors_name_the_key_path(registry, tmp_path):
     path = tmp_path / "b.yaml"
     path.write_text("name: b\ntasks: [parity]\nmodels:\n  - plugin: hrm\n    config: {H_cyles: 3}\n")
     data, source = load_yaml(path)
-    with pytest.raises(ConfigError, match=r"b\.yaml:5: models\.0\.config\.H_cyles: unknown key \(did you mean 'H_cycles'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"b\.yaml:5: models\.0\.config\.H_cyles: unknown key \(did you mean 'H_cycles'\?\)"
+    ):
         expand(load_benchmark(data, source), registry, source)
     with pytest.raises(ConfigError, match="both labelled 'parity'"):
         load_benchmark({"name": "b", "tasks": ["parity", "parity"]}, Source("b.yaml"))
@@ -91,8 +122,19 @@ def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path):
 @pytest.mark.slow
 def test_failures_are_rows_reruns_resume_and_report_rebuilds(tmp_path):
     out = tmp_path / "out"
-    args = ["--tasks", "parity", "--models", "hrm,explodes,no_halting_head", "--halting", "act_q",
-            "--jobs", "2", "--out", str(out), *FAST]
+    args = [
+        "--tasks",
+        "parity",
+        "--models",
+        "hrm,explodes,no_halting_head",
+        "--halting",
+        "act_q",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        *FAST,
+    ]
     first = bench(*args, cwd=tmp_path)
     assert first.returncode == 1, first.stderr  # a failed combination is reported in the exit code
     frame = pd.read_csv(out / "results.csv").set_index("model")
@@ -115,8 +157,9 @@ def test_failures_are_rows_reruns_resume_and_report_rebuilds(tmp_path):
     # `report` rebuilds the same tables from the JSON records alone.
     for name in ("results.md", "results.csv", "leaderboard.md"):
         (out / name).unlink()
-    report = subprocess.run([sys.executable, "-m", "looped_hrm.bench", "report", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "looped_hrm.bench", "report", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert report.returncode == 1 and "explodes" in report.stderr  # still one failed row
     assert (out / "results.md").read_text() == results_md
 
@@ -124,8 +167,19 @@ def test_failures_are_rows_reruns_resume_and_report_rebuilds(tmp_path):
 @pytest.mark.slow
 def test_killed_parallel_run_resumes_without_duplicates(tmp_path):
     out = tmp_path / "out"
-    args = ["--tasks", "parity", "--models", "hrm,baseline", "--seeds", "0,1,2", "--jobs", "2",
-            "--out", str(out), *FAST]
+    args = [
+        "--tasks",
+        "parity",
+        "--models",
+        "hrm,baseline",
+        "--seeds",
+        "0,1,2",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        *FAST,
+    ]
     proc = bench(*args, cwd=tmp_path, wait=False)
     runs = out / "runs"
     deadline = time.time() + 240
@@ -146,7 +200,9 @@ def test_killed_parallel_run_resumes_without_duplicates(tmp_path):
     assert (frame.status == "ok").all()
 
 
-@pytest.mark.parametrize("text, seeds", [("3", [0, 1, 2]), ("1", [0]), ("0,1,2", [0, 1, 2]), ("5,", [5]), ("4, 7", [4, 7])])
+@pytest.mark.parametrize(
+    "text, seeds", [("3", [0, 1, 2]), ("1", [0]), ("0,1,2", [0, 1, 2]), ("5,", [5]), ("4, 7", [4, 7])]
+)
 def test_seeds_are_a_count_or_a_list(text, seeds):
     from looped_hrm.bench.cli import parse_seeds
 
@@ -192,10 +248,18 @@ def test_a_changed_config_rerun_into_the_same_folder_shows_only_the_new_grid(tmp
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 1 and frame["train/steps"].tolist() == [8]
     results_md = (out / "results.md").read_text()
-    assert "| 1/1 " in results_md and "train.steps=8" in results_md and "1 older records in runs/ are not shown" in results_md
+    assert (
+        "| 1/1 " in results_md
+        and "train.steps=8" in results_md
+        and "1 older records in runs/ are not shown" in results_md
+    )
 
-    everything = subprocess.run([sys.executable, "-m", "looped_hrm.bench", "report", str(out), "--all"],
-                                capture_output=True, text=True, timeout=120)
+    everything = subprocess.run(
+        [sys.executable, "-m", "looped_hrm.bench", "report", str(out), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert everything.returncode == 0, everything.stderr
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 2 and frame.model.nunique() == 2  # two configs, two labels: never one cell of 2 seeds
@@ -245,8 +309,19 @@ def _alive(pid: int) -> bool:
 def test_workers_killed_while_starting_do_not_outlive_the_parent(tmp_path):
     """Evidence: kill -9 right after the workers start (before they set PR_SET_PDEATHSIG) left orphans."""
     out = tmp_path / "out"
-    proc = bench("--tasks", "parity", "--models", "hrm,baseline", "--jobs", "2", "--out", str(out), *FAST,
-                 cwd=tmp_path, wait=False)
+    proc = bench(
+        "--tasks",
+        "parity",
+        "--models",
+        "hrm,baseline",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        *FAST,
+        cwd=tmp_path,
+        wait=False,
+    )
     deadline = time.time() + 120
     workers: list[int] = []
     while time.time() < deadline and not workers and proc.poll() is None:

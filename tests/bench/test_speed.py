@@ -13,8 +13,18 @@ from looped_hrm.registry import get_registry
 @pytest.mark.slow
 @pytest.mark.parametrize("model, halting", [("hrm", "act_q"), ("trm", "act_bce")])
 def test_speed_row_counts_the_work_of_a_training_step(tmp_path, model, halting):
-    row = measure(model, "sudoku", preset="tiny", task_preset="tiny", halting=halting, batch=16, steps=3, warmup=1,
-                  compile=False, device="cpu")
+    row = measure(
+        model,
+        "sudoku",
+        preset="tiny",
+        task_preset="tiny",
+        halting=halting,
+        batch=16,
+        steps=3,
+        warmup=1,
+        compile=False,
+        device="cpu",
+    )
     assert row["steps_per_s"] > 0 and row["sequences_per_s"] == pytest.approx(16 * row["steps_per_s"])
     assert row["lookahead"] is (halting == "act_q")
     # FlopCounterMode on a real step vs ComputeProfile's formula (attention/elementwise details differ a little)
@@ -29,8 +39,19 @@ def test_speed_row_counts_the_work_of_a_training_step(tmp_path, model, halting):
 @pytest.mark.slow
 def test_tokens_count_every_position_the_model_sees():
     """TRM prepends ``puzzle_emb_len`` positions (16 in paper_att: 97 = 81 + 16 on 9x9 Sudoku); tokens/s counts them."""
-    row = measure("trm", "sudoku", preset="tiny", task_preset="tiny", halting="act_bce", batch=4, steps=1, warmup=1,
-                  compile=False, device="cpu", overrides=["model.puzzle_emb_len=3"])
+    row = measure(
+        "trm",
+        "sudoku",
+        preset="tiny",
+        task_preset="tiny",
+        halting="act_bce",
+        batch=4,
+        steps=1,
+        warmup=1,
+        compile=False,
+        device="cpu",
+        overrides=["model.puzzle_emb_len=3"],
+    )
     cells = get_registry().get("task", "sudoku").presets["tiny"]["size"] ** 2
     assert row["seq_positions"] == cells + 3
     assert row["tokens_per_s"] == pytest.approx(4 * (cells + 3) * row["steps_per_s"])

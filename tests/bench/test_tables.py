@@ -9,8 +9,22 @@ import pandas as pd
 import pytest
 import torch
 
-from looped_hrm.bench.tables import (buckets, cells, comparisons, difficulty_gap, curve_summary, curves, estimates, leaderboard,
-                                     load_records, mean_std, records_to_frame, summary, task_metrics, write_tables)
+from looped_hrm.bench.tables import (
+    buckets,
+    cells,
+    comparisons,
+    curve_summary,
+    curves,
+    difficulty_gap,
+    estimates,
+    leaderboard,
+    load_records,
+    mean_std,
+    records_to_frame,
+    summary,
+    task_metrics,
+    write_tables,
+)
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.metrics import ExampleResults
 
@@ -23,9 +37,16 @@ def passes(correct, segments, flops_per_segment=10.0, cap=4):
     n = len(correct)
 
     def res(c, s):
-        return ExampleResults(predictions=torch.zeros(n, 2, dtype=torch.int64), correct=c, token_accuracy=c.float(),
-                              segments=s, inner_steps=torch.zeros(n), flops=s.float() * flops_per_segment,
-                              first_correct=torch.zeros(n, dtype=torch.int64))
+        return ExampleResults(
+            predictions=torch.zeros(n, 2, dtype=torch.int64),
+            correct=c,
+            token_accuracy=c.float(),
+            segments=s,
+            inner_steps=torch.zeros(n),
+            flops=s.float() * flops_per_segment,
+            first_correct=torch.zeros(n, dtype=torch.int64),
+        )
+
     return {"policy": res(correct, segments), "fixed": res(correct, torch.full((n,), cap))}
 
 
@@ -36,9 +57,16 @@ def record(task, model, halting, seed, correct=None, segments=None, status="ok",
         correct = np.asarray(correct, dtype=bool)
         seg = segments if segments is not None else [4] * len(correct)
         bucket = torch.tensor(bucket if bucket is not None else [0] * len(correct))
-        rec["metrics"] = {"policy/exact_accuracy": float(correct.mean()), "policy/mean_segments": float(np.mean(seg)),
-                          "fixed/exact_accuracy": float(correct.mean()), "eval_max_segments": 4, "fixed_segments": 4,
-                          "policy_uses_labels": uses_labels, "trainable_params": 1000, "train/wall_s": 1.0}
+        rec["metrics"] = {
+            "policy/exact_accuracy": float(correct.mean()),
+            "policy/mean_segments": float(np.mean(seg)),
+            "fixed/exact_accuracy": float(correct.mean()),
+            "eval_max_segments": 4,
+            "fixed_segments": 4,
+            "policy_uses_labels": uses_labels,
+            "trainable_params": 1000,
+            "train/wall_s": 1.0,
+        }
         for b, name in enumerate(BUCKETS):
             rows = (bucket == b).numpy()
             if rows.any():
@@ -120,8 +148,18 @@ def test_difficulty_gap_is_hardest_minus_easiest_within_each_run(records):
 def test_difficulty_gap_interval_follows_the_seeds(records):
     rng = np.random.default_rng(1)
     bucket = np.repeat([0, 1, 2], 100)
-    recs = [record("sudoku", "hrm", "act_bce", s, rng.random(300) < 0.5, bucket=bucket,
-                   segments=[3] * 100 + [4] * 100 + [3 + extra] * 100) for s, extra in enumerate((1, 2, 3))]
+    recs = [
+        record(
+            "sudoku",
+            "hrm",
+            "act_bce",
+            s,
+            rng.random(300) < 0.5,
+            bucket=bucket,
+            segments=[3] * 100 + [4] * 100 + [3 + extra] * 100,
+        )
+        for s, extra in enumerate((1, 2, 3))
+    ]
     row = difficulty_gap(cells(recs)).iloc[0]
     assert row["each seed"] == "+1.00, +2.00, +3.00"
     mean, interval = row["extra segments"].split(" [")
@@ -143,8 +181,15 @@ def test_write_tables_and_reload(tmp_path, records):
     loaded = load_records(tmp_path)
     assert len(loaded) == 6
     write_tables(tmp_path, loaded, title="t", command="python -m looped_hrm.bench x", latex=True)
-    for name in ("results.csv", "estimates.csv", "results.md", "leaderboard.md", "comparisons.md", "buckets.md",
-                 "results.tex"):
+    for name in (
+        "results.csv",
+        "estimates.csv",
+        "results.md",
+        "leaderboard.md",
+        "comparisons.md",
+        "buckets.md",
+        "results.tex",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     text = (tmp_path / "results.md").read_text()
     assert "python -m looped_hrm.bench x" in text and "percentile bootstrap" in text
@@ -162,8 +207,15 @@ def test_learning_curves_and_task_metrics_tables(records):
     rng = np.random.default_rng(5)
     for rec, acc in zip(records[:3], (0.6, 0.7, 0.4)):
         rec["learning_curve"] = [
-            {"fraction": f, "step": int(100 * f), "train_flops": 1e9 * f, "exact_accuracy": acc * f,
-             "correct": per_example.encode(rng.random(300) < acc * f, "bits")} for f in (0.25, 0.5, 1.0)]
+            {
+                "fraction": f,
+                "step": int(100 * f),
+                "train_flops": 1e9 * f,
+                "exact_accuracy": acc * f,
+                "correct": per_example.encode(rng.random(300) < acc * f, "bits"),
+            }
+            for f in (0.25, 0.5, 1.0)
+        ]
         rec["metrics"]["policy/task/pass@2"] = acc
     curve = curves(cells(records))
     hrm = curve[curve.model == "hrm"].sort_values("fraction")

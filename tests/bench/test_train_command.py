@@ -29,19 +29,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torchrun")]
 # The acceptance command's run (parity, hrm, tiny, 30 steps), evaluated on fewer examples for time.
 # Checkpoints every 10 steps: in-flight examples are requeued at each (carry-free checkpoints), so a
 # run compares with a resumed one only at the same checkpoint cadence.
-ARGS = ["--task", "parity", "--model", "hrm", "--preset", "tiny", "--set", "train.steps=30",
-        "--set", "train.log_every=5", "--set", "train.checkpoint_every=10", "--set", "eval.limit=64", "--no-progress"]
+ARGS = [
+    "--task",
+    "parity",
+    "--model",
+    "hrm",
+    "--preset",
+    "tiny",
+    "--set",
+    "train.steps=30",
+    "--set",
+    "train.log_every=5",
+    "--set",
+    "train.checkpoint_every=10",
+    "--set",
+    "eval.limit=64",
+    "--no-progress",
+]
 RTOL = 1e-5
 
 
 def train(out: Path, *extra: str, ranks: int = 1, wait: bool = True):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
-                if ranks > 1 else [sys.executable])
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
+        if ranks > 1
+        else [sys.executable]
+    )
     cmd = [*launcher, "-m", "looped_hrm", "train", *ARGS, *extra, "--out", str(out)]
     if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -85,17 +104,23 @@ def test_two_gloo_ranks_train_what_one_process_trains(one_rank, tmp_path):
     assert len(list((out / "runs").glob("*.json"))) == 1  # rank 0 alone writes
     # the same examples, as often: no example dropped or repeated by the sharding
     ca, cb = checkpoint(one_rank), checkpoint(out)
-    assert torch.equal(ca["finished_count"], cb["finished_count"]) and torch.equal(ca["queue"]["order"], cb["queue"]["order"])
+    assert torch.equal(ca["finished_count"], cb["finished_count"]) and torch.equal(
+        ca["queue"]["order"], cb["queue"]["order"]
+    )
+
     # the same training curve
-    curve = lambda d: [json.loads(line) for line in next((d / "work").glob("*/train_log.jsonl")).read_text().splitlines()]  # noqa: E731
+    def curve(d):
+        return [json.loads(line) for line in next((d / "work").glob("*/train_log.jsonl")).read_text().splitlines()]
+
     la, lb = curve(one_rank), curve(out)
     assert [r["step"] for r in la] == [r["step"] for r in lb] == [5, 10, 15, 20, 25, 30]
     for ra, rb in zip(la, lb):
         assert ra.keys() == rb.keys()
         assert all(math.isclose(ra[k], rb[k], rel_tol=RTOL, abs_tol=1e-9) for k in ra), (ra, rb)
     # `bench report` reads the folder like a grid's
-    report = subprocess.run([sys.executable, "-m", "looped_hrm.bench", "report", str(out)], capture_output=True,
-                            text=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "looped_hrm.bench", "report", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert report.returncode == 0, report.stderr
     assert pd.read_csv(out / "results.csv").status.tolist() == ["ok"]
 
@@ -135,14 +160,39 @@ def test_eval_scores_a_users_sudoku_csv(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "looped_hrm"]
-    trained = subprocess.run([*base, "train", "--task", "sudoku", "--model", "hrm", "--preset", "tiny",
-                              "--set", "train.steps=4", "--set", "eval.limit=16", "--no-progress", "--out", str(out)],
-                             env=env, capture_output=True, text=True, timeout=600)
+    trained = subprocess.run(
+        [
+            *base,
+            "train",
+            "--task",
+            "sudoku",
+            "--model",
+            "hrm",
+            "--preset",
+            "tiny",
+            "--set",
+            "train.steps=4",
+            "--set",
+            "eval.limit=16",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert trained.returncode == 0, trained.stderr
     csv = tmp_path / "mine.csv"
     hrm_csv(csv)
-    result = subprocess.run([*base, "eval", str(out), "--test-file", str(csv), "--max-segments", "2"],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [*base, "eval", str(out), "--test-file", str(csv), "--max-segments", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "policy/exact_accuracy" in result.stdout and "mine.json" in result.stdout
     written = json.loads((out / "evals" / "mine.json").read_text())
@@ -152,6 +202,7 @@ def test_eval_scores_a_users_sudoku_csv(tmp_path):
     assert written["trained_key"] in {p.name for p in (out / "work").iterdir()}
     assert metrics["train/steps"] == 4  # the trained weights, not a fresh model
 
-    missing = subprocess.run([*base, "eval", str(tmp_path / "nothing")], env=env, capture_output=True, text=True,
-                             timeout=120)
+    missing = subprocess.run(
+        [*base, "eval", str(tmp_path / "nothing")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert missing.returncode == 2 and "not a run folder" in missing.stderr

@@ -43,9 +43,16 @@ TINY = {"hidden_size": 16, "num_heads": 2, "num_layers": 1}
 
 @hookimpl
 def looped_hrm_models():
-    return [ModelSpec(name="no_halting_head", factory=NoHaltingHead, config=ToyConfig, description="test double",
-                      presets={"tiny": TINY}),
-            ModelSpec(name="explodes", factory=Explodes, config=ToyConfig, description="test double",
-                      presets={"tiny": TINY}),
-            ModelSpec(name="dies", factory=Dies, config=ToyConfig, description="test double",
-                      presets={"tiny": TINY})]
+    return [
+        ModelSpec(
+            name="no_halting_head",
+            factory=NoHaltingHead,
+            config=ToyConfig,
+            description="test double",
+            presets={"tiny": TINY},
+        ),
+        ModelSpec(
+            name="explodes", factory=Explodes, config=ToyConfig, description="test double", presets={"tiny": TINY}
+        ),
+        ModelSpec(name="dies", factory=Dies, config=ToyConfig, description="test double", presets={"tiny": TINY}),
+    ]

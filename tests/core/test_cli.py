@@ -37,11 +37,14 @@ def test_plugins_table_lists_every_kind(capsys):
         assert name in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["info", "--model", "hrn", "--task", "sudoku"], "did you mean 'hrm'"),
-    (["info", "--model", "hrm", "--task", "sudoku", "--preset", "huge"], "has no preset 'huge'"),
-    (["info", "--model", "hrm", "--task", "sudoku", "--set", "model.H_cyles=3"], "did you mean 'H_cycles'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["info", "--model", "hrn", "--task", "sudoku"], "did you mean 'hrm'"),
+        (["info", "--model", "hrm", "--task", "sudoku", "--preset", "huge"], "has no preset 'huge'"),
+        (["info", "--model", "hrm", "--task", "sudoku", "--set", "model.H_cyles=3"], "did you mean 'H_cycles'"),
+    ],
+)
 def test_user_errors_exit_2_with_a_message(capsys, args, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err

@@ -8,8 +8,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from looped_hrm.config import (ConfigError, apply_overrides, build, config_hash, load_yaml,
-                               parse_override, plugin_config)
+from looped_hrm.config import ConfigError, apply_overrides, build, config_hash, load_yaml, parse_override, plugin_config
 from looped_hrm.contracts import ModelSpec
 
 
@@ -55,16 +54,31 @@ def test_unknown_key_names_file_line_path_and_suggestion(tmp_path):
     assert str(info.value) == f"{path}:4: model.hrm.H_cyles: unknown key (did you mean 'H_cycles'?)"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("name: ci\nseeds: 3\n", "x.yaml:2: seeds: expected a list, got int 3"),
-    ("name: ci\nmodel:\n  hrm:\n    lr: fast\n", "x.yaml:4: model.hrm.lr: expected a number, got str 'fast'"),
-    ("name: ci\nmodel:\n  hrm:\n    H_cycles: 2.5\n", "x.yaml:4: model.hrm.H_cycles: expected an integer, got float 2.5"),
-    ("name: ci\nmodel:\n  hrm:\n    H_cycles: true\n", "x.yaml:4: model.hrm.H_cycles: expected an integer, got bool True"),
-    ("name: ci\nmodel:\n  hrm:\n    pos: rop\n", "x.yaml:4: model.hrm.pos: expected one of rope, learned, got 'rop' (did you mean 'rope'?)"),
-    ("name: ci\nmodel:\n  hrm:\n    layers: [4, x]\n", "x.yaml:4: model.hrm.layers.1: expected an integer, got str 'x'"),
-    ("seeds: [1]\n", "x.yaml:1: <top level>: missing required key(s): name"),
-    ("name: ci\nmodel: [1]\n", "x.yaml:2: model: expected a mapping for Models, got list"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: ci\nseeds: 3\n", "x.yaml:2: seeds: expected a list, got int 3"),
+        ("name: ci\nmodel:\n  hrm:\n    lr: fast\n", "x.yaml:4: model.hrm.lr: expected a number, got str 'fast'"),
+        (
+            "name: ci\nmodel:\n  hrm:\n    H_cycles: 2.5\n",
+            "x.yaml:4: model.hrm.H_cycles: expected an integer, got float 2.5",
+        ),
+        (
+            "name: ci\nmodel:\n  hrm:\n    H_cycles: true\n",
+            "x.yaml:4: model.hrm.H_cycles: expected an integer, got bool True",
+        ),
+        (
+            "name: ci\nmodel:\n  hrm:\n    pos: rop\n",
+            "x.yaml:4: model.hrm.pos: expected one of rope, learned, got 'rop' (did you mean 'rope'?)",
+        ),
+        (
+            "name: ci\nmodel:\n  hrm:\n    layers: [4, x]\n",
+            "x.yaml:4: model.hrm.layers.1: expected an integer, got str 'x'",
+        ),
+        ("seeds: [1]\n", "x.yaml:1: <top level>: missing required key(s): name"),
+        ("name: ci\nmodel: [1]\n", "x.yaml:2: model: expected a mapping for Models, got list"),
+    ],
+)
 def test_wrong_types_say_what_was_expected(tmp_path, text, expected):
     with pytest.raises(ConfigError) as info:
         build(Bench, *load_yaml(write(tmp_path, text)))
@@ -83,8 +97,9 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_overrides_parse_values_as_yaml_and_nest():
-    data = apply_overrides({"model": {"hrm": {"H_cycles": 2}}},
-                           ["model.hrm.H_cycles=4", "model.hrm.pos=learned", "seeds=[1, 2]", "name=x"])
+    data = apply_overrides(
+        {"model": {"hrm": {"H_cycles": 2}}}, ["model.hrm.H_cycles=4", "model.hrm.pos=learned", "seeds=[1, 2]", "name=x"]
+    )
     bench = build(Bench, data, "--set")
     assert (bench.model.hrm.H_cycles, bench.model.hrm.pos, bench.seeds, bench.name) == (4, "learned", [1, 2], "x")
     assert parse_override("a.b=0.5") == (("a", "b"), 0.5)
@@ -113,7 +128,9 @@ def test_override_into_a_scalar_is_rejected():
 
 
 def test_plugin_config_layers_defaults_preset_and_values():
-    spec = ModelSpec(name="hrm", factory=print, config=Hrm, description="", presets={"tiny": {"H_cycles": 1, "L_cycles": 1}})
+    spec = ModelSpec(
+        name="hrm", factory=print, config=Hrm, description="", presets={"tiny": {"H_cycles": 1, "L_cycles": 1}}
+    )
     cfg = plugin_config(spec, "tiny", {"L_cycles": 3})
     assert (cfg.H_cycles, cfg.L_cycles, cfg.lr) == (1, 3, 1e-4)
     with pytest.raises(ConfigError, match="has no preset 'huge' \\(presets: tiny\\)"):

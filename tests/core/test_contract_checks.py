@@ -83,7 +83,8 @@ def test_check_policy_catches_a_float_halt_and_a_task_weight_with_gradient():
     policy.step = lambda out, state, ctx: replace(step(out, state, ctx), halt=torch.zeros(len(ctx.steps)))
     with pytest.raises(AssertionError, match="halt must be a \\[B\\] bool"):
         check_policy(policy)
-    policy.step = lambda out, state, ctx: HaltDecision(halt=torch.zeros(len(ctx.steps), dtype=torch.bool),
-                                                       state=state, task_weight=torch.sigmoid(out.q_halt))
+    policy.step = lambda out, state, ctx: HaltDecision(
+        halt=torch.zeros(len(ctx.steps), dtype=torch.bool), state=state, task_weight=torch.sigmoid(out.q_halt)
+    )
     with pytest.raises(AssertionError, match="task_weight"):
         check_policy(policy)

@@ -88,7 +88,7 @@ def find_cycle(graph: dict[str, dict[str, list[str]]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, {})):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -105,7 +105,8 @@ def test_no_import_cycle_between_packages():
     graph = package_graph()
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle between packages:\n" + "\n".join(
-        f"  {a} -> {b}  ({', '.join(sorted(set(graph[a][b])))})" for a, b in zip(cycle, cycle[1:]))
+        f"  {a} -> {b}  ({', '.join(sorted(set(graph[a][b])))})" for a, b in zip(cycle, cycle[1:])
+    )
 
 
 def test_the_shared_step_sits_below_training_and_evaluation():

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looped_hrm.registry import (DuplicatePluginError, PluginLoadError, UnknownPluginError,
-                                 build_registry)
+from looped_hrm.registry import DuplicatePluginError, PluginLoadError, UnknownPluginError, build_registry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "looped-hrm-example-plugin"
@@ -73,7 +72,9 @@ def test_every_builtin_is_registered_through_its_entry_point():
 
 
 def test_third_party_distribution_is_discovered(make_dist):
-    make_dist("demo-good", "1.2.3", {"good": "demo_good"}, {"demo_good": TASK_MODULE.format(name="demo", aliases=("dm",))})
+    make_dist(
+        "demo-good", "1.2.3", {"good": "demo_good"}, {"demo_good": TASK_MODULE.format(name="demo", aliases=("dm",))}
+    )
     registry = build_registry(extra_modules=[])
     entry = registry.entry("task", "dm")
     assert (entry.spec.name, entry.origin.package, entry.origin.version) == ("demo", "demo-good", "1.2.3")
@@ -101,19 +102,33 @@ def test_a_module_reached_twice_is_registered_once(make_dist):
 
 
 def test_misspelt_hook_and_bad_spec_fail_only_their_plugin(make_dist):
-    make_dist("demo-typo", "0.1", {"typo": "demo_typo"}, {"demo_typo": """
+    make_dist(
+        "demo-typo",
+        "0.1",
+        {"typo": "demo_typo"},
+        {
+            "demo_typo": """
         from looped_hrm import hookimpl
         @hookimpl
         def looped_hrm_task():  # missing 's'
             return []
-    """})
-    make_dist("demo-badspec", "0.1", {"badspec": "demo_badspec"}, {"demo_badspec": """
+    """
+        },
+    )
+    make_dist(
+        "demo-badspec",
+        "0.1",
+        {"badspec": "demo_badspec"},
+        {
+            "demo_badspec": """
         from looped_hrm import hookimpl
         from looped_hrm.contracts import TaskSpec
         @hookimpl
         def looped_hrm_tasks():
             return [TaskSpec(name="x", factory=print, config=dict, description="config is not a dataclass")]
-    """})
+    """
+        },
+    )
     registry = build_registry(extra_modules=[])
     errors = {f.package: f.error for f in registry.failures}
     assert "looped_hrm_task" in errors["demo-typo"]
@@ -150,16 +165,22 @@ def test_load_plugins_allow_list_keeps_builtins(make_dist, monkeypatch):
 
 def _run_cli(*args: str, env_extra: dict[str, str]) -> subprocess.CompletedProcess:
     env = {**os.environ, **env_extra}
-    return subprocess.run([sys.executable, "-m", "looped_hrm", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "looped_hrm", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_lists_plugins_as_json_despite_a_broken_local_module(tmp_path):
     (tmp_path / "my_broken_plugin.py").write_text("raise RuntimeError('boom at import')\n")
     (tmp_path / "my_local_plugin.py").write_text(TASK_MODULE.format(name="local_task", aliases=()))
-    result = _run_cli("plugins", "--json", env_extra={
-        "LOOPED_HRM_PLUGINS": "my_broken_plugin,my_local_plugin",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-    })
+    result = _run_cli(
+        "plugins",
+        "--json",
+        env_extra={
+            "LOOPED_HRM_PLUGINS": "my_broken_plugin,my_local_plugin",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {"kind": "task", "name": "local_task"}.items() <= next(r for r in rows if r["name"] == "local_task").items()
@@ -172,8 +193,23 @@ def test_example_package_installs_and_is_listed(tmp_path):
     """A real pip install of examples/looped-hrm-example-plugin into a private target dir."""
     target, source = tmp_path / "site", tmp_path / "src"
     shutil.copytree(EXAMPLE, source)  # the build leaves build/ and *.egg-info beside the sources
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     result = _run_cli("plugins", "--json", env_extra=env)
     assert result.returncode == 0, result.stderr

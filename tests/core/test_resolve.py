@@ -23,8 +23,10 @@ def test_same_inputs_same_key_any_change_new_key():
     assert a.key == resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}).key
     assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 4}).key
     assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}, seed=1).key
-    assert a.key != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3},
-                                        model_config={"H_cycles": 3}).key
+    assert (
+        a.key
+        != resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}, model_config={"H_cycles": 3}).key
+    )
 
 
 def test_time_budget_replaces_steps():
@@ -32,12 +34,15 @@ def test_time_budget_replaces_steps():
     assert combo.train["time_budget_s"] == 5 and combo.train["steps"] is None
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"train": {}}, "set a training budget"),
-    ({"train": {"steps": 3}, "preset": "tiyn"}, "no preset 'tiyn'; did you mean 'tiny'?"),
-    ({"train": {"steps": 3}, "eval": {"limit": 0}}, "eval.limit: limit must be > 0"),
-    ({"train": {"steps": 3}, "device": "tpu"}, "unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"train": {}}, "set a training budget"),
+        ({"train": {"steps": 3}, "preset": "tiyn"}, "no preset 'tiyn'; did you mean 'tiny'?"),
+        ({"train": {"steps": 3}, "eval": {"limit": 0}}, "eval.limit: limit must be > 0"),
+        ({"train": {"steps": 3}, "device": "tpu"}, "unknown device 'tpu'"),
+    ],
+)
 def test_errors_say_where(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         resolve_combination("parity", "hrm", **kwargs)

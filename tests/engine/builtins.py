@@ -14,8 +14,11 @@ MODELS = [("hrm", "act_q"), ("trm", "act_bce"), ("looped_transformer", "act_q"),
 def tiny_sudoku(model: str, halting: str):
     """(task, model, policy) for tiny 4x4 Sudoku; the model's weights drawn under seed 0."""
     registry = get_registry()
-    task_spec, model_spec, halt_spec = (registry.get("task", "sudoku"), registry.get("model", model),
-                                        registry.get("halting", halting))
+    task_spec, model_spec, halt_spec = (
+        registry.get("task", "sudoku"),
+        registry.get("model", model),
+        registry.get("halting", halting),
+    )
     task = task_spec.factory(plugin_config(task_spec, "tiny", None, "test", ("task",)))
     seed_everything(0)
     net = model_spec.factory(plugin_config(model_spec, "tiny", None, "test", ("model",)), task.info)

@@ -55,10 +55,13 @@ class BroadcastTask:
         inputs[np.arange(n), pos] = val
         labels = np.repeat(val[:, None], cfg.length, axis=1)
         distance = np.maximum(pos, cfg.length - 1 - pos)
-        return Split(inputs=torch.from_numpy(inputs), labels=torch.from_numpy(labels),
-                     puzzle_ids=torch.zeros(n, dtype=torch.int64),
-                     difficulty=torch.from_numpy(distance.astype(np.float32)),
-                     bucket=torch.from_numpy((distance >= self.far_from).astype(np.int64)))
+        return Split(
+            inputs=torch.from_numpy(inputs),
+            labels=torch.from_numpy(labels),
+            puzzle_ids=torch.zeros(n, dtype=torch.int64),
+            difficulty=torch.from_numpy(distance.astype(np.float32)),
+            bucket=torch.from_numpy((distance >= self.far_from).astype(np.int64)),
+        )
 
     def augment(self, inputs, labels, rng):
         return inputs, labels
@@ -79,8 +82,9 @@ class TinyReasoner(nn.Module):
     ``nan_after`` makes the logits NaN from that training segment on (divergence tests).
     """
 
-    def __init__(self, info: TaskInfo, hidden: int = 32, updates: int = 2, inner_steps: int = 0,
-                 puzzle_emb: bool = False) -> None:
+    def __init__(
+        self, info: TaskInfo, hidden: int = 32, updates: int = 2, inner_steps: int = 0, puzzle_emb: bool = False
+    ) -> None:
         super().__init__()
         self.info, self.hidden, self.updates, self.inner = info, hidden, updates, inner_steps
         self.halting_levels = frozenset({"segment", "inner"} if inner_steps else {"segment"})
@@ -142,11 +146,15 @@ class TinyReasoner(nn.Module):
         q = self.q_head(z.mean(1)).float()
         per_update = float(self._update_flops())
         out = SegmentOutput(
-            logits=logits, q_halt=q[:, 0], q_continue=q[:, 1], inner_steps=steps,
+            logits=logits,
+            q_halt=q[:, 0],
+            q_continue=q[:, 1],
+            inner_steps=steps,
             inner_halt_logits=torch.stack(inner_logits, 1) if self.inner else None,
             inner_preds=torch.stack(inner_preds, 1) if self.inner else None,
             flops=steps.float() * per_update,
-            residuals={"z": torch.stack(residuals, 1).detach()}, states={"z": z.detach()},
+            residuals={"z": torch.stack(residuals, 1).detach()},
+            states={"z": z.detach()},
         )
         return {"z": z}, out
 
@@ -156,9 +164,14 @@ class TinyReasoner(nn.Module):
     def compute_profile(self) -> ComputeProfile:
         params = sum(p.numel() for p in self.parameters() if p.requires_grad and p is not self.puzzle)
         steps = self.inner or self.updates
-        return ComputeProfile(trainable_params=params, effective_depth=steps, gradient_depth=steps,
-                              forward_flops=float(steps * self._update_flops()),
-                              train_flops=float(3 * steps * self._update_flops()), inner_steps=self.inner)
+        return ComputeProfile(
+            trainable_params=params,
+            effective_depth=steps,
+            gradient_depth=steps,
+            forward_flops=float(steps * self._update_flops()),
+            train_flops=float(3 * steps * self._update_flops()),
+            inner_steps=self.inner,
+        )
 
     def puzzle_embedding_parameters(self) -> list[nn.Parameter]:
         return [self.puzzle] if self.puzzle is not None else []

@@ -32,13 +32,24 @@ def test_no_recompilation_after_warmup(model, halting):
     torch._dynamo.reset()
     task, net, policy = tiny_sudoku(model, halting)
     test = task.build("test")
-    cfg = TrainConfig(steps=100, batch_size=8, compile=True, compile_backend="aot_eager", progress=False,
-                      max_segments=4)
+    cfg = TrainConfig(
+        steps=100, batch_size=8, compile=True, compile_backend="aot_eager", progress=False, max_segments=4
+    )
     trainer = Trainer(net, policy, task, test, cfg, device=torch.device("cpu"), seed=0, workdir=None, progress=False)
 
     def eval_pass(rows: int, batch: int) -> None:
-        evaluate(net, policy, task, test.subset(slice(0, rows)), mode="policy", max_segments=3, batch_size=batch,
-                 device=torch.device("cpu"), verify=False, runner=trainer.runner)
+        evaluate(
+            net,
+            policy,
+            task,
+            test.subset(slice(0, rows)),
+            mode="policy",
+            max_segments=3,
+            batch_size=batch,
+            device=torch.device("cpu"),
+            verify=False,
+            runner=trainer.runner,
+        )
 
     trainer.train_step()
     eval_pass(17, 16)  # warm-up: another batch size, then a tail of one row
@@ -60,8 +71,20 @@ def test_no_recompilation_after_warmup(model, halting):
 def test_speed_reports_compile_time_and_zero_recompiles():
     """As on a GPU: bf16 autocast around the compiled segment (autocast state is part of the guards)."""
     torch._dynamo.reset()
-    row = measure("hrm", "sudoku", preset="tiny", task_preset="tiny", halting="act_q", batch=8, steps=2, warmup=1,
-                  compile=True, compile_backend="aot_eager", device="cpu", precision="bf16")
+    row = measure(
+        "hrm",
+        "sudoku",
+        preset="tiny",
+        task_preset="tiny",
+        halting="act_q",
+        batch=8,
+        steps=2,
+        warmup=1,
+        compile=True,
+        compile_backend="aot_eager",
+        device="cpu",
+        precision="bf16",
+    )
     assert row["graphs_compiled"] == 2 and row["recompiles_after_warmup"] == 0 and row["fullgraph"]
     assert row["compile_s"] > 0
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from looped_hrm.config import ConfigError, plugin_config
-from looped_hrm.contracts import ComputeProfile, HaltDecision, SegmentOutput
+from looped_hrm.contracts import HaltDecision
 from looped_hrm.engine.segment import SegmentRunner, segment_loss
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
@@ -46,8 +46,17 @@ def quick(task, model, pol, cfg, tmp_path=None, seed=0, **eval_kw):
 def test_an_epoch_means_every_example_ran_until_it_halted_once():
     task = BroadcastTask(BroadcastConfig(num_train=21))
     model = TinyReasoner(task.info)
-    trainer = Trainer(model, policy("act_bce", exploration_prob=0.3), task, task.build("train"),
-                      train_cfg(epochs=2, batch_size=8), device=CPU, seed=0, workdir=None, progress=False)
+    trainer = Trainer(
+        model,
+        policy("act_bce", exploration_prob=0.3),
+        task,
+        task.build("train"),
+        train_cfg(epochs=2, batch_size=8),
+        device=CPU,
+        seed=0,
+        workdir=None,
+        progress=False,
+    )
     summary = trainer.fit()
     seen = trainer.examples_seen()
     assert seen.tolist() == [2] * 21  # nothing dropped, nothing doubled
@@ -59,8 +68,17 @@ def test_an_epoch_means_every_example_ran_until_it_halted_once():
 def test_halted_slots_take_new_examples_while_the_others_keep_running():
     task = BroadcastTask()
     model = TinyReasoner(task.info)
-    trainer = Trainer(model, policy("oracle"), task, task.build("train"), train_cfg(steps=1), device=CPU,
-                      seed=0, workdir=None, progress=False)
+    trainer = Trainer(
+        model,
+        policy("oracle"),
+        task,
+        task.build("train"),
+        train_cfg(steps=1),
+        device=CPU,
+        seed=0,
+        workdir=None,
+        progress=False,
+    )
     trainer.train_step()
     trainer.slots.halted = torch.tensor([True, False] * 4)
     before = trainer.slots.index.clone()
@@ -76,7 +94,9 @@ def test_same_config_and_seed_give_identical_metrics():
     runs = [quick(task, lambda: TinyReasoner(task.info), policy("act_q"), train_cfg(steps=40)) for _ in range(2)]
     a, b = (deterministic_part(r) for r in runs)
     assert a == b
-    other = deterministic_part(quick(task, lambda: TinyReasoner(task.info), policy("act_q"), train_cfg(steps=40), seed=1))
+    other = deterministic_part(
+        quick(task, lambda: TinyReasoner(task.info), policy("act_q"), train_cfg(steps=40), seed=1)
+    )
     assert other != a
 
 
@@ -99,9 +119,11 @@ def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_p
 def test_resume_continues_exactly_like_an_uninterrupted_run(optimizer, tmp_path):
     task = BroadcastTask()
     make = lambda: TinyReasoner(task.info, puzzle_emb=True)  # noqa: E731
+
     # no learning curve: its points sit at fractions of the budget, which the cut run changes
-    cfg = lambda steps: train_cfg(steps=steps, checkpoint_every=10, ema=True, optimizer=optimizer,  # noqa: E731
-                                  curve_fractions=[])
+    def cfg(steps):
+        return train_cfg(steps=steps, checkpoint_every=10, ema=True, optimizer=optimizer, curve_fractions=[])
+
     full = quick(task, make, policy("act_q"), cfg(30), tmp_path / "full")
     quick(task, make, policy("act_q"), cfg(20), tmp_path / "cut")
     resumed = quick(task, make, policy("act_q"), cfg(30), tmp_path / "cut")
@@ -149,7 +171,9 @@ def test_early_exit_evaluation_spends_only_the_segments_it_reports():
     profile = model.compute_profile()
     assert res.flops.tolist() == pytest.approx([2 * profile.forward_flops] * len(split))
     model.rows = 0
-    fixed = evaluate(model, oracle_like, task, split, mode="fixed", max_segments=5, batch_size=16, device=CPU, curve=[1, 3, 5, 9])
+    fixed = evaluate(
+        model, oracle_like, task, split, mode="fixed", max_segments=5, batch_size=16, device=CPU, curve=[1, 3, 5, 9]
+    )
     assert fixed.segments.tolist() == [5] * len(split) and model.rows == 5 * len(split)
     assert sorted(fixed.correct_at) == [1, 3, 5]
 
@@ -162,7 +186,9 @@ def test_inference_time_scaling_reports_accuracy_beyond_the_training_segments():
     assert m["fixed/exact_accuracy@8"] == m["fixed/exact_accuracy"]
 
 
-@pytest.mark.parametrize("name", ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "oracle"])
+@pytest.mark.parametrize(
+    "name", ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "oracle"]
+)
 def test_every_policy_trains_and_evaluates_end_to_end(name):
     task = BroadcastTask(BroadcastConfig(num_train=24, num_test=16))
     inner = 3 if name == "two_level" else 0
@@ -180,9 +206,13 @@ def test_two_level_reports_inner_steps_separately_and_they_vary_per_example():
     model = TinyReasoner(task.info, inner_steps=4)
     with torch.no_grad():
         # a halting head that reads the state: bursts end at different inner steps for different examples
-        model.inner_head.weight.copy_(torch.randn(model.inner_head.weight.shape, generator=torch.Generator().manual_seed(1)) * 3)
+        model.inner_head.weight.copy_(
+            torch.randn(model.inner_head.weight.shape, generator=torch.Generator().manual_seed(1)) * 3
+        )
         model.inner_head.bias.fill_(0.0)
-    res = evaluate(model, policy("two_level"), task, task.build("test"), mode="fixed", max_segments=2, batch_size=16, device=CPU)
+    res = evaluate(
+        model, policy("two_level"), task, task.build("test"), mode="fixed", max_segments=2, batch_size=16, device=CPU
+    )
     per_segment = res.inner_steps / res.segments
     assert per_segment.min() >= 1 and per_segment.max() <= 4 and len(set(res.inner_steps.tolist())) > 1
     assert res.flops.tolist() == pytest.approx((res.inner_steps * model._update_flops()).tolist())
@@ -199,8 +229,16 @@ def test_a_policy_that_needs_a_q_head_is_refused_for_a_model_without_one():
     with pytest.raises(ValueError, match="act_q.*segment"):
         quick(task, _NoHead(task.info), policy("act_q"), train_cfg(steps=1))
     with pytest.raises(ValueError, match="inner"):
-        Trainer(TinyReasoner(task.info), _InnerOnly(), task, task.build("train"), train_cfg(steps=1), device=CPU, seed=0,
-                workdir=None)
+        Trainer(
+            TinyReasoner(task.info),
+            _InnerOnly(),
+            task,
+            task.build("train"),
+            train_cfg(steps=1),
+            device=CPU,
+            seed=0,
+            workdir=None,
+        )
 
 
 class _InnerOnly:
@@ -211,8 +249,17 @@ class _InnerOnly:
 def test_puzzle_embeddings_get_sign_sgd_and_are_not_counted_as_trainable(tmp_path):
     task = BroadcastTask()
     model = TinyReasoner(task.info, puzzle_emb=True)
-    trainer = Trainer(model, policy("fixed"), task, task.build("train"), train_cfg(steps=1, puzzle_emb_lr=0.5),
-                      device=CPU, seed=0, workdir=tmp_path, progress=False)
+    trainer = Trainer(
+        model,
+        policy("fixed"),
+        task,
+        task.build("train"),
+        train_cfg(steps=1, puzzle_emb_lr=0.5),
+        device=CPU,
+        seed=0,
+        workdir=tmp_path,
+        progress=False,
+    )
     assert set(trainer.optimizers) == {"dense", "puzzle"}
     trainer.fit()
     assert torch.allclose(model.puzzle.abs(), torch.tensor(0.5))  # one sign step from zero
@@ -242,8 +289,15 @@ def test_the_engine_owns_the_task_loss(loss):
     pol.step = spy
     runner = SegmentRunner(model, pol, loss=loss, device=CPU)
     batch = task.build("train").batch(torch.arange(8))
-    st = runner(model.initial_carry(batch), batch, pol.init_state(8, CPU), torch.zeros(8, dtype=torch.int64),
-                training=True, max_steps=4, generator=None)
+    st = runner(
+        model.initial_carry(batch),
+        batch,
+        pol.init_state(8, CPU),
+        torch.zeros(8, dtype=torch.int64),
+        training=True,
+        max_steps=4,
+        generator=None,
+    )
     ctx, fn = seen["ctx"], get_loss(loss)
     assert torch.equal(st.lm_loss, fn(st.output.logits, batch.labels)) and st.lm_loss.requires_grad
     assert torch.equal(ctx.lm_loss, st.lm_loss.detach()) and not ctx.lm_loss.requires_grad
@@ -260,10 +314,27 @@ def test_trained_early_exit_spends_fewer_segments_on_near_than_on_far_sources():
     decision stops the near sources earlier than the far ones (measured over seeds 0-3: near
     2.3-4.8 vs far 2.7-5.3 mean segments, always far > near)."""
     task = BroadcastTask()
-    cfg = TrainConfig(steps=1500, batch_size=16, lr=3e-3, max_segments=6, weight_decay=0.0, loss="softmax",
-                      optimizer="adamw", progress=False)
-    m = run_experiment(task, lambda: TinyReasoner(task.info), policy("act_q"), cfg, EvalConfig(curve=[2, 4, 6]),
-                       seed=0, device="cpu", workdir=None, progress=False)
+    cfg = TrainConfig(
+        steps=1500,
+        batch_size=16,
+        lr=3e-3,
+        max_segments=6,
+        weight_decay=0.0,
+        loss="softmax",
+        optimizer="adamw",
+        progress=False,
+    )
+    m = run_experiment(
+        task,
+        lambda: TinyReasoner(task.info),
+        policy("act_q"),
+        cfg,
+        EvalConfig(curve=[2, 4, 6]),
+        seed=0,
+        device="cpu",
+        workdir=None,
+        progress=False,
+    )
     near, far = m["policy/bucket/near/mean_segments"], m["policy/bucket/far/mean_segments"]
     assert m["policy/exact_accuracy"] > 0.6  # trained (measured 0.78)
     assert far > near + 0.25, (near, far)  # measured 3.61 vs 4.55
@@ -280,8 +351,13 @@ def test_training_log_quick_evaluations_and_tensorboard(tmp_path, capsys):
     import importlib.util
 
     task = BroadcastTask()
-    quick(task, TinyReasoner(task.info), policy("act_bce"),
-          train_cfg(steps=10, log_every=5, eval_interval=10, eval_examples=8, tensorboard=True), tmp_path)
+    quick(
+        task,
+        TinyReasoner(task.info),
+        policy("act_bce"),
+        train_cfg(steps=10, log_every=5, eval_interval=10, eval_examples=8, tensorboard=True),
+        tmp_path,
+    )
     records = [json.loads(line) for line in (tmp_path / LOG_NAME).read_text().splitlines()]
     assert [r["step"] for r in records] == [5, 10, 10]
     assert {"loss", "exact_accuracy", "mean_segments", "lr"} <= set(records[0])

@@ -16,8 +16,8 @@ import torch
 
 from looped_hrm.config import plugin_config
 from looped_hrm.contracts import Split
-from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.engine.correctness import exact_correct
+from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import get_registry
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.experiment import run_experiment
@@ -34,8 +34,17 @@ def run(task, policy_name: str, steps: int, segments: int, model_values: dict, t
     model_factory, model_cfg = build("model", "hrm", "tiny", **model_values)
     policy_factory, policy_cfg = build("halting", policy_name)
     cfg = TrainConfig(steps=steps, batch_size=32, lr=3e-3, weight_decay=0.0, max_segments=segments, progress=False)
-    return run_experiment(task, lambda: model_factory(model_cfg, task.info), policy_factory(policy_cfg), cfg,
-                          EvalConfig(curve=[1, 2, 4]), seed=0, device="cpu", workdir=tmp_path, progress=False)
+    return run_experiment(
+        task,
+        lambda: model_factory(model_cfg, task.info),
+        policy_factory(policy_cfg),
+        cfg,
+        EvalConfig(curve=[1, 2, 4]),
+        seed=0,
+        device="cpu",
+        workdir=tmp_path,
+        progress=False,
+    )
 
 
 def copy_baseline(split: Split) -> float:
@@ -48,19 +57,24 @@ def copy_baseline(split: Split) -> float:
 SUDOKU_MODEL = {"pos_encodings": "learned", "hidden_size": 64, "num_heads": 4}
 
 
-@pytest.mark.parametrize("policy_name, floor", [
-    ("act_q", 0.10),  # measured 0.24 (fixed-run exact 0.25) after 500 steps, ~15 s
-    ("fixed", 0.15),  # measured 0.39 after 500 steps, ~10 s
-])
+@pytest.mark.parametrize(
+    "policy_name, floor",
+    [
+        ("act_q", 0.10),  # measured 0.24 (fixed-run exact 0.25) after 500 steps, ~15 s
+        ("fixed", 0.15),  # measured 0.39 after 500 steps, ~10 s
+    ],
+)
 def test_tiny_hrm_learns_4x4_sudoku(policy_name, floor, tmp_path):
     task_factory, task_cfg = build("task", "sudoku", "tiny", givens=8, num_train=1000, num_aug=0, num_test=256)
     task = task_factory(task_cfg)
     test = task.build("test")
     assert copy_baseline(test) == 0.0
     m = run(task, policy_name, steps=500, segments=4, model_values=SUDOKU_MODEL, tmp_path=tmp_path)
-    print(f"sudoku 4x4 / hrm tiny / {policy_name}: policy exact {m['policy/exact_accuracy']:.3f} "
-          f"(segments {m['policy/mean_segments']:.2f}), fixed exact {m['fixed/exact_accuracy']:.3f}, "
-          f"verified {m['policy/verified_accuracy']:.3f}, train {m['train/wall_s']:.1f}s")
+    print(
+        f"sudoku 4x4 / hrm tiny / {policy_name}: policy exact {m['policy/exact_accuracy']:.3f} "
+        f"(segments {m['policy/mean_segments']:.2f}), fixed exact {m['fixed/exact_accuracy']:.3f}, "
+        f"verified {m['policy/verified_accuracy']:.3f}, train {m['train/wall_s']:.1f}s"
+    )
     assert m["policy/exact_accuracy"] >= floor
     assert m["fixed/exact_accuracy"] >= floor
     assert m["policy/verified_accuracy"] >= m["policy/exact_accuracy"]  # a right answer obeys the rules
@@ -68,17 +82,22 @@ def test_tiny_hrm_learns_4x4_sudoku(policy_name, floor, tmp_path):
         assert m["policy/mean_segments"] < 4.0 or m["train/mean_segments"] < 4.0  # halting is in use
 
 
-@pytest.mark.parametrize("policy_name, floor", [
-    ("act_q", 0.5),  # measured 0.79 after 400 steps, ~6 s
-    ("fixed", 0.5),  # measured 0.85 after 400 steps, ~4 s
-])
+@pytest.mark.parametrize(
+    "policy_name, floor",
+    [
+        ("act_q", 0.5),  # measured 0.79 after 400 steps, ~6 s
+        ("fixed", 0.5),  # measured 0.85 after 400 steps, ~4 s
+    ],
+)
 def test_tiny_hrm_learns_running_parity(policy_name, floor, tmp_path):
     task_factory, task_cfg = build("task", "parity", "tiny", test_length=8)  # in-distribution lengths
     task = task_factory(task_cfg)
     baseline = copy_baseline(task.build("test"))
     m = run(task, policy_name, steps=400, segments=4, model_values={}, tmp_path=tmp_path)
-    print(f"parity 8 / hrm tiny / {policy_name}: policy exact {m['policy/exact_accuracy']:.3f} "
-          f"(segments {m['policy/mean_segments']:.2f}), fixed exact {m['fixed/exact_accuracy']:.3f}, copy {baseline:.3f}")
+    print(
+        f"parity 8 / hrm tiny / {policy_name}: policy exact {m['policy/exact_accuracy']:.3f} "
+        f"(segments {m['policy/mean_segments']:.2f}), fixed exact {m['fixed/exact_accuracy']:.3f}, copy {baseline:.3f}"
+    )
     assert baseline < 0.05
     assert m["policy/exact_accuracy"] >= floor and m["fixed/exact_accuracy"] >= floor
     assert torch.isfinite(torch.tensor(m["train/loss"]))

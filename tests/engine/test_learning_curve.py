@@ -21,11 +21,28 @@ from .fakes import BroadcastTask, TinyReasoner
 def run(tmp_path=None, **train):
     task = BroadcastTask()
     spec = get_registry().get("halting", "act_q")
-    cfg = TrainConfig(**{"batch_size": 8, "lr": 3e-3, "max_segments": 4, "log_every": 5, "progress": False,
-                         "weight_decay": 0.0, **train})
-    return run_experiment(task, lambda: TinyReasoner(task.info), spec.factory(plugin_config(spec, None, {})), cfg,
-                          EvalConfig(batch_size=16, curve=[1, 2, 4]), seed=0, device="cpu", workdir=tmp_path,
-                          progress=False)
+    cfg = TrainConfig(
+        **{
+            "batch_size": 8,
+            "lr": 3e-3,
+            "max_segments": 4,
+            "log_every": 5,
+            "progress": False,
+            "weight_decay": 0.0,
+            **train,
+        }
+    )
+    return run_experiment(
+        task,
+        lambda: TinyReasoner(task.info),
+        spec.factory(plugin_config(spec, None, {})),
+        cfg,
+        EvalConfig(batch_size=16, curve=[1, 2, 4]),
+        seed=0,
+        device="cpu",
+        workdir=tmp_path,
+        progress=False,
+    )
 
 
 def test_curve_points_sit_at_the_fractions_and_end_with_the_final_evaluation(tmp_path):

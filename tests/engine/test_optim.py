@@ -29,7 +29,7 @@ def test_adam_atan2_follows_the_kernel_formula():
         ref = ref * (1 - lr * wd)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        ref = ref - lr / (1 - b1 ** t) * torch.atan2(m, (v / (1 - b2 ** t)).sqrt())
+        ref = ref - lr / (1 - b1**t) * torch.atan2(m, (v / (1 - b2**t)).sqrt())
         assert torch.allclose(p.detach(), ref, atol=1e-6)
 
 
@@ -60,8 +60,17 @@ def test_the_first_optimizer_step_of_the_warmup_has_a_nonzero_rate():
     steps, optimizer step 1 runs at 5e-8 (it ran at 0 here before)."""
     task = BroadcastTask()
     cfg = TrainConfig(steps=2, batch_size=8, max_segments=2, lr=1e-4, warmup_steps=2000, progress=False)
-    trainer = Trainer(TinyReasoner(task.info, puzzle_emb=True), FixedPolicy(), task, task.build("train"), cfg,
-                      device=torch.device("cpu"), seed=0, workdir=None, progress=False)
+    trainer = Trainer(
+        TinyReasoner(task.info, puzzle_emb=True),
+        FixedPolicy(),
+        task,
+        task.build("train"),
+        cfg,
+        device=torch.device("cpu"),
+        seed=0,
+        workdir=None,
+        progress=False,
+    )
     seen = []
     for opt in trainer.optimizers.values():
         step = opt.step

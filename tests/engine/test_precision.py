@@ -30,8 +30,7 @@ def test_bf16_autocast_on_cpu(model, halting):
 
     before = [p.detach().clone() for p in net.parameters()]
     cfg = TrainConfig(steps=3, batch_size=8, precision="bf16", progress=False, max_segments=4, log_every=1)
-    trainer = Trainer(net, policy, task, split, cfg, device=torch.device("cpu"), seed=0, workdir=None,
-                      progress=False)
+    trainer = Trainer(net, policy, task, split, cfg, device=torch.device("cpu"), seed=0, workdir=None, progress=False)
     summary = trainer.fit()
     assert summary["train/steps"] == 3 and torch.isfinite(torch.tensor(summary["train/loss"]))
     assert all(torch.isfinite(p).all() for p in net.parameters())

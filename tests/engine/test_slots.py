@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from looped_hrm.contracts import Split
-from looped_hrm.plugins.halting.fixed import FixedPolicy
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
+from looped_hrm.plugins.halting.fixed import FixedPolicy
 
 from .fakes import BroadcastTask, TinyReasoner
 
@@ -38,8 +37,9 @@ def _slots(n: int = 6, batch: int = 4) -> tuple[Slots, TinyReasoner]:
     split = task.build("train").subset(slice(0, n))
     model = TinyReasoner(task.info)
     queue = ExampleQueue(n, CPU, shuffle=False, epochs=1)
-    return Slots(DeviceSplit.from_split(split, CPU), queue, model, FixedPolicy(), batch,
-                 extras={"flops": ((), torch.float32)}), model
+    return Slots(
+        DeviceSplit.from_split(split, CPU), queue, model, FixedPolicy(), batch, extras={"flops": ((), torch.float32)}
+    ), model
 
 
 def test_refill_replaces_only_halted_rows_and_resets_their_state():

@@ -35,16 +35,25 @@ def output(q_halt, q_continue=None, logits=None, **kw) -> SegmentOutput:
     return SegmentOutput(logits=logits, q_halt=q_halt, q_continue=q_continue, **kw)
 
 
-def context(correct, steps, *, lm=None, max_steps=4, training=False, next_output=None, next_lm=None, verify=None,
-            labels=None) -> HaltContext:
+def context(
+    correct, steps, *, lm=None, max_steps=4, training=False, next_output=None, next_lm=None, verify=None, labels=None
+) -> HaltContext:
     b = len(correct)
     lm = torch.tensor(lm if lm is not None else [1.0] * b)
     labels = labels if labels is not None else torch.ones(b, L, dtype=torch.int64)
     return HaltContext(
-        inputs=torch.zeros(b, L, dtype=torch.int64), labels=labels, predictions=torch.ones(b, L, dtype=torch.int64),
-        lm_loss=lm, correct=torch.tensor(correct), steps=torch.tensor(steps), max_steps=max_steps,
-        training=training, generator=torch.Generator().manual_seed(0), next_output=next_output,
-        next_lm_loss=next_lm, verify=verify,
+        inputs=torch.zeros(b, L, dtype=torch.int64),
+        labels=labels,
+        predictions=torch.ones(b, L, dtype=torch.int64),
+        lm_loss=lm,
+        correct=torch.tensor(correct),
+        steps=torch.tensor(steps),
+        max_steps=max_steps,
+        training=training,
+        generator=torch.Generator().manual_seed(0),
+        next_output=next_output,
+        next_lm_loss=next_lm,
+        verify=verify,
     )
 
 
@@ -131,8 +140,9 @@ def test_act_ponder_cumulative_threshold_remainder_and_gradient():
     next_logits[:, :, 1] = 5.0  # the next segment is nearly perfect: L_next ~ 0
     nxt = SegmentOutput(logits=next_logits)
     next_lm = get_loss("softmax")(next_logits, torch.ones(3, L, dtype=torch.int64))  # the engine's loss of it
-    ctx = context([False] * 3, [2, 2, 4], lm=[1.0, 1.0, 1.0], max_steps=4, training=True, next_output=nxt,
-                  next_lm=next_lm)
+    ctx = context(
+        [False] * 3, [2, 2, 4], lm=[1.0, 1.0, 1.0], max_steps=4, training=True, next_output=nxt, next_lm=next_lm
+    )
     state = {"cum": torch.tensor([0.5, 0.5, 0.5])}
     d = policy.step(out, state, ctx)
     assert d.halt.tolist() == [True, False, False]  # 0.5 + 0.6 >= 0.99; 0.5 + 0.3 < 0.99
@@ -156,8 +166,11 @@ def test_pondernet_kl_terms_sum_to_the_full_kl():
     state = policy.init_state(1, torch.device("cpu"))
     kl_sum = 0.0
     for n, lam in enumerate(lambdas, start=1):
-        d = policy.step(output([math.log(lam / (1 - lam))]), state, context([False], [n], lm=[0.0], max_steps=max_steps,
-                                                                            training=True))
+        d = policy.step(
+            output([math.log(lam / (1 - lam))]),
+            state,
+            context([False], [n], lm=[0.0], max_steps=max_steps, training=True),
+        )
         kl_sum += d.metrics["kl"].item()
         state = d.state
     p, survive = [], 1.0
@@ -201,15 +214,27 @@ def test_pondernet_evaluation_rules():
 
 
 def test_two_level_inner_rule_and_inner_loss():
-    policy = TwoLevelPolicy(TwoLevelConfig(min_inner_steps=2, exploration_prob=0.0, compute_penalty=0.0,
-                                           inner_compute_penalty=0.0, inner_loss_weight=1.0, q_loss_weight=1.0))
+    policy = TwoLevelPolicy(
+        TwoLevelConfig(
+            min_inner_steps=2,
+            exploration_prob=0.0,
+            compute_penalty=0.0,
+            inner_compute_penalty=0.0,
+            inner_loss_weight=1.0,
+            q_loss_weight=1.0,
+        )
+    )
     stop = policy.inner_halt(training=False)
     logits = torch.tensor([3.0, -3.0])
     assert stop(1, logits).tolist() == [False, False]  # below min_inner_steps
     assert stop(2, logits).tolist() == [True, False]
     labels = torch.tensor([[1, 2, IGNORE_INDEX], [1, 1, 1]])
-    inner_preds = torch.tensor([[[0, 2, 0], [1, 2, 3]],  # row 0: wrong, then right (position 2 is not scored)
-                                [[1, 1, 1], [0, 0, 0]]])  # row 1 ran one inner step only
+    inner_preds = torch.tensor(
+        [
+            [[0, 2, 0], [1, 2, 3]],  # row 0: wrong, then right (position 2 is not scored)
+            [[1, 1, 1], [0, 0, 0]],
+        ]
+    )  # row 1 ran one inner step only
     inner_logits = torch.tensor([[0.2, 0.4], [1.0, 9.0]], requires_grad=True)
     out = output([0.0, 0.0], inner_halt_logits=inner_logits, inner_preds=inner_preds, inner_steps=torch.tensor([2, 1]))
     ctx = context([True, True], [1, 1], lm=[0.0, 0.0], labels=labels)
@@ -250,7 +275,10 @@ def test_verifier_halts_exactly_when_the_rules_accept():
     alone = policy.step(out, {}, context([False, True], [1, 1]))
     assert alone.halt.tolist() == [False, True]
     assert d.loss.item() == pytest.approx(alone.loss.item())
-    assert policy.step(out, {}, context([False, True], [1, 1], verify=accept, training=True)).halt.tolist() == [False, True]
+    assert policy.step(out, {}, context([False, True], [1, 1], verify=accept, training=True)).halt.tolist() == [
+        False,
+        True,
+    ]
 
 
 def test_verifier_rejects_an_unknown_fallback():

@@ -15,8 +15,16 @@ TINY_EVAL = {"limit": 24, "curve": [1, 2], "fixed_segments": 3, "batch_size": 32
 
 
 def tiny_run(out, tasks=("sudoku",), models=("hrm",), halting=("act_q",)):
-    bench = BenchmarkConfig(name="tiny", preset="tiny", device="cpu", tasks=list(tasks), models=list(models),
-                            halting=list(halting), train=dict(TINY_TRAIN), eval=dict(TINY_EVAL))
+    bench = BenchmarkConfig(
+        name="tiny",
+        preset="tiny",
+        device="cpu",
+        tasks=list(tasks),
+        models=list(models),
+        halting=list(halting),
+        train=dict(TINY_TRAIN),
+        eval=dict(TINY_EVAL),
+    )
     for combo in expand(bench, get_registry()):
         record = run_combination(combo, out, threads=1)
         assert record["status"] == "ok", record.get("traceback")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
+from engine.fakes import BroadcastTask, TinyReasoner
 
 from looped_hrm.bench.cli import main
 from looped_hrm.evaluation.analyses import segment_profile
-
-from engine.fakes import BroadcastTask, TinyReasoner
 
 
 def test_segment_profile_one_pass():
@@ -36,7 +34,9 @@ def test_analyze_writes_tables_and_plots(sudoku_run, capsys):
     assert len(set(scaling.run)) == 2 and len(scaling) == 2 * 3  # hrm and baseline, 3 segments each
     assert scaling.exact_accuracy.between(0, 1).all() and (scaling.verified_accuracy >= scaling.exact_accuracy).all()
     diff = pd.read_csv(out / "difficulty.csv")
-    assert {"bucket", "difficulty"} == set(diff.by) and diff.examples[diff.by == "bucket"].groupby(diff.run).sum().eq(16).all()
+    assert {"bucket", "difficulty"} == set(diff.by) and diff.examples[diff.by == "bucket"].groupby(diff.run).sum().eq(
+        16
+    ).all()
     rho = pd.read_csv(out / "spearman.csv")  # 4×4 puzzles never need search: one difficulty, no correlation
     assert (rho.distinct_difficulties == 1).all() and rho.spearman_difficulty_vs_segments.isna().all()
     for name in ("analysis.md", "residuals.png", "scaling.png", "compute_vs_difficulty.png"):
@@ -45,8 +45,23 @@ def test_analyze_writes_tables_and_plots(sudoku_run, capsys):
 
 
 def test_analyze_says_when_a_split_is_smaller_than_the_limit(sudoku_run, tmp_path):
-    assert main(["analyze", str(sudoku_run), "--model", "hrm", "--limit", "1000", "--segments", "1",
-                 "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(sudoku_run),
+                "--model",
+                "hrm",
+                "--limit",
+                "1000",
+                "--segments",
+                "1",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     note = (tmp_path / "a" / "analysis.md").read_text()
     assert "the first 1000 of each run's evaluation split, or all when it has fewer" in note
     assert "/hrm/act_q/seed0: 128)" in note  # the tiny preset holds 128 test puzzles

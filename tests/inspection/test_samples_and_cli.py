@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import torch
+from engine.fakes import BroadcastTask, TinyReasoner
 
 from looped_hrm.bench.cli import main
 from looped_hrm.bench.live import LiveBars, read_heartbeat
@@ -14,21 +15,36 @@ from looped_hrm.evaluation.evaluate import evaluate
 from looped_hrm.evaluation.samples import SAMPLE_KEYS, read_samples, write_samples
 from looped_hrm.registry import get_registry
 
-from engine.fakes import BroadcastTask, TinyReasoner
-
 from .conftest import TINY_EVAL, TINY_TRAIN
 
-FAST = ["--preset", "tiny", "--device", "cpu", "--jobs", "1", "--no-progress",
-        *[f"--set=train.{k}={v}" for k, v in TINY_TRAIN.items()],
-        *[f"--set=eval.{k}={json.dumps(v)}" for k, v in TINY_EVAL.items() if k != "limit"]]
+FAST = [
+    "--preset",
+    "tiny",
+    "--device",
+    "cpu",
+    "--jobs",
+    "1",
+    "--no-progress",
+    *[f"--set=train.{k}={v}" for k, v in TINY_TRAIN.items()],
+    *[f"--set=eval.{k}={json.dumps(v)}" for k, v in TINY_EVAL.items() if k != "limit"],
+]
 
 
 def test_trajectory_matches_the_final_prediction_and_halting_segment(tmp_path):
     task = BroadcastTask()
     split = task.build("test")
     policy = get_registry().get("halting", "act_q").factory(None)
-    res = evaluate(TinyReasoner(task.info), policy, task, split, mode="policy", max_segments=3, batch_size=16,
-                   device=torch.device("cpu"), trajectory=True)
+    res = evaluate(
+        TinyReasoner(task.info),
+        policy,
+        task,
+        split,
+        mode="policy",
+        max_segments=3,
+        batch_size=16,
+        device=torch.device("cpu"),
+        trajectory=True,
+    )
     rows = np.arange(len(split))
     last = res.trajectory[rows, res.segments - 1].to(torch.int64)
     assert torch.equal(last, res.predictions) and res.halt_probs.shape == (len(split), 3)
@@ -73,8 +89,24 @@ def test_live_bars_follow_the_heartbeat(tmp_path):
 def test_list_limit_and_print_config(tmp_path, capsys):
     assert main(["--models", "list"]) == 0
     assert "looped_transformer" in capsys.readouterr().out
-    assert main(["--tasks", "sudoku", "--models", "hrm,baseline", "--preset", "tiny", "--limit", "5",
-                 "--print-config", "--out", str(tmp_path / "x")]) == 0
+    assert (
+        main(
+            [
+                "--tasks",
+                "sudoku",
+                "--models",
+                "hrm,baseline",
+                "--preset",
+                "tiny",
+                "--limit",
+                "5",
+                "--print-config",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("---") == 2 and "limit: 5" in out and "H_cycles:" in out
     assert not (tmp_path / "x").exists()  # nothing ran

@@ -8,14 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from engine.fakes import BroadcastTask, TinyReasoner
 
 from looped_hrm.cli import main
 from looped_hrm.contracts import IGNORE_INDEX, SegmentOutput
 from looped_hrm.evaluation.analyses import trace, unlabelled
 from looped_hrm.evaluation.pictures import save_trace_picture, trace_text
 from looped_hrm.registry import get_registry
-
-from engine.fakes import BroadcastTask, TinyReasoner
 
 
 def _task(name: str, preset: str = "tiny"):
@@ -39,8 +38,11 @@ class Answers(torch.nn.Module):
 
     def segment(self, carry, batch, inner_halt=None):
         t = carry["t"] + 1
-        tokens = torch.where(t[:, None] >= self.from_segment, self.answer.expand(len(batch), -1),
-                             torch.full_like(batch.inputs, self.blank))
+        tokens = torch.where(
+            t[:, None] >= self.from_segment,
+            self.answer.expand(len(batch), -1),
+            torch.full_like(batch.inputs, self.blank),
+        )
         logits = torch.nn.functional.one_hot(tokens, self.vocab).float()
         q = torch.where(t >= self.from_segment, 5.0, -5.0).float()
         return {"t": t}, SegmentOutput(logits=logits, q_halt=q, q_continue=-q)
@@ -56,7 +58,9 @@ def test_unlabelled_blank_grid_is_judged_invalid_by_the_verifier():
     assert [s.correct for s in out.steps] == [None] * 4  # no label: no comparison with one
     assert [s.verified for s in out.steps] == [False, False, True, True]  # blank grids break the rules
     assert out.steps[0].changed.sum() == int((puzzle != 1).sum())  # givens blanked by the first prediction
-    assert out.steps[1].changed.sum() == 0 and out.steps[2].changed.sum() == int((puzzle == 1).sum()) + int((puzzle != 1).sum())
+    assert out.steps[1].changed.sum() == 0 and out.steps[2].changed.sum() == int((puzzle == 1).sum()) + int(
+        (puzzle != 1).sum()
+    )
 
 
 def test_a_valid_answer_other_than_the_label_is_verified_not_correct():
@@ -80,8 +84,15 @@ def test_policy_decision_and_halting_segment_come_from_the_runner():
     out = trace(model, task, split, 0, segments=4, policy=policy, max_segments=3)
     assert [s.halt for s in out.steps][:2] == [False, True] and out.halted_at == 2
     assert out.final.segment == 2 and out.final.verified and out.final.correct
-    capped = trace(Answers(split.labels[0], task.info.vocab_size, from_segment=9), task, split, 0, segments=4,
-                   policy=policy, max_segments=3)
+    capped = trace(
+        Answers(split.labels[0], task.info.vocab_size, from_segment=9),
+        task,
+        split,
+        0,
+        segments=4,
+        policy=policy,
+        max_segments=3,
+    )
     assert capped.halted_at == 3  # the cap, as in evaluation
     text = trace_text(out, task)
     assert "HALTS here" in text and "verifier: VALID" in text and "(past the halt)" in text

@@ -16,8 +16,15 @@ def test_offline_wandb_run_per_combination(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("LOOPED_HRM_WANDB", "looped-hrm-test")
-    bench = BenchmarkConfig(name="w", preset="tiny", device="cpu", tasks=["parity"], models=["hrm"],
-                            train=dict(TINY_TRAIN), eval=dict(TINY_EVAL))
+    bench = BenchmarkConfig(
+        name="w",
+        preset="tiny",
+        device="cpu",
+        tasks=["parity"],
+        models=["hrm"],
+        train=dict(TINY_TRAIN),
+        eval=dict(TINY_EVAL),
+    )
     (combo,) = expand(bench, get_registry())
     record = run_combination(combo, tmp_path)
     assert record["status"] == "ok", record.get("traceback")

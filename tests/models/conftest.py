@@ -15,8 +15,9 @@ TINY_TASK = TaskInfo(vocab_size=11, seq_len=16, num_puzzle_ids=3)
 SUDOKU = TaskInfo(vocab_size=11, seq_len=81, num_puzzle_ids=1)  # the official Sudoku-Extreme shapes
 
 
-def build(name: str, preset: str | None = "tiny", task: TaskInfo = TINY_TASK, seed: int = 0,
-          **overrides: Any) -> torch.nn.Module:
+def build(
+    name: str, preset: str | None = "tiny", task: TaskInfo = TINY_TASK, seed: int = 0, **overrides: Any
+) -> torch.nn.Module:
     """The model plugin ``name`` found through the registry (entry points), built for ``task``."""
     spec = get_registry().get("model", name)
     torch.manual_seed(seed)

@@ -22,8 +22,8 @@ def unrolled(model, carry, batch: Batch, cut: bool) -> torch.Tensor:
     rope = model.io.rope()
     z_H, z_L = carry["z_H"], carry["z_L"]
     for h in range(c.H_cycles):
-        for l in range(c.L_cycles):
-            if cut and h == c.H_cycles - 1 and l == c.L_cycles - 1:
+        for i in range(c.L_cycles):
+            if cut and h == c.H_cycles - 1 and i == c.L_cycles - 1:
                 z_H, z_L = z_H.detach(), z_L.detach()
             z_L = model.L_level(z_L, z_H + x, rope)
         z_H = model.H_level(z_H, z_L, rope)
@@ -102,8 +102,10 @@ def saved_activations(model, batch: Batch) -> tuple[int, int]:
 
 def test_saved_activations_do_not_grow_with_the_number_of_cycles(build_model, make_batch):
     batch = make_batch()
-    measured = {(h, l): saved_activations(build_model("hrm", H_cycles=h, L_cycles=l), batch)
-                for h, l in [(1, 1), (2, 2), (4, 3)]}
+    measured = {
+        (h, low): saved_activations(build_model("hrm", H_cycles=h, L_cycles=low), batch)
+        for h, low in [(1, 1), (2, 2), (4, 3)]
+    }
     assert len(set(measured.values())) == 1, measured
     assert measured[(1, 1)][0] > 0
 

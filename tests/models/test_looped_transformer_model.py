@@ -52,6 +52,7 @@ def stop_after(steps: torch.Tensor, calls: list):
         calls.append(step)
         assert logits.shape == steps.shape and logits.dtype == torch.float32
         return steps <= step
+
     return inner_halt
 
 

@@ -122,9 +122,16 @@ def test_rows_are_independent_and_restart_from_initial_carry(variant, make_batch
         carry, _ = model.segment(model.initial_carry(batch), batch)
         carry, _ = model.segment(carry, batch)
         halted = torch.tensor([True, False, False, True])
-        mixed = Batch(*(torch.where(halted.view(-1, *[1] * (t.dim() - 1)), tf, t)
-                        for t, tf in ((batch.inputs, fresh.inputs), (batch.labels, fresh.labels),
-                                      (batch.puzzle_ids, fresh.puzzle_ids))))
+        mixed = Batch(
+            *(
+                torch.where(halted.view(-1, *[1] * (t.dim() - 1)), tf, t)
+                for t, tf in (
+                    (batch.inputs, fresh.inputs),
+                    (batch.labels, fresh.labels),
+                    (batch.puzzle_ids, fresh.puzzle_ids),
+                )
+            )
+        )
         restarted = where_rows(halted, model.initial_carry(mixed), carry)
         _, out = model.segment(restarted, mixed)
         _, out_fresh = model.segment(model.initial_carry(fresh), fresh)

@@ -21,27 +21,47 @@ PREFIX = "_orig_mod.model.inner."
 
 
 def official_names(levels: dict[str, int], mixer: str = "attention", learned_pos: bool = False) -> list[str]:
-    names = ["H_init", "L_init", "embed_tokens.embedding_weight", "lm_head.weight", "q_head.weight", "q_head.bias",
-             "puzzle_emb.weights"] + (["embed_pos.embedding_weight"] if learned_pos else [])
+    names = [
+        "H_init",
+        "L_init",
+        "embed_tokens.embedding_weight",
+        "lm_head.weight",
+        "q_head.weight",
+        "q_head.bias",
+        "puzzle_emb.weights",
+    ] + (["embed_pos.embedding_weight"] if learned_pos else [])
     for level, layers in levels.items():
         for i in range(layers):
             block = f"{level}.layers.{i}."
-            names += ([block + "self_attn.qkv_proj.weight", block + "self_attn.o_proj.weight"] if mixer == "attention"
-                      else [block + "mlp_t.gate_up_proj.weight", block + "mlp_t.down_proj.weight"])
+            names += (
+                [block + "self_attn.qkv_proj.weight", block + "self_attn.o_proj.weight"]
+                if mixer == "attention"
+                else [block + "mlp_t.gate_up_proj.weight", block + "mlp_t.down_proj.weight"]
+            )
             names += [block + "mlp.gate_up_proj.weight", block + "mlp.down_proj.weight"]
     return [PREFIX + n for n in names]
 
 
 # official name (without prefix) -> ours, written out for one block of each kind
 EXPECTED = {
-    "hrm": {"H_init": "H_init", "L_init": "L_init", "embed_tokens.embedding_weight": "io.tokens.weight",
-            "puzzle_emb.weights": "io.puzzle.weight", "lm_head.weight": "io.lm_head.weight",
-            "q_head.bias": "io.q_head.bias", "H_level.layers.0.self_attn.qkv_proj.weight": "H_level.blocks.0.attn.qkv.weight",
-            "L_level.layers.0.self_attn.o_proj.weight": "L_level.blocks.0.attn.out.weight",
-            "L_level.layers.0.mlp.gate_up_proj.weight": "L_level.blocks.0.mlp.gate_up.weight",
-            "H_level.layers.0.mlp.down_proj.weight": "H_level.blocks.0.mlp.down.weight"},
-    "trm": {"H_init": "y_init", "L_init": "z_init", "L_level.layers.1.self_attn.qkv_proj.weight": "net.blocks.1.attn.qkv.weight",
-            "L_level.layers.0.mlp.down_proj.weight": "net.blocks.0.mlp.down.weight"},
+    "hrm": {
+        "H_init": "H_init",
+        "L_init": "L_init",
+        "embed_tokens.embedding_weight": "io.tokens.weight",
+        "puzzle_emb.weights": "io.puzzle.weight",
+        "lm_head.weight": "io.lm_head.weight",
+        "q_head.bias": "io.q_head.bias",
+        "H_level.layers.0.self_attn.qkv_proj.weight": "H_level.blocks.0.attn.qkv.weight",
+        "L_level.layers.0.self_attn.o_proj.weight": "L_level.blocks.0.attn.out.weight",
+        "L_level.layers.0.mlp.gate_up_proj.weight": "L_level.blocks.0.mlp.gate_up.weight",
+        "H_level.layers.0.mlp.down_proj.weight": "H_level.blocks.0.mlp.down.weight",
+    },
+    "trm": {
+        "H_init": "y_init",
+        "L_init": "z_init",
+        "L_level.layers.1.self_attn.qkv_proj.weight": "net.blocks.1.attn.qkv.weight",
+        "L_level.layers.0.mlp.down_proj.weight": "net.blocks.0.mlp.down.weight",
+    },
 }
 
 CASES = {
@@ -78,7 +98,9 @@ def test_official_state_dict_loads_every_tensor_where_it_belongs(case, tmp_path)
         if PREFIX + official in state:
             assert torch.equal(loaded[ours], state[PREFIX + official]), official
     # everything landed somewhere distinct: the loaded model is the state, permuted by names only
-    assert sorted(t.sum().item() for t in loaded.values()) == pytest.approx(sorted(t.sum().item() for t in state.values()))
+    assert sorted(t.sum().item() for t in loaded.values()) == pytest.approx(
+        sorted(t.sum().item() for t in state.values())
+    )
     batch = random_batch()
     twin = build(plugin, seed=2, **overrides)
     twin.load_state_dict(loaded)
@@ -91,7 +113,9 @@ def test_a_checkpoint_that_does_not_fit_names_the_key(tmp_path):
     state = official_state(model, official_names({"H_level": 1, "L_level": 1}), "hrm")
     path = tmp_path / "ckpt"
     torch.save(state, path)
-    with pytest.raises(ConfigError, match=r"_orig_mod\.model\.inner\.H_init has shape \(32,\), our H_init is \(64,\).*preset"):
+    with pytest.raises(
+        ConfigError, match=r"_orig_mod\.model\.inner\.H_init has shape \(32,\), our H_init is \(64,\).*preset"
+    ):
         load_official(path, "hrm", build("hrm", hidden_size=64, num_heads=2))
     with pytest.raises(ConfigError, match="lacks H_level.blocks.1"):
         load_official(path, "hrm", build("hrm", H_layers=2))

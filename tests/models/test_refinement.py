@@ -33,11 +33,11 @@ def reference_grad(toy: Toy, z0, x, steps, window, weights):
     """Sum over rows of d(w_r · sum z_r)/da with gradient through row r's last min(window, steps_r) steps."""
     total = torch.zeros(())
     for r in range(z0.shape[0]):
-        z = z0[r:r + 1]
+        z = z0[r : r + 1]
         n = int(steps[r])
         for s in range(1, n + 1):
             with torch.set_grad_enabled(s > n - min(window, n)):
-                z = torch.tanh(toy.a * z + x[r:r + 1])
+                z = torch.tanh(toy.a * z + x[r : r + 1])
         (g,) = torch.autograd.grad(weights[r] * z.sum(), toy.a)
         total = total + g
     return total
@@ -83,8 +83,15 @@ def test_inner_halting_in_training_replays_each_rows_own_last_k_steps(data, wind
     (w.view(-1, 1, 1) * result.state["z"]).sum().backward()
     assert toy.a.grad.item() == pytest.approx(reference_grad(toy, z0, x, stop_at, window, w).item(), rel=1e-5)
     with torch.no_grad():  # the replayed state is the state each row stopped with
-        plain = refine(toy.step, {"z": z0}, x, max_steps=6, grad_steps=window, readout=toy.readout,
-                       inner_halt=stop_schedule(stop_at)[0])
+        plain = refine(
+            toy.step,
+            {"z": z0},
+            x,
+            max_steps=6,
+            grad_steps=window,
+            readout=toy.readout,
+            inner_halt=stop_schedule(stop_at)[0],
+        )
     assert torch.allclose(result.state["z"], plain.state["z"], atol=1e-6)
 
 
@@ -112,8 +119,15 @@ def test_stopping_requests_for_already_stopped_rows_are_harmless(data):
     z0, x, _ = data
     toy = Toy()
     with torch.no_grad():
-        result = refine(toy.step, {"z": z0}, x, max_steps=4, grad_steps=1, readout=toy.readout,
-                        inner_halt=lambda step, logits: torch.ones_like(logits, dtype=torch.bool))
+        result = refine(
+            toy.step,
+            {"z": z0},
+            x,
+            max_steps=4,
+            grad_steps=1,
+            readout=toy.readout,
+            inner_halt=lambda step, logits: torch.ones_like(logits, dtype=torch.bool),
+        )
     assert torch.equal(result.steps, torch.ones(B, dtype=torch.int64))
 
 

@@ -9,8 +9,18 @@ import pytest
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
 from looped_hrm.plugins.tasks.arc import agi
-from looped_hrm.plugins.tasks.arc.grid import (EOS, PAD, GridAug, crop_prediction, decode, dihedral, encode,
-                                               encode_label, inverse_dihedral, random_aug)
+from looped_hrm.plugins.tasks.arc.grid import (
+    EOS,
+    PAD,
+    GridAug,
+    crop_prediction,
+    decode,
+    dihedral,
+    encode,
+    encode_label,
+    inverse_dihedral,
+    random_aug,
+)
 from looped_hrm.plugins.tasks.arc.transforms import FAMILIES, FAMILY_NAMES, LitePuzzle, Step, sample_puzzle
 from looped_hrm.plugins.tasks.arc.voting import vote
 from looped_hrm.registry import get_registry
@@ -31,10 +41,7 @@ def as_predictions(labels: np.ndarray) -> np.ndarray:
 def test_encoding_matches_hrm_layout():
     grid = np.array([[0, 1, 2], [3, 4, 9]])
     tokens = encode(grid, 4).reshape(4, 4)
-    assert tokens.tolist() == [[2, 3, 4, 1],
-                               [5, 6, 11, 1],
-                               [1, 1, 1, 0],
-                               [0, 0, 0, 0]]
+    assert tokens.tolist() == [[2, 3, 4, 1], [5, 6, 11, 1], [1, 1, 1, 0], [0, 0, 0, 0]]
     label = encode_label(grid, 4).reshape(4, 4)
     assert (label[tokens == PAD] == IGNORE_INDEX).all() and (label[tokens != PAD] == tokens[tokens != PAD]).all()
     # A grid touching the canvas edge has no EOS on that side; a translated grid decodes back.
@@ -77,19 +84,27 @@ def test_dihedral_group_and_augmentation_inverse():
 # ------------------------------------------------------------------------------------ families
 
 
-@pytest.mark.parametrize("family, params, grid, expected", [
-    ("rotate", (1,), [[1, 2], [3, 4]], [[3, 1], [4, 2]]),
-    ("flip", (0,), [[1, 2, 0]], [[0, 2, 1]]),
-    ("transpose", (1,), [[1, 2], [3, 4]], [[4, 2], [3, 1]]),
-    ("recolour", (1, 5, 2, 1), [[1, 2, 3]], [[5, 1, 3]]),
-    ("gravity", (0,), [[1, 0], [0, 2], [0, 0]], [[0, 0], [0, 0], [1, 2]]),
-    ("gravity", (2,), [[1, 0, 2, 0]], [[0, 0, 1, 2]]),
-    ("translate", (1, -1), [[0, 3], [0, 0]], [[0, 0], [3, 0]]),
-    ("scale", (2,), [[1, 2]], [[1, 1, 2, 2], [1, 1, 2, 2]]),
-    ("tile", (2, 2, 1), [[1, 2]], [[1, 2, 2, 1], [1, 2, 2, 1]]),
-    ("complete_pattern", (2, 2), [[1, 2, 1, 2], [3, 0, 0, 4], [1, 2, 0, 2]], [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2]]),
-    ("fill_enclosed", (7,), [[5, 5, 5, 0], [5, 0, 5, 0], [5, 5, 5, 0]], [[5, 5, 5, 0], [5, 7, 5, 0], [5, 5, 5, 0]]),
-])
+@pytest.mark.parametrize(
+    "family, params, grid, expected",
+    [
+        ("rotate", (1,), [[1, 2], [3, 4]], [[3, 1], [4, 2]]),
+        ("flip", (0,), [[1, 2, 0]], [[0, 2, 1]]),
+        ("transpose", (1,), [[1, 2], [3, 4]], [[4, 2], [3, 1]]),
+        ("recolour", (1, 5, 2, 1), [[1, 2, 3]], [[5, 1, 3]]),
+        ("gravity", (0,), [[1, 0], [0, 2], [0, 0]], [[0, 0], [0, 0], [1, 2]]),
+        ("gravity", (2,), [[1, 0, 2, 0]], [[0, 0, 1, 2]]),
+        ("translate", (1, -1), [[0, 3], [0, 0]], [[0, 0], [3, 0]]),
+        ("scale", (2,), [[1, 2]], [[1, 1, 2, 2], [1, 1, 2, 2]]),
+        ("tile", (2, 2, 1), [[1, 2]], [[1, 2, 2, 1], [1, 2, 2, 1]]),
+        (
+            "complete_pattern",
+            (2, 2),
+            [[1, 2, 1, 2], [3, 0, 0, 4], [1, 2, 0, 2]],
+            [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2]],
+        ),
+        ("fill_enclosed", (7,), [[5, 5, 5, 0], [5, 0, 5, 0], [5, 5, 5, 0]], [[5, 5, 5, 0], [5, 7, 5, 0], [5, 5, 5, 0]]),
+    ],
+)
 def test_family_rules_on_hand_made_grids(family, params, grid, expected):
     assert Step(family, params).apply(np.array(grid)).tolist() == expected
 
@@ -178,7 +193,9 @@ def test_translation_moves_all_but_one_demo_per_version():
 def test_equivariant_rules_commute_with_augmentations():
     rng = np.random.default_rng(3)
     x = rng.integers(0, 10, size=(4, 6))
-    copy, scale, fill = (LitePuzzle((Step(f, p),), 1, 10) for f, p in (("copy", ()), ("scale", (2,)), ("fill_enclosed", (4,))))
+    copy, scale, fill = (
+        LitePuzzle((Step(f, p),), 1, 10) for f, p in (("copy", ()), ("scale", (2,)), ("fill_enclosed", (4,)))
+    )
     for _ in range(10):
         aug = random_aug(rng)
         shape_only = GridAug(aug.dihedral)
@@ -364,11 +381,17 @@ def write_arc_folder(folder, tasks: dict[str, int]) -> None:
     import json
 
     folder.mkdir()
+
+    def grid(i: int, k: int) -> list[list[int]]:
+        return [[(i + k + r + c) % 10 for c in range(3)] for r in range(2)]
+
+    def pair(i: int, k: int) -> dict:
+        return {"input": grid(i, k), "output": grid(i + 1, k)}
+
     for k, (task_id, tests) in enumerate(tasks.items()):
-        grid = lambda i: [[(i + k + r + c) % 10 for c in range(3)] for r in range(2)]  # noqa: E731
-        pair = lambda i: {"input": grid(i), "output": grid(i + 1)}  # noqa: E731
-        (folder / f"{task_id}.json").write_text(json.dumps({"train": [pair(0), pair(1)],
-                                                             "test": [pair(2 + t) for t in range(tests)]}))
+        (folder / f"{task_id}.json").write_text(
+            json.dumps({"train": [pair(0, k), pair(1, k)], "test": [pair(2 + t, k) for t in range(tests)]})
+        )
 
 
 def test_arc_agi_reads_a_folder_of_arc_json_tasks(tmp_path):

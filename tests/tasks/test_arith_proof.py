@@ -68,8 +68,16 @@ def test_rules_follow_the_config():
     assert strict.verify(strict.encode_proof(3, 3, 2), strict.encode_input(11))
 
 
-@pytest.mark.parametrize("overrides", [{}, {"ban_zero_addend": True}, {"label_proof": "smallest"},
-                                       {"label_proof": "random"}, {"addend_below_factors": False, "ban_zero_addend": True}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"ban_zero_addend": True},
+        {"label_proof": "smallest"},
+        {"label_proof": "random"},
+        {"addend_below_factors": False, "ban_zero_addend": True},
+    ],
+)
 def test_every_generated_label_is_a_valid_proof_under_the_rules(overrides):
     task = make(**overrides)
     for split in ("train", "test"):
@@ -145,11 +153,23 @@ def test_proof_stats_reveal_lazy_and_trivial_answers():
     assert stats.zero_addend == pytest.approx(2 / 7)
     assert stats.smaller_factor_hist == {1: 1, 2: 2, 3: 1, 10: 1}
     assert 0 < stats.balance < 1
-    assert set(stats.metrics()) == {"proof_well_formed", "proof_correct", "proof_valid", "proof_trivial",
-                                    "proof_factor_two", "proof_zero_addend", "proof_balance"}
+    assert set(stats.metrics()) == {
+        "proof_well_formed",
+        "proof_correct",
+        "proof_valid",
+        "proof_trivial",
+        "proof_factor_two",
+        "proof_zero_addend",
+        "proof_balance",
+    }
     zeros = torch.zeros(len(rows), dtype=torch.int64)
-    split = Split(inputs=torch.from_numpy(inputs), labels=torch.from_numpy(preds), puzzle_ids=zeros,
-                  difficulty=zeros.float(), bucket=zeros)
+    split = Split(
+        inputs=torch.from_numpy(inputs),
+        labels=torch.from_numpy(preds),
+        puzzle_ids=zeros,
+        difficulty=zeros.float(),
+        bucket=zeros,
+    )
     assert task.extra_metrics(preds, split) == stats.metrics()  # the engine's hook over a whole pass
     labels = task.build("test")
     assert task.proof_stats(labels.labels.numpy(), labels.inputs.numpy()).balance > 0.9  # balanced labels

@@ -10,14 +10,17 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks.maze import task as maze_module
 from looped_hrm.plugins.tasks.maze import grid as mg
-from looped_hrm.plugins.tasks.maze.task import MazeConfig, MazeTask
+from looped_hrm.plugins.tasks.maze import task as maze_module
 from looped_hrm.plugins.tasks.maze.jsonl import MazeFileError, load_maze_jsonl
+from looped_hrm.plugins.tasks.maze.task import MazeConfig, MazeTask
 from looped_hrm.registry import get_registry
 
-REFERENCE_FILES = {"maze_dataset_dfs_g5.jsonl": 500, "maze_dataset_dfs_g9.jsonl": 1000,
-                   "maze_dataset_dfs_g15.jsonl": 500}
+REFERENCE_FILES = {
+    "maze_dataset_dfs_g5.jsonl": 500,
+    "maze_dataset_dfs_g9.jsonl": 1000,
+    "maze_dataset_dfs_g15.jsonl": 500,
+}
 
 
 def grid_of(rows: list[str]) -> np.ndarray:
@@ -30,19 +33,9 @@ def tiny(**overrides) -> MazeTask:
 
 
 # Two shortest routes of 4 moves (over the top or along the left) around the central pillar.
-TWO_ROUTES = ["#####",
-              "#S  #",
-              "# # #",
-              "#  G#",
-              "#####"]
+TWO_ROUTES = ["#####", "#S  #", "# # #", "#  G#", "#####"]
 # A direct route of 4 moves and a detour of 8 moves.
-SHORT_AND_LONG = ["#######",
-                  "#S   G#",
-                  "# ### #",
-                  "#     #",
-                  "#######",
-                  "#######",
-                  "#######"]
+SHORT_AND_LONG = ["#######", "#S   G#", "# ### #", "#     #", "#######", "#######", "#######"]
 
 
 # ------------------------------------------------------------------------------------- verifier
@@ -224,7 +217,6 @@ def test_reference_mazes_agree_with_bfs_and_verifier(shared_data: Path):
     counts = {}
     for name, expected in REFERENCE_FILES.items():
         data = load_maze_jsonl(shared_data / "maze" / name)
-        side = data.inputs.shape[1]
         agreed = through_wall = shortcuts = longer = 0
         for x, y, length in zip(data.inputs, data.labels, data.path_length):
             assert mg.shortest_path_length(x) == length
@@ -276,7 +268,7 @@ def _shortcut_through_wall(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         at = sorted(order[v] for v in (w - side, w + side, w - 1, w + 1) if v in order)
         if len(at) >= 2 and at[-1] - at[0] > 2:
             cut = y.copy().ravel()
-            cut[route[at[0] + 1:at[-1]]] = mg.OPEN
+            cut[route[at[0] + 1 : at[-1]]] = mg.OPEN
             cut[[s, g]] = mg.START, mg.GOAL
             cut[w] = mg.PATH
             return cut.reshape(x.shape)
@@ -305,20 +297,30 @@ def test_reference_file_as_task_data_source(shared_data: Path):
 # ------------------------------------------------------------------------------------ loader errors
 
 
-GOOD_ROW = {"id": "m0", "grid_n": 2, "start": [0, 0], "end": [1, 1], "solution": [[0, 0], [0, 1], [1, 1]],
-            "path_len": 3, "ascii": ["#####", "#S  #", "### #", "#  E#", "#####"]}
+GOOD_ROW = {
+    "id": "m0",
+    "grid_n": 2,
+    "start": [0, 0],
+    "end": [1, 1],
+    "solution": [[0, 0], [0, 1], [1, 1]],
+    "path_len": 3,
+    "ascii": ["#####", "#S  #", "### #", "#  E#", "#####"],
+}
 
 
-@pytest.mark.parametrize("change, message", [
-    (None, "invalid JSON"),
-    ({"path_len": 4}, "path_len 4 != 3 cells"),
-    ({"solution": [[0, 0], [1, 1]], "path_len": 2}, "jumps from"),
-    ({"solution": [[0, 0], [1, 0], [1, 1]]}, "crosses a wall"),
-    ({"ascii": ["#####", "#S  #", "### #", "#  X#", "#####"]}, "unknown character"),
-    ({"ascii": ["#####", "#S  #"]}, "must be 5 rows of 5 characters"),
-    ({"end": [1, 0]}, "not start"),
-    ("drop", "missing field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (None, "invalid JSON"),
+        ({"path_len": 4}, "path_len 4 != 3 cells"),
+        ({"solution": [[0, 0], [1, 1]], "path_len": 2}, "jumps from"),
+        ({"solution": [[0, 0], [1, 0], [1, 1]]}, "crosses a wall"),
+        ({"ascii": ["#####", "#S  #", "### #", "#  X#", "#####"]}, "unknown character"),
+        ({"ascii": ["#####", "#S  #"]}, "must be 5 rows of 5 characters"),
+        ({"end": [1, 0]}, "not start"),
+        ("drop", "missing field"),
+    ],
+)
 def test_loader_errors_name_file_and_line(tmp_path: Path, change, message):
     path = tmp_path / "mazes.jsonl"
     if change is None:

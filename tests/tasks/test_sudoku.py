@@ -10,15 +10,18 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
-from looped_hrm.plugins.tasks.sudoku import files
-from looped_hrm.plugins.tasks.sudoku import generator
-from looped_hrm.plugins.tasks.sudoku import solver
-from looped_hrm.plugins.tasks.sudoku import symmetry
+from looped_hrm.plugins.tasks.sudoku import files, generator, solver, symmetry
 from looped_hrm.plugins.tasks.sudoku.task import SudokuTask
 from looped_hrm.registry import get_registry
 
-SUDOKU_CSVS = ["forum_hardest_1905_11plus_10k.csv", "magictour_top1465.csv", "norvig_top95.csv",
-               "norvig_hardest.csv", "royle_17clue_10k.csv", "sudokuexchange_diabolical_10k.csv"]
+SUDOKU_CSVS = [
+    "forum_hardest_1905_11plus_10k.csv",
+    "magictour_top1465.csv",
+    "norvig_top95.csv",
+    "norvig_hardest.csv",
+    "royle_17clue_10k.csv",
+    "sudokuexchange_diabolical_10k.csv",
+]
 
 # Norvig's "hardest" #2 (top95 #2), its solution and its backtracks from the shared CSV.
 PUZZLE = "52...6.........7.13...........4..8..6......5...........418.........3..2...87....."
@@ -89,7 +92,7 @@ def test_generated_puzzles_are_unique_and_minimal(n):
         assert solver.search(puzzle, limit=2).solutions == 1
         assert solver.solve(puzzle) == list(cand.solution)
         assert cand.backtracks == solver.backtracks(puzzle)
-        assert all(solver.count_solutions(puzzle[:c] + [0] + puzzle[c + 1:]) == 2 for c in range(n * n) if puzzle[c])
+        assert all(solver.count_solutions(puzzle[:c] + [0] + puzzle[c + 1 :]) == 2 for c in range(n * n) if puzzle[c])
 
 
 def test_generator_honours_givens_and_buckets():
@@ -97,10 +100,14 @@ def test_generator_honours_givens_and_buckets():
     assert sum(map(bool, cand.puzzle)) == 30 and solver.is_unique(list(cand.puzzle))
     assert generator.candidate(9, seed=0, stream="x", index=0, givens=17) is None  # cannot get that low
     task = make(None, size=6)  # backtracks buckets
-    kept = generator.generate(6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1)
+    kept = generator.generate(
+        6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1
+    )
     assert sorted(int(task.bucket_of(c.backtracks)) for c in kept) == [1, 1, 1, 2, 2]
     assert all(solver.is_unique(list(c.puzzle)) for c in kept)
-    again = generator.generate(6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=2)
+    again = generator.generate(
+        6, {1: 3, 2: 2}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=2
+    )
     assert [c.puzzle for c in again] == [c.puzzle for c in kept]  # independent of the worker count
     with pytest.raises(generator.GenerationError, match="too rare"):
         generator.generate(4, {2: 1}, seed=0, stream="t", bucket_of=lambda b: int(task.bucket_of(b)), workers=1)
@@ -241,16 +248,30 @@ def test_singles_rounds_count_parallel_deduction_steps():
 
 
 def test_rounds_buckets_from_a_file(tmp_path, shared_data):
-    task = make(None, size=9, train_file="sudoku/norvig_top95.csv", test_file="sudoku/norvig_top95.csv",
-                num_train=10, num_test=10, difficulty_measure="rounds")
+    task = make(
+        None,
+        size=9,
+        train_file="sudoku/norvig_top95.csv",
+        test_file="sudoku/norvig_top95.csv",
+        num_train=10,
+        num_test=10,
+        difficulty_measure="rounds",
+    )
     test = task.build("test")
     expected = [generator.rounds_difficulty(solver.singles_rounds(list(p - 1))) for p in test.inputs.numpy()]
     assert test.difficulty.tolist() == expected
 
 
 def test_difficulty_filter_gives_equal_shares():
-    task = make(None, size=6, num_train=4, num_test=6, num_aug=4, difficulty=["easy", "medium"],
-                test_difficulty=["medium", "hard"])
+    task = make(
+        None,
+        size=6,
+        num_train=4,
+        num_test=6,
+        num_aug=4,
+        difficulty=["easy", "medium"],
+        test_difficulty=["medium", "hard"],
+    )
     assert sorted(task.build("test").bucket.tolist()) == [1, 1, 1, 2, 2, 2]
     assert sorted(task.build("train").bucket.tolist()) == [0] * 10 + [1] * 10  # 4 puzzles x (1 + 4 copies)
 
@@ -276,8 +297,9 @@ def test_user_file_as_train_and_test_source(tmp_path, shared_data):
     (tmp_path / "mine.csv").write_text("\n".join(rows[:41]) + "\n")
     plain = tmp_path / "plain.txt"
     plain.write_text("# twelve puzzles, no solutions\n" + "\n".join(r.split(",")[0] for r in rows[60:72]) + "\n")
-    task = make(None, size=9, train_file="mine.csv", test_file=str(plain), data_dir=str(tmp_path),
-                num_train=-1, num_test=-1)
+    task = make(
+        None, size=9, train_file="mine.csv", test_file=str(plain), data_dir=str(tmp_path), num_train=-1, num_test=-1
+    )
     test, train = task.build("test"), task.build("train")
     assert len(test) == 12 and 0 < len(train) <= 40
     assert task.verify_batch(test.labels, test.inputs).all()
@@ -286,7 +308,9 @@ def test_user_file_as_train_and_test_source(tmp_path, shared_data):
     positions, digit_maps = symmetry.random_transforms(np.random.default_rng(0), 1, 9)
     disguised = symmetry.apply(puzzle, positions, digit_maps)[0]
     (tmp_path / "leak.txt").write_text("".join(map(str, disguised)) + "\n" + rows[1].split(",")[0] + "\n")
-    leak = make(None, size=9, train_file="leak.txt", test_file=str(plain), data_dir=str(tmp_path), num_train=-1, num_test=-1)
+    leak = make(
+        None, size=9, train_file="leak.txt", test_file=str(plain), data_dir=str(tmp_path), num_train=-1, num_test=-1
+    )
     assert len(leak.build("train")) == 1
 
 
@@ -294,8 +318,16 @@ def test_user_file_as_train_and_test_source(tmp_path, shared_data):
 def test_one_file_split_into_disjoint_train_and_test(tmp_path, shared_data, dedup):
     rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()
     (tmp_path / "one.csv").write_text("\n".join(rows[:31] + rows[1:6]) + "\n")  # 30 puzzles, 5 repeated
-    task = make(None, size=9, train_file="one.csv", test_file="one.csv", data_dir=str(tmp_path),
-                num_train=-1, num_test=10, dedup=dedup)
+    task = make(
+        None,
+        size=9,
+        train_file="one.csv",
+        test_file="one.csv",
+        data_dir=str(tmp_path),
+        num_train=-1,
+        num_test=10,
+        dedup=dedup,
+    )
     train, test = task.build("train"), task.build("test")
     train_rows = {p.tobytes() for p in train.inputs.numpy()}
     test_rows = {p.tobytes() for p in test.inputs.numpy()}
@@ -373,11 +405,16 @@ def test_hrm_csv_and_plain_lines(tmp_path, shared_data):
     shared = files.load(shared_data / "sudoku" / "norvig_top95.csv")
     rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()[1:11]
     hrm = tmp_path / "hrm.csv"
-    hrm.write_text("source,question,answer,rating\n" + "".join(
-        f"forum,{r.split(',')[0]},{r.split(',')[1]},7\n" for r in rows))
+    hrm.write_text(
+        "source,question,answer,rating\n" + "".join(f"forum,{r.split(',')[0]},{r.split(',')[1]},7\n" for r in rows)
+    )
     plain = tmp_path / "plain.txt"
-    plain.write_text("\n".join(r.split(",")[0].replace(".", "0") + ("  " + r.split(",")[1] if i % 2 else "")
-                               for i, r in enumerate(rows)) + "\n")
+    plain.write_text(
+        "\n".join(
+            r.split(",")[0].replace(".", "0") + ("  " + r.split(",")[1] if i % 2 else "") for i, r in enumerate(rows)
+        )
+        + "\n"
+    )
     for path in (hrm, plain):
         data = files.load(path)
         assert (data.puzzles == shared.puzzles[:10]).all() and (data.solutions == shared.solutions[:10]).all()
@@ -387,15 +424,18 @@ def test_hrm_csv_and_plain_lines(tmp_path, shared_data):
 GOOD = PUZZLE + "," + SOLUTION + ",17,75"
 
 
-@pytest.mark.parametrize("row,message", [
-    (PUZZLE[:-1] + "," + SOLUTION + ",17,75", "puzzle has 80 characters, expected 81"),
-    (PUZZLE[:-1] + "x," + SOLUTION + ",17,75", "puzzle has 'x' at position 81"),
-    (PUZZLE + "," + SOLUTION + ",18,75", "'clues' says 18 but the puzzle has 17 givens"),
-    (PUZZLE + "," + SOLUTION + ",17,many", "'backtracks' must be an integer"),
-    (PUZZLE + "," + SOLUTION + ",17", "3 fields, the header has 4"),
-    (PUZZLE + "," + SOLUTION[1:] + SOLUTION[0] + ",17,75", "solution is not a valid 9×9 grid: row 1"),
-    (PUZZLE + "," + SOLUTION.translate(str.maketrans("52", "25")) + ",17,75", "where the puzzle gives 5"),
-])
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        (PUZZLE[:-1] + "," + SOLUTION + ",17,75", "puzzle has 80 characters, expected 81"),
+        (PUZZLE[:-1] + "x," + SOLUTION + ",17,75", "puzzle has 'x' at position 81"),
+        (PUZZLE + "," + SOLUTION + ",18,75", "'clues' says 18 but the puzzle has 17 givens"),
+        (PUZZLE + "," + SOLUTION + ",17,many", "'backtracks' must be an integer"),
+        (PUZZLE + "," + SOLUTION + ",17", "3 fields, the header has 4"),
+        (PUZZLE + "," + SOLUTION[1:] + SOLUTION[0] + ",17,75", "solution is not a valid 9×9 grid: row 1"),
+        (PUZZLE + "," + SOLUTION.translate(str.maketrans("52", "25")) + ",17,75", "where the puzzle gives 5"),
+    ],
+)
 def test_malformed_shared_csv_rows_name_file_and_line(tmp_path, row, message):
     path = tmp_path / "bad.csv"
     path.write_text(f"puzzle,solution,clues,backtracks\n{GOOD}\n{row}\n")

@@ -56,7 +56,9 @@ class ReverseTask:
             bucket=torch.as_tensor(distinct > cfg.length / 2, dtype=torch.int64),
         )
 
-    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def augment(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         return inputs, labels  # no symmetry worth exploiting
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
@@ -69,11 +71,16 @@ class ReverseTask:
 
 @hookimpl
 def looped_hrm_tasks() -> list[TaskSpec]:
-    return [TaskSpec(
-        name="reverse",
-        factory=ReverseTask,
-        config=ReverseConfig,
-        description="write a digit sequence backwards (example third-party plugin)",
-        presets={"tiny": {"length": 6, "num_train": 256, "num_test": 128},
-                 "small": {"length": 8}, "paper": {"length": 16, "num_train": 10000, "num_test": 1000}},
-    )]
+    return [
+        TaskSpec(
+            name="reverse",
+            factory=ReverseTask,
+            config=ReverseConfig,
+            description="write a digit sequence backwards (example third-party plugin)",
+            presets={
+                "tiny": {"length": 6, "num_train": 256, "num_test": 128},
+                "small": {"length": 8},
+                "paper": {"length": 16, "num_train": 10000, "num_test": 1000},
+            },
+        )
+    ]

@@ -65,9 +65,13 @@ class Mixer(nn.Module):
         d, length, v = self.config.hidden_size, self.task.seq_len, self.task.vocab_size
         update = 2 * (length * length * d + length * d * d)
         forward = float(self.config.updates * update + 2 * length * d * v + 2 * d * 2)
-        return ComputeProfile(trainable_params=sum(p.numel() for p in self.parameters()),
-                              effective_depth=self.config.updates, gradient_depth=self.config.updates,
-                              forward_flops=forward, train_flops=3 * forward)
+        return ComputeProfile(
+            trainable_params=sum(p.numel() for p in self.parameters()),
+            effective_depth=self.config.updates,
+            gradient_depth=self.config.updates,
+            forward_flops=forward,
+            train_flops=3 * forward,
+        )
 
     def puzzle_embedding_parameters(self) -> list[nn.Parameter]:
         """No per-puzzle embeddings."""
@@ -76,6 +80,12 @@ class Mixer(nn.Module):
 
 @hookimpl
 def looped_hrm_models() -> list[ModelSpec]:
-    return [ModelSpec(name="mixer", factory=Mixer, config=MixerConfig,
-                      description="tiny recurrent token/channel mixer (example third-party plugin)",
-                      presets={"tiny": {"hidden_size": 16}, "small": {"hidden_size": 64}})]
+    return [
+        ModelSpec(
+            name="mixer",
+            factory=Mixer,
+            config=MixerConfig,
+            description="tiny recurrent token/channel mixer (example third-party plugin)",
+            presets={"tiny": {"hidden_size": 16}, "small": {"hidden_size": 64}},
+        )
+    ]

@@ -52,6 +52,11 @@ class ConfidencePolicy:
 
 @hookimpl
 def looped_hrm_halting_policies() -> list[HaltingSpec]:
-    return [HaltingSpec(name="confidence", factory=ConfidencePolicy, config=ConfidenceConfig,
-                        description="halt once every position's top probability reaches a threshold "
-                                    "(example third-party plugin)")]
+    return [
+        HaltingSpec(
+            name="confidence",
+            factory=ConfidencePolicy,
+            config=ConfidenceConfig,
+            description="halt once every position's top probability reaches a threshold (example third-party plugin)",
+        )
+    ]

@@ -35,8 +35,15 @@ def test_confidence_policy_meets_the_contract():
 def test_confidence_halts_only_sure_rows():
     logits = torch.zeros(2, 3, 4)
     logits[0, :, 1] = 10.0  # row 0 sure everywhere; row 1 uniform
-    ctx = HaltContext(inputs=torch.zeros(2, 3, dtype=torch.int64), labels=torch.zeros(2, 3, dtype=torch.int64),
-                      predictions=logits.argmax(-1), lm_loss=torch.zeros(2), correct=torch.zeros(2, dtype=torch.bool),
-                      steps=torch.ones(2, dtype=torch.int64), max_steps=4, training=False)
+    ctx = HaltContext(
+        inputs=torch.zeros(2, 3, dtype=torch.int64),
+        labels=torch.zeros(2, 3, dtype=torch.int64),
+        predictions=logits.argmax(-1),
+        lm_loss=torch.zeros(2),
+        correct=torch.zeros(2, dtype=torch.bool),
+        steps=torch.ones(2, dtype=torch.int64),
+        max_steps=4,
+        training=False,
+    )
     decision = ConfidencePolicy().step(SegmentOutput(logits=logits), {}, ctx)
     assert decision.halt.tolist() == [True, False] and decision.loss is None
