@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from looped_hrm.bench.grid import Combination, Floor, expand, load_benchmark
-from looped_hrm.bench.worker import run_combination
 from looped_hrm.config import load_yaml
 from looped_hrm.registry import get_registry
+from looped_hrm.runner.grid import Combination, Floor, expand, load_benchmark
+from looped_hrm.runner.worker import run_combination
 
 BENCHMARK = Path(os.environ.get("LOOPED_HRM_BENCHMARK") or Path(__file__).with_name("ci.yaml"))
 _data, _source = load_yaml(BENCHMARK)

@@ -2,7 +2,8 @@
 
 The core (this package) holds no task, model or halting rule: it defines the contract
 (`looped_hrm.contracts`, `looped_hrm.hookspecs`), finds plugins (`looped_hrm.registry`), and trains,
-evaluates and tabulates them (`looped_hrm.training`, `looped_hrm.evaluation`, `looped_hrm.bench`).
+evaluates and tabulates them (`looped_hrm.experiment`, `looped_hrm.runner`, `looped_hrm.report`), and
+offers it all as one command line (`looped_hrm.commands`).
 """
 
 from looped_hrm.hookspecs import hookimpl

@@ -1,7 +1,7 @@
-"""``python -m looped_hrm`` (see `looped_hrm.cli`)."""
+"""``python -m looped_hrm`` (see `looped_hrm.commands`)."""
 
 import sys
 
-from looped_hrm.cli import main
+from looped_hrm.commands import main
 
 sys.exit(main())

@@ -25,6 +25,8 @@ All hooks are optional: implement only those for the kinds of plugin you provide
 
 from __future__ import annotations
 
+import argparse
+
 import pluggy
 
 from looped_hrm.contracts import HaltingSpec, ModelSpec, TaskSpec
@@ -60,4 +62,22 @@ def looped_hrm_halting_policies() -> list[HaltingSpec]:
 
     A policy's factory takes the validated config dataclass instance and returns an object
     implementing `looped_hrm.contracts.HaltingPolicy`.
+    """
+
+
+@hookspec
+def looped_hrm_register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add commands to ``looped-hrm`` (as ``llm``'s ``register_commands`` does).
+
+    ``subparsers`` is the command line's `argparse` sub-parser group: add a parser for each command
+    and set its function, which takes the parsed arguments and returns the exit code::
+
+        @hookimpl
+        def looped_hrm_register_commands(subparsers):
+            p = subparsers.add_parser("hello", help="say hello")
+            p.add_argument("--name", default="world")
+            p.set_defaults(func=lambda args: print(f"hello {args.name}") or 0)
+
+    Your command runs under the host's guards: raise `looped_hrm.config.ConfigError` for a bad
+    value (one ``error:`` line, exit 2). A name that a built-in command already uses is refused.
     """

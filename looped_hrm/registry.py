@@ -22,7 +22,7 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -94,6 +94,8 @@ class Registry:
     aliases: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
     duplicates: dict[tuple[str, str], list[Origin]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    command_hooks: list[tuple[Origin, Callable[..., object]]] = field(default_factory=list)
+    """Plugins' ``looped_hrm_register_commands`` implementations, called by `looped_hrm.commands`."""
 
     # ----------------------------------------------------------------------------- lookups
 
@@ -302,6 +304,8 @@ def build_registry(
                 continue
             for spec in specs:
                 registry.add(spec, origin)
+    for impl in pm.hook.looped_hrm_register_commands.get_hookimpls():
+        registry.command_hooks.append((origins[impl.plugin_name], impl.function))
     if strict and registry.failures:
         raise PluginLoadError(registry.failures[0].line())
     return registry

@@ -9,7 +9,7 @@ Stages, in order of value, each a subprocess with its own time limit inside one 
 
 1. ``env``: device, driver, torch, and the two ceilings of the chip measured here (bf16 matmul
    TFLOP/s on random data, device-to-device copy GB/s);
-2. ``ours_hrm``: `looped_hrm.bench speed` for HRM ``paper`` at batch 768, bf16, compiled;
+2. ``ours_hrm``: `looped-hrm speed` for HRM ``paper`` at batch 768, bf16, compiled;
 3. ``official_hrm``: the official HRM timed the same way (`official_hrm.py`, from ``.gpu/official/HRM``);
 4. ``ours_trm_mlp``, ``ours_trm_att``: TRM ``paper`` (MLP) and ``paper_att``;
 5. ``speedrun``: `benchmarks/sudoku_speedrun.yaml` with whatever time is left as its training

@@ -1,4 +1,4 @@
-"""Time the official HRM (sapientinc/HRM) training step the way `looped_hrm.bench speed` times ours.
+"""Time the official HRM (sapientinc/HRM) training step the way `looped-hrm speed` times ours.
 
     python benchmarks/gpu/official_hrm.py --hrm-dir .gpu/official/HRM --batch 768 --steps 50 --warmup 10 --out DIR
 

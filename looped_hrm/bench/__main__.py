@@ -1,7 +1,7 @@
-"""``python -m looped_hrm.bench`` (see `looped_hrm.bench.cli`)."""
+"""``python -m looped_hrm.bench`` (see `looped_hrm.bench`)."""
 
 import sys
 
-from looped_hrm.bench.cli import main
+from looped_hrm.bench import main
 
 sys.exit(main())

@@ -23,7 +23,7 @@ be captured whole (data-dependent control flow, e.g. TRM with an inner halting r
 rows early) falls back to ``fullgraph=False`` with one warning; it still runs compiled, in pieces.
 
 `CompiledSegment.graphs` counts the graphs the backend compiled (recompilations included) and
-``compile_s`` the wall time of the calls that compiled: `looped_hrm.bench.speed` reports both,
+``compile_s`` the wall time of the calls that compiled: `looped_hrm.commands.speed` reports both,
 and the tests hold "no recompilation after warm-up" with them.
 """
 

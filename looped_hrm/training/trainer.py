@@ -48,7 +48,7 @@ from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
 from looped_hrm.training.optim import EMA, SignSGD, build_optimizers, lr_at, split_parameters
 
 LOG_NAME = "train_log.jsonl"
-HEARTBEAT_NAME = "progress.json"  # step, total, last loss/accuracy: read by the runner's live bars (bench/live.py)
+HEARTBEAT_NAME = "progress.json"  # step, total, last loss/accuracy: read by the runner's live bars (runner/live.py)
 HEARTBEAT_EVERY_S = 2.0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looped_hrm.bench.cli import main
+from looped_hrm.bench import main
 
 GRID = ["--tasks", "parity", "--models", "hrm", "--preset", "tiny"]
 
@@ -74,13 +74,14 @@ def test_bad_time_budget(capsys, tmp_path, value):
 
 def test_train_and_eval_enter_the_key_resolved():
     """A default that changes must change the key: the record holds every field, not only those given."""
-    from looped_hrm.bench.cli import build_benchmark, build_parser
-    from looped_hrm.bench.grid import expand
+    from looped_hrm.commands import build_parser
+    from looped_hrm.commands.run import build_benchmark
     from looped_hrm.evaluation.config import EvalConfig
     from looped_hrm.registry import get_registry
+    from looped_hrm.runner.grid import expand
     from looped_hrm.training.config import TrainConfig
 
-    args = build_parser().parse_args(GRID)
+    args = build_parser().parse_args(["run", *GRID])
     bench, source = build_benchmark(args)
     (combo,) = expand(bench, get_registry(), source)
     assert set(combo.train) == set(TrainConfig.__dataclass_fields__)
@@ -96,7 +97,7 @@ def test_unknown_preset_lists_the_presets(capsys, tmp_path):
 
 
 def test_unknown_preset_in_info_lists_the_presets(capsys):
-    from looped_hrm.cli import main as core_main
+    from looped_hrm.commands import main as core_main
 
     assert core_main(["info", "--model", "hrm", "--task", "sudoku", "--preset", "tiyn"]) == 2
     assert "presets: tiny, small, paper" in capsys.readouterr().err
@@ -156,7 +157,7 @@ REFERENCE_RECORD = next(
 def test_malformed_record_is_named_and_skipped_by_report(capsys, tmp_path, text):
     import json
 
-    from looped_hrm.bench.cli import report
+    from looped_hrm.commands.report import report
 
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -172,7 +173,7 @@ def test_malformed_record_is_named_and_skipped_by_report(capsys, tmp_path, text)
 
 
 def test_malformed_record_does_not_block_resume(tmp_path):
-    from looped_hrm.bench.cli import _finished_ok
+    from looped_hrm.commands.run import _finished_ok
 
     path = tmp_path / "r.json"
     path.write_text("[]")
@@ -209,20 +210,20 @@ def test_out_that_is_read_only(capsys, tmp_path):
 
 
 def test_second_command_on_the_same_out_names_the_holder(capsys, tmp_path):
-    from looped_hrm.bench.lock import FolderLock
+    from looped_hrm.runner.lock import FolderLock
 
     out = tmp_path / "out"
     (out / "runs").mkdir(parents=True)
     with FolderLock(out):  # another command holds the folder
         code, err = run_with_out(capsys, out)
-    assert code == 2 and f"in use by another looped_hrm.bench command (PID {os.getpid()})" in err
+    assert code == 2 and f"in use by another looped_hrm command (PID {os.getpid()})" in err
     assert not list((out / "runs").iterdir()) and not (out / "work").exists()
 
 
 def test_disk_full_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
     import errno
 
-    import looped_hrm.bench.tables as tables
+    import looped_hrm.report.tables as tables
 
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -234,7 +235,7 @@ def test_disk_full_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "atomic_write_text", full)
     assert main(["report", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {tmp_path / 'results.csv'}: No space left on device (finished combinations are saved)"
+    assert err == f"error: {tmp_path / 'results.csv'}: No space left on device (the records in runs/ are untouched)"
 
 
 def test_result_files_are_readable_by_others(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from looped_hrm.bench.bootstrap import mean_ci, paired_difference, subset_gap
 from looped_hrm.evaluation.per_example import decode, encode
+from looped_hrm.report.bootstrap import mean_ci, paired_difference, subset_gap
 
 
 def test_interval_over_examples_matches_the_binomial_width():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from looped_hrm.bench.cli import main
+from looped_hrm.bench import main
 
 
 def test_flops_budget_buys_fewer_steps_for_the_costlier_model(capsys):

@@ -1,12 +1,13 @@
-"""CI floors derived from the seed spread (looped_hrm.bench.floors)."""
+"""CI floors derived from the seed spread (looped_hrm.report.floors)."""
 
 from __future__ import annotations
 
 import pytest
 
-from looped_hrm.bench.floors import derive, main
-from looped_hrm.bench.grid import load_benchmark
+from looped_hrm.commands import main
 from looped_hrm.config import load_yaml
+from looped_hrm.report.floors import derive
+from looped_hrm.runner.grid import load_benchmark
 
 
 def record(model, seed, exact, token):
@@ -30,7 +31,7 @@ def test_converged_cells_get_exact_floors_and_noisy_ones_token_floors():
 
 
 def test_shipped_ci_floors_follow_the_rule_from_the_reference_results(capsys):
-    assert main(["results/ci-cpu"]) == 0
+    assert main(["floors", "results/ci-cpu"]) == 0
     printed = capsys.readouterr().out.splitlines()[1:]
     data, source = load_yaml("benchmarks/ci.yaml")
     floors = load_benchmark(data, source).floors

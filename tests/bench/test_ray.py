@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from test_runner import FAST, HERE, bench  # tests/bench is on sys.path (rootdir conftest, no packages)
 
-from looped_hrm.training.experiment import deterministic_part
+from looped_hrm.experiment.run import deterministic_part
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from looped_hrm.bench.grid import BenchmarkConfig, PluginEntry, expand, load_benchmark
 from looped_hrm.config import ConfigError, Source
 from looped_hrm.registry import build_registry
+from looped_hrm.runner.grid import BenchmarkConfig, PluginEntry, expand, load_benchmark
 
 HERE = Path(__file__).resolve().parent
 # Tiny budgets: the point is the plumbing, not the accuracy.
@@ -204,14 +204,14 @@ def test_killed_parallel_run_resumes_without_duplicates(tmp_path):
     "text, seeds", [("3", [0, 1, 2]), ("1", [0]), ("0,1,2", [0, 1, 2]), ("5,", [5]), ("4, 7", [4, 7])]
 )
 def test_seeds_are_a_count_or_a_list(text, seeds):
-    from looped_hrm.bench.cli import parse_seeds
+    from looped_hrm.commands.run import parse_seeds
 
     assert parse_seeds(text) == seeds
 
 
 @pytest.mark.parametrize("text", ["0", "x", ""])
 def test_bad_seeds_are_rejected(text):
-    from looped_hrm.bench.cli import parse_seeds
+    from looped_hrm.commands.run import parse_seeds
 
     with pytest.raises(ConfigError):
         parse_seeds(text)
@@ -227,9 +227,10 @@ def test_every_shipped_benchmark_validates(registry, path):
 
 
 def test_time_budget_replaces_the_step_budget(registry):
-    from looped_hrm.bench.cli import build_benchmark, build_parser
+    from looped_hrm.commands import build_parser
+    from looped_hrm.commands.run import build_benchmark
 
-    args = build_parser().parse_args(["--tasks", "sudoku", "--models", "hrm", "--time-budget", "60"])
+    args = build_parser().parse_args(["run", "--tasks", "sudoku", "--models", "hrm", "--time-budget", "60"])
     bench, source = build_benchmark(args)
     (combo,) = expand(bench, registry, source, time_budget=args.time_budget)
     assert combo.train["time_budget_s"] == 60 and combo.train["steps"] is None and combo.train["epochs"] is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from looped_hrm.bench.speed import measure, write
+from looped_hrm.experiment.speed import measure, write
 from looped_hrm.registry import get_registry
 
 

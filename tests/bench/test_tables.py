@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from looped_hrm.bench.tables import (
+from looped_hrm.evaluation import per_example
+from looped_hrm.evaluation.metrics import ExampleResults
+from looped_hrm.report.tables import (
     buckets,
     cells,
     comparisons,
@@ -25,8 +27,6 @@ from looped_hrm.bench.tables import (
     task_metrics,
     write_tables,
 )
-from looped_hrm.evaluation import per_example
-from looped_hrm.evaluation.metrics import ExampleResults
 
 BUCKETS = ("<7", "7-13", "14-27")  # sorted as text these would come out 14-27, 7-13, <7
 
@@ -229,7 +229,7 @@ def test_learning_curves_and_task_metrics_tables(records):
 
 
 def test_bucket_names_without_a_stored_order_sort_by_number():
-    from looped_hrm.bench.tables import _natural
+    from looped_hrm.report.tables import _natural
 
     names = ["14-27", ">=28", "7-13", "<7"]
     assert sorted(names, key=_natural) == ["<7", "7-13", "14-27", ">=28"]

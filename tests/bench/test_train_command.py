@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import torch
 
-from looped_hrm.training.experiment import deterministic_part
+from looped_hrm.experiment.run import deterministic_part
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torchrun")]
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from looped_hrm.cli import main, model_info
+from looped_hrm.commands import main
+from looped_hrm.commands.info import model_info
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

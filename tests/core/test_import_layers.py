@@ -3,7 +3,7 @@
 Every ``import`` of a ``looped_hrm`` module in ``looped_hrm/`` and ``plugins/`` (at any depth, lazy ones
 included) is an edge from the importing package to the imported one. A node is a package
 (``looped_hrm.training``, ``looped_hrm.plugins.tasks.sudoku``, ...); a module directly in the root
-(``looped_hrm.config``, ``looped_hrm.cli``, ...) is its own node, since the root is a bag of small
+(``looped_hrm.config``, ``looped_hrm.commands``, ...) is its own node, since the root is a bag of small
 modules rather than a layer. A cycle (e.g. ``training -> evaluation -> training``) fails with the import
 lines that close it.
 """
@@ -120,3 +120,26 @@ def test_the_cycle_finder_sees_a_cycle():
     graph = {"a": {"b": ["a.py:1"]}, "b": {"c": ["b.py:1"]}, "c": {"a": ["c.py:3"]}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": []}, "b": {}}) is None
+
+
+TOP_FLOOR = ("looped_hrm.commands", "looped_hrm.bench")
+"""The command line: nothing below it imports it (``python -m looped_hrm``'s ``__main__`` is its door)."""
+
+LAYERS = {
+    "looped_hrm.runner": {"looped_hrm.report", "looped_hrm.commands", "looped_hrm.bench"},
+    "looped_hrm.report": {"looped_hrm.runner", "looped_hrm.commands", "looped_hrm.bench"},
+    "looped_hrm.experiment": {"looped_hrm.runner", "looped_hrm.report", "looped_hrm.commands", "looped_hrm.bench"},
+}
+"""What each floor of the top must not import: the grid runner and the report read the experiment's
+records side by side without knowing each other, and the experiment knows neither."""
+
+
+def test_the_top_floor_names_its_jobs_and_nothing_climbs_back_up():
+    graph = package_graph()
+    for package, forbidden in LAYERS.items():
+        bad = {dest: lines for dest, lines in graph[package].items() if dest in forbidden}
+        assert not bad, f"{package} imports {bad}"
+    for package, edges in graph.items():
+        if package not in (*TOP_FLOOR, "looped_hrm.__main__"):
+            bad = {dest: lines for dest, lines in edges.items() if dest in TOP_FLOOR}
+            assert not bad, f"{package} imports the command line: {bad}"

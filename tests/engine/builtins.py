@@ -4,8 +4,8 @@ compile and precision tests, which check every built-in model."""
 from __future__ import annotations
 
 from looped_hrm.config import plugin_config
+from looped_hrm.experiment.run import seed_everything
 from looped_hrm.registry import get_registry
-from looped_hrm.training.experiment import seed_everything
 
 # every built-in model with the policy it is usually trained with
 MODELS = [("hrm", "act_q"), ("trm", "act_bce"), ("looped_transformer", "act_q"), ("transformer", "act_q")]

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from looped_hrm.bench.speed import measure
 from looped_hrm.engine.compiled import compiled_segment
 from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.experiment.speed import measure
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 

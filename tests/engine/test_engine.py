@@ -13,11 +13,11 @@ from looped_hrm.contracts import HaltDecision
 from looped_hrm.engine.segment import SegmentRunner, segment_loss
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.experiment.run import deterministic_part, run_experiment
 from looped_hrm.nn.losses import get_loss
 from looped_hrm.registry import get_registry
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.experiment import deterministic_part, run_experiment
 from looped_hrm.training.trainer import LOG_NAME, Trainer, TrainingDiverged
 
 from .fakes import BroadcastConfig, BroadcastTask, TinyReasoner

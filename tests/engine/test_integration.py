@@ -18,9 +18,9 @@ from looped_hrm.config import plugin_config
 from looped_hrm.contracts import Split
 from looped_hrm.engine.correctness import exact_correct
 from looped_hrm.evaluation.config import EvalConfig
+from looped_hrm.experiment.run import run_experiment
 from looped_hrm.registry import get_registry
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.experiment import run_experiment
 
 pytestmark = pytest.mark.slow
 

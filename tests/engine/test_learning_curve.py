@@ -9,10 +9,10 @@ import pytest
 from looped_hrm.config import plugin_config
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.per_example import decode
+from looped_hrm.experiment.run import deterministic_part, run_experiment
 from looped_hrm.registry import get_registry
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.experiment import deterministic_part, run_experiment
 from looped_hrm.training.trainer import Trainer
 
 from .fakes import BroadcastTask, TinyReasoner

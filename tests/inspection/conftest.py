@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from looped_hrm.bench.grid import BenchmarkConfig, expand
-from looped_hrm.bench.worker import run_combination
 from looped_hrm.registry import get_registry
+from looped_hrm.runner.grid import BenchmarkConfig, expand
+from looped_hrm.runner.worker import run_combination
 
 # The plumbing, not the accuracy: a few steps of the tiny presets.
 TINY_TRAIN = {"steps": 12, "batch_size": 16, "max_segments": 2, "log_every": 4, "warmup_steps": 2}

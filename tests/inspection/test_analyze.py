@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from engine.fakes import BroadcastTask, TinyReasoner
 
-from looped_hrm.bench.cli import main
+from looped_hrm.bench import main
 from looped_hrm.evaluation.analyses import segment_profile
 
 

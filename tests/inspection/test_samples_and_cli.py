@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from engine.fakes import BroadcastTask, TinyReasoner
 
-from looped_hrm.bench.cli import main
-from looped_hrm.bench.live import LiveBars, read_heartbeat
+from looped_hrm.bench import main
 from looped_hrm.evaluation.evaluate import evaluate
 from looped_hrm.evaluation.samples import SAMPLE_KEYS, read_samples, write_samples
 from looped_hrm.registry import get_registry
+from looped_hrm.runner.live import LiveBars, read_heartbeat
 
 from .conftest import TINY_EVAL, TINY_TRAIN
 

@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
-from looped_hrm.bench.cli import main
-from looped_hrm.bench.grid import expand, load_benchmark
-from looped_hrm.bench.sweep import apply_sweep, parse_sweep, sweep_table, swept_values
+from looped_hrm.bench import main
 from looped_hrm.config import ConfigError, Source, load_yaml
 from looped_hrm.registry import get_registry
+from looped_hrm.runner.grid import expand, load_benchmark
+from looped_hrm.runner.sweep import apply_sweep, parse_sweep, sweep_table, swept_values
 
 from .conftest import TINY_EVAL, TINY_TRAIN
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from engine.fakes import BroadcastTask, TinyReasoner
 
-from looped_hrm.cli import main
+from looped_hrm.commands import main
 from looped_hrm.contracts import IGNORE_INDEX, SegmentOutput
 from looped_hrm.evaluation.analyses import trace, unlabelled
 from looped_hrm.evaluation.pictures import save_trace_picture, trace_text

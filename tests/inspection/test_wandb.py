@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from looped_hrm.bench.grid import BenchmarkConfig, expand
-from looped_hrm.bench.worker import run_combination
 from looped_hrm.registry import get_registry
+from looped_hrm.runner.grid import BenchmarkConfig, expand
+from looped_hrm.runner.worker import run_combination
 
 from .conftest import TINY_EVAL, TINY_TRAIN
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.bench.live import LiveBars
-from looped_hrm.bench.worker import failed_record, record_path, run_combination
 from looped_hrm.resolve import Combination
+from looped_hrm.runner.live import LiveBars
+from looped_hrm.runner.worker import failed_record, record_path, run_combination
 
 OnDone = Callable[[Combination, dict[str, Any]], None]
 

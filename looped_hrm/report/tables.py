@@ -10,7 +10,7 @@
 ``curves.md/.csv``   learning curves: accuracy at fractions of the budget, best / final / steps to X
 ``results.tex``      the summary as LaTeX (on request)
 
-Intervals come from `looped_hrm.bench.bootstrap` over the records' per-example outcomes (seeds and
+Intervals come from `looped_hrm.report.bootstrap` over the records' per-example outcomes (seeds and
 test examples resampled together); a record without them (written before they were stored)
 contributes its seed-level metric, and the interval is then over seeds only. A policy that reads
 the labels (``oracle``) is marked as an upper bound and never ranked.
@@ -34,9 +34,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
-from looped_hrm.bench import bootstrap
-from looped_hrm.bench.records import read_record
 from looped_hrm.evaluation.per_example import decode, unpack
+from looped_hrm.report import bootstrap
+from looped_hrm.report.records import read_record
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
 CELL = ["task", "model", "halting"]
@@ -633,7 +633,7 @@ def write_tables(
     head = f"# {title}\n\n" if title else ""
     if command:
         head += f"Command: `{command}`\n\n"
-    if scope:  # which records the tables hold (`looped_hrm.bench.records.select`)
+    if scope:  # which records the tables hold (`looped_hrm.report.records.select`)
         head += scope + "\n\n"
     envs = {
         json.dumps({k: r["environment"].get(k) for k in ("device", "torch", "git_commit")}, sort_keys=True)

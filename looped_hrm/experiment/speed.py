@@ -1,6 +1,6 @@
-"""``python -m looped_hrm.bench speed``: training throughput of one model, measured like the anchor.
+"""Training throughput of one model, measured like the anchor.
 
-    python -m looped_hrm.bench speed --model hrm --preset paper --task sudoku --batch 768 --compile
+    looped-hrm speed --model hrm --preset paper --task sudoku --batch 768 --compile
 
 One timed step is exactly one engine training step (`Trainer.train_step`: one segment of the
 whole batch, the halting policy's loss — for ``act_q`` including the extra no-grad lookahead forward
@@ -20,10 +20,8 @@ task's test split serves as training data: no need to build a million augmented 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import shlex
 import time
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -81,8 +79,8 @@ def measure(
 
     from looped_hrm.engine.compiled import compiled_segment
     from looped_hrm.evaluation.evaluate import evaluate
+    from looped_hrm.experiment.run import resolve_device, seed_everything
     from looped_hrm.training.config import TrainConfig
-    from looped_hrm.training.experiment import resolve_device, seed_everything
     from looped_hrm.training.trainer import Trainer
 
     if warmup < 1:
@@ -224,7 +222,7 @@ def measure(
     return row
 
 
-def _slug(text: str) -> str:
+def device_slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
@@ -296,63 +294,3 @@ def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     )
     atomic_write_json(path, {"rows": list(merged.values())})
     atomic_write_text(out / "speed.md", text)
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m looped_hrm.bench speed", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--task", default="sudoku")
-    parser.add_argument("--preset", default="paper", help="model preset (default paper)")
-    parser.add_argument("--task-preset", default=None)
-    parser.add_argument("--halting", default="act_q", help="act_q counts HRM's extra lookahead forward (default)")
-    parser.add_argument("--batch", type=int, default=768)
-    parser.add_argument("--steps", type=int, default=200, help="timed steps (default 200)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first, compilation included")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the segment")
-    parser.add_argument(
-        "--compile-backend",
-        default="inductor",
-        help="torch.compile backend (default inductor; aot_eager checks capture only)",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    parser.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=None,
-        help=f"for MFU (default {H100_PEAK_TFLOPS:g} on an H100 or H200, the dense bf16 rate "
-        "measured on both; none elsewhere)",
-    )
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model.x=.., task.x=..")
-    parser.add_argument("--out", default=None, help="folder for speed.json/speed.md")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    peak = args.peak_tflops
-    if peak is None and torch.cuda.is_available() and any(h in torch.cuda.get_device_name() for h in ("H100", "H200")):
-        peak = H100_PEAK_TFLOPS
-    row = measure(
-        args.model,
-        args.task,
-        preset=args.preset,
-        task_preset=args.task_preset,
-        halting=args.halting,
-        batch=args.batch,
-        steps=args.steps,
-        warmup=args.warmup,
-        compile=args.compile,
-        device=args.device,
-        precision=args.precision,
-        overrides=args.set,
-        peak_tflops=peak,
-        compile_backend=args.compile_backend,
-    )
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / _slug(row["device"])
-    )
-    write([row], out, "python -m looped_hrm.bench speed " + " ".join(shlex.quote(a) for a in argv))
-    print((out / "speed.md").read_text())
-    return 0

@@ -20,9 +20,7 @@ Everything goes to ``DIR/analysis/``: ``analysis.md`` (tables and the command), 
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,8 +30,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
-from looped_hrm.bench.restore import Restored, checkpoint_of, find_records, restore
 from looped_hrm.config import ConfigError
+from looped_hrm.report.restore import Restored, checkpoint_of, find_records, restore
 
 MAX_DIFFICULTY_ROWS = 12  # more distinct difficulty values than this are grouped into quantile bins
 
@@ -390,43 +388,3 @@ def analyze(
     return write_analysis(
         merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes
     )
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m looped_hrm.bench analyze",
-        description="Convergence, participation ratio, inference-time scaling and "
-        "compute vs difficulty of the trained models in a results folder.",
-    )
-    parser.add_argument("dir", help="a results folder whose work/ holds the checkpoints")
-    parser.add_argument("--task")
-    parser.add_argument("--model")
-    parser.add_argument("--halting")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--limit", type=int, default=1000, help="test puzzles to use (default 1000; 0: all)")
-    parser.add_argument(
-        "--segments", type=int, help="segments for scaling and residuals (default: eval.fixed_segments)"
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", help="output folder (default DIR/analysis)")
-    args = parser.parse_args(argv)
-    if args.segments is not None and args.segments < 1:
-        raise ConfigError(f"--segments must be >= 1, got {args.segments}")
-    if args.limit < 0:
-        raise ConfigError(f"--limit must be >= 0, got {args.limit}")
-    command = "python -m looped_hrm.bench analyze " + " ".join(shlex.quote(a) for a in argv)
-    path = analyze(
-        args.dir,
-        task=args.task,
-        model=args.model,
-        halting=args.halting,
-        seed=args.seed,
-        limit=args.limit or None,
-        segments=args.segments,
-        device=args.device,
-        out=args.out,
-        command=command,
-    )
-    print(path.read_text())
-    print(f"analysis: {path.parent}", file=sys.stderr)
-    return 0

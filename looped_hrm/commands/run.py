@@ -1,9 +1,8 @@
-"""``python -m looped_hrm.bench``: train and evaluate every combination into result tables.
+"""``looped-hrm run`` (= ``python -m looped_hrm.bench``): train and evaluate every combination of a
+grid into result tables.
 
-    python -m looped_hrm.bench --tasks sudoku --models hrm,baseline          # small CPU default
-    python -m looped_hrm.bench --benchmark benchmarks/ci.yaml --seeds 0,1,2
-    python -m looped_hrm.bench report results/ci-cpu                         # tables from JSONs
-    python -m looped_hrm.bench analyze results/sudoku_hrm-baseline_small     # inside the trained models
+    looped-hrm run --tasks sudoku --models hrm,baseline          # small CPU default
+    looped-hrm run --benchmark benchmarks/ci.yaml --seeds 0,1,2
 
 Results go to ``--out`` (default ``results/<name>``): ``runs/*.json`` (one per combination),
 ``results.csv``, ``results.md``, ``leaderboard.md``, ``buckets.md`` and plots. A rerun of the same
@@ -20,24 +19,23 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tabulate import tabulate
 from tqdm import tqdm
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.bench.defaults import DEFAULT_PRESET, default_train_eval
-from looped_hrm.bench.estimate import estimate_rows
-from looped_hrm.bench.grid import BenchmarkConfig, Combination, expand, load_benchmark
-from looped_hrm.bench.lock import FolderLock
-from looped_hrm.bench.plots import write_plots
-from looped_hrm.bench.records import read_record, read_run_file, select, write_run_file
-from looped_hrm.bench.sweep import parse_sweep, write_sweep
-from looped_hrm.bench.tables import load_records, write_tables
-from looped_hrm.bench.worker import record_path, samples_path, skipped_record
+from looped_hrm.commands.report import report
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
-from looped_hrm.registry import PluginError, get_registry
+from looped_hrm.registry import get_registry
+from looped_hrm.report.records import read_record, write_run_file
 from looped_hrm.resolve import fingerprint_data
+from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
+from looped_hrm.runner.estimate import estimate_rows
+from looped_hrm.runner.grid import BenchmarkConfig, Combination, expand, load_benchmark
+from looped_hrm.runner.lock import FolderLock
+from looped_hrm.runner.sweep import parse_sweep
+from looped_hrm.runner.worker import record_path, samples_path, skipped_record
 
 
 def _split(text: str | None) -> list[str]:
@@ -62,15 +60,17 @@ def parse_seeds(text: str) -> list[int]:
     return items
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m looped_hrm.bench",
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="train and evaluate every combination of a grid into result tables",
         description=__doc__.split("\n\n")[0],
-        epilog="Other commands: `report DIR` rebuilds tables and plots from finished runs; `analyze DIR` looks inside "
-        "their trained models (convergence, participation ratio, scaling, compute vs difficulty); `speed --model M` "
-        "measures training throughput (see `speed --help`); "
-        "`python -m looped_hrm plugins` lists every task, model and halting policy.",
     )
+    add_arguments(parser)
+    parser.set_defaults(func=run_grid, saved="finished combinations are saved")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid = parser.add_argument_group("the grid")
     grid.add_argument(
         "--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity; `list` lists them"
@@ -152,7 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="per-combination training bars (default: on with one job)",
     )
-    return parser
 
 
 def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source]:
@@ -392,14 +391,14 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
 
     try:
         if args.executor == "ray":
-            from looped_hrm.bench.executor import run_ray
+            from looped_hrm.runner.executor import run_ray
 
             run_ray(
                 todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done, log_samples=args.log_samples
             )
         else:
-            from looped_hrm.bench.executor import run_local
-            from looped_hrm.bench.live import LiveBars
+            from looped_hrm.runner.executor import run_local
+            from looped_hrm.runner.live import LiveBars
 
             live = LiveBars(out_dir) if not progress and todo else None  # one bar per running combination (TTY only)
             run_local(
@@ -422,87 +421,3 @@ def _finished_ok(path: Path) -> bool:
         return False
     record = read_record(path)  # a malformed record is reported and rerun, never trusted
     return record is not None and record["status"] == "ok"
-
-
-def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False) -> int:
-    """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed.
-
-    The tables hold the grid of the last command run into ``out_dir`` (``run.json``); with
-    ``everything``, every record, a config that differs from the current one under its own label.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: no such results folder")
-    records = load_records(out_dir)
-    if not records:
-        raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
-    meta = read_run_file(out_dir)
-    keys = meta.get("keys") if isinstance(meta.get("keys"), list) else None
-    records, scope = select(records, keys, everything=everything)
-    if not records:
-        raise ConfigError(
-            f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
-            "(`report --all` shows every record)"
-        )
-    frame, estimates, curves = write_tables(
-        out_dir,
-        records,
-        title=str(meta.get("name") or out_dir.name),
-        command=str(meta.get("command") or ""),
-        scope=scope,
-        latex=latex,
-    )
-    plots = write_plots(estimates, out_dir, curves)
-    # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
-    swept = write_sweep(frame, out_dir, command=str(meta.get("command") or ""))
-    plots += [p for p in swept if p.suffix == ".png"]
-    print((out_dir / "results.md").read_text())
-    if swept:
-        print((out_dir / "sweep.md").read_text())
-    print(
-        f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
-        + (f"; plots: {', '.join(p.name for p in plots)}" if plots else "")
-    )
-    failed = frame[frame.status == "failed"]
-    for _, row in failed.iterrows():
-        print(f"failed: {row.task}/{row.model}/{row.halting}/seed{row.seed}: {row.note}", file=sys.stderr)
-    return 1 if len(failed) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] == "report":
-            parser = argparse.ArgumentParser(
-                prog="python -m looped_hrm.bench report", description="Rebuild tables and plots from a results folder."
-            )
-            parser.add_argument("dir")
-            parser.add_argument(
-                "--all",
-                action="store_true",
-                dest="everything",
-                help="every record in runs/, not only the last command's grid (other configs "
-                "labelled with their config id)",
-            )
-            parser.add_argument("--latex", action="store_true")
-            args = parser.parse_args(argv[1:])
-            return report(args.dir, everything=args.everything, latex=args.latex)
-        if argv and argv[0] == "analyze":
-            from looped_hrm.bench.analyze import main as analyze_main  # imports the engine: only when asked
-
-            return analyze_main(argv[1:])
-        if argv and argv[0] == "speed":
-            from looped_hrm.bench.speed import main as speed_main  # imports the engine: only when asked
-
-            return speed_main(argv[1:])
-        return run_grid(build_parser().parse_args(argv))
-    except (PluginError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # disk full, a folder gone read-only mid-run: one line naming the path
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc} (finished combinations are saved)", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished combinations are saved; rerun the same command to resume", file=sys.stderr)
-        return 130

@@ -38,7 +38,7 @@ class FolderLock:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise ConfigError(
-                f"{self.option} {self.folder}: in use by another looped_hrm.bench command (PID {holder}); "
+                f"{self.option} {self.folder}: in use by another looped_hrm command (PID {holder}); "
                 "wait for it to finish or choose another folder"
             ) from None
         os.ftruncate(fd, 0)

@@ -1,4 +1,4 @@
-"""CI floors derived from the measured spread over seeds: ``python -m looped_hrm.bench.floors DIR``.
+"""CI floors derived from the measured spread over seeds: ``python -m looped_hrm floors DIR``.
 
 A floor must hold on any machine. Another machine (other CPU kernels, thread count, library build)
 changes the float rounding, and a small difference early in training grows like a change of seed;
@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
-from pathlib import Path
 from typing import Any
 
-from looped_hrm.bench.tables import cells, load_records
+from looped_hrm.report.tables import cells
 
 K = 4.0
 MIN_STD = 0.02
@@ -67,20 +65,3 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def to_yaml(floors: list[dict[str, Any]]) -> str:
     keys = ("task", "model", "halting", "metric", "min", "measured_mean", "measured_std", "measured_seeds")
     return "".join("  - {" + ", ".join(f"{k}: {f[k]}" for k in keys) + "}\n" for f in floors)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m looped_hrm.bench.floors RESULTS_DIR", file=sys.stderr)
-        return 2
-    records = load_records(Path(args[0]))
-    if not records:
-        print(f"error: {args[0]}: no result records in runs/", file=sys.stderr)
-        return 2
-    sys.stdout.write("floors:\n" + to_yaml(derive(records)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -107,7 +107,7 @@ def run_combination(
     record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
     device = combo.device
     try:
-        from looped_hrm.training.experiment import resolve_device, run_experiment
+        from looped_hrm.experiment.run import resolve_device, run_experiment
 
         device = str(resolve_device(combo.device))
         built = combo.build()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from looped_hrm.bench.sweep import apply_sweep
 from looped_hrm.config import ConfigError, Source, build
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Registry
@@ -26,6 +25,7 @@ from looped_hrm.resolve import (
     skip_reason,
     time_budget_layer,
 )
+from looped_hrm.runner.sweep import apply_sweep
 from looped_hrm.training.config import TrainConfig
 
 __all__ = ["BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]
@@ -55,7 +55,7 @@ class Floor:
     """A CI floor: ``metric`` of the combination(s) labelled task/model/halting must be >= ``min``.
 
     ``*`` matches any label (the first matching floor applies). ``measured_mean``/``measured_std``
-    record the seed spread the floor was derived from (`looped_hrm.bench.floors`), so a reader sees
+    record the seed spread the floor was derived from (`looped_hrm.report.floors`), so a reader sees
     the margin.
     """
 
@@ -92,7 +92,7 @@ class BenchmarkConfig:
 
 def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
     """Validate a parsed benchmark YAML into a `BenchmarkConfig` (its ``sweep:`` section, if any,
-    expanded into labelled entries first: `looped_hrm.bench.sweep`)."""
+    expanded into labelled entries first: `looped_hrm.runner.sweep`)."""
     if isinstance(data, dict) and "sweep" in data:
         data = apply_sweep(data, source.at(("sweep",)) if isinstance(source, Source) else f"{source}: sweep")
     bench = build(BenchmarkConfig, data, source)

@@ -1,0 +1,69 @@
+"""The one command line: ``looped-hrm <command>`` (the same as ``python -m looped_hrm <command>``).
+
+    looped-hrm run --tasks sudoku --models hrm,baseline     # a grid: train, evaluate, tables
+    looped-hrm report results/NAME                           # tables and plots from finished runs
+    looped-hrm analyze | train | eval | trace | speed | floors | plugins | info
+
+One module per command in this package, each with ``register(subparsers)``; ``python -m
+looped_hrm.bench ...`` is the alias of ``run`` kept for existing scripts. Plugins add commands with
+the ``looped_hrm_register_commands`` hook (`looped_hrm.hookspecs`), as ``llm``'s plugins do.
+
+Every command runs under the same guards (`main`): a bad config or plugin name is one ``error:``
+line and exit 2; an OSError (disk full, a read-only folder) names its path, exit 1; Ctrl-C says
+what was kept, exit 130. A command that keeps finished work says what in ``set_defaults(saved=...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from looped_hrm.config import ConfigError
+from looped_hrm.registry import PluginError, get_registry
+
+COMMANDS = ("run", "report", "analyze", "train", "eval", "trace", "speed", "floors", "plugins", "info")
+"""The built-in commands, in the order ``--help`` lists them; each is the module of that name here."""
+
+
+def build_parser(prog: str = "looped-hrm") -> argparse.ArgumentParser:
+    """The parser of every built-in command and of every command a plugin registers."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Train, evaluate, report on and look inside adaptive-compute reasoning models."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for name in COMMANDS:
+        importlib.import_module(f"looped_hrm.commands.{name}").register(sub)
+    for origin, hook in get_registry().command_hooks:
+        try:
+            hook(subparsers=sub)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin command must not take the host down
+            print(
+                f"warning: plugin '{origin.plugin}' from package '{origin.package}' could not add its "
+                f"commands: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "looped-hrm") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog).parse_args(argv)
+    args.argv = argv[1:]  # the command's own arguments, for the command line a result records
+    saved = getattr(args, "saved", None)  # what a command keeps when stopped: "finished combinations are saved"
+    try:
+        return args.func(args)
+    except (PluginError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, a folder gone read-only mid-run: one line naming the path
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}" + (f" ({saved})" if saved else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        stopped = (
+            f"{saved}; rerun the same command to resume" if saved else f"{args.command} stopped before it finished"
+        )
+        print(f"interrupted: {stopped}", file=sys.stderr)
+        return 130

@@ -1,0 +1,56 @@
+"""``looped-hrm analyze DIR``: convergence, participation ratio, inference-time scaling and compute vs
+difficulty of the trained models in a results folder (`looped_hrm.report.analyze`)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from looped_hrm.config import ConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "analyze",
+        help="look inside the trained models of a results folder",
+        description="Convergence, participation ratio, inference-time scaling and "
+        "compute vs difficulty of the trained models in a results folder.",
+    )
+    parser.add_argument("dir", help="a results folder whose work/ holds the checkpoints")
+    parser.add_argument("--task")
+    parser.add_argument("--model")
+    parser.add_argument("--halting")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--limit", type=int, default=1000, help="test puzzles to use (default 1000; 0: all)")
+    parser.add_argument(
+        "--segments", type=int, help="segments for scaling and residuals (default: eval.fixed_segments)"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", help="output folder (default DIR/analysis)")
+    parser.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from looped_hrm.report.analyze import analyze  # imports the engine: only when asked
+
+    if args.segments is not None and args.segments < 1:
+        raise ConfigError(f"--segments must be >= 1, got {args.segments}")
+    if args.limit < 0:
+        raise ConfigError(f"--limit must be >= 0, got {args.limit}")
+    command = "looped-hrm analyze " + " ".join(shlex.quote(a) for a in args.argv)
+    path = analyze(
+        args.dir,
+        task=args.task,
+        model=args.model,
+        halting=args.halting,
+        seed=args.seed,
+        limit=args.limit or None,
+        segments=args.segments,
+        device=args.device,
+        out=args.out,
+        command=command,
+    )
+    print(path.read_text())
+    print(f"analysis: {path.parent}", file=sys.stderr)
+    return 0

@@ -1,0 +1,79 @@
+"""What ``train`` and ``eval`` share: one combination resolved from the command line exactly as a
+one-cell grid would resolve it (same key), and how a single run reports its outcome."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from looped_hrm.config import ConfigError, Source, apply_overrides, parse_override
+from looped_hrm.resolve import Combination, fingerprint_data, resolve_combination
+from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
+
+COMBINATION_NAME = "combination.json"
+HEADLINE = (
+    "policy/examples",
+    "policy/exact_accuracy",
+    "policy/token_accuracy",
+    "policy/mean_segments",
+    "fixed/exact_accuracy",
+    "fixed/token_accuracy",
+    "train/steps",
+    "train/epochs",
+    "train/examples_per_s",
+    "train/wall_s",
+)
+
+
+def resolve(
+    task: str, model: str, halting: str | None, preset: str | None, sets: Sequence[str], seed: int, device: str
+) -> Combination:
+    """The combination a one-cell grid with these entries and ``--set`` values would run (same key).
+
+    The preset's default budget (`default_train_eval`) applies as it does for ``python -m
+    looped_hrm.bench --tasks T --models M``; ``--set section.key=value`` overrides task, model,
+    halting, train or eval values, and errors name the option that gave the bad value.
+    """
+    preset = preset or DEFAULT_PRESET
+    train, evaluation = default_train_eval(preset)
+    values = apply_overrides({"train": train, "eval": evaluation}, list(sets))
+    unknown = sorted(set(values) - {"task", "model", "halting", "train", "eval"})
+    if unknown:
+        raise ConfigError(
+            f"--set: unknown section(s) {unknown} (expected task.*, model.*, halting.*, train.* or eval.*)"
+        )
+    source = Source("--set", overrides={parse_override(text)[0]: f"--set {text}" for text in sets})
+    combo = resolve_combination(
+        task,
+        model,
+        halting or "act_q",
+        preset=preset,
+        task_config=values.get("task"),
+        model_config=values.get("model"),
+        halting_config=values.get("halting"),
+        train=values["train"],
+        eval=values["eval"],
+        seed=seed,
+        device=device,
+        source=source,
+    )
+    if combo.skip_reason:
+        raise ConfigError(combo.skip_reason)
+    fingerprint_data([combo])  # the data is part of the identity, as in a grid
+    return combo
+
+
+def failure_code(record: dict, dist) -> int:
+    """Exit code of a rank that writes nothing (0/1) or of a failed run (1, its error printed on rank 0)."""
+    if dist.is_main and record["status"] != "ok":
+        print(f"error: {record['error']}", file=sys.stderr)
+    return 0 if record["status"] == "ok" else 1
+
+
+def print_metrics(metrics: dict[str, Any], where: Path) -> None:
+    rows = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
+    print(tabulate(rows, tablefmt="plain"))
+    print(f"-> {where}")

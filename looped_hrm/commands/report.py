@@ -1,0 +1,74 @@
+"""``looped-hrm report DIR``: (re)build the tables and plots of a results folder from its records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from looped_hrm.config import ConfigError
+from looped_hrm.report.plots import write_plots
+from looped_hrm.report.records import read_run_file, select
+from looped_hrm.report.tables import load_records, write_tables
+from looped_hrm.runner.sweep import write_sweep
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="rebuild tables and plots from a results folder")
+    p.add_argument("dir")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="everything",
+        help="every record in runs/, not only the last command's grid (other configs labelled with their config id)",
+    )
+    p.add_argument("--latex", action="store_true", help="also write results.tex")
+    p.set_defaults(
+        func=lambda args: report(args.dir, everything=args.everything, latex=args.latex),
+        saved="the records in runs/ are untouched",
+    )
+
+
+def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False) -> int:
+    """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed.
+
+    The tables hold the grid of the last command run into ``out_dir`` (``run.json``); with
+    ``everything``, every record, a config that differs from the current one under its own label.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: no such results folder")
+    records = load_records(out_dir)
+    if not records:
+        raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
+    meta = read_run_file(out_dir)
+    keys = meta.get("keys") if isinstance(meta.get("keys"), list) else None
+    records, scope = select(records, keys, everything=everything)
+    if not records:
+        raise ConfigError(
+            f"{out_dir}: no record in runs/ belongs to the grid in {out_dir / 'run.json'} "
+            "(`report --all` shows every record)"
+        )
+    frame, estimates, curves = write_tables(
+        out_dir,
+        records,
+        title=str(meta.get("name") or out_dir.name),
+        command=str(meta.get("command") or ""),
+        scope=scope,
+        latex=latex,
+    )
+    plots = write_plots(estimates, out_dir, curves)
+    # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
+    swept = write_sweep(frame, out_dir, command=str(meta.get("command") or ""))
+    plots += [p for p in swept if p.suffix == ".png"]
+    print((out_dir / "results.md").read_text())
+    if swept:
+        print((out_dir / "sweep.md").read_text())
+    print(
+        f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
+        + (f"; plots: {', '.join(p.name for p in plots)}" if plots else "")
+    )
+    failed = frame[frame.status == "failed"]
+    for _, row in failed.iterrows():
+        print(f"failed: {row.task}/{row.model}/{row.halting}/seed{row.seed}: {row.note}", file=sys.stderr)
+    return 1 if len(failed) else 0
