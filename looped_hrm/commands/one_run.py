@@ -10,21 +10,22 @@ from typing import Any, Sequence
 from tabulate import tabulate
 
 from looped_hrm.config import ConfigError, Source, apply_overrides, parse_override
+from looped_hrm.evaluation import catalogue
 from looped_hrm.resolve import Combination, fingerprint_data, resolve_combination
 from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
 
 COMBINATION_NAME = "combination.json"
 HEADLINE = (
-    "policy/examples",
-    "policy/exact_accuracy",
-    "policy/token_accuracy",
-    "policy/mean_segments",
-    "fixed/exact_accuracy",
-    "fixed/token_accuracy",
-    "train/steps",
-    "train/epochs",
-    "train/examples_per_s",
-    "train/wall_s",
+    catalogue.key("examples", "policy"),
+    catalogue.key("exact_accuracy", "policy"),
+    catalogue.key("token_accuracy", "policy"),
+    catalogue.key("mean_segments", "policy"),
+    catalogue.key("exact_accuracy", "fixed"),
+    catalogue.key("token_accuracy", "fixed"),
+    catalogue.key("train/steps"),
+    catalogue.key("train/epochs"),
+    catalogue.key("train/examples_per_s"),
+    catalogue.key("train/wall_s"),
 )
 
 

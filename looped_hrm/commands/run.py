@@ -27,6 +27,7 @@ from tqdm import tqdm
 from looped_hrm.atomic import atomic_write_json
 from looped_hrm.commands.report import report
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
+from looped_hrm.evaluation import catalogue
 from looped_hrm.registry import get_registry
 from looped_hrm.report.records import read_record, write_run_file
 from looped_hrm.resolve import fingerprint_data
@@ -248,6 +249,16 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
     return data, overrides
 
 
+LINE_METRICS = (
+    (catalogue.key("exact_accuracy", "policy"), "exact", True),
+    (catalogue.key("token_accuracy", "policy"), "tokens", True),
+    (catalogue.key("mean_segments", "policy"), "segments", False),
+    (catalogue.key("exact_accuracy", "fixed"), "exact@max", True),
+    (catalogue.key("train/wall_s"), "train s", False),
+)
+"""The one line printed per finished combination: (metric, label, shown as a percentage)."""
+
+
 def _headline(record: dict[str, Any]) -> str:
     if record["status"] == "skipped":
         return f"skipped: {record.get('reason')}"
@@ -255,15 +266,9 @@ def _headline(record: dict[str, Any]) -> str:
         return f"FAILED: {record.get('error')}"
     m = record.get("metrics", {})
     parts = []
-    for key, label, pct in (
-        ("policy/exact_accuracy", "exact", True),
-        ("policy/token_accuracy", "tokens", True),
-        ("policy/mean_segments", "segments", False),
-        ("fixed/exact_accuracy", "exact@max", True),
-        ("train/wall_s", "train s", False),
-    ):
-        if isinstance(m.get(key), (int, float)):
-            parts.append(f"{label} {100 * m[key]:.1f}%" if pct else f"{label} {m[key]:.1f}")
+    for name, label, pct in LINE_METRICS:
+        if isinstance(m.get(name), (int, float)):
+            parts.append(f"{label} {100 * m[name]:.1f}%" if pct else f"{label} {m[name]:.1f}")
     return "ok  " + "  ".join(parts)
 
 

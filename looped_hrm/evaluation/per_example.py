@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.metrics import ExampleResults
 
 FORMAT_VERSION = 1
@@ -48,19 +49,26 @@ def decode(text: str, n: int) -> np.ndarray:
     return out
 
 
+def pack_array(res: ExampleResults, metric: catalogue.Metric) -> str:
+    """The per-example array of one catalogued ``metric`` of a pass, encoded as the record stores it."""
+    values = metric.values(res, None) if metric.values is not None else None
+    if values is None or metric.encoding is None:
+        raise ValueError(f"{metric.name!r} has no per-example array in this pass")
+    return encode(values, metric.encoding)
+
+
 def pack_results(res: ExampleResults) -> dict[str, str]:
-    """The per-example arrays of one pass (correctness, verifier, token accuracy, compute)."""
-    out = {
-        "correct": encode(res.correct, "bits"),
-        "token_accuracy": encode(res.token_accuracy, "f32"),
-        "segments": encode(res.segments, "u16"),
-        "inner_steps": encode(res.inner_steps, "f32"),
-        "flops": encode(res.flops, "f32"),
-    }
-    if res.verified is not None:
-        out["verified"] = encode(res.verified, "bits")
-    for segments, correct in sorted(res.correct_at.items()):
-        out[f"correct@{segments}"] = encode(correct, "bits")
+    """The per-example arrays of one pass: every metric of the catalogue with an ``array`` that the pass
+    measured (correctness, verifier, token accuracy, compute), and its arrays after S segments."""
+    out = {}
+    for metric in catalogue.PASS_METRICS:
+        if metric.array is None or metric.encoding is None or metric.values is None:
+            continue
+        if metric.values(res, None) is None:
+            continue  # not measured by this pass (verifier off)
+        out[metric.array] = pack_array(res, metric)
+        for segments, at in sorted(metric.values_at(res).items()) if metric.values_at else ():
+            out[catalogue.array_at(metric, segments)] = encode(at, metric.encoding)
     return out
 
 

@@ -6,7 +6,7 @@ and returns one flat, JSON-able dict:
 
 * ``train/...``  — steps, epochs, examples, wall time, throughput, FLOPs, the last logged window
   (loss, exact/token accuracy and mean segments of the examples that halted, policy metrics);
-* ``policy/...`` — the policy-halted evaluation (see `looped_hrm.evaluation.metrics` for every key,
+* ``policy/...`` — the policy-halted evaluation (see `looped_hrm.evaluation.catalogue` for every key,
   including ``bucket/<name>/...`` per difficulty bucket and the halting-quality metrics);
 * ``<pass>/task/...`` — the task's own metrics (its optional ``extra_metrics`` hook: ARC pass@k,
   proof statistics) for each pass;
@@ -37,7 +37,7 @@ from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
-from looped_hrm.evaluation import per_example
+from looped_hrm.evaluation import catalogue, per_example
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
@@ -153,21 +153,12 @@ def run_experiment(
 
     quick_split = _limit(test_split, train_cfg.eval_examples)
 
-    def quick_eval() -> dict[str, float]:
-        res = run_eval(quick_split, "policy", eval_max)
-        return {
-            "exact_accuracy": float(res.correct.float().mean()),
-            "mean_segments": float(res.segments.float().mean()),
-        }
+    def quick_eval() -> dict[str, float | None]:
+        return catalogue.means(run_eval(quick_split, "policy", eval_max), ("exact_accuracy", "mean_segments"))
 
-    def curve_point(res) -> dict:
-        return {
-            "exact_accuracy": float(res.correct.float().mean()),
-            "token_accuracy": float(res.token_accuracy.mean()),
-            "mean_segments": float(res.segments.float().mean()),
-            "flops_per_example": float(res.flops.mean()),
-            "correct": per_example.encode(res.correct, "bits"),
-        }
+    def curve_point(res: ExampleResults) -> dict:
+        exact = catalogue.EXACT_ACCURACY
+        return {**catalogue.means(res, catalogue.CURVE_METRICS), exact.array: per_example.pack_array(res, exact)}
 
     def curve_eval() -> dict:
         return curve_point(run_eval(test_split, "policy" if eval_cfg.policy else "fixed", eval_max))
@@ -223,29 +214,22 @@ def run_experiment(
             )
             reference = res.first_correct
             metrics.update(
-                {
-                    f"fixed/{k}": v
-                    for k, v in summarize(res, bucket=test_split.bucket, bucket_names=bucket_names).items()
-                }
+                catalogue.of_pass("fixed", summarize(res, bucket=test_split.bucket, bucket_names=bucket_names))
             )
-            metrics.update({f"fixed/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
+            metrics.update({catalogue.task_key(k, "fixed"): v for k, v in task_metrics(task, res, test_split).items()})
         if eval_cfg.policy:
             res = passes["policy"] = run_eval(
                 test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress, trajectory=on_samples is not None
             )
-            metrics.update(
-                {
-                    f"policy/{k}": v
-                    for k, v in summarize(
-                        res,
-                        bucket=test_split.bucket,
-                        bucket_names=bucket_names,
-                        reference_first_correct=reference,
-                        max_segments=eval_max,
-                    ).items()
-                }
+            summary = summarize(
+                res,
+                bucket=test_split.bucket,
+                bucket_names=bucket_names,
+                reference_first_correct=reference,
+                max_segments=eval_max,
             )
-            metrics.update({f"policy/task/{k}": v for k, v in task_metrics(task, res, test_split).items()})
+            metrics.update(catalogue.of_pass("policy", summary))
+            metrics.update({catalogue.task_key(k, "policy"): v for k, v in task_metrics(task, res, test_split).items()})
 
     if trainer.ema is not None and eval_cfg.use_ema:
         with trainer.ema.swapped_in():

@@ -24,12 +24,13 @@ import math
 import statistics
 from typing import Any
 
+from looped_hrm.evaluation.catalogue import key
 from looped_hrm.report.tables import cells
 
 K = 4.0
 MIN_STD = 0.02
 MIN_USEFUL = 0.05
-METRICS = ("policy/exact_accuracy", "policy/token_accuracy")
+METRICS = (key("exact_accuracy", "policy"), key("token_accuracy", "policy"))
 
 
 def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

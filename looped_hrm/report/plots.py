@@ -16,13 +16,15 @@ so that identical results stay visible.
 
 from __future__ import annotations
 
-import re
 import sys
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+
+from looped_hrm.evaluation.catalogue import Ref, key, lookup
 
 
 def _pyplot():
@@ -114,6 +116,12 @@ def _rows(est: pd.DataFrame, metric: str) -> pd.DataFrame:
     return est[est.metric == metric]
 
 
+def _matching(est: pd.DataFrame, want: Callable[[Ref], bool]) -> pd.DataFrame:
+    """The rows whose metric, read back by `catalogue.lookup`, satisfies ``want(ref)``."""
+    refs = est.metric.map(lookup)
+    return est[[ref is not None and bool(want(ref)) for ref in refs]].assign(ref=refs)
+
+
 def _err(rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
     return np.abs(np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])) * scale
 
@@ -126,7 +134,7 @@ def _series(ax, x, rows: pd.DataFrame, s: dict, scale: float = 1.0) -> None:
 
 
 def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
-    acc, flops = _rows(est, "policy/exact_accuracy"), _rows(est, "policy/flops_per_example")
+    acc, flops = _rows(est, key("exact_accuracy", "policy")), _rows(est, key("flops_per_example", "policy"))
     both = acc.merge(flops, on=["model", "halting"], suffixes=("", "_x"))
     if both.empty:
         return False
@@ -153,7 +161,7 @@ def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
 
 
 def _compute_vs_difficulty(est: pd.DataFrame, ax, style) -> bool:
-    rows = est[est.metric.str.match(r"^policy/bucket/[^/]+/mean_segments$")]
+    rows = _matching(est, lambda r: r.mode == "policy" and r.bucket is not None and r.name == "mean_segments")
     if rows.empty:
         return False
     order = rows.groupby("bucket").bucket_index.min().sort_values()
@@ -169,16 +177,16 @@ def _compute_vs_difficulty(est: pd.DataFrame, ax, style) -> bool:
 
 
 def _inference_scaling(est: pd.DataFrame, ax, style) -> bool:
-    pattern = re.compile(r"^fixed/exact_accuracy@(\d+)$")
-    rows = est[est.metric.str.match(pattern.pattern)]
+    rows = _matching(est, lambda r: r.mode == "fixed" and r.name == "exact_accuracy" and r.at is not None)
     if rows.metric.nunique() < 2:
         return False
-    rows = rows.assign(segments=rows.metric.str.extract(pattern, expand=False).astype(int))
+    rows = rows.assign(segments=[ref.at for ref in rows.ref])
     for (model, halting), group in rows.groupby(["model", "halting"]):
         s = style[(model, halting)]
         group = group.sort_values("segments")
         _series(ax, group.segments * 2 ** (0.03 * s["dodge"]), group, s, 100)
-    trained = est.loc[est.metric == "train_max_segments", "mean"] if "train_max_segments" in set(est.metric) else []
+    train_max = key("train_max_segments")
+    trained = est.loc[est.metric == train_max, "mean"] if train_max in set(est.metric) else []
     for train_max in sorted(set(trained)):
         ax.axvline(train_max, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log", base=2)

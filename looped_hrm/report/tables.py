@@ -34,6 +34,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
+from looped_hrm.evaluation import catalogue
+from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.evaluation.per_example import decode, unpack
 from looped_hrm.report import bootstrap
 from looped_hrm.report.records import read_record
@@ -41,36 +43,45 @@ from looped_hrm.report.records import read_record
 ID_COLUMNS = ["task", "model", "halting", "seed"]
 CELL = ["task", "model", "halting"]
 
-# (metric key of the engine's flat metrics, column header, kind) — kind picks the number format.
-# ``policy/`` = every example run until its halting policy stopped it; ``fixed/`` = run to the maximum.
-HEADLINE = [
-    ("policy/exact_accuracy", "exact acc", "pct"),
-    ("policy/verified_accuracy", "verified acc", "pct"),
-    ("policy/token_accuracy", "token acc", "pct"),
-    ("policy/mean_segments", "segments", "num"),
-    ("policy/flops_per_example", "FLOPs/example", "sci"),
-    ("compute_saved", "compute saved vs fixed", "pct"),
-    ("fixed/exact_accuracy", "exact acc @max", "pct"),
-    ("fixed/mean_segments", "segments @max", "num"),
-    ("trainable_params", "params", "int"),
-    ("train/wall_s", "train s", "num"),
-]
-LEADERBOARD_METRIC = "policy/exact_accuracy"
-BUCKET_METRICS = [
-    ("exact_accuracy", "exact acc", "pct"),
-    ("mean_segments", "segments", "num"),
-    ("flops_per_example", "FLOPs/example", "sci"),
-]
 
-# engine metric name -> per-example array it is the mean of
-PER_EXAMPLE = {
-    "exact_accuracy": "correct",
-    "verified_accuracy": "verified",
-    "token_accuracy": "token_accuracy",
-    "mean_segments": "segments",
-    "mean_inner_steps": "inner_steps",
-    "flops_per_example": "flops",
-}
+@dataclass(frozen=True)
+class Column:
+    """A table column: the catalogued metric behind it (`catalogue.key`) and its header; the number
+    format is the metric's ``kind``."""
+
+    key: str
+    header: str
+
+    @property
+    def kind(self) -> catalogue.Kind:
+        ref = lookup(self.key)
+        if ref is None or ref.metric is None:
+            raise KeyError(f"table column {self.header!r}: no metric {self.key!r} in the catalogue")
+        return ref.metric.kind
+
+
+# ``policy`` = every example run until its halting policy stopped it; ``fixed`` = run to the maximum.
+HEADLINE = [
+    Column(key("exact_accuracy", "policy"), "exact acc"),
+    Column(key("verified_accuracy", "policy"), "verified acc"),
+    Column(key("token_accuracy", "policy"), "token acc"),
+    Column(key("mean_segments", "policy"), "segments"),
+    Column(key("flops_per_example", "policy"), "FLOPs/example"),
+    Column(key("compute_saved"), "compute saved vs fixed"),
+    Column(key("exact_accuracy", "fixed"), "exact acc @max"),
+    Column(key("mean_segments", "fixed"), "segments @max"),
+    Column(key("trainable_params"), "params"),
+    Column(key("train/wall_s"), "train s"),
+]
+TIMINGS = {key("train/wall_s")}
+"""Columns that measure the machine: mean ± std over seeds, no interval."""
+LEADERBOARD_METRIC = key("exact_accuracy", "policy")
+BUCKET_COLUMNS = [
+    Column(key("exact_accuracy", "policy"), "exact acc"),
+    Column(key("mean_segments", "policy"), "segments"),
+    Column(key("flops_per_example", "policy"), "FLOPs/example"),
+]
+"""Shown per difficulty bucket (`in_bucket`)."""
 UPPER_BOUND = "upper bound: uses labels"
 
 
@@ -83,8 +94,8 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts -> slash-joined keys, the engine's naming (``policy/bucket/hard/exact_accuracy``)."""
     flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
+    for part, value in data.items():
+        name = f"{prefix}{part}"
         if isinstance(value, dict):
             flat.update(flatten(value, name + "/"))
         elif isinstance(value, (int, float, str, bool)) or value is None:
@@ -151,7 +162,7 @@ class Cell:
         ex = self.examples
         if ex:
             return ex[0]["bucket_names"]
-        names = {m["bucket"] for r in self.ok for k in (r.get("metrics") or {}) if (m := _BUCKET.match(k))}
+        names = {ref.bucket for r in self.ok for k in (r.get("metrics") or {}) if (ref := _policy_bucket(k))}
         return sorted(names, key=_natural)
 
     def label(self) -> str:
@@ -173,12 +184,26 @@ def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:
     """Records grouped by task × model × halting, in sorted order."""
     groups: dict[tuple[str, str, str], Cell] = {}
     for rec in records:
-        key = _labels(rec)
-        groups.setdefault(key, Cell(*key)).records.append(rec)
+        ident = _labels(rec)
+        groups.setdefault(ident, Cell(*ident)).records.append(rec)
     return [groups[k] for k in sorted(groups)]
 
 
-_BUCKET = re.compile(r"^policy/bucket/(?P<bucket>[^/]+)/(?P<metric>[a-z_]+)$")
+def _policy_bucket(metric: str) -> catalogue.Ref | None:
+    """``metric`` read back (`catalogue.lookup`) when it is the policy pass's over one bucket.
+
+    Only the policy pass's bucket metrics are bootstrapped over examples and carry their bucket in
+    ``estimates.csv``; the fixed pass's are treated as seed-level numbers (as the tables always have)."""
+    ref = lookup(metric)
+    return ref if ref is not None and ref.mode == "policy" and ref.bucket is not None else None
+
+
+def in_bucket(metric: str, bucket: str) -> str:
+    """The key of ``metric`` (a pass metric) over one difficulty bucket."""
+    ref = lookup(metric)
+    if ref is None or ref.mode is None:
+        raise KeyError(f"{metric!r} is not a pass metric")
+    return key(ref.name, ref.mode, bucket=bucket)
 
 
 def values(cell: Cell, metric: str) -> np.ndarray | None:
@@ -195,38 +220,41 @@ def values(cell: Cell, metric: str) -> np.ndarray | None:
 
 
 def _per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
+    """``[seeds, examples]`` per-example values behind ``metric`` when every seed stored them."""
     ex = cell.examples
-    if not ex or len({e["n"] for e in ex}) != 1:
+    ref = lookup(metric)
+    if not ex or len({e["n"] for e in ex}) != 1 or ref is None:
         return None
-    if metric == "compute_saved":
+    if ref.metric is catalogue.COMPUTE_SAVED:
         return _compute_saved(cell, ex)
-    mode, _, rest = metric.partition("/")
-    rows = None
-    if m := _BUCKET.match(metric):
-        names = ex[0]["bucket_names"]
-        if m["bucket"] not in names:
-            return None
-        rows = ex[0]["bucket"] == names.index(m["bucket"])
-        rest = m["metric"]
-    name = PER_EXAMPLE.get(rest) or (f"correct@{rest.split('@')[1]}" if rest.startswith("exact_accuracy@") else None)
-    if name is None or any(name not in e.get(mode, {}) for e in ex):
+    if ref.bucket is not None and _policy_bucket(metric) is None:
         return None
-    matrix = np.stack([e[mode][name] for e in ex])
-    return matrix[:, rows] if rows is not None else matrix
+    array, mode = ref.array, ref.mode
+    if array is None or mode is None or any(array not in e.get(mode, {}) for e in ex):
+        return None
+    matrix = np.stack([e[mode][array] for e in ex])
+    if ref.bucket is None:
+        return matrix
+    names = ex[0]["bucket_names"]
+    return matrix[:, ex[0]["bucket"] == names.index(ref.bucket)] if ref.bucket in names else None
 
 
 def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
-    """Per example: 1 - FLOPs under the policy / FLOPs of running it to the policy's cap.
-
-    The fixed pass ran ``fixed_segments`` segments; its FLOPs are scaled to ``eval_max_segments``."""
-    if any("flops" not in e.get("policy", {}) or "flops" not in e.get("fixed", {}) for e in ex):
+    """`catalogue.compute_saved` of every seed, from both passes' per-example FLOPs."""
+    flops = catalogue.metric("flops_per_example").array
+    if any(flops not in e.get("policy", {}) or flops not in e.get("fixed", {}) for e in ex):
         return None
-    rows = []
-    for rec, e in zip(cell.ok, ex):
-        m = rec["metrics"]
-        cap = e["fixed"]["flops"] * m["eval_max_segments"] / m["fixed_segments"]
-        rows.append(1 - e["policy"]["flops"] / np.where(cap > 0, cap, np.nan))
-    return np.nan_to_num(np.stack(rows))
+    return np.stack(
+        [
+            catalogue.compute_saved(
+                e["policy"][flops],
+                e["fixed"][flops],
+                rec["metrics"][key("eval_max_segments")],
+                rec["metrics"][key("fixed_segments")],
+            )
+            for rec, e in zip(cell.ok, ex)
+        ]
+    )
 
 
 def estimate(cell: Cell, metric: str) -> bootstrap.Estimate | None:
@@ -247,16 +275,13 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         order = {name: i for i, name in enumerate(cell.bucket_names())}
-        wanted = [k for k in sorted(keys) if k.startswith(("policy/", "fixed/"))] + [
-            "compute_saved",
-            "train/wall_s",
-            "train_max_segments",
-        ]
+        passes = [k for k in sorted(keys) if (ref := lookup(k)) is not None and ref.mode is not None]
+        wanted = passes + [key("compute_saved"), key("train/wall_s"), key("train_max_segments")]
         for metric in wanted:
             est = estimate(cell, metric)
             if est is None:
                 continue
-            m = _BUCKET.match(metric)
+            bucket = ref.bucket if (ref := _policy_bucket(metric)) else None
             rows.append(
                 {
                     "task": cell.task,
@@ -269,8 +294,8 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
                     "ci_high": est.high,
                     "seeds": est.seeds,
                     "examples": est.examples,
-                    "bucket": m["bucket"] if m else "",
-                    "bucket_index": order.get(m["bucket"], -1) if m else -1,
+                    "bucket": bucket or "",
+                    "bucket_index": order.get(bucket, -1) if bucket is not None else -1,
                 }
             )
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
@@ -345,18 +370,19 @@ def summary(cell_list: list[Cell]) -> pd.DataFrame:
             "halting": cell.label(),
             "seeds": f"{len(cell.ok)}/{len(cell.records)}",
         }
-        for key, header, kind in HEADLINE:
-            if key == "train/wall_s":
-                row[header] = mean_std(pd.Series([(r["metrics"] or {}).get(key) for r in cell.ok], dtype=float), kind)
-            elif kind == "int":
-                row[header] = _fmt(
-                    np.mean([r["metrics"][key] for r in cell.ok])
-                    if cell.ok and all(key in r["metrics"] for r in cell.ok)
+        for col in HEADLINE:
+            if col.key in TIMINGS:
+                seeds = pd.Series([(r["metrics"] or {}).get(col.key) for r in cell.ok], dtype=float)
+                row[col.header] = mean_std(seeds, col.kind)
+            elif col.kind == "int":
+                row[col.header] = _fmt(
+                    np.mean([r["metrics"][col.key] for r in cell.ok])
+                    if cell.ok and all(col.key in r["metrics"] for r in cell.ok)
                     else None,
-                    kind,
+                    col.kind,
                 )
             else:
-                row[header] = ci_text(estimate(cell, key), kind)
+                row[col.header] = ci_text(estimate(cell, col.key), col.kind)
         row["note"] = _notes(cell)
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -364,23 +390,25 @@ def summary(cell_list: list[Cell]) -> pd.DataFrame:
     return frame.loc[:, [c for c in frame.columns if c in ("note",) or (frame[c] != "—").any()]] if rows else frame
 
 
-_TASK_METRIC = re.compile(r"^policy/task/(?P<name>.+)$")
-
-
 def task_metrics(cell_list: list[Cell]) -> pd.DataFrame:
     """The tasks' own metrics (their ``extra_metrics`` hook: ARC pass@k, proof statistics) under the
     halting policy, mean [95 % CI over seeds], one row per cell that has any."""
     rows = []
     for cell in cell_list:
-        names = sorted({m["name"] for r in cell.ok for k in (r.get("metrics") or {}) if (m := _TASK_METRIC.match(k))})
+        names = sorted({ref.name for r in cell.ok for k in (r.get("metrics") or {}) if (ref := _policy_task(k))})
         if not names:
             continue
         row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "seeds": len(cell.ok)}
         for name in names:
             kind = "num" if name in ("proof_balance",) else "pct"
-            row[name] = ci_text(estimate(cell, f"policy/task/{name}"), kind)
+            row[name] = ci_text(estimate(cell, catalogue.task_key(name, "policy")), kind)
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
+
+
+def _policy_task(metric: str) -> catalogue.Ref | None:
+    ref = lookup(metric)
+    return ref if ref is not None and ref.mode == "policy" and ref.section == catalogue.TASK else None
 
 
 def _column(cell: Cell, several_halting: bool) -> str:
@@ -459,13 +487,12 @@ def buckets(cell_list: list[Cell]) -> pd.DataFrame:
         if not cell.ok:
             continue
         for name in cell.bucket_names():
-            key = f"policy/bucket/{name}/"
-            n = (cell.ok[0]["metrics"] or {}).get(key + "examples")
+            n = (cell.ok[0]["metrics"] or {}).get(key("examples", "policy", bucket=name))
             if n is None:
                 continue
             row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "bucket": name, "examples": n}
-            for metric, header, kind in BUCKET_METRICS:
-                row[header] = ci_text(estimate(cell, key + metric), kind)
+            for col in BUCKET_COLUMNS:
+                row[col.header] = ci_text(estimate(cell, in_bucket(col.key, name)), col.kind)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -482,7 +509,8 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
     rows = []
     for cell in cell_list:
         ex, names = cell.examples, cell.bucket_names()
-        if not ex or len(names) < 2 or any("segments" not in e.get("policy", {}) for e in ex):
+        segments_array = catalogue.metric("mean_segments").array
+        if not ex or len(names) < 2 or any(segments_array not in e.get("policy", {}) for e in ex):
             continue
         bucket = ex[0]["bucket"]
         if not all(np.array_equal(e["bucket"], bucket) for e in ex):
@@ -491,7 +519,7 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
         if len(present) < 2:
             continue
         easiest, hardest = bucket == present[0], bucket == present[-1]
-        segments = np.stack([e["policy"]["segments"] for e in ex]).astype(np.float64)
+        segments = np.stack([e["policy"][segments_array] for e in ex]).astype(np.float64)
         per_seed = segments[:, hardest].mean(1) - segments[:, easiest].mean(1)
         rows.append(
             {
@@ -529,7 +557,7 @@ REACH = 0.9  # "to reach X": X = this share of the task's best final accuracy
 def curves(cell_list: list[Cell]) -> pd.DataFrame:
     """Learning curves: per cell and budget fraction, test exact accuracy mean [95 % CI] over the seeds
     (bootstrapped from each point's per-example correctness), with the mean step and training FLOPs."""
-    rows = []
+    rows, exact = [], catalogue.EXACT_ACCURACY
     for cell in cell_list:
         seeds = [r.get("learning_curve") for r in cell.ok]
         if not seeds or not all(seeds):
@@ -538,10 +566,10 @@ def curves(cell_list: list[Cell]) -> pd.DataFrame:
         for fraction in fractions:
             points = [next(p for p in c if p["fraction"] == fraction) for c in seeds]
             n = cell.examples[0]["n"] if cell.examples else None
-            if n is not None and all("correct" in p for p in points):
-                mat = np.stack([decode(p["correct"], n) for p in points]).astype(np.float64)
+            if n is not None and all(exact.array in p for p in points):
+                mat = np.stack([decode(p[exact.array], n) for p in points]).astype(np.float64)
             else:
-                mat = np.array([[p["exact_accuracy"]] for p in points])
+                mat = np.array([[p[exact.name]] for p in points])
             est = bootstrap.mean_ci(mat)
             rows.append(
                 {

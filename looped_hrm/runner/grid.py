@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looped_hrm.config import ConfigError, Source, build
+from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Registry
 from looped_hrm.resolve import (
@@ -63,7 +64,7 @@ class Floor:
     model: str
     halting: str
     min: float
-    metric: str = "policy/exact_accuracy"
+    metric: str = catalogue.key("exact_accuracy", "policy")
     measured_mean: float | None = None
     measured_std: float | None = None
     measured_seeds: int | None = None

@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from looped_hrm.config import ConfigError, load_text
+from looped_hrm.evaluation import catalogue
 
 KINDS = {"task": "tasks", "model": "models", "halting": "halting", "train": "models", "eval": "models"}
 LABEL = re.compile(r"^(?P<base>[^\[\]]+)\[(?P<values>[^\[\]]*)\]$")
@@ -131,11 +132,11 @@ def swept_values(label: str) -> tuple[str, dict[str, str]]:
 
 
 METRICS = (
-    ("policy/exact_accuracy", "exact %", 100),
-    ("fixed/exact_accuracy", "exact@fixed %", 100),
-    ("policy/mean_segments", "segments", 1),
-    ("policy/flops_per_example", "GFLOP/example", 1e-9),
-    ("train/wall_s", "train s", 1),
+    (catalogue.key("exact_accuracy", "policy"), "exact %", 100),
+    (catalogue.key("exact_accuracy", "fixed"), "exact@fixed %", 100),
+    (catalogue.key("mean_segments", "policy"), "segments", 1),
+    (catalogue.key("flops_per_example", "policy"), "GFLOP/example", 1e-9),
+    (catalogue.key("train/wall_s"), "train s", 1),
 )
 
 
