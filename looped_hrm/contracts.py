@@ -53,11 +53,20 @@ PolicyState = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What a model needs to know about a task to size its embeddings and heads."""
+    """What a model needs to know about a task to size its embeddings and heads.
+
+    ``grid`` is ``(rows, cols)`` when every sequence is a row-major grid (token ``r * cols + c``), so
+    that a model can mix positions in 2-D (convolutions, 2-D positions); None for a 1-D sequence.
+    """
 
     vocab_size: int
     seq_len: int
     num_puzzle_ids: int = 1
+    grid: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.grid is not None and self.grid[0] * self.grid[1] != self.seq_len:
+            raise ValueError(f"grid {self.grid} does not hold seq_len {self.seq_len} tokens")
 
 
 @dataclass
@@ -147,6 +156,10 @@ class SegmentOutput:
     inner_halt_logits: torch.Tensor | None = None  # [B, K] refinement-level halting logit after each inner step
     inner_preds: torch.Tensor | None = None  # [B, K, L] argmax prediction after each inner step (no grad)
     flops: torch.Tensor | None = None  # [B] forward FLOPs actually spent on each example in this segment
+    # A second prediction trained beside ``logits`` (training only; None elsewhere): the segment's task
+    # loss is (1 − aux_weight)·loss(logits) + aux_weight·loss(aux_logits) — DeepThinking's progressive loss
+    aux_logits: torch.Tensor | None = None  # [B, L, V] float32, with gradient
+    aux_weight: float = 0.0
     residuals: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, S] ‖z_t − z_{t−1}‖ per update
     states: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> [B, L, D] final state (detached)
 

@@ -65,6 +65,17 @@ def segment_loss(lm_loss: torch.Tensor, decision: HaltDecision) -> torch.Tensor:
     return task if decision.loss is None else task + decision.loss
 
 
+def mix_aux_loss(main: torch.Tensor, aux: torch.Tensor, weight: float) -> torch.Tensor:
+    """``(1 − weight)·main + weight·aux`` per row (`SegmentOutput.aux_logits`). At weight 1 the main
+    term is left out rather than multiplied by 0, so no backward pass runs through its graph (as the
+    official DeepThinking code skips it at alpha = 1)."""
+    if weight == 1:
+        return aux
+    if weight == 0:
+        return main
+    return (1 - weight) * main + weight * aux
+
+
 class SegmentRunner:
     """Runs one segment of ``model`` under ``policy`` (see module docstring)."""
 
@@ -107,6 +118,8 @@ class SegmentRunner:
             carry, out = self.segment_fn(carry, batch, inner)
         carry = {k: v.detach() for k, v in carry.items()}
         lm_loss = self.loss_fn(out.logits, batch.labels)
+        if out.aux_logits is not None:
+            lm_loss = mix_aux_loss(lm_loss, self.loss_fn(out.aux_logits, batch.labels), out.aux_weight)
         predictions = out.logits.detach().argmax(-1)
         correct = exact_correct(predictions, batch.labels)
         steps = steps + 1

@@ -6,6 +6,7 @@
 * `rope` — rotary position embedding; `attention` — non-causal MHA through SDPA
 * `blocks` — the post-norm block (attention or TRM's token-mixing MLP) and the reasoning module
   (a block stack with input injection by addition)
+* `conv` — bias-free 1-D/2-D convolutions and the ResNet basic block (DeepThinking nets: size-free mixing)
 * `sequence_io` — the shared architecture config, input encoding (tokens, puzzle embedding,
   positions) and output heads (tokens, Q)
 * `reasoner` — `Reasoner`, the base class implementing the common half of the ReasoningModel contract

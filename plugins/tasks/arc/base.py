@@ -57,7 +57,12 @@ class ArcTask(ABC):
         self.test_views = num_aug + 1 if test_views is None else test_views
         count = len(self.puzzle_labels)
         self.views = [sample_views(np.random.default_rng([seed, 2, p]), num_aug) for p in range(count)]
-        self.info = TaskInfo(vocab_size=VOCAB_SIZE, seq_len=canvas * canvas, num_puzzle_ids=1 + count * (num_aug + 1))
+        self.info = TaskInfo(
+            vocab_size=VOCAB_SIZE,
+            seq_len=canvas * canvas,
+            num_puzzle_ids=1 + count * (num_aug + 1),
+            grid=(canvas, canvas),
+        )
 
     # --------------------------------------------------------------------------- subclass hooks
 

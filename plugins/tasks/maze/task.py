@@ -78,7 +78,9 @@ class MazeTask:
     def __init__(self, config: MazeConfig):
         self.config = config
         self.size = config.size
-        self.info = TaskInfo(vocab_size=grid_ops.VOCAB_SIZE, seq_len=config.size**2, num_puzzle_ids=1)
+        self.info = TaskInfo(
+            vocab_size=grid_ops.VOCAB_SIZE, seq_len=config.size**2, num_puzzle_ids=1, grid=(config.size, config.size)
+        )
         self.bucket_edges = list(config.bucket_edges) or [config.size, 2 * config.size, 4 * config.size]
         self.bucket_names = bucket_names_for(self.bucket_edges)
 

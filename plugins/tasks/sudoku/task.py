@@ -94,7 +94,7 @@ class SudokuTask:
     def __init__(self, config: SudokuConfig):
         self.config = config
         self.n = config.size
-        self.info = TaskInfo(vocab_size=self.n + 2, seq_len=self.n * self.n, num_puzzle_ids=1)
+        self.info = TaskInfo(vocab_size=self.n + 2, seq_len=self.n * self.n, num_puzzle_ids=1, grid=(self.n, self.n))
         self.edges = np.array(config.bucket_edges or DEFAULT_EDGES[config.difficulty_measure][self.n], dtype=np.int64)
 
     # ---------------------------------------------------------------------------------- splits

@@ -1,0 +1,217 @@
+"""dt_net: the DeepThinking layer layout, recall, the progressive loss and its iteration schedule.
+
+Fidelity to the official modules (aks2203/deep-thinking) on the same weights is checked outside the
+repository (docs/extrapolation.md gives the measured difference); these tests pin the structure that
+makes it so without the official code: the official parameter formula, the recall concatenation at
+every iteration, the gradient schedule of the progressive loss, segments composing into iterations.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from looped_hrm.contracts import Batch, TaskInfo
+from looped_hrm.engine.segment import SegmentRunner, mix_aux_loss
+from looped_hrm.nn.losses import softmax_cross_entropy
+from looped_hrm.plugins.halting.fixed import FixedPolicy
+from looped_hrm.plugins.models.dt_net import DTCore, DTNet, DTNetConfig
+from looped_hrm.testing import check_model
+
+SEQ = TaskInfo(vocab_size=3, seq_len=12)
+GRID = TaskInfo(vocab_size=6, seq_len=49, grid=(7, 7))
+
+
+def build(task: TaskInfo = SEQ, seed: int = 0, **kw) -> DTNet:
+    torch.manual_seed(seed)
+    return DTNet(DTNetConfig(**{"width": 8, "iterations": 4, **kw}), task)
+
+
+def batch_for(task: TaskInfo, n: int = 3, length: int | None = None, seed: int = 1) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    length = length or task.seq_len
+    tokens = torch.randint(0, task.vocab_size, (n, length), generator=g)
+    labels = torch.randint(0, task.vocab_size, (n, length), generator=g)
+    return Batch(tokens, labels, torch.zeros(n, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("task", [SEQ, GRID], ids=["1d", "2d"])
+@pytest.mark.parametrize("recall", [True, False])
+def test_contract(task, recall):
+    check_model(build(task, recall=recall), task)
+
+
+def official_param_count(dims: int, c_in: int, c_out: int, width: int, recall: bool, blocks: int = 2) -> int:
+    """The parameter count of the official dt_net_{recall_}{1d,2d} (every conv 3-wide, bias-free)."""
+    taps = 3**dims
+    head = (width, width // 2) if dims == 1 else (32, 8)
+    convs = [(c_in, width)] + ([(width + c_in, width)] if recall else []) + [(width, width)] * (2 * blocks)
+    convs += [(width, head[0]), (head[0], head[1]), (head[1], c_out)]
+    return sum(a * b * taps for a, b in convs)
+
+
+@pytest.mark.parametrize("dims, c_in, width", [(1, 1, 400), (1, 3, 24), (2, 3, 128), (2, 6, 20)])
+@pytest.mark.parametrize("recall", [True, False])
+def test_parameter_count_is_the_official_formula(dims, c_in, width, recall):
+    core = DTCore(dims, c_in, 2, width, recall=recall)
+    assert sum(p.numel() for p in core.parameters()) == official_param_count(dims, c_in, 2, width, recall)
+
+
+def test_official_layouts_and_defaults():
+    seq, grid = DTNet(DTNetConfig(), SEQ), DTNet(DTNetConfig(), GRID)
+    assert (seq.dims, seq.width, seq.alpha) == (1, 400, 1.0)  # prefix sums
+    assert (grid.dims, grid.width, grid.alpha) == (2, 128, 0.01)  # mazes
+    assert [m.out_channels for m in seq.core.head if isinstance(m, torch.nn.Conv1d)] == [400, 200, 3]
+    assert [m.out_channels for m in grid.core.head if isinstance(m, torch.nn.Conv2d)] == [32, 8, 6]
+    with pytest.raises(ValueError, match="grids"):
+        DTNet(DTNetConfig(dims=2), SEQ)
+
+
+@pytest.mark.parametrize("task", [SEQ, GRID], ids=["1d", "2d"])
+def test_recall_concatenates_the_input_at_every_iteration(task):
+    model = build(task).eval()
+    batch = batch_for(task)
+    seen = []
+    model.core.recall.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        carry = model.initial_carry(batch)
+        for _ in range(2):
+            carry, _ = model.segment(carry, batch)
+    x = model.encode(batch.inputs)
+    assert len(seen) == 2 * model.config.iterations
+    for inp in seen:
+        assert inp.shape[1] == model.width + task.vocab_size
+        assert torch.equal(inp[:, model.width :], x)  # the input's one-hot channels, after the thought
+    assert torch.equal(x.flatten(2).argmax(1), batch.inputs)
+
+
+def calls(model: DTNet) -> list[bool]:
+    """Record, for every iteration the core runs, whether gradient was enabled."""
+    log: list[bool] = []
+    think = model.core.think
+
+    def traced(thought, x):
+        log.append(torch.is_grad_enabled())
+        return think(thought, x)
+
+    model.core.think = traced  # type: ignore[method-assign]
+    return log
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_progressive_loss_backpropagates_through_the_last_k_iterations_only(seed):
+    t = 6
+    model = build(iterations=t, alpha=0.5).train()
+    log = calls(model)
+    batch = batch_for(SEQ)
+    torch.manual_seed(seed)
+    n = int(torch.randint(0, t, ()))
+    k = int(torch.randint(1, t - n + 1, ()))
+    torch.manual_seed(seed)
+    _, out = model.segment(model.initial_carry(batch), batch)
+    assert log == [False] * n + [True] * k + [True] * t  # progressive (n free, k with gradient), then T
+    assert out.aux_weight == 0.5 and out.aux_logits.requires_grad
+
+    model.zero_grad(set_to_none=True)
+    out.aux_logits.sum().backward()
+    projection = model.core.projection.weight.grad
+    assert (projection is not None and projection.abs().sum() > 0) == (n == 0)  # φ_0 only when n = 0
+    assert model.core.recall.weight.grad.abs().sum() > 0
+
+    model.eval()  # the auxiliary prediction is the state after n + k iterations, whatever the gradient
+    with torch.no_grad():
+        x = model.encode(batch.inputs)
+        expected = model.logits(model.core.head(model.core.iterate(model.core.project(x), x, n + k)))
+    assert torch.equal(out.aux_logits.detach(), expected)
+
+
+def test_no_progressive_loss_at_alpha_0_and_none_in_evaluation():
+    model = build(alpha=0.0).train()
+    log = calls(model)
+    batch = batch_for(SEQ)
+    _, out = model.segment(model.initial_carry(batch), batch)
+    assert out.aux_logits is None and log == [True] * 4
+    model = build(alpha=1.0).eval()
+    _, out = model.segment(model.initial_carry(batch), batch)
+    assert out.aux_logits is None
+
+
+def test_engine_trains_the_mixture_and_leaves_other_losses_alone():
+    main, aux = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 5.0])
+    assert torch.equal(mix_aux_loss(main, aux, 0.25), 0.75 * main + 0.25 * aux)
+    assert mix_aux_loss(main, aux, 1.0) is aux and mix_aux_loss(main, aux, 0.0) is main
+
+    model = build(alpha=0.3).train()
+    batch = batch_for(SEQ)
+    runner = SegmentRunner(model, FixedPolicy(), loss="softmax", device=torch.device("cpu"))
+    torch.manual_seed(5)
+    step = runner(
+        model.initial_carry(batch),
+        batch,
+        {},
+        torch.zeros(3, dtype=torch.int64),
+        training=True,
+        max_steps=1,
+        generator=None,
+    )
+    out = step.output
+    expected = 0.7 * softmax_cross_entropy(out.logits, batch.labels) + 0.3 * softmax_cross_entropy(
+        out.aux_logits, batch.labels
+    )
+    assert torch.equal(step.lm_loss, expected) and torch.equal(step.loss, expected.sum())
+
+
+@pytest.mark.parametrize("task", [SEQ, GRID], ids=["1d", "2d"])
+def test_segments_compose_into_iterations(task):
+    """Two segments of T iterations are one of 2T: more test-time iterations = more segments."""
+    short, long = build(task, iterations=3).eval(), build(task, iterations=6).eval()
+    long.load_state_dict(short.state_dict())
+    batch = batch_for(task)
+    with torch.no_grad():
+        carry, first = short.segment(short.initial_carry(batch), batch)
+        _, second = short.segment(carry, batch)
+        _, both = long.segment(long.initial_carry(batch), batch)
+    assert torch.equal(second.logits, both.logits)
+    assert torch.equal(torch.cat([first.inner_preds, second.inner_preds], 1), both.inner_preds)
+    assert torch.equal(both.inner_preds[:, -1], both.logits.argmax(-1))
+    assert both.residuals["thought"].shape == (3, 6) and torch.all(both.inner_steps == 6)
+
+
+def test_deterministic_under_a_seed():
+    outs = []
+    for _ in range(2):
+        model = build(alpha=0.5, seed=3).train()
+        batch = batch_for(SEQ)
+        torch.manual_seed(11)
+        _, out = model.segment(model.initial_carry(batch), batch)
+        (out.logits.sum() + out.aux_logits.sum()).backward()
+        outs.append((out.logits, out.aux_logits, [p.grad for p in model.parameters()]))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    assert all(torch.equal(a, b) for a, b in zip(outs[0][2], outs[1][2]))
+
+
+def test_runs_at_other_sizes():
+    seq, grid = build(SEQ).eval(), build(GRID).eval()
+    with torch.no_grad():
+        for model, length in ((seq, 40), (grid, 121)):
+            batch = batch_for(model.task, length=length)
+            _, out = model.segment(model.initial_carry(batch), batch)
+            assert out.logits.shape == (3, length, model.task.vocab_size)
+    with pytest.raises(ValueError, match="not a grid"):
+        grid.initial_carry(batch_for(GRID, length=50))
+
+
+def test_compute_profile_counts_the_convolutions():
+    model = build(GRID, alpha=0.0).train()
+    batch = batch_for(GRID, n=2)
+    profile = model.compute_profile()
+    with FlopCounterMode(display=False) as forward, torch.no_grad():
+        _, out = model.segment(model.initial_carry(batch), batch)
+    with FlopCounterMode(display=False) as train:
+        _, out = model.segment(model.initial_carry(batch), batch)
+        out.logits.sum().backward()
+    assert forward.get_total_flops() / 2 == pytest.approx(profile.forward_flops, rel=1e-6)
+    assert torch.all(out.flops == profile.forward_flops)
+    # the backward of the first convolution (no input gradient needed) is cheaper than the profile's 2x
+    assert train.get_total_flops() / 2 <= profile.train_flops <= 1.02 * train.get_total_flops() / 2
