@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
 from looped_hrm.engine.distributed import Dist
-from looped_hrm.engine.segment import SegmentRunner
+from looped_hrm.engine.segment import SegmentRunner, SegmentStep
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.evaluation.metrics import ExampleResults, verify_all
 
@@ -60,8 +60,9 @@ def evaluate(
     it ran (``ExampleResults.trajectory`` / ``halt_probs``; for the sample logs; not merged across ranks)."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
-        part = (
-            evaluate(
+        part = None
+        if hi > lo:
+            part = evaluate(
                 model,
                 policy,
                 task,
@@ -78,155 +79,202 @@ def evaluate(
                 runner=runner,
                 progress=progress and dist.is_main,
             )
-            if hi > lo
-            else None
-        )
         return merge_results([r for r in dist.all_gather_object(part) if r is not None])
-    n = len(split)
     if runner is None:
-        runner = SegmentRunner(
-            model, policy, loss=loss, device=device, precision=precision, verify=label_free_verifier(task)
-        )
+        verifier = label_free_verifier(task)
+        runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision, verify=verifier)
     curve = sorted({c for c in curve if c <= max_segments})
-    data = DeviceSplit.from_split(split, device)
-    queue = ExampleQueue(n, device, shuffle=False, epochs=1)
-    slots = Slots(
-        data,
-        queue,
-        model,
-        policy,
-        min(batch_size, n),
-        extras={
-            "inner": ((), torch.float32),
-            "flops": ((), torch.float32),
-            "first_correct": ((), torch.int64),
-            "correct_at": ((len(curve),), torch.bool),
-            **(
-                {
-                    "traj": ((max_segments, split.inputs.shape[1]), torch.int16),
-                    "traj_q": ((max_segments,), torch.float32),
-                }
-                if trajectory
-                else {}
-            ),
-        },
+    segment_pass = _Pass(
+        model, policy, split, mode, max_segments, curve, trajectory, min(batch_size, len(split)), device
     )
-    generator = torch.Generator(device=device).manual_seed(seed)
-    profile = model.compute_profile()
-
-    def buffer(shape=(), dtype=torch.float32):
-        return torch.zeros((n + 1, *shape), dtype=dtype, device=device)
-
-    seq_len = split.inputs.shape[1]
-    out_preds, out_correct, out_tok = buffer((seq_len,), torch.int64), buffer((), torch.bool), buffer()
-    out_steps, out_inner, out_flops = buffer((), torch.int64), buffer(), buffer()
-    out_first, out_curve = buffer((), torch.int64), buffer((len(curve),), torch.bool)
-    halt_agree = torch.zeros((), device=device)
-    decisions = 0
-    policy_sums: dict[str, torch.Tensor] = {}
-    curve_t = torch.tensor(curve, dtype=torch.int64, device=device)
-    out_traj = buffer((max_segments, seq_len), torch.int16) if trajectory else None
-    out_traj_q = buffer((max_segments,)) if trajectory else None
-    has_q = False
-
     was_training = model.training
     model.eval()
-    start = time.perf_counter()
-    bar = tqdm(total=n, desc=f"eval ({mode})", unit="ex", disable=not progress, dynamic_ncols=True, leave=False)
-    right = segments = 0
     try:
-        while True:
-            slots.refill()
-            if slots.finished:
-                break
-            st = runner(
-                slots.carry,
-                slots.batch,
-                slots.pstate,
-                slots.steps,
-                training=False,
-                max_steps=max_segments,
-                generator=generator,
-            )
-            halt = st.halt if mode == "policy" else st.steps >= max_segments
-            out = st.output
-            ex = slots.extras
-            inner = (
-                out.inner_steps.float()
-                if out.inner_steps is not None
-                else torch.full_like(ex["inner"], float(profile.inner_steps))
-            )
-            flops = (
-                out.flops.float()
-                if out.flops is not None
-                else torch.full_like(ex["flops"], float(profile.forward_flops))
-            )
-            ex["inner"] = ex["inner"] + inner
-            ex["flops"] = ex["flops"] + flops
-            ex["first_correct"] = torch.where((ex["first_correct"] == 0) & st.correct, st.steps, ex["first_correct"])
-            if len(curve):
-                at = st.steps.unsqueeze(1) == curve_t.unsqueeze(0)
-                ex["correct_at"] = torch.where(at, st.correct.unsqueeze(1), ex["correct_at"])
-            if mode == "policy":
-                halt_agree += (st.decision.halt.to(torch.bool) == st.correct).sum()
-                decisions += len(halt)
-                for name, value in st.decision.metrics.items():
-                    policy_sums[name] = policy_sums.get(name, 0) + value.detach().float()
-
-            if trajectory:
-                rows, at = torch.arange(len(halt), device=device), (st.steps - 1).clamp(max=max_segments - 1)
-                ex["traj"][rows, at] = st.predictions.to(torch.int16)
-                if out.q_halt is not None:
-                    has_q = True
-                    ex["traj_q"][rows, at] = torch.sigmoid(out.q_halt.float())
-
-            dest = torch.where(halt, slots.index, n)
-            out_preds.index_copy_(0, dest, st.predictions)
-            out_correct.index_copy_(0, dest, st.correct)
-            out_tok.index_copy_(0, dest, token_accuracy(st.predictions, slots.batch.labels))
-            out_steps.index_copy_(0, dest, st.steps)
-            out_inner.index_copy_(0, dest, ex["inner"])
-            out_flops.index_copy_(0, dest, ex["flops"])
-            out_first.index_copy_(0, dest, ex["first_correct"])
-            out_curve.index_copy_(0, dest, ex["correct_at"])
-            if out_traj is not None and out_traj_q is not None:
-                out_traj.index_copy_(0, dest, ex["traj"])
-                out_traj_q.index_copy_(0, dest, ex["traj_q"])
-
-            if progress:
-                right += int((st.correct & halt).sum())
-                segments += int((st.steps * halt).sum())
-                done = int(halt.sum())
-                seen = max(bar.n + done, 1)
-                bar.set_postfix(exact=f"{right / seen:.3f}", segs=f"{segments / seen:.2f}", refresh=False)
-                bar.update(done)
-            slots.advance(st, halt)
+        res = segment_pass.run(runner, seed, progress)
     finally:
-        bar.close()
         model.train(was_training)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    wall = time.perf_counter() - start
-
-    res = ExampleResults(
-        predictions=out_preds[:n].cpu(),
-        correct=out_correct[:n].cpu(),
-        token_accuracy=out_tok[:n].cpu(),
-        segments=out_steps[:n].cpu(),
-        inner_steps=out_inner[:n].cpu(),
-        flops=out_flops[:n].cpu(),
-        first_correct=out_first[:n].cpu(),
-        correct_at={c: out_curve[:n, i].cpu() for i, c in enumerate(curve)} if mode == "fixed" else {},
-        halt_agree=float(halt_agree),
-        decisions=float(decisions),
-        policy_metrics={k: float(v) / max(decisions, 1) for k, v in policy_sums.items()},
-        wall_s=wall,
-        trajectory=out_traj[:n].cpu() if out_traj is not None else None,
-        halt_probs=out_traj_q[:n].cpu() if out_traj_q is not None and has_q else None,
-    )
     if verify:
         res.verified = verify_all(task, res.predictions, split.inputs, split.labels)
     return res
+
+
+class _Outputs:
+    """Each example's final values, written on the device when it finishes: one ``[N + 1, ...]``
+    buffer per name, allocated at its first write with the values' shape and dtype; row ``N``
+    absorbs the rows that did not finish this segment."""
+
+    def __init__(self, n: int, device: torch.device) -> None:
+        self.n, self.device = n, device
+        self.buffers: dict[str, torch.Tensor] = {}
+
+    def write(self, dest: torch.Tensor, values: dict[str, torch.Tensor]) -> None:
+        for name, value in values.items():
+            buffer = self.buffers.get(name)
+            if buffer is None:
+                shape = (self.n + 1, *value.shape[1:])
+                buffer = self.buffers[name] = torch.zeros(shape, dtype=value.dtype, device=self.device)
+            buffer.index_copy_(0, dest, value)
+
+    def host(self) -> dict[str, torch.Tensor]:
+        """The ``N`` rows of every buffer, copied to the host (once, at the end of the pass)."""
+        return {name: buffer[: self.n].cpu() for name, buffer in self.buffers.items()}
+
+
+class _Pass:
+    """One ordered pass over a split through `Slots` (see the module docstring). Each slot carries its
+    example's running totals (`Slots` extras); when the example finishes they go to `_Outputs`."""
+
+    def __init__(
+        self,
+        model: ReasoningModel,
+        policy: HaltingPolicy,
+        split: Split,
+        mode: Mode,
+        max_segments: int,
+        curve: list[int],
+        trajectory: bool,
+        batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.model, self.policy, self.split, self.mode = model, policy, split, mode
+        self.max_segments, self.curve, self.trajectory, self.device = max_segments, curve, trajectory, device
+        self.curve_t = torch.tensor(curve, dtype=torch.int64, device=device)
+        self.profile = model.compute_profile()
+        self.outputs = _Outputs(len(split), device)
+        self.halt_agree = torch.zeros((), device=device)  # decisions where "stop" == "right now"
+        self.decisions = 0
+        self.policy_sums: dict[str, torch.Tensor] = {}
+        self.has_q = False  # the model has a halting head (trajectory's halt_probs)
+        self.slots = self._slots(batch_size)
+
+    def _slots(self, batch_size: int) -> Slots:
+        seq_len = self.split.inputs.shape[1]
+        extras = {
+            "inner": ((), torch.float32),
+            "flops": ((), torch.float32),
+            "first_correct": ((), torch.int64),
+            "correct_at": ((len(self.curve),), torch.bool),
+        }
+        if self.trajectory:
+            extras["traj"] = ((self.max_segments, seq_len), torch.int16)
+            extras["traj_q"] = ((self.max_segments,), torch.float32)
+        queue = ExampleQueue(len(self.split), self.device, shuffle=False, epochs=1)
+        data = DeviceSplit.from_split(self.split, self.device)
+        return Slots(data, queue, self.model, self.policy, batch_size, extras=extras)
+
+    def run(self, runner: SegmentRunner, seed: int, progress: bool) -> ExampleResults:
+        slots, generator = self.slots, torch.Generator(device=self.device).manual_seed(seed)
+        start = time.perf_counter()
+        bar = _Bar(len(self.split), self.mode, progress)
+        try:
+            while True:
+                slots.refill()
+                if slots.finished:
+                    break
+                st = runner(
+                    slots.carry,
+                    slots.batch,
+                    slots.pstate,
+                    slots.steps,
+                    training=False,
+                    max_steps=self.max_segments,
+                    generator=generator,
+                )
+                halt = st.halt if self.mode == "policy" else st.steps >= self.max_segments
+                self._accumulate(slots, st, halt)
+                self.outputs.write(torch.where(halt, slots.index, len(self.split)), self._finals(slots, st))
+                bar.update(st, halt)
+                slots.advance(st, halt)
+        finally:
+            bar.close()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return self._results(time.perf_counter() - start)
+
+    def _accumulate(self, slots: Slots, st: SegmentStep, halt: torch.Tensor) -> None:
+        """Add this segment to each slot's running totals, and count the policy's decisions."""
+        out, ex = st.output, slots.extras
+        inner = (
+            out.inner_steps.float()
+            if out.inner_steps is not None
+            else torch.full_like(ex["inner"], float(self.profile.inner_steps))
+        )
+        flops = (
+            out.flops.float()
+            if out.flops is not None
+            else torch.full_like(ex["flops"], float(self.profile.forward_flops))
+        )
+        ex["inner"] = ex["inner"] + inner
+        ex["flops"] = ex["flops"] + flops
+        ex["first_correct"] = torch.where((ex["first_correct"] == 0) & st.correct, st.steps, ex["first_correct"])
+        if len(self.curve):
+            at = st.steps.unsqueeze(1) == self.curve_t.unsqueeze(0)
+            ex["correct_at"] = torch.where(at, st.correct.unsqueeze(1), ex["correct_at"])
+        if self.mode == "policy":
+            self.halt_agree += (st.decision.halt.to(torch.bool) == st.correct).sum()
+            self.decisions += len(halt)
+            for name, value in st.decision.metrics.items():
+                self.policy_sums[name] = self.policy_sums.get(name, 0) + value.detach().float()
+        if self.trajectory:
+            rows, at = torch.arange(len(halt), device=self.device), (st.steps - 1).clamp(max=self.max_segments - 1)
+            ex["traj"][rows, at] = st.predictions.to(torch.int16)
+            if out.q_halt is not None:
+                self.has_q = True
+                ex["traj_q"][rows, at] = torch.sigmoid(out.q_halt.float())
+
+    def _finals(self, slots: Slots, st: SegmentStep) -> dict[str, torch.Tensor]:
+        """What `ExampleResults` keeps of each example, as it stands after this segment (written for
+        the rows that finish)."""
+        ex = slots.extras
+        finals = {
+            "predictions": st.predictions,
+            "correct": st.correct,
+            "token_accuracy": token_accuracy(st.predictions, slots.batch.labels),
+            "segments": st.steps,
+            "inner_steps": ex["inner"],
+            "flops": ex["flops"],
+            "first_correct": ex["first_correct"],
+            "correct_at": ex["correct_at"],
+        }
+        if self.trajectory:
+            finals.update(trajectory=ex["traj"], halt_probs=ex["traj_q"])
+        return finals
+
+    def _results(self, wall: float) -> ExampleResults:
+        host = self.outputs.host()
+        correct_at = host.pop("correct_at")
+        if not self.has_q:
+            host.pop("halt_probs", None)
+        return ExampleResults(
+            **host,
+            correct_at={c: correct_at[:, i] for i, c in enumerate(self.curve)} if self.mode == "fixed" else {},
+            halt_agree=float(self.halt_agree),
+            decisions=float(self.decisions),
+            policy_metrics={k: float(v) / max(self.decisions, 1) for k, v in self.policy_sums.items()},
+            wall_s=wall,
+        )
+
+
+class _Bar:
+    """The live progress bar of a pass (reads the device once per segment, so only when shown)."""
+
+    def __init__(self, n: int, mode: str, show: bool) -> None:
+        self.show = show
+        self.bar = tqdm(total=n, desc=f"eval ({mode})", unit="ex", disable=not show, dynamic_ncols=True, leave=False)
+        self.right = self.segments = 0
+
+    def update(self, st: SegmentStep, halt: torch.Tensor) -> None:
+        if not self.show:
+            return
+        self.right += int((st.correct & halt).sum())
+        self.segments += int((st.steps * halt).sum())
+        done = int(halt.sum())
+        seen = max(self.bar.n + done, 1)
+        self.bar.set_postfix(exact=f"{self.right / seen:.3f}", segs=f"{self.segments / seen:.2f}", refresh=False)
+        self.bar.update(done)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def merge_results(parts: list[ExampleResults]) -> ExampleResults:
