@@ -24,11 +24,13 @@ and returns one flat, JSON-able dict:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
 import resource
 import sys
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import catalogue, per_example
 from looped_hrm.evaluation.config import EvalConfig
-from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.evaluation.evaluate import Mode, evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
@@ -109,60 +111,7 @@ def run_experiment(
 
     train_split = task.build("train")
     test_split = _limit(task.build(eval_cfg.split), eval_cfg.limit)
-    eval_max = eval_cfg.max_segments or train_cfg.max_segments
-    fixed_max = eval_cfg.fixed_segments or eval_max
-    bucket_names = tuple(task.bucket_names)
-    runner = SegmentRunner(
-        model,
-        policy,
-        loss=train_cfg.loss,
-        device=device,
-        precision=train_cfg.precision,
-        compile=train_cfg.compile,
-        compile_backend=train_cfg.compile_backend,
-        verify=label_free_verifier(task),
-    )
-
-    def run_eval(
-        split: Split,
-        mode: Literal["policy", "fixed"],
-        segments: int,
-        curve=(),
-        verify: bool = False,
-        show: bool = False,
-        trajectory: bool = False,
-    ):
-        return evaluate(
-            model,
-            policy,
-            task,
-            split,
-            mode=mode,
-            max_segments=segments,
-            batch_size=eval_cfg.batch_size,
-            device=device,
-            loss=train_cfg.loss,
-            seed=seed,
-            curve=curve,
-            verify=verify,
-            runner=runner,
-            dist=dist,
-            progress=show,
-            trajectory=trajectory,
-        )
-
-    quick_split = _limit(test_split, train_cfg.eval_examples)
-
-    def quick_eval() -> dict[str, float | None]:
-        return catalogue.means(run_eval(quick_split, "policy", eval_max), ("exact_accuracy", "mean_segments"))
-
-    def curve_point(res: ExampleResults) -> dict:
-        exact = catalogue.EXACT_ACCURACY
-        return {**catalogue.means(res, catalogue.CURVE_METRICS), exact.array: per_example.pack_array(res, exact)}
-
-    def curve_eval() -> dict:
-        return curve_point(run_eval(test_split, "policy" if eval_cfg.policy else "fixed", eval_max))
-
+    ev = _Evaluation(model, policy, task, train_cfg, eval_cfg, device=device, seed=seed, dist=dist, progress=progress)
     trainer = Trainer(
         model,
         policy,
@@ -173,87 +122,171 @@ def run_experiment(
         seed=seed,
         workdir=workdir,
         progress=progress,
-        quick_eval=quick_eval,
-        curve_eval=curve_eval if train_cfg.curve_fractions else None,
+        quick_eval=functools.partial(ev.quick, _limit(test_split, train_cfg.eval_examples)),
+        curve_eval=functools.partial(ev.curve_point, test_split) if train_cfg.curve_fractions else None,
         dist=dist,
-        runner=runner,
+        runner=ev.runner,
         logger=logger,
     )
     metrics: dict = trainer.fit() if train else trainer.restore()
+    metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))
 
-    profile = model.compute_profile()
-    metrics.update(
-        {
-            "seed": seed,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-            "trainable_params": profile.trainable_params,
-            "forward_flops_per_segment": profile.forward_flops,
-            "train_max_segments": train_cfg.max_segments,
-            "eval_max_segments": eval_max,
-            "fixed_segments": fixed_max,
-            "policy": policy.name,
-            "policy_uses_labels": bool(policy.uses_labels),
-        }
-    )
-
-    passes = {}
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
-
-    def evaluate_all() -> None:
-        reference = None
-        if eval_cfg.fixed:
-            curve = sorted(set(eval_cfg.curve) | {train_cfg.max_segments, eval_max, fixed_max})
-            res = passes["fixed"] = run_eval(
-                test_split,
-                "fixed",
-                fixed_max,
-                curve=curve,
-                verify=eval_cfg.verify,
-                show=progress,
-                trajectory=on_samples is not None and logged == "fixed",
-            )
-            reference = res.first_correct
-            metrics.update(
-                catalogue.of_pass("fixed", summarize(res, bucket=test_split.bucket, bucket_names=bucket_names))
-            )
-            metrics.update({catalogue.task_key(k, "fixed"): v for k, v in task_metrics(task, res, test_split).items()})
-        if eval_cfg.policy:
-            res = passes["policy"] = run_eval(
-                test_split, "policy", eval_max, verify=eval_cfg.verify, show=progress, trajectory=on_samples is not None
-            )
-            summary = summarize(
-                res,
-                bucket=test_split.bucket,
-                bucket_names=bucket_names,
-                reference_first_correct=reference,
-                max_segments=eval_max,
-            )
-            metrics.update(catalogue.of_pass("policy", summary))
-            metrics.update({catalogue.task_key(k, "policy"): v for k, v in task_metrics(task, res, test_split).items()})
-
-    if trainer.ema is not None and eval_cfg.use_ema:
-        with trainer.ema.swapped_in():
-            evaluate_all()
-    else:
-        evaluate_all()
+    with trainer.ema.swapped_in() if trainer.ema is not None and eval_cfg.use_ema else contextlib.nullcontext():
+        passes = ev.final_passes(test_split, metrics, trajectory=logged if on_samples is not None else None)
     if on_samples is not None:
         on_samples(logged, passes[logged], test_split)
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
-    metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=bucket_names)
+    metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=task.bucket_names)
     if train_cfg.curve_fractions:
         final = passes.get("policy") or passes["fixed"]
-        metrics["learning_curve"] = trainer.curve + [
-            {
-                "fraction": 1.0,
-                "step": trainer.step,
-                "train_flops": trainer.flops,
-                "train_wall_s": trainer.train_time,
-                **curve_point(final),
-            }
-        ]
+        end = {"fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time}
+        metrics["learning_curve"] = trainer.curve + [{**end, **curve_point(final)}]
     if logger is not None:  # the final evaluation, as the run's summary
         logger.summary({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
     return metrics
+
+
+def curve_point(res: ExampleResults) -> dict[str, Any]:
+    """A learning-curve point's measurements: the `catalogue.CURVE_METRICS` of a pass and each example's
+    correctness (bit-packed, for intervals)."""
+    exact = catalogue.EXACT_ACCURACY
+    return {**catalogue.means(res, catalogue.CURVE_METRICS), exact.array: per_example.pack_array(res, exact)}
+
+
+def _run_facts(
+    model: ReasoningModel,
+    policy: HaltingPolicy,
+    train_cfg: TrainConfig,
+    ev: _Evaluation,
+    *,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    profile = model.compute_profile()
+    return {
+        "seed": seed,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "trainable_params": profile.trainable_params,
+        "forward_flops_per_segment": profile.forward_flops,
+        "train_max_segments": train_cfg.max_segments,
+        "eval_max_segments": ev.eval_max,
+        "fixed_segments": ev.fixed_max,
+        "policy": policy.name,
+        "policy_uses_labels": bool(policy.uses_labels),
+    }
+
+
+class _Evaluation:
+    """The evaluations of one experiment: the quick looks and learning-curve points during training, and
+    the final passes (fixed, then policy-halted) with their metrics. All share the experiment's
+    `SegmentRunner` (one compiled segment for training and evaluation)."""
+
+    def __init__(
+        self,
+        model: ReasoningModel,
+        policy: HaltingPolicy,
+        task: Task,
+        train_cfg: TrainConfig,
+        eval_cfg: EvalConfig,
+        *,
+        device: torch.device,
+        seed: int,
+        dist: Dist,
+        progress: bool,
+    ) -> None:
+        self.model, self.policy, self.task, self.train_cfg, self.eval_cfg = model, policy, task, train_cfg, eval_cfg
+        self.device, self.seed, self.dist, self.progress = device, seed, dist, progress
+        self.eval_max = eval_cfg.max_segments or train_cfg.max_segments
+        self.fixed_max = eval_cfg.fixed_segments or self.eval_max
+        self.runner = SegmentRunner(
+            model,
+            policy,
+            loss=train_cfg.loss,
+            device=device,
+            precision=train_cfg.precision,
+            compile=train_cfg.compile,
+            compile_backend=train_cfg.compile_backend,
+            verify=label_free_verifier(task),
+        )
+
+    def run(
+        self,
+        split: Split,
+        mode: Mode,
+        segments: int,
+        *,
+        curve: Sequence[int] = (),
+        verify: bool = False,
+        show: bool = False,
+        trajectory: bool = False,
+    ) -> ExampleResults:
+        return evaluate(
+            self.model,
+            self.policy,
+            self.task,
+            split,
+            mode=mode,
+            max_segments=segments,
+            batch_size=self.eval_cfg.batch_size,
+            device=self.device,
+            loss=self.train_cfg.loss,
+            seed=self.seed,
+            curve=curve,
+            verify=verify,
+            runner=self.runner,
+            dist=self.dist,
+            progress=show,
+            trajectory=trajectory,
+        )
+
+    def quick(self, split: Split) -> dict[str, float | None]:
+        """The quick look during training (``train.eval_interval``): policy-halted accuracy and segments."""
+        return catalogue.means(self.run(split, "policy", self.eval_max), ("exact_accuracy", "mean_segments"))
+
+    def curve_point(self, split: Split) -> dict[str, Any]:
+        mode: Mode = "policy" if self.eval_cfg.policy else "fixed"
+        return curve_point(self.run(split, mode, self.eval_max))
+
+    def final_passes(
+        self, split: Split, metrics: dict[str, Any], *, trajectory: str | None
+    ) -> dict[str, ExampleResults]:
+        """The final evaluation: the fixed pass (to ``fixed_segments``, with accuracy at each segment count
+        of the curve), then the policy-halted pass, whose halting quality is measured against the fixed
+        pass. Adds their metrics to ``metrics``; ``trajectory``: the pass that keeps each example's
+        trajectory (for the sample logs)."""
+        cfg, task, show = self.eval_cfg, self.task, self.progress
+        bucket, bucket_names = split.bucket, tuple(task.bucket_names)
+        passes: dict[str, ExampleResults] = {}
+        reference = None
+        if cfg.fixed:
+            curve = sorted(set(cfg.curve) | {self.train_cfg.max_segments, self.eval_max, self.fixed_max})
+            res = passes["fixed"] = self.run(
+                split,
+                "fixed",
+                self.fixed_max,
+                curve=curve,
+                verify=cfg.verify,
+                show=show,
+                trajectory=trajectory == "fixed",
+            )
+            reference = res.first_correct
+            metrics.update(catalogue.of_pass("fixed", summarize(res, bucket=bucket, bucket_names=bucket_names)))
+            metrics.update({catalogue.task_key(k, "fixed"): v for k, v in task_metrics(task, res, split).items()})
+        if cfg.policy:
+            res = passes["policy"] = self.run(
+                split, "policy", self.eval_max, verify=cfg.verify, show=show, trajectory=trajectory is not None
+            )
+            summary = summarize(
+                res,
+                bucket=bucket,
+                bucket_names=bucket_names,
+                reference_first_correct=reference,
+                max_segments=self.eval_max,
+            )
+            metrics.update(catalogue.of_pass("policy", summary))
+            metrics.update({catalogue.task_key(k, "policy"): v for k, v in task_metrics(task, res, split).items()})
+        return passes
 
 
 def task_metrics(task: Task, res, split: Split) -> dict[str, float]:
