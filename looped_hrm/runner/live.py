@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from looped_hrm.training.trainer import HEARTBEAT_NAME
+from looped_hrm.training.log import HEARTBEAT_NAME
 
 
 def heartbeat_path(workdir: str | Path) -> Path:

@@ -9,7 +9,8 @@ One optimizer step per segment. Each step:
    the optimizers step, the EMA follows;
 4. metrics are accumulated *on the device* for the rows that halted (as the official code logs
    them); the host reads them only every ``log_every`` steps, when it also checks for a non-finite
-   loss and the budgets that need the device (epochs).
+   loss and the budgets that need the device (epochs), and hands the window to its sinks (log file,
+   TensorBoard, wandb, progress bar, heartbeat: `looped_hrm.training.log`).
 
 Checkpoints (every ``checkpoint_every`` steps and at the end) hold the model, optimizers, EMA,
 the example stream, RNG states, counters and the config, but no carry: the examples in flight go
@@ -26,17 +27,13 @@ checkpoint, which holds only global state, so any rank count resumes it.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tqdm.auto import tqdm
 
-from looped_hrm.atomic import atomic_write_json
 from looped_hrm.config import ConfigError, to_dict
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
 from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
@@ -45,11 +42,8 @@ from looped_hrm.engine.segment import SegmentRunner, check_compatible
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
+from looped_hrm.training.log import TrainLog, truncate_log
 from looped_hrm.training.optim import EMA, SignSGD, build_optimizers, lr_at, split_parameters
-
-LOG_NAME = "train_log.jsonl"
-HEARTBEAT_NAME = "progress.json"  # step, total, last loss/accuracy: read by the runner's live bars (runner/live.py)
-HEARTBEAT_EVERY_S = 2.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -126,14 +120,13 @@ class Trainer:
         self.flops = 0.0
         self.window: dict[str, float] = {}  # the last logged window of training metrics
         self.checkpoint_step: int | None = None  # step of the last checkpoint written
-        self._window_start = time.perf_counter()  # start of the current log window (examples/s)
         self.finished_count = torch.zeros(self.num_examples + 1, dtype=torch.int64, device=device)  # this rank's
         self.policy_keys: list[
             str
         ] = []  # the policy's metric names, fixed at the first step (ranks reduce them in order)
         self._reset_accumulators()
-        self._writer: Any = None  # a tensorboard SummaryWriter when asked for
         self.logger = logger  # e.g. a WandbLogger: log(scalars, step)
+        self.log: TrainLog | None = None  # the sinks of the logged windows, while fitting
 
     # ------------------------------------------------------------------------------ one step
 
@@ -230,13 +223,17 @@ class Trainer:
         self._resume()
         if self.done:
             return self.summary()
-        bar = tqdm(
-            total=cfg.steps, initial=self.step, disable=not self.progress, desc="train", dynamic_ncols=True, leave=False
+        log = self.log = TrainLog(
+            self.workdir,
+            total_steps=cfg.steps,
+            is_main=self.dist.is_main,
+            tensorboard=cfg.tensorboard,
+            logger=self.logger,
+            progress=self.progress,
+            initial_step=self.step,
         )
-        self._open_tensorboard()
-        self._clock = self._window_start = time.perf_counter()
+        self._clock = time.perf_counter()
         self._cpu_clock = time.process_time()
-        self._last_beat = 0.0
         try:
             while True:
                 if cfg.steps is not None and self.step >= cfg.steps:
@@ -247,45 +244,28 @@ class Trainer:
                     break
                 if not self.train_step():
                     break
-                bar.update(1)
-                self._heartbeat()
+                log.step_done()
+                log.heartbeat(self.step, self.window)
                 if self.step % cfg.log_every == 0:
-                    self._log(bar)
+                    self._log()
                 if cfg.checkpoint_every is not None and self.step % cfg.checkpoint_every == 0:
-                    self._checkpoint(bar)
+                    self._checkpoint()
                 if cfg.eval_interval is not None and self.quick_eval is not None and self.step % cfg.eval_interval == 0:
-                    self._log(bar, self._run_quick_eval())
+                    self._log(self._run_quick_eval())
                 self._maybe_curve_point()
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self.done = True
-            self._checkpoint(bar)
+            self._checkpoint()
         finally:
-            bar.close()
-            if self._writer is not None:
-                self._writer.close()
+            log.close()
+            self.log = None
         return self.summary()
 
     def restore(self) -> dict[str, float]:
         """Load the checkpoint in ``workdir`` (if any) without training: for evaluating a partial run."""
-        self._resume(truncate_log=False)  # the run may still be training: leave its log alone
+        self._resume(truncate=False)  # the run may still be training: leave its log alone
         return self.summary()
-
-    def _heartbeat(self) -> None:
-        """Every few seconds, the progress a parent process shows (no device sync: the last logged window)."""
-        now = time.monotonic()
-        if self.workdir is None or now - self._last_beat < HEARTBEAT_EVERY_S:
-            return
-        self._last_beat = now
-        atomic_write_json(
-            self.workdir / HEARTBEAT_NAME,
-            {
-                "step": self.step,
-                "total": self.cfg.steps,
-                "loss": self.window.get("loss"),
-                "exact_accuracy": self.window.get("exact_accuracy"),
-            },
-        )
 
     def _elapsed(self) -> float:
         """Training seconds so far, this session included (checkpoint writes count; quick evaluations too)."""
@@ -340,7 +320,7 @@ class Trainer:
                 return self.quick_eval()
         return self.quick_eval()
 
-    def _log(self, bar, extra: dict[str, float] | None = None) -> None:
+    def _log(self, extra: dict[str, float] | None = None) -> None:
         """The only routine host synchronisation: read the accumulators, check for divergence."""
         if self.acc_steps == 0 and not extra:
             return
@@ -373,29 +353,8 @@ class Trainer:
             **window,
             **{f"eval/{k}": v for k, v in (extra or {}).items()},
         }
-        shown = self.window
-        now = time.perf_counter()  # examples finished per second over the window (tqdm shows steps/s and the ETA)
-        rate = window.get("halted", 0.0) / max(now - self._window_start, 1e-9) if window else 0.0
-        self._window_start = now
-        bar.set_postfix(
-            loss=f"{shown.get('loss', float('nan')):.3f}",
-            acc=f"{shown.get('exact_accuracy', 0):.3f}",
-            segs=f"{shown.get('mean_segments', 0):.2f}",
-            ex_s=f"{rate:.1f}",
-            refresh=False,
-        )
-        if self.workdir is not None and self.dist.is_main:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            with open(self.workdir / LOG_NAME, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    self._writer.add_scalar(f"train/{key}" if "/" not in key else key, value, self.step)
-        if self.logger is not None:
-            self.logger.log(
-                {f"train/{k}" if "/" not in k else k: v for k, v in record.items() if k != "step"}, self.step
-            )
+        if self.log is not None:
+            self.log.write(record, self.window, window.get("halted", 0.0))
 
     def _diverged(self) -> None:
         step, value = int(self.bad_step.item()), float(self.bad_value.item())
@@ -404,20 +363,6 @@ class Trainer:
         else:
             kept = "no checkpoint was written before it"
         raise TrainingDiverged(f"training diverged: loss is {value} at step {step}; {kept}")
-
-    def _open_tensorboard(self) -> None:
-        if not self.cfg.tensorboard or self.workdir is None or not self.dist.is_main:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            print(
-                "looped_hrm: warning: tensorboard is not installed (pip install 'looped-hrm[tensorboard]'); "
-                "scalars are only written to " + str(self.workdir / LOG_NAME),
-                file=sys.stderr,
-            )
-            return
-        self._writer = SummaryWriter(str(self.workdir / "tensorboard"))
 
     # --------------------------------------------------------------------------- checkpoints
 
@@ -442,8 +387,8 @@ class Trainer:
             "config": to_dict(self.cfg),
         }
 
-    def _checkpoint(self, bar) -> None:
-        self._log(bar)  # flushes the metric window and stops here if the loss diverged
+    def _checkpoint(self) -> None:
+        self._log()  # flushes the metric window and stops here if the loss diverged
         self.slots.requeue_in_flight()
         self._elapsed()
         if self.workdir is not None:
@@ -452,7 +397,7 @@ class Trainer:
                 save_checkpoint(state, checkpoint_path(self.workdir))
             self.checkpoint_step = self.step
 
-    def _resume(self, truncate_log: bool = True) -> None:
+    def _resume(self, truncate: bool = True) -> None:
         if self.workdir is None or not checkpoint_path(self.workdir).exists():
             return
         path = checkpoint_path(self.workdir)
@@ -486,8 +431,8 @@ class Trainer:
         self.finished_count = counts if self.dist.is_main else torch.zeros_like(counts)  # ranks' counts are summed
         self.curve = [dict(p) for p in state.get("curve", [])]
         self.done = bool(state["done"]) and self._budget_spent()  # a raised budget continues a finished run
-        if self.dist.is_main and truncate_log:
-            self._truncate_log()
+        if self.dist.is_main and truncate:
+            truncate_log(self.workdir, self.step)
 
     def _budget_spent(self) -> bool:
         cfg = self.cfg
@@ -498,14 +443,6 @@ class Trainer:
         if cfg.flops_budget is not None and self.flops >= cfg.flops_budget:
             return True
         return cfg.epochs is not None and self.queue.epochs_enqueued >= cfg.epochs and self.queue.remaining() == 0
-
-    def _truncate_log(self) -> None:
-        """Drop log records written after the checkpoint we resume from (they will be redone)."""
-        log = self.workdir / LOG_NAME
-        if not log.exists():
-            return
-        keep = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
-        log.write_text("".join(line + "\n" for line in keep))
 
     # ------------------------------------------------------------------------------- summary
 

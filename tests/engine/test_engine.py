@@ -18,7 +18,8 @@ from looped_hrm.nn.losses import get_loss
 from looped_hrm.registry import get_registry
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.trainer import LOG_NAME, Trainer, TrainingDiverged
+from looped_hrm.training.log import LOG_NAME
+from looped_hrm.training.trainer import Trainer, TrainingDiverged
 
 from .fakes import BroadcastConfig, BroadcastTask, TinyReasoner
 
