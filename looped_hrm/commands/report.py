@@ -9,6 +9,7 @@ from pathlib import Path
 from looped_hrm.config import ConfigError
 from looped_hrm.report.plots import write_plots
 from looped_hrm.report.records import read_run_file, select
+from looped_hrm.report.site import DEFAULT_PUZZLES, write_site
 from looped_hrm.report.tables import load_records, write_tables
 from looped_hrm.runner.sweep import write_sweep
 
@@ -23,13 +24,52 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="every record in runs/, not only the last command's grid (other configs labelled with their config id)",
     )
     p.add_argument("--latex", action="store_true", help="also write results.tex")
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="also write DIR/site/: a static site (open DIR/site/index.html) with the tables, charts, "
+        "provenance and a browser of the puzzles logged with --log-samples",
+    )
+    p.add_argument(
+        "--html-puzzles",
+        type=_puzzle_limit,
+        default=DEFAULT_PUZZLES,
+        metavar="N|all",
+        help=f"puzzles per run in the site's browser (default {DEFAULT_PUZZLES}: the same test puzzles in every "
+        "run of a task, taken in turn from each difficulty bucket)",
+    )
     p.set_defaults(
-        func=lambda args: report(args.dir, everything=args.everything, latex=args.latex),
+        func=lambda args: report(
+            args.dir,
+            everything=args.everything,
+            latex=args.latex,
+            html=args.html,
+            html_puzzles=args.html_puzzles,
+        ),
         saved="the records in runs/ are untouched",
     )
 
 
-def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False) -> int:
+def _puzzle_limit(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of puzzles >= 0 or 'all', got {text!r}")
+    return value
+
+
+def report(
+    out_dir: str | Path,
+    *,
+    everything: bool = False,
+    latex: bool = False,
+    html: bool = False,
+    html_puzzles: int | None = DEFAULT_PUZZLES,
+) -> int:
     """(Re)build tables and plots from ``out_dir/runs``; print the summary; 1 if any run failed.
 
     The tables hold the grid of the last command run into ``out_dir`` (``run.json``); with
@@ -68,6 +108,16 @@ def report(out_dir: str | Path, *, everything: bool = False, latex: bool = False
         f"tables: {out_dir}/results.md, leaderboard.md, comparisons.md, buckets.md, results.csv, estimates.csv"
         + (f"; plots: {', '.join(p.name for p in plots)}" if plots else "")
     )
+    if html:
+        site = write_site(
+            out_dir,
+            records,
+            title=str(meta.get("name") or out_dir.name),
+            meta=meta,
+            scope=scope,
+            puzzles_per_run=html_puzzles,
+        )
+        print(site.line())
     failed = frame[frame.status == "failed"]
     for _, row in failed.iterrows():
         print(f"failed: {row.task}/{row.model}/{row.halting}/seed{row.seed}: {row.note}", file=sys.stderr)

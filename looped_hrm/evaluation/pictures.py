@@ -126,7 +126,8 @@ def grid_picture(task: Task, tokens: np.ndarray, inputs: np.ndarray) -> tuple[Gr
     return draw(np.asarray(tokens), np.asarray(inputs)), True
 
 
-def _crop(pictures: list[GridPicture]) -> tuple[slice, slice]:
+def crop_window(pictures: list[GridPicture]) -> tuple[slice, slice]:
+    """The rows and columns that any of ``pictures`` uses (`GridPicture.used`): one window for a whole trace."""
     used = [p.used for p in pictures if p.used is not None]
     if not used:
         return slice(None), slice(None)
@@ -227,7 +228,7 @@ def save_trace_picture(
         raise ValueError(f"{path}: --out must end in .png (a strip) or .gif (an animation)")
     path.parent.mkdir(parents=True, exist_ok=True)
     panels = _panels(trace, task)
-    window = _crop([p for p, *_ in panels])
+    window = crop_window([p for p, *_ in panels])
     cw, ch = _figure_size(panels[0][0], window)
     if kind == ".png":
         cols = min(columns, len(panels))

@@ -411,7 +411,8 @@ def _policy_task(metric: str) -> catalogue.Ref | None:
     return ref if ref is not None and ref.mode == "policy" and ref.section == catalogue.TASK else None
 
 
-def _column(cell: Cell, several_halting: bool) -> str:
+def leaderboard_column(cell: Cell, several_halting: bool) -> str:
+    """The leaderboard's column header of ``cell``: its model, and its halting policy when the table has several."""
     name = f"{cell.model} ({cell.halting})" if several_halting else cell.model
     return name + " †" if cell.uses_labels else name
 
@@ -437,7 +438,7 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
                 best is not None and any(cell is c for c in ranked) and (cell is best or not _worse(cell, best, metric))
             ):
                 text = f"**{text}**"
-            table.setdefault(task, {})[_column(cell, several)] = text
+            table.setdefault(task, {})[leaderboard_column(cell, several)] = text
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
 
 

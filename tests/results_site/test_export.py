@@ -1,0 +1,57 @@
+"""The site's data (looped_hrm/report/site/export.py): the same frames the Markdown tables print."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bench.test_tables import record
+
+from looped_hrm.report import tables
+from looped_hrm.report.site.export import site_data
+
+
+@pytest.fixture
+def records():
+    out = []
+    for seed in range(3):
+        out.append(record("sudoku", "hrm", "act_q", seed, correct=[1, 1, 0, 1] * 5, bucket=[0, 1, 2, 2] * 5))
+        out.append(record("sudoku", "baseline", "act_q", seed, correct=[0, 1, 0, 0] * 5, bucket=[0, 1, 2, 2] * 5))
+    out.append(record("sudoku", "trm", "fixed", 0, status="failed"))
+    for r in out:
+        r["environment"] = {"git_commit": "abc123", "hostname": "h", "torch": "2.13.0"}
+    return out
+
+
+def test_tables_are_the_markdown_frames_cell_for_cell(records):
+    data = site_data(records, title="t", meta={"command": "cmd"}, scope="all", puzzles=[])
+    cell_list = tables.cells(records)
+    for name, frame in [
+        ("summary", tables.summary(cell_list)),
+        ("leaderboard", tables.leaderboard(cell_list)),
+        ("comparisons", tables.comparisons(cell_list)),
+        ("buckets", tables.buckets(cell_list)),
+    ]:
+        table = data["tables"][name]
+        assert table["columns"] == list(frame.columns)
+        assert table["rows"] == frame.astype(str).values.tolist()
+    board = data["tables"]["leaderboard"]
+    assert board["column_keys"]["hrm (act_q)"] == {"model": "hrm", "halting": "act_q"}
+    assert any(v.startswith("**") for v in board["rows"][0])  # the best cell keeps its bold
+    runs = data["tables"]["runs"]
+    assert len(runs["rows"]) == len(records) and runs["columns"][:4] == ["task", "model", "halting", "seed"]
+    json.dumps(data, allow_nan=False)  # what write_site stores
+
+
+def test_charts_read_the_estimates_and_provenance_stores_each_config_once(records):
+    data = site_data(records, title="t", meta={"command": "cmd"}, scope="all", puzzles=[])
+    est = data["estimates"]
+    assert set(est["metric"]) == {f"policy/bucket/{b}/exact_accuracy" for b in ("<7", "7-13", "14-27")}
+    expected = tables.estimates(tables.cells(records))
+    row = expected[(expected.metric == "policy/bucket/<7/exact_accuracy") & (expected.model == "hrm")].iloc[0]
+    i = next(i for i, (m, mo) in enumerate(zip(est["metric"], est["model"])) if m == row.metric and mo == "hrm")
+    assert (est["mean"][i], est["ci_low"][i], est["ci_high"][i]) == (row["mean"], row.ci_low, row.ci_high)
+    prov = data["provenance"]
+    assert prov["command"] == "cmd" and len(prov["runs"]) == len(records)
+    assert len(prov["configs"]) == 3  # three cells, their seeds share a config
+    assert prov["runs"][0]["environment"]["git_commit"] == "abc123"
