@@ -21,6 +21,11 @@ const puzzleWaiters = {};  // run key -> [callbacks]
 
 // ------------------------------------------------------------------------------------- helpers
 
+/** Append the nodes that exist (a table section is null when the table has no rows). */
+function add(parent, ...nodes) {
+  parent.append(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -278,7 +283,7 @@ const asNum = (e) => ({ y: e.mean, lo: e.ci_low, hi: e.ci_high });
 function pageLeaderboard(main) {
   const t = DATA.tables;
   const keys = t.leaderboard.column_keys || {};
-  main.append(
+  add(main, 
     section(t.leaderboard, {
       name: "leaderboard",
       keepColumn: (c) => c === "task" || !keys[c] || passes(keys[c]),
@@ -298,7 +303,7 @@ function pageLeaderboard(main) {
 }
 
 function pageComparisons(main) {
-  main.append(section(DATA.tables.comparisons, {
+  add(main, section(DATA.tables.comparisons, {
     name: "comparisons",
     keep: (o) => passes({ task: o.task }) && (passes(splitCell(o.A)) || passes(splitCell(o.B))),
   }) || el("p", { class: "empty" }, "No pairs of cells on the same test examples."));
@@ -316,7 +321,7 @@ function pageBuckets(main) {
       lineChart(`${task}: exact accuracy by bucket (%)`, seriesByCell(acc, point(asPct)), { xLabel: "bucket (easy → hard)", yLabel: "exact acc %", xTicks: names, yMin: 10 }),
       lineChart(`${task}: segments by bucket`, seriesByCell(seg, point(asNum)), { xLabel: "bucket (easy → hard)", yLabel: "segments", xTicks: names }));
   }
-  main.append(el("h2", {}, "Accuracy and segments by difficulty bucket"),
+  add(main, el("h2", {}, "Accuracy and segments by difficulty bucket"),
     el("p", { class: "caption" }, "Under the halting policy; mean over seeds and test puzzles, bars: 95 % interval (", DATA.method, ")."),
     charts, section(DATA.tables.buckets, { name: "buckets" }), section(DATA.tables.gap, { name: "gap" }));
 }
@@ -343,7 +348,7 @@ function pageCurves(main) {
     scaling.append(lineChart(`${task}: exact accuracy vs segments at test time (%)`, series,
       { xLabel: "segments (every puzzle run to this many)", yLabel: "exact acc %", xLog: 2, yMin: 10, marker: caps.length === 1 ? caps[0] : null }));
   }
-  main.append(
+  add(main, 
     el("h2", {}, "Learning curves"),
     el("p", { class: "caption" }, "Test exact accuracy (policy-halted) at fractions of each run's training budget; mean over seeds, bars: 95 % interval. Equal steps are not equal compute: switch the axis to training FLOPs. ", toggle),
     learning.childElementCount ? learning : el("p", { class: "empty" }, "No learning curves in these records."),
@@ -369,7 +374,7 @@ function pageProvenance(main) {
     rows: runs.map((r) => [r.task, r.model, r.halting, String(r.seed), r.status, String(r.environment.git_commit || "—").slice(0, 10),
       Object.entries(r.data || {}).map(([k, v]) => `${k} ${v}`).join(" / ") || "—", r.finished_at || "—", r.key]),
   };
-  main.append(
+  add(main, 
     el("h2", {}, "Provenance"),
     el("p", { class: "caption" }, "Command: ", el("code", {}, p.command || "(not recorded)")),
     el("p", { class: "caption" }, p.scope),
@@ -527,19 +532,19 @@ function pagePuzzles(main) {
   const { params } = readHash();
   const runs = DATA.puzzles.filter(passes);
   if (!DATA.puzzles.length) {
-    main.append(el("h2", {}, "Puzzles"), el("p", { class: "empty" }, "No run of this folder was logged with --log-samples: rerun it with --log-samples (finished runs are re-evaluated, not retrained), then report --html."));
+    add(main, el("h2", {}, "Puzzles"), el("p", { class: "empty" }, "No run of this folder was logged with --log-samples. Rerun its command with --log-samples (a finished run whose checkpoint is still in work/ is re-evaluated, not retrained), then report DIR --html."));
     return;
   }
   const key = params.get("run") && runs.some((r) => r.key === params.get("run")) ? params.get("run") : (runs[0] || {}).key;
   const runSelect = el("select", { id: "puzzle-run", onchange: (e) => { location.hash = puzzleLink(e.target.value); } },
     runs.map((r) => el("option", { value: r.key, selected: r.key === key }, `${r.task} / ${r.model} / ${r.halting} / seed ${r.seed}`)));
-  main.append(el("h2", {}, "Puzzles"),
+  add(main, el("h2", {}, "Puzzles"),
     el("p", { class: "caption" }, "Every logged test puzzle drawn as its task draws it, the model's answer after each segment (changed cells outlined in red), its halting signal, where the policy stopped it, and the task's verdict."),
     el("div", { class: "controls" }, el("label", {}, "run", runSelect)));
-  if (!key) { main.append(el("p", { class: "empty" }, "No run with puzzles passes the filters.")); return; }
+  if (!key) { add(main, el("p", { class: "empty" }, "No run with puzzles passes the filters.")); return; }
   const run = runPuzzles(key);
   const holder = el("div", { class: "browser" }, el("p", {}, "loading…"));
-  main.append(holder);
+  add(main, holder);
   loadPuzzles(run, (payload) => { if (readHash().params.get("run") === key || !readHash().params.get("run")) drawBrowser(holder, run, payload, params); });
 }
 
@@ -595,7 +600,7 @@ function drawPuzzle(box, run, file, puzzle, params) {
       drawGrid(puzzle, file, states[seg], { links: links[seg], changed, name: "segment " + seg }),
       el("figcaption", {}, seg === 0 ? "before the first segment (the input)" :
         [`after segment ${seg}: ${changed.length} cell${changed.length === 1 ? "" : "s"} changed${prob}`,
-          seg === puzzle.halted_at ? " — the policy stops here" : "", el("br"), ...verdictText(puzzle, seg)])),
+          seg === puzzle.halted_at ? (atCap ? " — the evaluation stops here (the cap)" : " — the policy stops here") : "", el("br"), ...verdictText(puzzle, seg)])),
     label ? el("figure", { class: "panel" }, drawGrid(puzzle, file, label.cells, { links: label.links, name: "label" }), el("figcaption", {}, "label (the stored answer)")) : null);
   const slider = el("input", { type: "range", id: "segment-slider", min: 0, max: last, value: seg, "aria-label": "segment", oninput: (e) => stepTo(parseInt(e.target.value, 10)) });
   box.replaceChildren(
