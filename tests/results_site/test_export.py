@@ -7,6 +7,7 @@ import json
 import pytest
 from bench.test_tables import record
 
+from looped_hrm.evaluation.catalogue import key
 from looped_hrm.report import tables
 from looped_hrm.report.site.export import site_data
 
@@ -45,12 +46,18 @@ def test_tables_are_the_markdown_frames_cell_for_cell(records):
 
 def test_charts_read_the_estimates_and_provenance_stores_each_config_once(records):
     data = site_data(records, title="t", meta={"command": "cmd"}, scope="all", puzzles=[])
-    est = data["estimates"]
-    assert set(est["metric"]) == {f"policy/bucket/{b}/exact_accuracy" for b in ("<7", "7-13", "14-27")}
+    by_bucket = data["charts"]["by_bucket"]
+    assert set(by_bucket["metric"]) == {key("exact_accuracy", "policy", bucket=b) for b in ("<7", "7-13", "14-27")}
+    assert set(by_bucket["measure"]) == {"exact_accuracy"} and sorted(set(by_bucket["bucket_index"])) == [0, 1, 2]
     expected = tables.estimates(tables.cells(records))
-    row = expected[(expected.metric == "policy/bucket/<7/exact_accuracy") & (expected.model == "hrm")].iloc[0]
-    i = next(i for i, (m, mo) in enumerate(zip(est["metric"], est["model"])) if m == row.metric and mo == "hrm")
-    assert (est["mean"][i], est["ci_low"][i], est["ci_high"][i]) == (row["mean"], row.ci_low, row.ci_high)
+    metric = key("exact_accuracy", "policy", bucket="<7")
+    row = expected[(expected.metric == metric) & (expected.model == "hrm")].iloc[0]
+    i = next(i for i, (m, mo) in enumerate(zip(by_bucket["metric"], by_bucket["model"])) if m == metric and mo == "hrm")
+    assert (by_bucket["mean"][i], by_bucket["ci_low"][i], by_bucket["ci_high"][i]) == (
+        row["mean"],
+        row.ci_low,
+        row.ci_high,
+    )
     prov = data["provenance"]
     assert prov["command"] == "cmd" and len(prov["runs"]) == len(records)
     assert len(prov["configs"]) == 3  # three cells, their seeds share a config

@@ -60,12 +60,13 @@ def write_site(
     out_dir = Path(out_dir)
     partial = out_dir / (SITE_DIR + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    (partial / "data" / "puzzles").mkdir(parents=True)
+    (partial / "data").mkdir(parents=True)
     shutil.copy(STATIC / "index.html", partial / "index.html")
     shutil.copytree(STATIC, partial / "assets", ignore=shutil.ignore_patterns("index.html"))
 
     def write_run(key: str, payload: dict[str, Any]) -> str:
         name = f"data/puzzles/{key}.js"
+        (partial / name).parent.mkdir(exist_ok=True)
         (partial / name).write_text(_call("loopedHrmPuzzles", key, payload), encoding="utf-8")
         return name
 

@@ -2,7 +2,8 @@
 
 Nothing here computes a statistic of its own: every table is the frame that the Markdown table of the
 same name is printed from (`looped_hrm.report.tables`), as text exactly as there, and the charts read
-the long ``estimates`` and ``curves`` frames (the numbers behind ``estimates.csv`` and ``curves.csv``).
+the long ``estimates`` and ``curves`` frames (the numbers behind ``estimates.csv`` and ``curves.csv``),
+picking their metrics through the metric catalogue (`looped_hrm.evaluation.catalogue`).
 A change of interval method, a new baseline row or a new column therefore reaches the site without
 touching it.
 
@@ -14,13 +15,14 @@ also says which model and halting policy each of its columns holds (``column_key
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from looped_hrm.config import config_hash
+from looped_hrm.evaluation import catalogue
+from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.report import bootstrap, tables
 from looped_hrm.report.tables import Cell
 
@@ -62,14 +64,8 @@ TABLES = (
     ),
 )
 
-RUN_METRICS = (
-    ("policy/exact_accuracy", "exact acc", "pct"),
-    ("policy/token_accuracy", "token acc", "pct"),
-    ("policy/mean_segments", "segments", "num"),
-    ("fixed/exact_accuracy", "exact acc @max", "pct"),
-    ("train/wall_s", "train s", "num"),
-)
-"""The per-seed runs table (one row per record: what ``results.csv`` holds, a few columns of it)."""
+RUN_COLUMNS = ("exact acc", "token acc", "segments", "exact acc @max", "train s")
+"""The per-seed runs table: these columns of the headline table (`tables.HEADLINE`), each seed's value."""
 
 ENVIRONMENT = ("git_commit", "hostname", "platform", "device", "cpu_count", "torch", "torch_threads", "python", "numpy")
 
@@ -102,11 +98,35 @@ def columns_of(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[Any]]:
     return {c: [v if isinstance(v, str) else number(v) for v in frame[c]] for c in columns}
 
 
-CHARTED = re.compile(
-    r"^(policy/bucket/[^/]+/(exact_accuracy|mean_segments)|fixed/exact_accuracy@\d+|train_max_segments)$"
-)
-"""The estimates the charts draw: accuracy and segments by bucket, accuracy vs test-time segments, the
-segments trained with (``estimates.csv`` holds every metric)."""
+BUCKET_CHARTS = (catalogue.metric("exact_accuracy").name, catalogue.metric("mean_segments").name)
+SCALING_CHART = catalogue.metric("exact_accuracy").name
+
+
+def charts(estimates: pd.DataFrame) -> dict[str, dict[str, list[Any]]]:
+    """The estimates each chart draws, picked through the metric catalogue (`catalogue.lookup`):
+    ``by_bucket`` accuracy and segments per bucket under the policy (``measure``: which), ``scaling``
+    accuracy after ``segments`` segments of the fixed pass, ``trained_segments`` the segments each
+    cell trained with. ``estimates.csv`` holds every metric."""
+    picked: dict[str, list[int]] = {"by_bucket": [], "scaling": [], "trained_segments": []}
+    extra: dict[str, list[Any]] = {"by_bucket": [], "scaling": [], "trained_segments": []}
+    for i, metric in enumerate(estimates.metric):
+        ref = lookup(metric)
+        if ref is None:
+            continue
+        if ref.mode == "policy" and ref.bucket is not None and ref.name in BUCKET_CHARTS:
+            picked["by_bucket"].append(i)
+            extra["by_bucket"].append(ref.name)
+        elif ref.mode == "fixed" and ref.at is not None and ref.name == SCALING_CHART:
+            picked["scaling"].append(i)
+            extra["scaling"].append(ref.at)
+        elif metric == key("train_max_segments"):
+            picked["trained_segments"].append(i)
+    out = {}
+    for chart, rows in picked.items():
+        out[chart] = columns_of(estimates.iloc[rows], tables.ESTIMATE_COLUMNS)
+    out["by_bucket"]["measure"] = extra["by_bucket"]
+    out["scaling"]["segments"] = extra["scaling"]
+    return out
 
 
 def leaderboard_table(cell_list: list[Cell]) -> dict[str, Any]:
@@ -120,16 +140,20 @@ def leaderboard_table(cell_list: list[Cell]) -> dict[str, Any]:
 
 def runs_table(tidy: pd.DataFrame) -> dict[str, Any]:
     """One row per record of the tidy frame (``results.csv``): identity, status, a few headline metrics."""
+    columns = [c for c in tables.HEADLINE if c.header in RUN_COLUMNS]
     rows = []
     for _, rec in tidy.iterrows():
         row = [str(rec[c]) for c in ("task", "model", "halting", "seed", "status")]
-        for key, _, kind in RUN_METRICS:
-            value = number(rec.get(key))
-            row.append("—" if value is None else f"{100 * value:.1f}" if kind == "pct" else f"{value:.2f}")
+        for column in columns:
+            value = number(rec.get(column.key))
+            # one seed's value, printed as the tables print a number (no interval: nothing varies)
+            row.append(
+                tables.ci_text(None if value is None else bootstrap.Estimate(value, value, value, 1, 1), column.kind)
+            )
         row += [str(rec["note"]), str(rec["key"])]
         rows.append(row)
-    columns = ["task", "model", "halting", "seed", "status", *(h for _, h, _ in RUN_METRICS), "note", "key"]
-    return {"columns": columns, "rows": rows}
+    headers = ["task", "model", "halting", "seed", "status", *(c.header for c in columns), "note", "key"]
+    return {"columns": headers, "rows": rows}
 
 
 def provenance(tidy: pd.DataFrame, records: list[dict[str, Any]], meta: dict[str, Any], scope: str) -> dict[str, Any]:
@@ -184,13 +208,11 @@ def site_data(
         "caption": "One row per combination and seed.",
         **runs_table(tidy),
     }
-    estimates = tables.estimates(cell_list)
-    estimates = estimates[estimates.metric.str.match(CHARTED)] if not estimates.empty else estimates
     return {
         "title": title,
         "method": bootstrap.METHOD,
         "tables": out_tables,
-        "estimates": columns_of(estimates, tables.ESTIMATE_COLUMNS),
+        "charts": charts(tables.estimates(cell_list)),
         "curves": columns_of(curve, tables.CURVE_COLUMNS),
         "buckets": {f"{c.task}": c.bucket_names() for c in cell_list if c.ok},
         "provenance": provenance(tidy, records, meta, scope),

@@ -192,11 +192,6 @@ function splitCell(text) {
 
 // ---------------------------------------------------------------------------------------- charts
 
-/** The exported estimates of one metric, grouped by cell. */
-function estimatesOf(test) {
-  return DATA.estimates.filter((e) => test(e.metric, e) && passes(e));
-}
-
 function cellName(e) { return `${e.model} (${e.halting})${e.uses_labels ? " †" : ""}`; }
 
 /**
@@ -311,11 +306,10 @@ function pageComparisons(main) {
 
 function pageBuckets(main) {
   const charts = el("div", { class: "charts" });
-  const bucketEst = (name) => estimatesOf((m) => /^policy\/bucket\/.+\//.test(m) && m.endsWith("/" + name) && !m.endsWith("@"));
   for (const [task, names] of Object.entries(DATA.buckets).sort()) {
     if (filterValue("task") && filterValue("task") !== task) continue;
-    const mine = (items) => items.filter((e) => e.task === task && e.bucket_index >= 0);
-    const acc = mine(bucketEst("exact_accuracy")), seg = mine(bucketEst("mean_segments"));
+    const mine = (measure) => DATA.charts.by_bucket.filter((e) => e.task === task && e.measure === measure && e.bucket_index >= 0 && passes(e));
+    const acc = mine("exact_accuracy"), seg = mine("mean_segments");
     const point = (f) => (e) => ({ x: e.bucket_index, ...f(e) });
     charts.append(
       lineChart(`${task}: exact accuracy by bucket (%)`, seriesByCell(acc, point(asPct)), { xLabel: "bucket (easy → hard)", yLabel: "exact acc %", xTicks: names, yMin: 10 }),
@@ -340,10 +334,10 @@ function pageCurves(main) {
       { xLabel: xAxis === "flops" ? "training FLOPs" : "optimizer steps", yLabel: "exact acc %", xLog: xAxis === "flops" ? 10 : 0, yMin: 10 }));
   }
   const scaling = el("div", { class: "charts" });
-  const atK = estimatesOf((m) => /^fixed\/exact_accuracy@\d+$/.test(m));
-  const trained = estimatesOf((m) => m === "train_max_segments");
+  const atK = DATA.charts.scaling.filter(passes);
+  const trained = DATA.charts.trained_segments.filter(passes);
   for (const [task, items] of byTask(atK)) {
-    const series = seriesByCell(items, (e) => ({ x: parseInt(e.metric.split("@")[1], 10), ...asPct(e) }));
+    const series = seriesByCell(items, (e) => ({ x: e.segments, ...asPct(e) }));
     const caps = [...new Set(trained.filter((e) => e.task === task).map((e) => e.mean))];
     scaling.append(lineChart(`${task}: exact accuracy vs segments at test time (%)`, series,
       { xLabel: "segments (every puzzle run to this many)", yLabel: "exact acc %", xLog: 2, yMin: 10, marker: caps.length === 1 ? caps[0] : null }));
@@ -645,7 +639,8 @@ function rowsOf(columns) {
 
 // called by data/report.js
 function loopedHrmReport(data) {
-  DATA = { ...data, estimates: rowsOf(data.estimates), curves: rowsOf(data.curves) };
+  const charts = Object.fromEntries(["by_bucket", "scaling", "trained_segments"].map((k) => [k, rowsOf((data.charts || {})[k] || {})]));
+  DATA = { ...data, charts, curves: rowsOf(data.curves) };
   document.title = data.title + " — looped_hrm results";
   document.getElementById("title").textContent = data.title;
   render();
