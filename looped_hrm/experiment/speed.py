@@ -31,7 +31,7 @@ from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_json, atomic_write_text
 from looped_hrm.config import Source, apply_overrides
-from looped_hrm.resolve import resolve_combination
+from looped_hrm.resolve import Combination, resolve_combination
 
 # The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: shared/reference/gpu_anchor.md.
 OFFICIAL_H100 = {
@@ -75,19 +75,78 @@ def measure(
     After the timed steps the same evaluation runs again; ``recompiles_after_warmup`` counts the
     graphs compiled by the timed steps and that second pass (0 expected).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     from looped_hrm.engine.compiled import compiled_segment
-    from looped_hrm.evaluation.evaluate import evaluate
     from looped_hrm.experiment.run import resolve_device, seed_everything
-    from looped_hrm.training.config import TrainConfig
     from looped_hrm.training.trainer import Trainer
 
     if warmup < 1:
         raise ValueError(f"warmup must be >= 1 (the first step compiles), got {warmup}")
     dev = resolve_device(device)
+    train = {
+        "steps": warmup + steps + 1,
+        "batch_size": batch,
+        "compile": compile,
+        "compile_backend": compile_backend,
+        "precision": precision,
+        "progress": False,
+        "max_segments": 16,
+    }
+    combo = _resolve(task, model, halting, preset, task_preset, overrides, device, train)
+    built = combo.build()
+    task_obj, policy, cfg = built.task, built.policy, built.train
+    seed_everything(0)
+    net = built.model().to(dev)
+    data = task_obj.build("test")
+    counted = _counted_flops(net, policy, task_obj, data, cfg, dev)
+    trainer = Trainer(net, policy, task_obj, data, cfg, device=dev, seed=0, workdir=None, progress=False)
+    compiled = compiled_segment(net, compile_backend) if compile else None
+    eval_split = data.subset(slice(0, min(2 * batch + 1, len(data))))
+    timing = _timed(trainer, eval_split, batch, warmup, steps, compiled, precision)
+    row = {
+        "model": combo.model["plugin"],
+        "preset": preset,
+        "overrides": list(overrides),
+        "task": combo.task["plugin"],
+        "halting": combo.halting["plugin"],
+        "batch": batch,
+        "compile": compile,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "precision": precision,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+        **_rates(net, policy, batch, steps, timing["elapsed"], counted, peak_tflops),
+        "peak_memory_gib": _peak_memory_gib(dev),
+        "first_step_s": timing["first_step_s"],
+        "compile_backend": compile_backend if compile else None,
+        "compile_s": compiled.compile_s if compiled is not None else None,
+        "graphs_compiled": timing["graphs_warmup"],
+        "recompiles_after_warmup": timing["graphs_after"] - timing["graphs_warmup"],
+        "fullgraph": compiled.fullgraph if compiled is not None else None,
+        "trainable_params": net.compute_profile().trainable_params,
+        "lookahead": bool(policy.needs_lookahead),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    official = OFFICIAL_H100.get((combo.model["plugin"], preset)) if "H100" in row["device"] else None
+    if official and batch == 768:
+        row["official_steps_per_s"] = official["steps_per_s"]
+        row["speedup_vs_official"] = row["steps_per_s"] / official["steps_per_s"]
+    return row
+
+
+def _resolve(
+    task: str,
+    model: str,
+    halting: str,
+    preset: str | None,
+    task_preset: str | None,
+    overrides: Sequence[str],
+    device: str,
+    train: dict[str, Any],
+) -> Combination:
     values = apply_overrides({}, list(overrides))
-    combo = resolve_combination(
+    return resolve_combination(
         task,
         model,
         halting,
@@ -98,48 +157,57 @@ def measure(
         halting_config=values.get("halting"),
         device=device,
         source=Source("--set"),
-        train={
-            "steps": warmup + steps + 1,
-            "batch_size": batch,
-            "compile": compile,
-            "compile_backend": compile_backend,
-            "precision": precision,
-            "progress": False,
-            "max_segments": 16,
-        },
+        train=train,
     )
-    built = combo.build()
-    task_obj, policy, cfg = built.task, built.policy, built.train
-    seed_everything(0)
-    net = built.model().to(dev)
-    data = task_obj.build("test")
 
-    # FLOPs of one step, counted on an eager copy of the step (FlopCounterMode and compile don't mix).
-    counter_trainer = Trainer(
-        net,
-        policy,
-        task_obj,
-        data,
-        TrainConfig(**{**cfg.__dict__, "compile": False}),
-        device=dev,
-        seed=0,
-        workdir=None,
-        progress=False,
-    )
+
+def _rates(net, policy, batch: int, steps: int, elapsed: float, counted: float, peak_tflops: float | None) -> dict:
+    """Throughput of the timed steps, and FLOPs per step counted and by the model's formula."""
+    profile = net.compute_profile()
+    seq_positions = int(net.io.seq_len)  # positions the reasoning core sees: puzzle prefix + task cells
+    formula = batch * (profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0))
+    steps_per_s = steps / elapsed
+    return {
+        "steps_per_s": steps_per_s,
+        "ms_per_step": 1000 * elapsed / steps,
+        "sequences_per_s": batch * steps_per_s,
+        "seq_positions": seq_positions,
+        "tokens_per_s": batch * seq_positions * steps_per_s,
+        "tflop_per_step_counted": counted / 1e12,
+        "tflop_per_step_formula": formula / 1e12,
+        "achieved_tflops": counted * steps_per_s / 1e12,
+        "peak_tflops": peak_tflops,
+        "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
+    }
+
+
+def _counted_flops(net, policy, task, data, cfg, dev: torch.device) -> float:
+    """FLOPs of one training step, counted on an eager copy of the step (FlopCounterMode and compile
+    don't mix)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from looped_hrm.training.config import TrainConfig
+    from looped_hrm.training.trainer import Trainer
+
+    eager = TrainConfig(**{**cfg.__dict__, "compile": False})
+    counter_trainer = Trainer(net, policy, task, data, eager, device=dev, seed=0, workdir=None, progress=False)
     with FlopCounterMode(display=False) as counter:
         counter_trainer.train_step()
-    counted = float(counter.get_total_flops())
-    del counter_trainer
+    return float(counter.get_total_flops())
 
-    trainer = Trainer(net, policy, task_obj, data, cfg, device=dev, seed=0, workdir=None, progress=False)
-    eval_rows = min(2 * batch + 1, len(data))
-    eval_split = data.subset(slice(0, eval_rows))
+
+def _timed(trainer, eval_split, batch: int, warmup: int, steps: int, compiled, precision: str) -> dict[str, float]:
+    """The first step's time, the warm-up (steps and one evaluation pass), the timed steps, then the
+    evaluation again; with the graphs compiled by the end of the warm-up and by the end."""
+    from looped_hrm.evaluation.evaluate import evaluate
+
+    dev, cfg = trainer.device, trainer.cfg
 
     def eval_pass() -> None:
         evaluate(
-            net,
-            policy,
-            task_obj,
+            trainer.model,
+            trainer.policy,
+            trainer.task,
             eval_split,
             mode="fixed",
             max_segments=2,
@@ -151,8 +219,6 @@ def measure(
             verify=False,
             runner=trainer.runner,
         )
-
-    compiled = compiled_segment(net, compile_backend) if compile else None
 
     def graphs() -> int:
         return compiled.graphs if compiled is not None else 0
@@ -175,51 +241,7 @@ def measure(
     elapsed = time.perf_counter() - start
     eval_pass()
     _sync(dev)
-
-    profile = net.compute_profile()
-    seq_positions = int(net.io.seq_len)  # positions the reasoning core sees: puzzle prefix + task cells
-    formula = batch * (profile.train_flops + (profile.forward_flops if policy.needs_lookahead else 0.0))
-    steps_per_s = steps / elapsed
-    row = {
-        "model": combo.model["plugin"],
-        "preset": preset,
-        "overrides": list(overrides),
-        "task": combo.task["plugin"],
-        "halting": combo.halting["plugin"],
-        "batch": batch,
-        "compile": compile,
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "precision": precision,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "timed_steps": steps,
-        "warmup_steps": warmup,
-        "steps_per_s": steps_per_s,
-        "ms_per_step": 1000 * elapsed / steps,
-        "sequences_per_s": batch * steps_per_s,
-        "seq_positions": seq_positions,
-        "tokens_per_s": batch * seq_positions * steps_per_s,
-        "tflop_per_step_counted": counted / 1e12,
-        "tflop_per_step_formula": formula / 1e12,
-        "achieved_tflops": counted * steps_per_s / 1e12,
-        "peak_tflops": peak_tflops,
-        "mfu": counted * steps_per_s / (peak_tflops * 1e12) if peak_tflops else None,
-        "peak_memory_gib": _peak_memory_gib(dev),
-        "first_step_s": first_step_s,
-        "compile_backend": compile_backend if compile else None,
-        "compile_s": compiled.compile_s if compiled is not None else None,
-        "graphs_compiled": graphs_warmup,
-        "recompiles_after_warmup": graphs() - graphs_warmup,
-        "fullgraph": compiled.fullgraph if compiled is not None else None,
-        "trainable_params": profile.trainable_params,
-        "lookahead": bool(policy.needs_lookahead),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    official = OFFICIAL_H100.get((combo.model["plugin"], preset)) if "H100" in row["device"] else None
-    if official and batch == 768:
-        row["official_steps_per_s"] = official["steps_per_s"]
-        row["speedup_vs_official"] = steps_per_s / official["steps_per_s"]
-    return row
+    return {"first_step_s": first_step_s, "elapsed": elapsed, "graphs_warmup": graphs_warmup, "graphs_after": graphs()}
 
 
 def device_slug(text: str) -> str:
