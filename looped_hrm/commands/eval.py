@@ -22,6 +22,7 @@ from looped_hrm.engine.distributed import Dist
 from looped_hrm.registry import get_registry
 from looped_hrm.resolve import Combination
 from looped_hrm.runner.worker import record_path, run_combination
+from looped_hrm.training.wandb_logger import wandb_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -118,7 +119,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             link.symlink_to(work.resolve(), target_is_directory=True)
         dist.barrier()
         started = time.time()
-        record = run_combination(combo, scratch, threads=None, progress=args.progress, dist=dist, train=False)
+        record = run_combination(
+            combo, scratch, threads=None, progress=args.progress, dist=dist, train=False, wandb=wandb_project()
+        )
     finally:
         dist.close()
     if not dist.is_main or record["status"] != "ok":

@@ -37,6 +37,7 @@ from looped_hrm.runner.grid import BenchmarkConfig, Combination, expand, load_be
 from looped_hrm.runner.lock import FolderLock
 from looped_hrm.runner.sweep import parse_sweep
 from looped_hrm.runner.worker import record_path, samples_path, skipped_record
+from looped_hrm.training.wandb_logger import wandb_project
 
 
 def _split(text: str | None) -> list[str]:
@@ -137,8 +138,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--wandb",
         metavar="PROJECT",
+        default=wandb_project(),
         help="also log training and evaluation scalars to Weights & Biases (pip install "
-        "'looped-hrm[wandb]'; WANDB_MODE=offline works without network)",
+        "'looped-hrm[wandb]'; WANDB_MODE=offline works without network; default: $LOOPED_HRM_WANDB)",
     )
     run.add_argument(
         "--log-samples",
@@ -311,12 +313,8 @@ def run_grid(args: argparse.Namespace) -> int:
     for option, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
         if getattr(args, option) == "list":
             return list_plugins(kind)
-    if args.wandb:
-        if importlib.util.find_spec("wandb") is None:
-            raise ConfigError("--wandb: wandb is not installed (pip install 'looped-hrm[wandb]')")
-        from looped_hrm.training.wandb_logger import ENV_PROJECT
-
-        os.environ[ENV_PROJECT] = args.wandb  # inherited by the worker processes
+    if args.wandb and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("--wandb: wandb is not installed (pip install 'looped-hrm[wandb]')")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
@@ -399,7 +397,13 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
             from looped_hrm.runner.executor import run_ray
 
             run_ray(
-                todo, out_dir, threads=threads, address=args.ray_address, on_done=on_done, log_samples=args.log_samples
+                todo,
+                out_dir,
+                threads=threads,
+                address=args.ray_address,
+                on_done=on_done,
+                log_samples=args.log_samples,
+                wandb=args.wandb,
             )
         else:
             from looped_hrm.runner.executor import run_local
@@ -414,6 +418,7 @@ def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], 
                 progress=progress,
                 on_done=on_done,
                 log_samples=args.log_samples,
+                wandb=args.wandb,
                 live=live if live is not None and live.enabled else None,
             )
     finally:

@@ -16,6 +16,7 @@ from looped_hrm.atomic import atomic_write_json
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.runner.worker import record_path, run_combination
+from looped_hrm.training.wandb_logger import wandb_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             atomic_write_json(workdir / COMBINATION_NAME, combo.to_dict())
             ranks = f" on {dist.world} ranks ({'nccl' if device.type == 'cuda' else 'gloo'})" if dist.active else ""
             print(f"train {combo.name}{ranks} -> {out}", file=sys.stderr)
-        record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist)
+        record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist, wandb=wandb_project())
     finally:
         dist.close()
     if not dist.is_main or record["status"] != "ok":

@@ -48,9 +48,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(combo: dict[str, Any], out_dir: str, threads: int, progress: bool, parent: int, log_samples: bool) -> None:
+def _child(combo: dict[str, Any], out_dir: str, parent: int, options: dict[str, Any]) -> None:
     _die_with_parent(parent)
-    run_combination(Combination(**combo), out_dir, threads=threads, progress=progress, log_samples=log_samples)
+    run_combination(Combination(**combo), out_dir, **options)
 
 
 def _death_message(exitcode: int | None) -> str:
@@ -70,10 +70,13 @@ def run_local(
     progress: bool,
     on_done: OnDone,
     log_samples: bool = False,
+    wandb: str | None = None,
     live: LiveBars | None = None,
 ) -> None:
     """Run ``combos`` in at most ``jobs`` spawned processes, calling ``on_done`` as each finishes
-    (``live``: one progress bar per running combination, polled about once a second)."""
+    (``live``: one progress bar per running combination, polled about once a second). The run
+    options (``progress``, ``log_samples``, ``wandb``) go to `run_combination` as arguments."""
+    options = {"threads": threads, "progress": progress, "log_samples": log_samples, "wandb": wandb}
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
     pending = list(combos)
     running: dict[Any, tuple[Any, Combination]] = {}
@@ -86,7 +89,7 @@ def run_local(
                 record_path(out_dir, combo).unlink(missing_ok=True)  # a stale failed record
                 proc = ctx.Process(
                     target=_child,
-                    args=(combo.to_dict(), str(out_dir), threads, progress, os.getpid(), log_samples),
+                    args=(combo.to_dict(), str(out_dir), os.getpid(), options),
                     name=f"looped_hrm:{combo.name}",
                 )
                 proc.start()
@@ -127,9 +130,12 @@ def run_ray(
     address: str | None,
     on_done: OnDone,
     log_samples: bool = False,
+    wandb: str | None = None,
 ) -> None:
-    """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs).
-    Sample logs (``log_samples``) are written by the worker into ``out_dir``: a shared filesystem."""
+    """Run ``combos`` as Ray tasks (one CPU bundle of ``threads`` cores, plus a GPU for CUDA runs); the
+    run options go to `run_combination` as arguments (a remote worker sees none of the driver's
+    environment). Sample logs (``log_samples``) are written by the worker into ``out_dir``: a shared
+    filesystem."""
     try:
         import ray
     except ImportError as exc:
@@ -139,7 +145,8 @@ def run_ray(
     for combo in combos:
         gpus = 1 if combo.device.startswith("cuda") else 0
         task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(run_combination)
-        refs[task.remote(combo, str(out_dir), threads=threads, log_samples=log_samples)] = combo  # type: ignore[call-arg]  # ray's stubs miss kw-only args
+        ref = task.remote(combo, str(out_dir), threads=threads, log_samples=log_samples, wandb=wandb)  # type: ignore[call-arg]  # ray's stubs miss kw-only args
+        refs[ref] = combo
     while refs:
         done, _ = ray.wait(list(refs), num_returns=1)
         for ref in done:

@@ -92,12 +92,16 @@ def run_combination(
     dist: Any = None,
     train: bool = True,
     log_samples: bool = False,
+    wandb: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
 
     ``dist`` (a `looped_hrm.engine.distributed.Dist`): one rank of a ``torchrun`` run; every rank
     trains, rank 0 alone writes. ``train=False`` only evaluates the checkpoint in the work folder.
     ``log_samples`` also writes the per-example sample log (`samples_path`) before the record.
+    ``wandb``: a Weights & Biases project to log the run to (one wandb run per combination, its id
+    the combination's key). Every option arrives here as an argument, never through the
+    environment, so a worker on another machine (``--executor ray``) runs as asked.
     """
     import torch
 
@@ -107,71 +111,20 @@ def run_combination(
     record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
     device = combo.device
     try:
-        from looped_hrm.experiment.run import resolve_device, run_experiment
+        from looped_hrm.experiment.run import resolve_device
 
         device = str(resolve_device(combo.device))
-        built = combo.build()
-        record["data"] = data_fingerprint(
-            built.task,
-            ("train", built.eval.split),  # what this run really used
-            built.train.init_from,
-        )
-        if combo.data is not None and record["data"] != combo.data:
-            raise RuntimeError(
-                f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
-                f"-> {record['data']}); rerun the command"
-            )
-
-        def make_model():
-            net = built.model()
-            if built.train.init_from:
-                from looped_hrm.training.official import load_official
-
-                load_official(built.train.init_from, combo.model["plugin"], net)
-            return net
-
-        def on_samples(mode, results, split) -> None:
-            from looped_hrm.evaluation.samples import write_samples
-
-            path = write_samples(
-                samples_path(out_dir, combo),
-                results,
-                split,
-                mode=mode,
-                bucket_names=tuple(getattr(built.task, "bucket_names", ())),
-            )
-            record["samples"] = path.name
-
-        from looped_hrm.training.wandb_logger import WandbLogger, wandb_project
-
-        logger = None
-        if wandb_project() is not None:  # --wandb PROJECT / LOOPED_HRM_WANDB: one wandb run per combination
-            logger = WandbLogger(
-                wandb_project(),
-                run_id=combo.key,
-                name=combo.name,
-                config=combo.to_dict(),
-                workdir=Path(out_dir) / "work" / combo.key,
-            )
-
-        # the model is built after seeding, inside run_experiment: its initial weights follow the seed
-        metrics = run_experiment(
-            built.task,
-            make_model,
-            built.policy,
-            built.train,
-            built.eval,
-            seed=combo.seed,
-            device=device,
-            workdir=Path(out_dir) / "work" / combo.key,
+        metrics = _experiment(
+            combo,
+            Path(out_dir),
+            record,
+            device,
             progress=progress,
             dist=dist,
             train=train,
-            on_samples=on_samples if log_samples else None,
-            logger=logger,
+            samples=log_samples,
+            wandb=wandb,
         )
-        if logger is not None:
-            logger.finish()
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)
@@ -187,6 +140,71 @@ def run_combination(
     if dist is None or dist.is_main:
         atomic_write_json(record_path(out_dir, combo), record)
     return record
+
+
+def _experiment(
+    combo: Combination,
+    out_dir: Path,
+    record: dict[str, Any],
+    device: str,
+    *,
+    progress: bool,
+    dist: Any,
+    train: bool,
+    samples: bool,
+    wandb: str | None,
+) -> dict[str, Any]:
+    """Build the combination, check its data, run the experiment; notes the data and samples in ``record``."""
+    from looped_hrm.experiment.run import run_experiment
+
+    built = combo.build()
+    record["data"] = data_fingerprint(built.task, ("train", built.eval.split), built.train.init_from)  # what was used
+    if combo.data is not None and record["data"] != combo.data:
+        raise RuntimeError(
+            f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
+            f"-> {record['data']}); rerun the command"
+        )
+
+    def make_model():
+        net = built.model()
+        if built.train.init_from:
+            from looped_hrm.training.official import load_official
+
+            load_official(built.train.init_from, combo.model["plugin"], net)
+        return net
+
+    def on_samples(mode, results, split) -> None:
+        from looped_hrm.evaluation.samples import write_samples
+
+        bucket_names = tuple(getattr(built.task, "bucket_names", ()))
+        path = write_samples(samples_path(out_dir, combo), results, split, mode=mode, bucket_names=bucket_names)
+        record["samples"] = path.name
+
+    workdir = out_dir / "work" / combo.key
+    logger = None
+    if wandb is not None:
+        from looped_hrm.training.wandb_logger import WandbLogger
+
+        logger = WandbLogger(wandb, run_id=combo.key, name=combo.name, config=combo.to_dict(), workdir=workdir)
+    # the model is built after seeding, inside run_experiment: its initial weights follow the seed
+    metrics = run_experiment(
+        built.task,
+        make_model,
+        built.policy,
+        built.train,
+        built.eval,
+        seed=combo.seed,
+        device=device,
+        workdir=workdir,
+        progress=progress,
+        dist=dist,
+        train=train,
+        on_samples=on_samples if samples else None,
+        logger=logger,
+    )
+    if logger is not None:
+        logger.finish()
+    return metrics
 
 
 def skipped_record(combo: Combination) -> dict[str, Any]:

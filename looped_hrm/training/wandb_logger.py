@@ -2,7 +2,8 @@
 
 Both official codes (HRM, TRM) log to wandb, so a researcher comparing against them wants the same
 curves there. Asked for with ``--wandb PROJECT`` on the benchmark runner (or ``LOOPED_HRM_WANDB=PROJECT``
-in the environment of any run): every training log window (loss, accuracy, segments, policy
+in the environment of any command that runs one: ``run``, ``train``, ``eval``; the command reads it and
+hands the project to its workers as an argument): every training log window (loss, accuracy, segments, policy
 metrics, quick evaluations) is logged at its step, and the final evaluation metrics go to the run's
 summary. One wandb run per combination, its id the combination's key, so an interrupted run that
 resumes continues the same wandb run. ``WANDB_MODE=offline`` writes it under the work folder

@@ -23,11 +23,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 @pytest.fixture(scope="module")
 def ray_address():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
-    saved = {k: os.environ.get(k) for k in ("LOOPED_HRM_PLUGINS", "PYTHONPATH")}
+    saved = {k: os.environ.get(k) for k in ("LOOPED_HRM_PLUGINS", "PYTHONPATH", "WANDB_MODE", "WANDB_SILENT")}
     # Ray workers inherit the environment of the process that starts the cluster: the test doubles
-    # in toy_plugins must be importable there, as a user's plugin package must be on a real cluster.
+    # in toy_plugins must be importable there, as a user's plugin package must be on a real cluster
+    # (and wandb, if a test logs to it, must stay offline there).
     os.environ["LOOPED_HRM_PLUGINS"] = "toy_plugins"
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), saved["PYTHONPATH"] or ""])
+    os.environ["WANDB_MODE"], os.environ["WANDB_SILENT"] = "offline", "true"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
@@ -91,3 +93,19 @@ def test_ray_worker_killed_mid_run_is_a_failed_row(ray_address, tmp_path):
     assert frame.loc["dies", "status"] == "failed" and "ray task failed" in frame.loc["dies", "note"]
     record = json.loads(next((out / "runs").glob("parity__dies__*.json")).read_text())
     assert record["status"] == "failed" and "WorkerCrashedError" in record["error"]
+
+
+def test_run_options_reach_ray_workers_as_arguments(ray_address, tmp_path):
+    """``--wandb`` (like ``--log-samples``) travels to the worker as an argument: a cluster started
+    without it in its environment still logs every combination to its own wandb run."""
+    pytest.importorskip("wandb", reason="the wandb extra is not installed (pip install -e '.[wandb]')")
+    out = tmp_path / "ray"
+    result = bench(
+        *("--tasks", "parity", "--models", "hrm", "--halting", "act_q", *FAST),
+        *("--executor", "ray", "--ray-address", ray_address, "--wandb", "looped-hrm-test", "--out", str(out)),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = records(out).values()
+    runs = list((out / "work" / record["key"] / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith(record["key"])  # one wandb run, its id the key

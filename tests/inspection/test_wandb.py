@@ -15,7 +15,6 @@ def test_offline_wandb_run_per_combination(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("LOOPED_HRM_WANDB", "looped-hrm-test")
     bench = BenchmarkConfig(
         name="w",
         preset="tiny",
@@ -26,7 +25,7 @@ def test_offline_wandb_run_per_combination(tmp_path, monkeypatch):
         eval=dict(TINY_EVAL),
     )
     (combo,) = expand(bench, get_registry())
-    record = run_combination(combo, tmp_path)
+    record = run_combination(combo, tmp_path, wandb="looped-hrm-test")
     assert record["status"] == "ok", record.get("traceback")
     runs = list((tmp_path / "work" / combo.key / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and runs[0].name.endswith(combo.key)  # the run id is the combination's key
