@@ -43,14 +43,12 @@ def analyze_run(
     import torch
 
     from looped_hrm.evaluation.analyses import segment_profile
-    from looped_hrm.evaluation.evaluate import evaluate
 
     torch.manual_seed(0)
     split = run.task.build(run.eval.split)
     if limit is not None and limit < len(split):
         split = split.subset(slice(0, limit))
     segments = segments or run.fixed_segments
-    verify = run.eval.verify
     prof = segment_profile(
         run.model,
         run.task,
@@ -60,9 +58,32 @@ def analyze_run(
         device=run.device,
         policy=run.policy,
         batch_size=batch_size,
-        verify=verify,
+        verify=run.eval.verify,
     )
-    name = run.name
+    name, names = run.name, tuple(run.task.bucket_names)
+    scaling = pd.DataFrame(
+        {
+            "run": name,
+            "segments": np.arange(1, segments + 1),
+            "exact_accuracy": prof.exact,
+            "verified_accuracy": prof.verified if prof.verified is not None else np.nan,
+            "mean_halt_prob": prof.halt_prob if prof.halt_prob is not None else np.nan,
+            "train_max_segments": run.train.max_segments,
+            "examples": prof.examples,
+        }
+    )
+    per_example = _halted_examples(run, split, names)
+    return {
+        "residuals": _residuals(name, prof),
+        "participation": _participation(name, prof, run.model),
+        "scaling": scaling,
+        "difficulty": _difficulty_table(name, per_example, names),
+        "spearman": _spearman(name, per_example),
+    }
+
+
+def _residuals(name: str, prof: Any) -> pd.DataFrame:
+    """One row per level, segment and update: the forward residual of the state."""
     rows = []
     for level, res in prof.residuals.items():
         per = res.shape[1]
@@ -78,55 +99,41 @@ def analyze_run(
                         "residual": float(res[s, u]),
                     }
                 )
-    residuals = pd.DataFrame(rows, columns=["run", "level", "segment", "update", "step", "residual"])
+    return pd.DataFrame(rows, columns=["run", "level", "segment", "update", "step", "residual"])
 
+
+def _participation(name: str, prof: Any, model: Any) -> pd.DataFrame:
+    """The participation ratio of each level's states (and H/L when the model has both levels)."""
     pr = prof.participation
-    part = pd.DataFrame(
-        [
-            {
-                "run": name,
-                "level": level,
-                "participation_ratio": value,
-                "segment": prof.pr_segment,
-                "samples": prof.pr_samples,
-                "hidden_size": None,
-            }
-            for level, value in pr.items()
-        ],
-        columns=["run", "level", "participation_ratio", "segment", "samples", "hidden_size"],
-    )
-    if "H" in pr and "L" in pr and pr["L"] > 0:
-        part = pd.concat(
-            [
-                part,
-                pd.DataFrame(
-                    [
-                        {
-                            "run": name,
-                            "level": "H/L",
-                            "participation_ratio": pr["H"] / pr["L"],
-                            "segment": prof.pr_segment,
-                            "samples": prof.pr_samples,
-                        }
-                    ]
-                ),
-            ],
-            ignore_index=True,
-        )
-    hidden = getattr(getattr(run.model, "config", None), "hidden_size", None)
-    part["hidden_size"] = hidden
-
-    scaling = pd.DataFrame(
+    columns = ["run", "level", "participation_ratio", "segment", "samples", "hidden_size"]
+    rows = [
         {
             "run": name,
-            "segments": np.arange(1, segments + 1),
-            "exact_accuracy": prof.exact,
-            "verified_accuracy": prof.verified if prof.verified is not None else np.nan,
-            "mean_halt_prob": prof.halt_prob if prof.halt_prob is not None else np.nan,
-            "train_max_segments": run.train.max_segments,
-            "examples": prof.examples,
+            "level": level,
+            "participation_ratio": value,
+            "segment": prof.pr_segment,
+            "samples": prof.pr_samples,
+            "hidden_size": None,
         }
-    )
+        for level, value in pr.items()
+    ]
+    part = pd.DataFrame(rows, columns=columns)
+    if "H" in pr and "L" in pr and pr["L"] > 0:
+        ratio = {
+            "run": name,
+            "level": "H/L",
+            "participation_ratio": pr["H"] / pr["L"],
+            "segment": prof.pr_segment,
+            "samples": prof.pr_samples,
+        }
+        part = pd.concat([part, pd.DataFrame([ratio])], ignore_index=True)
+    part["hidden_size"] = getattr(getattr(model, "config", None), "hidden_size", None)
+    return part
+
+
+def _halted_examples(run: Restored, split: Any, names: tuple[str, ...]) -> pd.DataFrame:
+    """Each test puzzle under the halting policy: difficulty, bucket, compute used, correct."""
+    from looped_hrm.evaluation.evaluate import evaluate
 
     halted = evaluate(
         run.model,
@@ -142,8 +149,7 @@ def analyze_run(
         seed=int(run.record["combination"]["seed"]),
         verify=False,
     )
-    names = tuple(run.task.bucket_names)
-    per_example = pd.DataFrame(
+    return pd.DataFrame(
         {
             "difficulty": split.difficulty.numpy(),
             "bucket": [names[b] if b < len(names) else str(b) for b in split.bucket.tolist()],
@@ -153,13 +159,6 @@ def analyze_run(
             "correct": halted.correct.numpy(),
         }
     )
-    return {
-        "residuals": residuals,
-        "participation": part,
-        "scaling": scaling,
-        "difficulty": _difficulty_table(name, per_example, names),
-        "spearman": _spearman(name, per_example),
-    }
 
 
 def _difficulty_table(name: str, ex: pd.DataFrame, bucket_order: tuple[str, ...]) -> pd.DataFrame:
