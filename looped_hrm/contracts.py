@@ -398,7 +398,14 @@ class TaskSpec(PluginSpec):
 
 @dataclass(frozen=True)
 class ModelSpec(PluginSpec):
-    """``factory(config, task_info: TaskInfo) -> ReasoningModel``."""
+    """``factory(config, task_info: TaskInfo) -> ReasoningModel``.
+
+    ``default_halting`` names the halting policy a run of this model uses when none is asked for
+    (``--halting`` left out, a benchmark without ``halting:``): the model's own, the one its heads
+    are trained for — HRM's Q-learning ``act_q``, TRM's ``act_bce``. It is declared here and nowhere
+    else, so ``eval`` of an official checkpoint halts the way that model was trained to."""
+
+    default_halting: str = "act_q"
 
     kind = "model"
 

@@ -33,7 +33,7 @@ ENTRY_POINT_GROUP = "looped_hrm"
 HOST_DISTRIBUTION = "looped-hrm"
 KINDS = ("task", "model", "halting")
 _HOOK_OF_KIND = {"task": "looped_hrm_tasks", "model": "looped_hrm_models", "halting": "looped_hrm_halting_policies"}
-_SPEC_OF_KIND = {"task": TaskSpec, "model": ModelSpec, "halting": HaltingSpec}
+_SPEC_OF_KIND: dict[str, type[PluginSpec]] = {"task": TaskSpec, "model": ModelSpec, "halting": HaltingSpec}
 _PLURAL = {"task": "tasks", "model": "models", "halting": "halting policies"}
 
 
@@ -120,6 +120,12 @@ class Registry:
     def get(self, kind: str, name: str) -> PluginSpec:
         """The spec of the ``kind`` plugin called ``name`` (aliases allowed)."""
         return self.entries[kind][self.resolve(kind, name)].spec
+
+    def default_halting(self, model: str) -> str:
+        """The halting policy ``model`` runs under when none is named (`ModelSpec.default_halting`)."""
+        spec = self.get("model", model)
+        assert isinstance(spec, ModelSpec)  # every registered model spec is (_validate_spec)
+        return spec.default_halting
 
     def entry(self, kind: str, name: str) -> Entry:
         return self.entries[kind][self.resolve(kind, name)]

@@ -306,7 +306,7 @@ def time_budget_layer(seconds: float | None) -> Layer | None:
 def resolve_combination(
     task: str,
     model: str,
-    halting: str = "act_q",
+    halting: str | None = None,
     *,
     preset: str | None = None,
     task_preset: str | None = None,
@@ -325,10 +325,12 @@ def resolve_combination(
 
     ``preset`` is the default preset of all three (the model must have it); ``task_preset`` the
     task's own. ``train``/``eval`` default to the empty layer (the config classes' defaults); ``train`` must then
-    hold a budget (steps, epochs or time_budget_s) unless ``time_budget`` is given.
+    hold a budget (steps, epochs or time_budget_s) unless ``time_budget`` is given. ``halting`` None:
+    the model's own policy (`ModelSpec.default_halting`).
     """
     registry = registry or get_registry()
     source = _source(source)
+    halting = halting or registry.default_halting(model)
     resolved = {
         kind: resolve_plugin(
             registry, kind, name, preset=own, default_preset=preset, config=values, source=source, path=(kind,)

@@ -50,7 +50,7 @@ def resolve(
     combo = resolve_combination(
         task,
         model,
-        halting or "act_q",
+        halting,
         preset=preset,
         task_config=values.get("task"),
         model_config=values.get("model"),
@@ -75,6 +75,8 @@ def failure_code(record: dict, dist) -> int:
 
 
 def print_metrics(metrics: dict[str, Any], where: Path) -> None:
-    rows = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
+    """The headline metrics of one run, under the halting policy it used (the model's own unless asked)."""
+    rows = [["halting", metrics.get("policy", "?")]]
+    rows += [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
     print(tabulate(rows, tablefmt="plain"))
     print(f"-> {where}")

@@ -78,7 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tasks", help="comma list of task plugins (aliases allowed), e.g. sudoku,parity; `list` lists them"
     )
     grid.add_argument("--models", help="comma list of model plugins, e.g. hrm,baseline; `list` lists them")
-    grid.add_argument("--halting", help="comma list of halting policies (default: act_q); `list` lists them")
+    grid.add_argument(
+        "--halting",
+        help="comma list of halting policies (default: each model's own: act_q for HRM, act_bce for TRM); "
+        "`list` lists them",
+    )
     grid.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,1,2); default 0")
     grid.add_argument(
         "--benchmark",
@@ -180,7 +184,7 @@ def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source]:
             "preset": preset,
             "tasks": _split(args.tasks),
             "models": _split(args.models),
-            "halting": _split(args.halting) or ["act_q"],
+            "halting": _split(args.halting),
             "train": train,
             "eval": evaluation,
         }

@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", default="sudoku")
     parser.add_argument("--preset", default="paper", help="model preset (default paper)")
     parser.add_argument("--task-preset", default=None)
-    parser.add_argument("--halting", default="act_q", help="act_q counts HRM's extra lookahead forward (default)")
+    parser.add_argument(
+        "--halting",
+        help="default: the model's own (act_q for HRM, which counts its extra lookahead forward; act_bce for TRM)",
+    )
     parser.add_argument("--batch", type=int, default=768)
     parser.add_argument("--steps", type=int, default=200, help="timed steps (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first, compilation included")

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", required=True)
     p.add_argument("--model", required=True)
-    p.add_argument("--halting", default=None, help="halting policy (default: act_q)")
+    p.add_argument(
+        "--halting", default=None, help="halting policy (default: the model's own: act_q for HRM, act_bce for TRM)"
+    )
     p.add_argument("--preset", default=None, help="plugin preset: tiny, small, paper (default small)")
     p.add_argument(
         "--set",

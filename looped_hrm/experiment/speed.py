@@ -57,7 +57,7 @@ def measure(
     *,
     preset: str | None,
     task_preset: str | None,
-    halting: str,
+    halting: str | None,
     batch: int,
     steps: int,
     warmup: int,
@@ -138,7 +138,7 @@ def measure(
 def _resolve(
     task: str,
     model: str,
-    halting: str,
+    halting: str | None,
     preset: str | None,
     task_preset: str | None,
     overrides: Sequence[str],

@@ -81,7 +81,7 @@ class BenchmarkConfig:
     device: str = "auto"
     tasks: list[PluginEntry | str] = field(default_factory=list)
     models: list[PluginEntry | str] = field(default_factory=list)
-    halting: list[PluginEntry | str] = field(default_factory=lambda: ["act_q"])
+    halting: list[PluginEntry | str] = field(default_factory=list)  # empty: each model's default_halting
     train: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     floors: list[Floor] = field(default_factory=list)
@@ -115,6 +115,23 @@ def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
                 f"{name}: two {kind} entries are both labelled {dupes[0]!r}; give them distinct `label:` values"
             )
     return bench
+
+
+def _policies(
+    registry: Registry,
+    entries: list[dict[str, Any]],
+    model: dict[str, Any],
+    preset: str | None,
+    source: Source,
+    mi: int,
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """The grid's halting entries (with their index), or, when it names none, the model's own policy
+    (`ModelSpec.default_halting`) with no entry behind it."""
+    if entries:
+        return list(enumerate(entries))
+    name = registry.default_halting(model["plugin"])
+    own = resolve_plugin(registry, "halting", name, default_preset=preset, source=source, path=("models", str(mi)))
+    return [(None, own)]
 
 
 def expand(
@@ -160,13 +177,14 @@ def expand(
             check_model_builds(
                 registry, task, model, source.at(("models", str(mi), "config")), source.at(("tasks", str(ti), "config"))
             )
-            for hi, halting in enumerate(resolved["halting"]):
+            for hi, halting in _policies(registry, resolved["halting"], model, bench.preset, source, mi):
                 settings = {}
                 for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
                     layers = [Layer(getattr(bench, section), source, (section,))]
+                    own = [("task", ti), ("model", mi)] + ([("halting", hi)] if hi is not None else [])
                     layers += [
                         Layer(getattr(entries[kind][i], section), source, (_SECTION[kind], str(i), section))
-                        for kind, i in (("task", ti), ("model", mi), ("halting", hi))
+                        for kind, i in own
                     ]
                     if section == "train" and tb_layer is not None:
                         layers.append(tb_layer)

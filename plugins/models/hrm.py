@@ -143,6 +143,7 @@ SPEC = ModelSpec(
     factory=HRM,
     config=HRMConfig,
     description="Hierarchical Reasoning Model: H/L modules, one-step gradient, Q head (faithful to sapientinc/HRM)",
+    default_halting="act_q",  # Q-learning of halt and continue, as the official code trains it
     presets={
         "tiny": dict(hidden_size=32, num_heads=2, H_layers=1, L_layers=1, H_cycles=2, L_cycles=2),
         "small": dict(hidden_size=64, num_heads=4, H_layers=2, L_layers=2, H_cycles=2, L_cycles=2),

@@ -139,6 +139,7 @@ SPEC = ModelSpec(
     factory=TRM,
     config=TRMConfig,
     description="Tiny Recursive Model: one 2-block net updating latent z and answer y; attention or MLP token mixing",
+    default_halting="act_bce",  # TRM trains its halt logit by BCE and no continue logit (no_ACT_continue)
     presets={
         # tiny/small apply as many blocks per segment as HRM's tiny/small (6 and 12)
         "tiny": dict(hidden_size=32, num_heads=2, num_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=1),

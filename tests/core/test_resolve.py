@@ -46,3 +46,20 @@ def test_time_budget_replaces_steps():
 def test_errors_say_where(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         resolve_combination("parity", "hrm", **kwargs)
+
+
+def test_without_a_policy_each_model_runs_its_own():
+    """The default halting policy is the model's (`ModelSpec.default_halting`): HRM's Q-learning, TRM's
+    BCE halting — so an official TRM checkpoint is evaluated with the halt rule TRM was trained for."""
+    from looped_hrm.registry import get_registry
+    from looped_hrm.runner.grid import BenchmarkConfig, expand
+
+    assert resolve_combination("parity", "hrm", preset="tiny", train={"steps": 3}).halting["plugin"] == "act_q"
+    assert resolve_combination("parity", "trm", preset="tiny", train={"steps": 3}).halting["plugin"] == "act_bce"
+    bench = BenchmarkConfig(name="g", preset="tiny", tasks=["parity"], models=["hrm", "trm"], train={"steps": 3})
+    assert [c.labels for c in expand(bench, get_registry())] == [
+        ("parity", "hrm", "act_q"),
+        ("parity", "trm", "act_bce"),
+    ]
+    bench.halting = ["fixed"]  # a named policy applies to every model
+    assert [c.labels[2] for c in expand(bench, get_registry())] == ["fixed", "fixed"]
