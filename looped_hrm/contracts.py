@@ -412,7 +412,15 @@ class ModelSpec(PluginSpec):
 
 @dataclass(frozen=True)
 class HaltingSpec(PluginSpec):
-    """``factory(config) -> HaltingPolicy``."""
+    """``factory(config) -> HaltingPolicy``; a policy that delegates to another: ``factory(config, **{wraps: policy})``.
+
+    ``wraps`` names a field of the config that holds the name of another halting policy this one
+    delegates to (``verifier``'s learned ``fallback``), with ``<field>_preset`` and
+    ``<field>_config`` beside it. The host resolves that policy as it resolves any other (config
+    completed and validated; its package version and revision part of the combination's key, so a
+    changed fallback reruns) and hands it over built: a plugin never asks the registry for another."""
+
+    wraps: str | None = None
 
     kind = "halting"
 

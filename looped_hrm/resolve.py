@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from looped_hrm.config import ConfigError, Source, build, config_hash, convert_fields, plugin_config, to_dict
-from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Task, compatibility_problem
+from looped_hrm.contracts import HaltingPolicy, HaltingSpec, ReasoningModel, Task, compatibility_problem
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.registry import Origin, Registry, get_registry
 from looped_hrm.training.config import TrainConfig
@@ -68,18 +68,22 @@ def resolve_plugin(
     label: str | None = None,
     source: Source | str = "<config>",
     path: tuple[str, ...] = (),
+    config_path: tuple[str, ...] | None = None,
+    preset_path: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """``{"plugin", "label", "preset", "config"}`` with ``config`` complete and validated.
+    """``{"plugin", "label", "preset", "config"}`` with ``config`` complete and validated (and ``wraps``,
+    the resolved policy a halting policy delegates to: `HaltingSpec.wraps`).
 
     ``preset`` is the entry's own preset (must exist). ``default_preset`` is the grid-wide one: a
     model must have it (it sizes the network; a silent fallback would build the default — often
-    paper-size — model), tasks and halting policies use it when they define it.
+    paper-size — model), tasks and halting policies use it when they define it. Errors name
+    ``path`` (the entry), ``config_path`` and ``preset_path`` (default: under ``path``).
     """
     source = _source(source)
     spec = registry.get(kind, name)
     if preset is not None and preset not in spec.presets:
         raise ConfigError(
-            f"{source.at(path + ('preset',))}: {kind} '{spec.name}' has no preset '{preset}'"
+            f"{source.at(preset_path or path + ('preset',))}: {kind} '{spec.name}' has no preset '{preset}'"
             f"{_did_you_mean(preset, list(spec.presets))} (presets: {', '.join(spec.presets) or 'none'})"
         )
     if preset is None and default_preset is not None:
@@ -91,17 +95,31 @@ def resolve_plugin(
                 f"{_did_you_mean(default_preset, list(spec.presets))} "
                 f"(presets: {', '.join(spec.presets) or 'none'})"
             )
-    resolved = plugin_config(spec, preset, config, source, path + ("config",))
+    resolved = to_dict(plugin_config(spec, preset, config, source, config_path or path + ("config",)))
     origin = registry.entry(kind, spec.name).origin
-    return {
+    out = {
         "plugin": spec.name,
         "label": label or name,
         "preset": preset,
-        "config": to_dict(resolved),
+        "config": resolved,
         "package": origin.package,
         "version": _code_version(origin),
         "revision": spec.revision,
     }
+    field = spec.wraps if isinstance(spec, HaltingSpec) else None
+    if field is not None:  # the policy it delegates to, resolved like any other (HaltingSpec.wraps)
+        out["wraps"] = resolve_plugin(
+            registry,
+            kind,
+            resolved[field],
+            preset=resolved.get(f"{field}_preset"),
+            config=resolved.get(f"{field}_config"),
+            source=source,
+            path=path + ("config", field),
+            config_path=path + ("config", f"{field}_config"),
+            preset_path=path + ("config", f"{field}_preset"),
+        )
+    return out
 
 
 def _code_version(origin: Origin) -> str:
@@ -242,8 +260,22 @@ def plugin_dataclass(registry: Registry, kind: str, resolved: Mapping[str, Any])
 
 
 def instantiate(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:
-    """The task or halting policy a `resolve_plugin` dict describes (models need the task: `Built.model`)."""
-    return registry.get(kind, resolved["plugin"]).factory(plugin_dataclass(registry, kind, resolved))
+    """The task or halting policy a `resolve_plugin` dict describes (models need the task: `Built.model`);
+    a policy that wraps another gets it built (`HaltingSpec.wraps`)."""
+    spec = registry.get(kind, resolved["plugin"])
+    config = plugin_dataclass(registry, kind, resolved)
+    if isinstance(spec, HaltingSpec) and spec.wraps is not None and "wraps" in resolved:
+        return spec.factory(config, **{spec.wraps: instantiate(registry, kind, resolved["wraps"])})
+    return spec.factory(config)
+
+
+def build_policy(
+    name: str, preset: str | None = None, config: Mapping[str, Any] | None = None, *, registry: Registry | None = None
+) -> HaltingPolicy:
+    """The halting policy ``name`` with ``config`` over its ``preset``, resolved and built as a run builds it
+    (with any policy it wraps): for tests and notebooks."""
+    registry = registry or get_registry()
+    return instantiate(registry, "halting", resolve_plugin(registry, "halting", name, preset=preset, config=config))
 
 
 def skip_reason(registry: Registry, task: dict, model: dict, halting: dict) -> str | None:

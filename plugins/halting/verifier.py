@@ -4,7 +4,8 @@ The check is ``Task.verify(prediction, inputs, labels=None)``: the rules of the 
 (valid Sudoku consistent with the givens, a shortest maze path, a correct arithmetic proof), so the
 policy is legitimate at test time — the "external verifier" design. Only tasks with
 ``label_free_verify`` offer it (the engine passes ``HaltContext.verify``); for the others, and for
-training, a learned ``fallback`` policy decides (default ``act_bce``; ``fixed`` for none).
+training, a learned ``fallback`` policy decides (default ``act_bce``; ``fixed`` for none). The host
+resolves and builds the fallback (``SPEC.wraps``): it is part of the run's key like any policy.
 
 * ``combine="verify_only"``: where a verifier exists, halt exactly when it accepts;
 * ``combine="or"``: halt when the verifier accepts *or* the fallback wants to stop.
@@ -22,8 +23,15 @@ from typing import Literal
 
 import torch
 
-from looped_hrm.config import plugin_config
-from looped_hrm.contracts import HaltContext, HaltDecision, HaltingSpec, InnerHalt, PolicyState, SegmentOutput
+from looped_hrm.contracts import (
+    HaltContext,
+    HaltDecision,
+    HaltingPolicy,
+    HaltingSpec,
+    InnerHalt,
+    PolicyState,
+    SegmentOutput,
+)
 from looped_hrm.plugins.halting.base import PolicyBase, count
 
 
@@ -43,19 +51,10 @@ class VerifierConfig:
 class VerifierPolicy(PolicyBase):
     name = "verifier"
 
-    def __init__(self, config: VerifierConfig | None = None) -> None:
-        from looped_hrm.registry import get_registry  # the fallback is any registered policy
-
+    def __init__(self, config: VerifierConfig | None = None, *, fallback: HaltingPolicy) -> None:
+        """``fallback``: the policy ``config.fallback`` names, built by the host (`SPEC.wraps`)."""
         self.config = config or VerifierConfig()
-        spec = get_registry().get("halting", self.config.fallback)
-        fb_config = plugin_config(
-            spec,
-            self.config.fallback_preset,
-            self.config.fallback_config,
-            "verifier.fallback_config",
-            ("fallback_config",),
-        )
-        self.fallback = spec.factory(fb_config)
+        self.fallback = fallback
         self.levels = self.fallback.levels
         self.optional_levels: frozenset[str] = getattr(self.fallback, "optional_levels", frozenset())
         self.needs_q_head = self.fallback.needs_q_head
@@ -88,4 +87,5 @@ SPEC = HaltingSpec(
     config=VerifierConfig,
     description="halts when the task's label-free rule checker accepts the answer; a learned fallback elsewhere",
     presets={"or_act_bce": {"combine": "or"}, "fixed_fallback": {"fallback": "fixed"}},
+    wraps="fallback",
 )

@@ -12,6 +12,7 @@ import torch
 from looped_hrm.config import plugin_config
 from looped_hrm.contracts import HaltDecision, TaskInfo
 from looped_hrm.registry import get_registry
+from looped_hrm.resolve import build_policy
 from looped_hrm.testing import check_model, check_policy, check_task
 
 REGISTRY = get_registry()
@@ -43,8 +44,7 @@ def test_builtin_model_passes(name):
 
 @pytest.mark.parametrize("name", names("halting"))
 def test_builtin_policy_passes(name):
-    spec = REGISTRY.get("halting", name)
-    check_policy(spec.factory(plugin_config(spec)))
+    check_policy(build_policy(name))
 
 
 def test_check_task_catches_a_verifier_that_accepts_anything():

@@ -8,14 +8,14 @@ import json
 import pytest
 import torch
 
-from looped_hrm.config import ConfigError, plugin_config
+from looped_hrm.config import ConfigError
 from looped_hrm.contracts import HaltDecision
 from looped_hrm.engine.segment import SegmentRunner, segment_loss
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
 from looped_hrm.experiment.run import deterministic_part, run_experiment
 from looped_hrm.nn.losses import get_loss
-from looped_hrm.registry import get_registry
+from looped_hrm.resolve import build_policy
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.log import LOG_NAME
@@ -27,8 +27,7 @@ CPU = torch.device("cpu")
 
 
 def policy(name: str, **values):
-    spec = get_registry().get("halting", name)
-    return spec.factory(plugin_config(spec, None, values))
+    return build_policy(name, config=values)
 
 
 def train_cfg(**kw) -> TrainConfig:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from looped_hrm.config import ConfigError, plugin_config
+from looped_hrm.config import ConfigError
 from looped_hrm.contracts import IGNORE_INDEX, HaltContext, SegmentOutput
 from looped_hrm.engine.segment import segment_loss
 from looped_hrm.nn.losses import get_loss
@@ -22,6 +23,7 @@ from looped_hrm.plugins.halting.pondernet import PonderNetConfig, PonderNetPolic
 from looped_hrm.plugins.halting.two_level import TwoLevelConfig, TwoLevelPolicy
 from looped_hrm.plugins.halting.verifier import VerifierConfig, VerifierPolicy
 from looped_hrm.registry import get_registry
+from looped_hrm.resolve import build_policy, resolve_combination
 
 L, V = 3, 4
 
@@ -67,10 +69,10 @@ def test_hook_registers_every_policy_once():
     registry = get_registry()
     for name in names:
         spec = registry.get("halting", name)
-        policy = spec.factory(plugin_config(spec))
+        policy = build_policy(name)  # as a run builds it (a policy that wraps another gets it built)
         assert policy.name == name
         for preset in spec.presets:
-            spec.factory(plugin_config(spec, preset))
+            build_policy(name, preset)
 
 
 def test_fixed_never_asks_to_stop_and_loss_is_the_task_loss():
@@ -264,12 +266,12 @@ def test_two_level_runs_on_a_model_without_an_inner_level():
 
 
 def test_verifier_halts_exactly_when_the_rules_accept():
-    policy = VerifierPolicy(VerifierConfig(fallback="act_bce", fallback_config={"exploration_prob": 0.0}))
+    policy = build_policy("verifier", config={"fallback": "act_bce", "fallback_config": {"exploration_prob": 0.0}})
     accept = lambda preds, inputs: torch.tensor([True, False])  # noqa: E731
     out = output([-9.0, 9.0])
     d = policy.step(out, {}, context([False, True], [1, 1], verify=accept))
     assert d.halt.tolist() == [True, False]  # the learned head is ignored where a verifier exists
-    either = VerifierPolicy(VerifierConfig(combine="or", fallback_config={"exploration_prob": 0.0}))
+    either = build_policy("verifier", config={"combine": "or", "fallback_config": {"exploration_prob": 0.0}})
     assert either.step(out, {}, context([False, True], [1, 1], verify=accept)).halt.tolist() == [True, True]
     # no verifier (or training): the fallback decides, and its loss is always the loss
     alone = policy.step(out, {}, context([False, True], [1, 1]))
@@ -283,9 +285,23 @@ def test_verifier_halts_exactly_when_the_rules_accept():
 
 def test_verifier_rejects_an_unknown_fallback():
     with pytest.raises(Exception, match="did you mean 'act_bce'"):
-        VerifierPolicy(VerifierConfig(fallback="act_bc"))
+        build_policy("verifier", config={"fallback": "act_bc"})
     with pytest.raises(ConfigError, match="fallback_config.exploration_prb: unknown key"):
-        VerifierPolicy(VerifierConfig(fallback_config={"exploration_prb": 0.1}))
+        build_policy("verifier", config={"fallback_config": {"exploration_prb": 0.1}})
+
+
+def test_the_verifier_fallback_is_resolved_by_the_host_and_part_of_the_key():
+    """The fallback is resolved like any policy: its version and revision are in the combination, so
+    a changed fallback is a new key; the plugin gets it built and never asks the registry."""
+    combo = resolve_combination("parity", "hrm", "verifier", preset="tiny", train={"steps": 3})
+    fallback = combo.halting["wraps"]
+    assert fallback["plugin"] == "act_bce" and {"version", "revision", "config"} <= fallback.keys()
+    revised = dataclasses.replace(combo, halting={**combo.halting, "wraps": {**fallback, "revision": 99}})
+    assert revised.key != combo.key
+    policy = combo.build().policy
+    assert isinstance(policy, VerifierPolicy) and policy.fallback.name == "act_bce"
+    with pytest.raises(TypeError, match="fallback"):
+        VerifierPolicy(VerifierConfig())  # only the host builds it, with its fallback
 
 
 def test_oracle_stops_when_correct_and_says_it_reads_labels():
