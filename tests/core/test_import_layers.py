@@ -143,3 +143,41 @@ def test_the_top_floor_names_its_jobs_and_nothing_climbs_back_up():
         if package not in (*TOP_FLOOR, "looped_hrm.__main__"):
             bad = {dest: lines for dest, lines in edges.items() if dest in TOP_FLOOR}
             assert not bad, f"{package} imports the command line: {bad}"
+
+
+PLUGINS = "looped_hrm.plugins"
+HOST = ("looped_hrm.registry", "looped_hrm.resolve")
+"""What only the host may use to find plugins: a plugin gets what it needs handed over (a wrapped
+policy arrives built: `HaltingSpec.wraps`), so it works in any host that loads it."""
+
+
+def module_imports() -> dict[str, list[tuple[str, str]]]:
+    """module -> [(imported module, file:line)] for every module of the core and the plugins."""
+    modules = module_files()
+    return {
+        module: [(target, f"{path.relative_to(ROOT)}:{line}") for target, line in imports(module, path, modules)]
+        for module, path in modules.items()
+    }
+
+
+def test_the_core_never_imports_a_plugin():
+    """The core asks the registry for plugins by name; it never imports one (the built-ins included)."""
+    bad = [
+        f"{module} imports {target} ({where})"
+        for module, found in module_imports().items()
+        if not module.startswith(PLUGINS)
+        for target, where in found
+        if target.startswith(PLUGINS)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_plugins_never_use_the_registry():
+    bad = [
+        f"{module} imports {target} ({where})"
+        for module, found in module_imports().items()
+        if module.startswith(PLUGINS)
+        for target, where in found
+        if target in HOST
+    ]
+    assert not bad, "\n".join(bad)
