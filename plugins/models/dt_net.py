@@ -271,6 +271,7 @@ SPEC = ModelSpec(
     factory=DTNet,
     config=DTNetConfig,
     description="DeepThinking recurrent conv net with recall (1-D or 2-D) and the progressive loss; runs at any size",
+    default_halting="fixed",  # no halting head: DeepThinking runs a set number of iterations
     presets={
         "tiny": dict(width=16, iterations=6),
         "small": dict(width=32, iterations=30),
