@@ -3,7 +3,7 @@
 An evaluation pass (`looped_hrm.evaluation.evaluate`) measures each test example (`ExampleResults`);
 most metrics are the mean of one per-example quantity. For each metric this module says its name,
 what it means, the per-example values behind it, whether the record stores those values (so that
-the tables can bootstrap intervals over test examples and pair two models on the same puzzles), and
+the tables can compute intervals over test examples and pair two models on the same puzzles), and
 how a table prints it (``kind``). Everything that writes or reads metrics goes through it:
 `looped_hrm.evaluation.metrics.summarize` (a pass's summary), `per_example.pack_results` (the
 record's per-example arrays), the learning-curve points, the tables and plots of
@@ -36,7 +36,7 @@ Adding a metric
    `ExampleResults`, filled in `looped_hrm.evaluation.evaluate` (and `merge_results`).
 2. That is all for the record and ``estimates.csv``: `summarize` reports ``policy/<name>`` and
    ``fixed/<name>`` (`Metric.summary` is the one mean over examples), `per_example.pack_results`
-   stores the array, and the tables bootstrap its interval from it.
+   stores the array, and the tables compute its interval from it.
 3. To show it in a table, add ``Column(key("<name>", "policy"), "header")`` to that table's column
    list in `looped_hrm.report.tables` (the number format comes from the metric's ``kind``).
 4. A number about the run rather than a pass (written by `looped_hrm.experiment.run` or the

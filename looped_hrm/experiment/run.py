@@ -19,7 +19,7 @@ and returns one flat, JSON-able dict:
   and each example's correctness (bit-packed) for intervals;
 * ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes,
   packed by `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the
-  tables bootstrap their confidence intervals and paired tests from it).
+  tables compute their confidence intervals and paired tests from it).
 """
 
 from __future__ import annotations

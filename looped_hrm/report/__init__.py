@@ -1,3 +1,3 @@
 """What reads finished runs: the records a table may use (`records`), result tables with their
-intervals (`tables`, `bootstrap`), plots (`plots`), CI floors (`floors`), and a look inside the trained
+intervals (`tables`, `intervals`), plots (`plots`), CI floors (`floors`), and a look inside the trained
 models (`restore`, `analyze`)."""

@@ -1,6 +1,6 @@
 """Plots from the estimates frame (needs matplotlib: ``pip install 'looped-hrm[plot]'``).
 
-Every point is a mean over seeds and test examples with its 95 % bootstrap interval as an error bar
+Every point is a mean over seeds and test examples with its 95 % interval as an error bar
 (`looped_hrm.report.tables.estimates`); points of different models at the same x are dodged sideways
 so that identical results stay visible.
 
@@ -45,7 +45,7 @@ TITLES = {
     "learning_curves": "Test exact accuracy during training vs training FLOPs",
     "learning_curves_steps": "Test exact accuracy during training vs optimizer steps",
 }
-CAPTION = "mean over seeds; error bars: 95 % bootstrap CI over seeds and test examples; † = uses labels (upper bound)"
+CAPTION = "mean over seeds; error bars: 95 % CI over seeds and test examples (none below 3 seeds); † = uses labels (upper bound)"
 
 
 def write_plots(est: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | None = None) -> list[Path]:
@@ -123,7 +123,8 @@ def _matching(est: pd.DataFrame, want: Callable[[Ref], bool]) -> pd.DataFrame:
 
 
 def _err(rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
-    return np.abs(np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])) * scale
+    """Error-bar lengths; none (0) where too few seeds gave no interval."""
+    return np.nan_to_num(np.abs(np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])) * scale)
 
 
 def _series(ax, x, rows: pd.DataFrame, s: dict, scale: float = 1.0) -> None:
@@ -141,12 +142,12 @@ def _accuracy_vs_compute(est: pd.DataFrame, ax, style) -> bool:
     for _, row in both.iterrows():
         s = style[(row.model, row.halting)]
         x = row.mean_x * 10 ** (0.015 * s["dodge"])  # dodge on the log axis
-        xerr = np.abs([[row.mean_x - row.ci_low_x], [row.ci_high_x - row.mean_x]])
+        xerr = np.nan_to_num(np.abs([[row.mean_x - row.ci_low_x], [row.ci_high_x - row.mean_x]]))
         ax.errorbar(
             x,
             100 * row["mean"],
             xerr=xerr,
-            yerr=100 * np.abs([[row["mean"] - row.ci_low], [row.ci_high - row["mean"]]]),
+            yerr=np.nan_to_num(100 * np.abs([[row["mean"] - row.ci_low], [row.ci_high - row["mean"]]])),
             color=s["color"],
             marker=s["marker"],
             markersize=6,

@@ -3,17 +3,18 @@
 ``results.csv``      tidy: one row per combination and seed, every metric a column
 ``estimates.csv``    long: one row per cell × metric — mean, CI low/high, seeds, examples
 ``results.md``       task × model × halting: headline metrics, mean [95 % CI]
-``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse
-``comparisons.md``   every pair of cells of a task: paired-bootstrap difference, CI, p-value
+``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse (Holm)
+``comparisons.md``   every pair of cells of a task: paired difference, CI, p-value, Holm-adjusted p-value
 ``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order; hardest − easiest gap
 ``task_metrics.md``  the tasks' own metrics (ARC pass@1/pass@2, arith_proof proof statistics)
 ``curves.md/.csv``   learning curves: accuracy at fractions of the budget, best / final / steps to X
 ``results.tex``      the summary as LaTeX (on request)
 
-Intervals come from `looped_hrm.report.bootstrap` over the records' per-example outcomes (seeds and
-test examples resampled together); a record without them (written before they were stored)
-contributes its seed-level metric, and the interval is then over seeds only. A policy that reads
-the labels (``oracle``) is marked as an upper bound and never ranked.
+Intervals come from `looped_hrm.report.intervals` over the records' per-example outcomes (a t
+interval over seeds that adds the test-set draw; none below 3 seeds, and the table says so); a record
+without them (written before they were stored) contributes its seed-level metric, and the interval is
+then over seeds only. A policy that reads the labels (``oracle``) is marked as an upper bound and never
+ranked.
 
 Everything here is a pure function of the records, so ``python -m looped_hrm.bench report DIR``
 rebuilds identical tables without training.
@@ -37,7 +38,7 @@ from looped_hrm.atomic import atomic_write_text
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.evaluation.per_example import decode, unpack
-from looped_hrm.report import bootstrap
+from looped_hrm.report import intervals
 from looped_hrm.report.records import read_record
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
@@ -192,7 +193,7 @@ def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:
 def _policy_bucket(metric: str) -> catalogue.Ref | None:
     """``metric`` read back (`catalogue.lookup`) when it is the policy pass's over one bucket.
 
-    Only the policy pass's bucket metrics are bootstrapped over examples and carry their bucket in
+    Only the policy pass's bucket metrics get intervals over examples and carry their bucket in
     ``estimates.csv``; the fixed pass's are treated as seed-level numbers (as the tables always have)."""
     ref = lookup(metric)
     return ref if ref is not None and ref.mode == "policy" and ref.bucket is not None else None
@@ -257,9 +258,9 @@ def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
     )
 
 
-def estimate(cell: Cell, metric: str) -> bootstrap.Estimate | None:
+def estimate(cell: Cell, metric: str) -> intervals.Estimate | None:
     mat = values(cell, metric)
-    return bootstrap.mean_ci(mat) if mat is not None and mat.size else None
+    return intervals.mean_ci(mat) if mat is not None and mat.size else None
 
 
 def estimates(cell_list: list[Cell]) -> pd.DataFrame:
@@ -324,22 +325,32 @@ def _fmt(value: float | None, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if kind == "pct":
-        return f"{100 * value:.1f}"
-    if kind == "int":
-        return f"{int(round(value)):,}"
-    if kind == "sci":
-        return f"{value:.3g}"
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+        text = f"{100 * value:.1f}"
+    elif kind == "int":
+        text = f"{int(round(value)):,}"
+    elif kind == "sci":
+        text = f"{value:.3g}"
+    else:
+        text = f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text  # "-0.00": float noise
 
 
-def ci_text(est: bootstrap.Estimate | None, kind: str) -> str:
-    """``mean [low, high]``; the interval is left out when it has no width (one value, or constant)."""
+def ci_text(est: intervals.Estimate | None, kind: str) -> str:
+    """``mean [low, high]``; ``mean [no CI: 2 seeds]`` below `intervals.MIN_SEEDS`; the interval is left
+    out when it has no width at the printed precision (nothing varies)."""
     if est is None:
         return "—"
     text = _fmt(est.mean, kind)
-    if kind != "int" and est.high > est.low:
-        text += f" [{_fmt(est.low, kind)}, {_fmt(est.high, kind)}]"
-    return text
+    if kind == "int":
+        return text
+    if not est.has_interval:
+        return text + f" [no CI: {_seeds(est.seeds)}]"
+    low, high = _fmt(est.low, kind), _fmt(est.high, kind)
+    return text if low == high == text else f"{text} [{low}, {high}]"
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
 
 
 def mean_std(values: pd.Series, kind: str) -> str:
@@ -420,8 +431,10 @@ def leaderboard_column(cell: Cell, several_halting: bool) -> str:
 def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
     """Task rows × model (× halting, when several) columns of ``metric``, mean [95 % CI].
 
-    Per task, the best label-free cell is **bold**, and so is every cell whose paired-bootstrap
-    difference from it is not significant at 5 % (tied with the best). † = uses labels (upper bound)."""
+    Per task, the best label-free cell is **bold**, and so is every cell whose paired difference from
+    it is not significant at 5 % after Holm's correction over every pair of the task (`comparisons`);
+    a cell that cannot be tested against the best (fewer than 3 common seeds) is not bold.
+    † = uses labels (upper bound)."""
     several = len({c.halting for c in cell_list}) > 1
     table: dict[str, dict[str, str]] = {}
     for task, grouped in itertools.groupby(cell_list, key=lambda c: c.task):
@@ -429,53 +442,81 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
         ests = {id(c): estimate(c, metric) for c in group}
         ranked = [c for c in group if ests[id(c)] is not None and not c.uses_labels]
         best = max(ranked, key=lambda c: ests[id(c)].mean, default=None)
+        tests = _task_tests(ranked, metric)
         for cell in group:
             est = ests[id(cell)]
             text = ci_text(est, "pct")
             if est is None and cell.records and all(r["status"] == "skipped" for r in cell.records):
                 text = "skipped"
-            elif (
-                best is not None and any(cell is c for c in ranked) and (cell is best or not _worse(cell, best, metric))
-            ):
+            elif best is not None and (cell is best or _tied(tests.get((id(cell), id(best))))):
                 text = f"**{text}**"
             table.setdefault(task, {})[leaderboard_column(cell, several)] = text
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
 
 
-def _worse(cell: Cell, best: Cell, metric: str) -> bool:
-    cmp = compare(cell, best, metric)
-    return cmp is None or (cmp.significant and cmp.diff < 0)
+def _tied(test: tuple[intervals.Comparison, float] | None) -> bool:
+    """Not shown different from the best after Holm's correction (an untestable pair is not tied)."""
+    return test is not None and test[0].testable and not test[1] < 1 - intervals.LEVEL
 
 
-def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> bootstrap.Comparison | None:
-    """Paired bootstrap of ``a - b`` when both have per-example outcomes on the same test examples."""
+def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> intervals.Comparison | None:
+    """Paired test of ``a - b`` on their common seeds, when both have per-example outcomes on the same
+    test examples (None otherwise)."""
     va, vb = _per_example_values(a, metric), _per_example_values(b, metric)
     if va is None or vb is None or va.shape[1] != vb.shape[1]:
         return None
     if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]):
         return None  # not the same test split
-    return bootstrap.paired_difference(va, vb)
+    seeds_a, seeds_b = ([r["combination"]["seed"] for r in c.ok] for c in (a, b))
+    common = [s for s in seeds_a if s in seeds_b]
+    if not common:
+        return None
+    return intervals.paired_difference(va[[seeds_a.index(s) for s in common]], vb[[seeds_b.index(s) for s in common]])
+
+
+def _task_tests(ranked: list[Cell], metric: str) -> dict[tuple[int, int], tuple[intervals.Comparison, float]]:
+    """Every pair of ``ranked`` (one task's label-free cells), both ways round: the paired comparison and
+    its p-value adjusted by Holm over all the task's pairs."""
+    pairs = [(a, b, cmp) for a, b in itertools.combinations(ranked, 2) if (cmp := compare(a, b, metric)) is not None]
+    adjusted = intervals.holm([cmp.p_value for _, _, cmp in pairs])
+    tests = {}
+    for (a, b, cmp), p in zip(pairs, adjusted):
+        tests[(id(a), id(b))] = (cmp, p)
+        tests[(id(b), id(a))] = (cmp.flipped(), p)
+    return tests
+
+
+def _p_text(p: float) -> str:
+    return "—" if np.isnan(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def comparisons(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.DataFrame:
-    """Every pair of label-free cells of a task, better mean first: difference, 95 % CI, p-value."""
+    """Every pair of label-free cells of a task, better mean first: difference, 95 % CI, p-value, and the
+    p-value adjusted by Holm over the task's pairs (what "significant" and the leaderboard's bold use)."""
     rows = []
     for task, group in itertools.groupby(cell_list, key=lambda c: c.task):
         ranked = [c for c in group if c.ok and not c.uses_labels]
+        tests = _task_tests(ranked, metric)
         for a, b in itertools.combinations(ranked, 2):
-            cmp = compare(a, b, metric)
-            if cmp is None:
+            if (id(a), id(b)) not in tests:
                 continue
+            cmp, p_holm = tests[(id(a), id(b))]
             if cmp.diff < 0:
-                a, b, cmp = b, a, bootstrap.Comparison(-cmp.diff, -cmp.high, -cmp.low, cmp.p_value)
+                a, b, cmp = b, a, cmp.flipped()
+            if cmp.testable:
+                diff = f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]"
+            else:
+                diff = f"{100 * cmp.diff:+.1f} [no CI: {_seeds(cmp.seeds)} in common]"
             rows.append(
                 {
                     "task": task,
                     "A": f"{a.model} ({a.halting})",
                     "B": f"{b.model} ({b.halting})",
-                    "A − B (points)": f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]",
-                    "p": "< 0.001" if cmp.p_value < 0.001 else f"{cmp.p_value:.3f}",
-                    "significant": "yes" if cmp.significant else "no",
+                    "seeds": cmp.seeds,
+                    "A − B (points)": diff,
+                    "p": _p_text(cmp.p_value),
+                    "p (Holm)": _p_text(p_holm),
+                    "significant": "—" if not cmp.testable else "yes" if p_holm < 1 - intervals.LEVEL else "no",
                 }
             )
     return pd.DataFrame(rows)
@@ -503,9 +544,9 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
 
     The claim "more compute on harder puzzles" is a comparison inside a run, on the same puzzles. Its
     absolute parts (segments per bucket) move with a run's halt head from seed to seed and machine to
-    machine far more than the gap does, so the gap gets its own interval (`bootstrap.subset_gap`:
-    seeds and puzzles resampled together, both bucket means recomputed in every replicate). Each
-    seed's own gap is listed beside it.
+    machine far more than the gap does, so the gap gets its own interval (`intervals.subset_gap`: a
+    t interval over the seeds' own gaps that adds the draw of the puzzles in both buckets). Each seed's
+    own gap is listed beside it.
     """
     rows = []
     for cell in cell_list:
@@ -529,7 +570,7 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
                 "halting": cell.label(),
                 "gap": f"{names[present[-1]]} − {names[present[0]]}",
                 "seeds": len(ex),
-                "extra segments": ci_text(bootstrap.subset_gap(segments, hardest, easiest), "num"),
+                "extra segments": ci_text(intervals.subset_gap(segments, hardest, easiest), "num"),
                 "each seed": ", ".join(f"{v:+.2f}" for v in per_seed),
             }
         )
@@ -557,7 +598,7 @@ REACH = 0.9  # "to reach X": X = this share of the task's best final accuracy
 
 def curves(cell_list: list[Cell]) -> pd.DataFrame:
     """Learning curves: per cell and budget fraction, test exact accuracy mean [95 % CI] over the seeds
-    (bootstrapped from each point's per-example correctness), with the mean step and training FLOPs."""
+    (from each point's per-example correctness), with the mean step and training FLOPs."""
     rows, exact = [], catalogue.EXACT_ACCURACY
     for cell in cell_list:
         seeds = [r.get("learning_curve") for r in cell.ok]
@@ -571,7 +612,7 @@ def curves(cell_list: list[Cell]) -> pd.DataFrame:
                 mat = np.stack([decode(p[exact.array], n) for p in points]).astype(np.float64)
             else:
                 mat = np.array([[p[exact.name]] for p in points])
-            est = bootstrap.mean_ci(mat)
+            est = intervals.mean_ci(mat)
             rows.append(
                 {
                     "task": cell.task,
@@ -618,8 +659,8 @@ def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _row_estimate(row: pd.Series) -> bootstrap.Estimate:
-    return bootstrap.Estimate(row["mean"], row.ci_low, row.ci_high, int(row.seeds), int(row.examples))
+def _row_estimate(row: pd.Series) -> intervals.Estimate:
+    return intervals.Estimate(row["mean"], row.ci_low, row.ci_high, int(row.seeds), int(row.examples))
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -634,8 +675,8 @@ def _gap_section(cell_list: list[Cell]) -> str:
         return ""
     return (
         "\n\nMore compute on harder puzzles, within each run: mean segments on the hardest bucket minus the "
-        "easiest, on the same puzzles, mean [95 % CI] (seeds and puzzles resampled together, both bucket means "
-        "recomputed in every replicate) and each seed's own gap. Above 0: the halting policy spends "
+        "easiest, on the same puzzles, mean [95 % CI] (t interval over the seeds' own gaps, adding the draw of "
+        "the puzzles of both buckets) and each seed's own gap. Above 0: the halting policy spends "
         "more on harder puzzles. The gap compares puzzles inside each run; the per-bucket segments above also carry "
         "how early a run's halt head stops overall, which varies from seed to seed and machine to machine.\n\n"
         + markdown(gap)
@@ -671,7 +712,7 @@ def write_tables(
     }
     if envs:
         head += "Environment: " + "; ".join(sorted(envs)) + "\n\n"
-    method = f"{bootstrap.METHOD}.\n\n"
+    method = f"{intervals.METHOD}.\n\n"
     table = summary(cell_list)
     atomic_write_text(
         out_dir / "results.md",
@@ -683,15 +724,18 @@ def write_tables(
     atomic_write_text(
         out_dir / "leaderboard.md",
         head + method + "Exact accuracy (%), mean [95 % CI]. **Bold**: the best label-free cell of the task, and "
-        "every cell whose difference from it is not significant (paired bootstrap on the same "
-        "test examples, 5 %; see comparisons.md). † = halting that reads the labels (`oracle`): "
-        "an upper bound, not ranked.\n\n" + markdown(leaderboard(cell_list)),
+        "every cell whose difference from it is not significant (paired test on the same test examples "
+        "and seeds, 5 % after Holm's correction over every pair of the task; see comparisons.md); a cell "
+        "with fewer than 3 seeds in common with the best cannot be tested and is not bold. † = halting "
+        "that reads the labels (`oracle`): an upper bound, not ranked.\n\n" + markdown(leaderboard(cell_list)),
     )
     atomic_write_text(
         out_dir / "comparisons.md",
-        head + method + "Every pair of label-free cells of a task on exact accuracy: A − B in points with the "
-        "paired-bootstrap 95 % CI (the same example indices resampled for both, seeds "
-        "independently) and the two-sided p-value.\n\n" + markdown(comparisons(cell_list)),
+        head + method + "Every pair of label-free cells of a task on exact accuracy: A − B in points on their "
+        "common seeds (`seeds`) and the same test examples, with the 95 % CI and two-sided p-value of the "
+        "paired test (the interval of the per-seed, per-example differences), and the p-value adjusted by "
+        "Holm over every pair of the task. *significant* = adjusted p < 0.05; the CI is not adjusted.\n\n"
+        + markdown(comparisons(cell_list)),
     )
     atomic_write_text(
         out_dir / "buckets.md",
@@ -705,7 +749,7 @@ def write_tables(
         atomic_write_text(
             out_dir / "task_metrics.md",
             head + "Each task's own metrics under the halting policy (%, mean [95 % CI over seeds: "
-            "percentile bootstrap of the seed values]). ARC: pass@k = share of puzzles whose every "
+            "t interval of the seed values; none below 3 seeds]). ARC: pass@k = share of puzzles whose every "
             "test input has the right grid among the k most-voted answers over its augmented views "
             "(the official metric; one view per input makes pass@2 = pass@1). arith_proof: shares of "
             "predicted proofs that are well formed, arithmetically correct, valid under the task's "

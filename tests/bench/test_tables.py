@@ -84,13 +84,18 @@ def record(task, model, halting, seed, correct=None, segments=None, status="ok",
 def records():
     rng = np.random.default_rng(0)
     truth = rng.random(300) < 0.5
-    strong = truth | (rng.random(300) < 0.6)  # solves everything the weak one does, and more
     bucket = np.repeat([2, 0, 1], 100)
-    return [
-        record("sudoku", "hrm", "act_q", 0, strong, segments=[2] * 100 + [4] * 200, bucket=bucket),
-        record("sudoku", "hrm", "act_q", 1, strong, segments=[2] * 100 + [4] * 200, bucket=bucket),
+    hrm = [  # each seed solves everything the baseline does, and more
+        record(
+            "sudoku", "hrm", "act_q", s, truth | (rng.random(300) < 0.6), segments=[2] * 100 + [4] * 200, bucket=bucket
+        )
+        for s in range(3)
+    ]
+    return hrm + [
         record("sudoku", "baseline", "act_q", 0, truth, bucket=bucket),
-        record("sudoku", "baseline", "act_q", 1, status="failed"),
+        record("sudoku", "baseline", "act_q", 1, truth, bucket=bucket),
+        record("sudoku", "baseline", "act_q", 2, truth, bucket=bucket),
+        record("sudoku", "baseline", "act_q", 3, status="failed"),
         record("sudoku", "baseline", "oracle", 0, np.ones(300, bool), bucket=bucket, uses_labels=True),
         record("sudoku", "baseline", "two_level", 0, status="skipped"),
     ]
@@ -105,16 +110,18 @@ def test_mean_std_over_seeds():
 def test_frame_is_tidy_with_flattened_metrics(records):
     frame = records_to_frame(records)
     assert list(frame.columns[:4]) == ["task", "model", "halting", "seed"]
-    assert len(frame) == 6
+    assert len(frame) == 9
     assert not any(c.startswith("per_example") for c in frame.columns)
 
 
 def test_summary_gives_intervals_counts_only_successful_seeds_and_marks_the_oracle(records):
     table = summary(cells(records)).set_index(["model", "halting"])
     hrm = table.loc[("hrm", "act_q")]
-    assert hrm["seeds"] == "2/2" and "[" in hrm["exact acc"]
+    assert hrm["seeds"] == "3/3" and "[" in hrm["exact acc"]
     assert hrm["compute saved vs fixed"].startswith("16.7")  # 100 of 300 examples stop at 2 of 4 segments
-    assert table.loc[("baseline", "act_q"), "seeds"] == "1/2"
+    assert table.loc[("baseline", "act_q"), "seeds"] == "3/4"
+    oracle = table.loc[("baseline", "oracle (upper bound: uses labels)")]
+    assert oracle["exact acc"] == "100.0 [no CI: 1 seed]"  # one seed says nothing about the next
     assert "boom" in table.loc[("baseline", "act_q"), "note"]
     assert ("baseline", "oracle (upper bound: uses labels)") in table.index
     assert table.loc[("baseline", "two_level"), "note"] == "no inner level"
@@ -124,10 +131,41 @@ def test_leaderboard_bolds_the_significant_best_and_never_ranks_the_oracle(recor
     board = leaderboard(cells(records)).set_index("task")
     assert board.loc["sudoku", "hrm (act_q)"].startswith("**")
     assert not board.loc["sudoku", "baseline (act_q)"].startswith("**")
-    assert board.loc["sudoku", "baseline (oracle) †"] == "100.0"  # the best number, not bold: an upper bound
+    # the best number, not bold: an upper bound (and one seed: no interval)
+    assert board.loc["sudoku", "baseline (oracle) †"] == "100.0 [no CI: 1 seed]"
     assert board.loc["sudoku", "baseline (two_level)"] == "skipped"
     pairs = comparisons(cells(records))
-    assert list(pairs[["A", "B", "significant"]].iloc[0]) == ["hrm (act_q)", "baseline (act_q)", "yes"]
+    assert list(pairs[["A", "B", "seeds", "significant"]].iloc[0]) == ["hrm (act_q)", "baseline (act_q)", 3, "yes"]
+
+
+def _solving_first(model, solved, seeds=None):
+    """One record per seed of ``model``: seed s solves the first ``solved[s]`` of 100 puzzles."""
+    seeds = range(len(solved)) if seeds is None else seeds
+    return [record("t", model, "fixed", s, np.arange(100) < k) for s, k in zip(seeds, solved)]
+
+
+def test_bold_and_significance_use_holm_over_the_task_pairs():
+    """a − c has p = 0.031 alone, 0.093 after Holm over the task's three testable pairs: c stays bold
+    (tied with the best). b has two seeds, cannot be tested, and is not bold."""
+    recs = _solving_first("a", (60, 62, 64)) + _solving_first("c", (56, 57, 61)) + _solving_first("d", (54, 58, 63))
+    recs += _solving_first("b", (30, 31))
+    pairs = comparisons(cells(recs)).set_index(["A", "B"])
+    assert list(pairs.loc[("a (fixed)", "c (fixed)"), ["p", "p (Holm)", "significant"]]) == ["0.031", "0.093", "no"]
+    assert list(pairs.loc[("a (fixed)", "d (fixed)"), ["p", "p (Holm)"]]) == ["0.138", "0.277"]
+    ab = pairs.loc[("a (fixed)", "b (fixed)")]
+    assert (ab["seeds"], ab["p"], ab["p (Holm)"], ab["significant"]) == (2, "—", "—", "—")
+    assert ab["A − B (points)"] == "+30.5 [no CI: 2 seeds in common]"  # seeds 0 and 1: 61 − 30.5
+    board = leaderboard(cells(recs)).set_index("task").loc["t"]
+    assert all(board[m].startswith("**") for m in "acd")  # tied with the best after Holm
+    assert board["b"] == "30.5 [no CI: 2 seeds]"  # untested: not bold
+
+
+def test_pairs_use_the_common_seeds_only():
+    recs = _solving_first("a", (70, 72, 69, 71), seeds=(0, 1, 2, 3)) + _solving_first(
+        "b", (30, 31, 29, 30), (1, 2, 3, 4)
+    )
+    row = comparisons(cells(recs)).iloc[0]
+    assert row["seeds"] == 3 and row["A − B (points)"].startswith("+40.7 ") and row["significant"] == "yes"
 
 
 def test_buckets_come_in_the_task_order_with_compute(records):
@@ -141,7 +179,12 @@ def test_difficulty_gap_is_hardest_minus_easiest_within_each_run(records):
     gap = difficulty_gap(cells(records))
     hrm = gap[gap.model == "hrm"].iloc[0]
     # hardest '14-27' (the first 100 puzzles) stopped at 2, easiest '<7' at 4: 2 fewer segments, every seed
-    assert (hrm.gap, hrm.seeds, hrm["extra segments"], hrm["each seed"]) == ("14-27 − <7", 2, "-2.00", "-2.00, -2.00")
+    assert (hrm.gap, hrm.seeds, hrm["extra segments"], hrm["each seed"]) == (
+        "14-27 − <7",
+        3,
+        "-2.00",  # no width: the same gap in every seed, constant within each bucket
+        "-2.00, -2.00, -2.00",
+    )
     assert gap[gap.model == "baseline"].iloc[0]["extra segments"] == "0.00"  # 4 segments everywhere
 
 
@@ -162,15 +205,18 @@ def test_difficulty_gap_interval_follows_the_seeds(records):
     ]
     row = difficulty_gap(cells(recs)).iloc[0]
     assert row["each seed"] == "+1.00, +2.00, +3.00"
-    mean, interval = row["extra segments"].split(" [")
-    low, high = (float(v) for v in interval.rstrip("]").split(", "))
-    assert mean == "2.00" and 1.0 <= low < 2.0 < high <= 3.0  # seeds resampled: spans their spread
+    half = 4.303 / np.sqrt(3)  # t(2) × sd 1 of the seeds' gaps / sqrt(3); constant within each bucket
+    assert row["extra segments"] == f"2.00 [{2 - half:.2f}, {2 + half:.2f}]"
+    two = difficulty_gap(cells(recs[:2])).iloc[0]
+    assert two["extra segments"] == "1.50 [no CI: 2 seeds]"
 
 
-def test_estimates_are_long_and_bootstrap_over_examples(records):
+def test_estimates_are_long_over_seeds_and_examples(records):
     est = estimates(cells(records))
     row = est[(est.model == "hrm") & (est.metric == "policy/exact_accuracy")].iloc[0]
-    assert row.ci_low < row["mean"] < row.ci_high and (row.seeds, row.examples) == (2, 300)
+    assert row.ci_low < row["mean"] < row.ci_high and (row.seeds, row.examples) == (3, 300)
+    oracle = est[(est.halting == "oracle") & (est.metric == "policy/exact_accuracy")].iloc[0]
+    assert np.isnan(oracle.ci_low) and np.isnan(oracle.ci_high)  # one seed: no interval
 
 
 def test_write_tables_and_reload(tmp_path, records):
@@ -179,7 +225,7 @@ def test_write_tables_and_reload(tmp_path, records):
         (tmp_path / "runs" / f"{i}.json").write_text(json.dumps(rec))
     (tmp_path / "runs" / "broken.json").write_text("{not json")
     loaded = load_records(tmp_path)
-    assert len(loaded) == 6
+    assert len(loaded) == 9
     write_tables(tmp_path, loaded, title="t", command="python -m looped_hrm.bench x", latex=True)
     for name in (
         "results.csv",
@@ -192,20 +238,24 @@ def test_write_tables_and_reload(tmp_path, records):
     ):
         assert (tmp_path / name).stat().st_size > 0
     text = (tmp_path / "results.md").read_text()
-    assert "python -m looped_hrm.bench x" in text and "percentile bootstrap" in text
-    assert len(pd.read_csv(tmp_path / "results.csv")) == 6
+    assert "python -m looped_hrm.bench x" in text and "t(seeds − 1)" in text
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 9
 
 
 def test_records_without_per_example_data_fall_back_to_seeds(records):
     for rec in records:
         rec.pop("per_example", None)
     table = summary(cells(records)).set_index(["model", "halting"])
-    assert table.loc[("hrm", "act_q"), "exact acc"].count("[") == 0  # two equal seeds: no width
+    assert table.loc[("baseline", "act_q"), "exact acc"].count("[") == 0  # three equal seeds: no width
+    hrm = [r["metrics"]["policy/exact_accuracy"] for r in records[:3]]
+    half = 4.303 * np.std(hrm, ddof=1) / np.sqrt(3)  # the t interval on the seeds' values
+    low = 100 * (np.mean(hrm) - half)
+    assert table.loc[("hrm", "act_q"), "exact acc"].split(" [")[1].startswith(f"{low:.1f}, ")
 
 
 def test_learning_curves_and_task_metrics_tables(records):
     rng = np.random.default_rng(5)
-    for rec, acc in zip(records[:3], (0.6, 0.7, 0.4)):
+    for rec, acc in zip(records[:6], (0.6, 0.7, 0.65, 0.4, 0.4, 0.4)):
         rec["learning_curve"] = [
             {
                 "fraction": f,
@@ -220,7 +270,7 @@ def test_learning_curves_and_task_metrics_tables(records):
     curve = curves(cells(records))
     hrm = curve[curve.model == "hrm"].sort_values("fraction")
     assert list(hrm.fraction) == [0.25, 0.5, 1.0] and list(hrm.step) == [25, 50, 100]
-    assert (hrm.ci_low < hrm["mean"]).all() and hrm.seeds.tolist() == [2, 2, 2]
+    assert (hrm.ci_low < hrm["mean"]).all() and hrm.seeds.tolist() == [3, 3, 3]
     table = curve_summary(curve).set_index("model")
     assert table.loc["hrm", "best within budget"].endswith("at 100%")
     assert table.loc["hrm", "steps to X"] == "100" and table.loc["baseline", "steps to X"] == "not reached"

@@ -23,7 +23,7 @@ import pandas as pd
 from looped_hrm.config import config_hash
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
-from looped_hrm.report import bootstrap, tables
+from looped_hrm.report import intervals, tables
 from looped_hrm.report.tables import Cell
 
 # (name, title, Markdown file it matches, what it shows)
@@ -34,14 +34,15 @@ TABLES = (
         "Leaderboard",
         "leaderboard.md",
         "Exact accuracy (%), mean [95 % CI]. Bold: the best label-free cell of the task and every cell not "
-        "significantly worse (paired bootstrap on the same test examples, 5 %). † = halting that reads the labels.",
+        "significantly worse (paired test on the same test examples and seeds, 5 % after Holm's correction over "
+        "the task's pairs). † = halting that reads the labels.",
     ),
     (
         "comparisons",
         "Comparisons",
         "comparisons.md",
-        "Every pair of label-free cells of a task on exact accuracy: A − B in points, paired-bootstrap 95 % CI, "
-        "two-sided p-value.",
+        "Every pair of label-free cells of a task on exact accuracy: A − B in points on their common seeds, "
+        "paired 95 % CI, two-sided p-value and the p-value adjusted by Holm over the task's pairs.",
     ),
     (
         "buckets",
@@ -148,7 +149,7 @@ def runs_table(tidy: pd.DataFrame) -> dict[str, Any]:
             value = number(rec.get(column.key))
             # one seed's value, printed as the tables print a number (no interval: nothing varies)
             row.append(
-                tables.ci_text(None if value is None else bootstrap.Estimate(value, value, value, 1, 1), column.kind)
+                tables.ci_text(None if value is None else intervals.Estimate(value, value, value, 1, 1), column.kind)
             )
         row += [str(rec["note"]), str(rec["key"])]
         rows.append(row)
@@ -210,7 +211,7 @@ def site_data(
     }
     return {
         "title": title,
-        "method": bootstrap.METHOD,
+        "method": intervals.METHOD,
         "tables": out_tables,
         "charts": charts(tables.estimates(cell_list)),
         "curves": columns_of(curve, tables.CURVE_COLUMNS),
