@@ -11,7 +11,7 @@ from engine.fakes import BroadcastTask
 
 from looped_hrm.contracts import IGNORE_INDEX
 from looped_hrm.registry import get_registry
-from looped_hrm.report.site.puzzles import ALPHABET, Drawer, Glyphs, Puzzle, choose, run_puzzles, spell
+from looped_hrm.report.site.puzzles import ALPHABET, Drawer, Glyphs, Puzzle, choose, puzzle_runs, run_puzzles, spell
 from looped_hrm.resolve import instantiate
 
 
@@ -150,3 +150,31 @@ def test_run_file_is_columnar_and_limits_the_puzzles(tmp_path, sudoku4):
     assert total == 6 and payload["count"] == 4 and payload["puzzles"]["index"] == [0, 1, 2, 3]
     assert all(len(v) == 4 for v in payload["puzzles"].values())
     json.dumps(payload, allow_nan=False)
+
+
+def test_a_damaged_log_is_named_with_its_line_and_left_out(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    good = sample(0, PUZZLE, [SOLUTION], SOLUTION)
+    tiny = get_registry().get("task", "sudoku").presets["tiny"]
+    combo = {
+        "task": {"plugin": "sudoku", "label": "sudoku", "preset": "tiny", "config": tiny},
+        "model": {"label": "m"},
+        "halting": {"label": "h"},
+        "seed": 0,
+    }
+    records = []
+    for key, lines in [("ok", [good, good]), ("bad", [good, "{not json"]), ("short", [{**good, "label": [1]}])]:
+        (runs / f"{key}.samples.jsonl").write_text(
+            "".join((json.dumps(r) if isinstance(r, dict) else r) + "\n" for r in lines)
+        )
+        records.append(
+            {"key": key, "status": "ok", "samples": f"{key}.samples.jsonl", "combination": combo, "metrics": {}}
+        )
+    written = {}
+    index = puzzle_runs(tmp_path, records, limit=None, write=lambda k, p: written.setdefault(k, f"data/{k}.js"))
+    assert [r["key"] for r in index] == ["ok"] and list(written) == ["ok"] and index[0]["total"] == 2
+    err = capsys.readouterr().err
+    assert "picture() failed" not in err  # the record's own task config drew the good one
+    assert f"{runs / 'bad.samples.jsonl'}:2: not JSON" in err
+    assert f"{runs / 'short.samples.jsonl'}:1: input, label and predictions must be token lists of one length" in err

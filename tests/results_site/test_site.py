@@ -164,10 +164,16 @@ def test_the_site_in_a_real_browser(logged_run, browser):
     )
     assert grid.evaluate("e => e.outerHTML") == before
 
+    # the same test puzzle in another run of the task: the baseline's answer to it
+    other = next(r for r in records if r["combination"]["task"]["label"] == "sudoku" and r is not rec)
+    page.select_option("#puzzle-run", other["key"])
+    page.wait_for_function(f"location.hash.includes('run={other['key']}')")
+    assert page.locator("#puzzle-title").inner_text() == f"Test puzzle #{index}"
+
     # the puzzle filters: wrong answers only
     page.select_option("#puzzle-outcome", "wrong")
     page.wait_for_function("location.hash.includes('outcome=wrong')")
-    wrong = sum(not s["correct"] for s in samples)
+    wrong = sum(not s["correct"] for s in read_samples(logged_run / "runs" / other["samples"]))
     assert page.locator("#puzzle-list li").count() == min(wrong, 50)
 
     # a task without a picture is drawn as its text

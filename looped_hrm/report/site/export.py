@@ -68,8 +68,6 @@ TABLES = (
 RUN_COLUMNS = ("exact acc", "token acc", "segments", "exact acc @max", "train s")
 """The per-seed runs table: these columns of the headline table (`tables.HEADLINE`), each seed's value."""
 
-ENVIRONMENT = ("git_commit", "hostname", "platform", "device", "cpu_count", "torch", "torch_threads", "python", "numpy")
-
 
 def frame_table(frame: pd.DataFrame) -> dict[str, Any]:
     """A frame of text cells as ``{"columns", "rows"}`` (every value a string, as in the Markdown)."""
@@ -146,11 +144,8 @@ def runs_table(tidy: pd.DataFrame) -> dict[str, Any]:
     for _, rec in tidy.iterrows():
         row = [str(rec[c]) for c in ("task", "model", "halting", "seed", "status")]
         for column in columns:
-            value = number(rec.get(column.key))
-            # one seed's value, printed as the tables print a number (no interval: nothing varies)
-            row.append(
-                tables.ci_text(None if value is None else intervals.Estimate(value, value, value, 1, 1), column.kind)
-            )
+            # one seed's value, printed as the tables print a number (mean_std of one value: no ±)
+            row.append(tables.mean_std(pd.Series([number(rec.get(column.key))], dtype=float), column.kind))
         row += [str(rec["note"]), str(rec["key"])]
         rows.append(row)
     headers = ["task", "model", "halting", "seed", "status", *(c.header for c in columns), "note", "key"]
@@ -176,7 +171,7 @@ def provenance(tidy: pd.DataFrame, records: list[dict[str, Any]], meta: dict[str
                 "finished_at": rec.get("finished_at"),
                 "wall_time_s": number(rec.get("wall_time_s")),
                 "data": rec.get("data") or rec["combination"].get("data") or {},
-                "environment": {k: env[k] for k in ENVIRONMENT if k in env},
+                "environment": {k: v for k, v in env.items() if isinstance(v, (str, int, float, bool)) or v is None},
                 "config": config_id,
             }
         )

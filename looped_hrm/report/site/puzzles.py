@@ -31,7 +31,7 @@ import numpy as np
 
 from looped_hrm.contracts import IGNORE_INDEX, GridPicture, Task
 from looped_hrm.evaluation.pictures import crop_window, grid_picture
-from looped_hrm.evaluation.samples import read_samples
+from looped_hrm.evaluation.samples import SAMPLE_KEYS
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 FACTS = (
@@ -258,10 +258,33 @@ class Puzzle:
         return out
 
 
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of a sample log; a line that is not one (bad JSON, a missing key, a prediction of
+    another length than the input) is a ValueError naming ``path:line``."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+            missing = [k for k in SAMPLE_KEYS if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ValueError(f"{path}:{n}: not a sample-log row (no {', '.join(missing)})")
+            size = len(row["input"]) if isinstance(row["input"], list) else -1
+            lists = [row["label"], *row["predictions"]] if isinstance(row["predictions"], list) else [None]
+            if size < 0 or any(not isinstance(t, list) or len(t) != size for t in lists):
+                raise ValueError(f"{path}:{n}: input, label and predictions must be token lists of one length")
+            rows.append(row)
+    return rows
+
+
 def run_puzzles(sample_path: Path, task: Task | None, *, limit: int | None, where: str) -> tuple[dict[str, Any], int]:
     """The browser file of one run and how many puzzles its log holds. The file is columnar: one list
     per fact (``index``, ``bucket``, ``correct``, ...) with one entry per puzzle."""
-    samples = read_samples(sample_path)
+    samples = read_log(sample_path)
     glyphs, drawer = Glyphs(), Drawer(task, where)
     puzzles = [Puzzle(samples[i], drawer, glyphs) for i in choose(samples, limit)]
     width = glyphs.width()
@@ -319,7 +342,12 @@ def puzzle_runs(
         task_id = json.dumps(combo["task"], sort_keys=True)
         if task_id not in tasks:
             tasks[task_id] = load_task(combo, str(path))
-        payload, total = run_puzzles(path, tasks[task_id], limit=limit, where=str(path))
+        try:
+            payload, total = run_puzzles(path, tasks[task_id], limit=limit, where=str(path))
+        except (ValueError, TypeError) as exc:  # a damaged log: the site is built without that run's puzzles
+            text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"warning: {text}; its puzzles are left out of the site", file=sys.stderr)
+            continue
         index.append(
             {
                 "key": rec["key"],
