@@ -530,7 +530,10 @@ function pagePuzzles(main) {
     return;
   }
   const key = params.get("run") && runs.some((r) => r.key === params.get("run")) ? params.get("run") : (runs[0] || {}).key;
-  const runSelect = el("select", { id: "puzzle-run", onchange: (e) => { location.hash = puzzleLink(e.target.value); } },
+  // another run of the same task shows the same test puzzle: compare two models puzzle by puzzle
+  const sameTask = (other) => runPuzzles(other).task === runPuzzles(key).task;
+  const keep = (other) => (sameTask(other) ? Object.fromEntries(["p", "seg"].filter((k) => params.get(k) !== null).map((k) => [k, params.get(k)])) : {});
+  const runSelect = el("select", { id: "puzzle-run", onchange: (e) => { location.hash = puzzleLink(e.target.value, keep(e.target.value)); } },
     runs.map((r) => el("option", { value: r.key, selected: r.key === key }, `${r.task} / ${r.model} / ${r.halting} / seed ${r.seed}`)));
   add(main, el("h2", {}, "Puzzles"),
     el("p", { class: "caption" }, "Every logged test puzzle drawn as its task draws it, the model's answer after each segment (changed cells outlined in red), its halting signal, where the policy stopped it, and the task's verdict."),
@@ -598,7 +601,7 @@ function drawPuzzle(box, run, file, puzzle, params) {
     label ? el("figure", { class: "panel" }, drawGrid(puzzle, file, label.cells, { links: label.links, name: "label" }), el("figcaption", {}, "label (the stored answer)")) : null);
   const slider = el("input", { type: "range", id: "segment-slider", min: 0, max: last, value: seg, "aria-label": "segment", oninput: (e) => stepTo(parseInt(e.target.value, 10)) });
   box.replaceChildren(
-    el("h3", {}, `Test puzzle #${puzzle.index}`),
+    el("h3", { id: "puzzle-title" }, `Test puzzle #${puzzle.index}`),
     el("p", { class: "facts" }, `bucket ${puzzle.bucket}, difficulty ${Number(puzzle.difficulty.toPrecision(4))}; ${where}; final answer: `,
       el("span", { class: puzzle.correct ? "verdict-ok" : "verdict-bad" }, puzzle.correct ? "correct" : "wrong"),
       puzzle.verified === null ? "" : [", verifier: ", el("span", { class: puzzle.verified ? "verdict-ok" : "verdict-bad" }, puzzle.verified ? "valid" : "invalid")],
