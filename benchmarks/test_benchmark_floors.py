@@ -2,7 +2,8 @@
 floor. Run with ``pytest benchmarks/ -n auto`` (one combination per test item, in parallel);
 ``LOOPED_HRM_BENCHMARK=benchmarks/smoke.yaml pytest benchmarks/ -n auto`` runs another file.
 
-A combination without a floor fails too, so the YAML and the grid cannot drift apart: after
+Every task of the file must also test on items it never trained on (`check_disjoint_splits`). A
+combination without a floor fails too, so the YAML and the grid cannot drift apart: after
 changing the grid, re-measure with the command at the top of the YAML and write the floors.
 """
 
@@ -15,8 +16,10 @@ import pytest
 
 from looped_hrm.config import load_yaml
 from looped_hrm.registry import get_registry
+from looped_hrm.resolve import instantiate
 from looped_hrm.runner.grid import Combination, Floor, expand, load_benchmark
 from looped_hrm.runner.worker import run_combination
+from looped_hrm.testing import check_disjoint_splits
 
 BENCHMARK = Path(os.environ.get("LOOPED_HRM_BENCHMARK") or Path(__file__).with_name("ci.yaml"))
 _data, _source = load_yaml(BENCHMARK)
@@ -34,6 +37,14 @@ def floor_for(combo: Combination) -> Floor | None:
         ),
         None,
     )
+
+
+TASKS = {c.task["label"]: c.task for c in COMBOS}
+
+
+@pytest.mark.parametrize("label", sorted(TASKS))
+def test_task_tests_on_items_it_never_trained_on(label: str) -> None:
+    check_disjoint_splits(instantiate(get_registry(), "task", TASKS[label]))
 
 
 @pytest.mark.benchmark

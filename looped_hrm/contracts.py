@@ -263,7 +263,11 @@ class Task(Protocol):
     * ``extra_metrics(predictions, split) -> dict[str, float]``
       — the task's own metrics over a whole evaluation pass (``predictions`` ``int64 [N, L]`` in the
       order of ``split``), e.g. ARC's pass@2 by voting over augmented views or proof statistics. The
-      engine stores them as ``<pass>/task/<name>`` and the tables show them.
+      engine stores them as ``<pass>/task/<name>`` and the tables show them;
+    * ``canonical_forms(split) -> Sequence[Hashable]`` — one key per row, equal for rows that are the
+      same item up to the task's symmetries (its augmentations): what `looped_hrm.overlap` uses to
+      count test items that are training items, and to count distinct test items. Without it, rows
+      with the same puzzle id and input tokens are the same item.
     """
 
     name: str

@@ -10,6 +10,9 @@ tests run them over all of them), and a third-party package calls them from its 
         check_task(MyTask(MyConfig(num_train=64, num_test=32)))
 
 They need no pytest and no GPU; everything runs on small CPU batches in a second or two.
+`check_task` includes `check_disjoint_splits` (no test item is a training item up to the task's
+symmetries), which a task can sharpen with an optional ``canonical_forms`` method
+(`looped_hrm.overlap`).
 """
 
 from __future__ import annotations
@@ -34,22 +37,26 @@ from looped_hrm.contracts import (
     TaskInfo,
     where_rows,
 )
+from looped_hrm.overlap import Overlap, canonical_forms, split_overlap
 
-__all__ = ["check_model", "check_policy", "check_task"]
+__all__ = ["check_disjoint_splits", "check_model", "check_policy", "check_task"]
 
 
 def _fail(who: str, rule: str) -> AssertionError:
     return AssertionError(f"{who}: {rule}")
 
 
-def check_task(task: Task, *, examples: int = 16) -> None:
-    """The `Task` contract: deterministic, well-formed splits and a verifier that checks answers.
+def check_task(task: Task, *, examples: int = 16, memorisation: bool = False) -> None:
+    """The `Task` contract: deterministic, well-formed splits, a verifier that checks answers, and a
+    test split disjoint from training.
 
     Per split: int64 ``[N, seq_len]`` inputs and labels in the vocabulary (labels may be
     `IGNORE_INDEX`), puzzle ids below ``num_puzzle_ids``, buckets indexing ``bucket_names``, finite
     difficulties; building twice gives the same tensors. On the first ``examples`` test rows,
     ``verify`` accepts the stored answer (without the label too, for ``label_free_verify`` tasks) and
-    rejects at least one answer with a scored token changed; ``render`` returns text.
+    rejects at least one answer with a scored token changed; ``render`` returns text. Then
+    `check_disjoint_splits`, unless ``memorisation`` says that this configuration is meant to test
+    on training items.
     """
     who = f"task {getattr(task, 'name', type(task).__name__)!r}"
     if not isinstance(task, Task):
@@ -90,6 +97,51 @@ def check_task(task: Task, *, examples: int = 16) -> None:
             raise _fail(who, "render must return a non-empty string")
     if not rejected:
         raise _fail(who, "verify accepted every answer with a scored token changed: it does not check the answer")
+    if not memorisation:
+        check_disjoint_splits(task, examples=examples)
+
+
+def check_disjoint_splits(task: Task, *, examples: int = 16, seed: int = 0) -> Overlap:
+    """No test item is a training item up to the task's symmetries (`looped_hrm.overlap`).
+
+    The task's canonical forms (its optional ``canonical_forms``, else puzzle id and input tokens)
+    give one key per row, and no test row may share a key with a training row. Since the keys are
+    only as good as the symmetries they cover, the first ``examples`` rows of each split are also
+    passed through the task's ``augment`` (when it has one), and every augmented row must keep its
+    key. Returns the measured `Overlap`.
+    """
+    who = f"task {getattr(task, 'name', type(task).__name__)!r}"
+    train, test = task.build("train"), task.build("test")
+    augment = getattr(task, "augment", None)
+    if augment is not None:
+        rng = np.random.default_rng(seed)
+        for name, split in (("train", train), ("test", test)):
+            rows = split.subset(slice(0, examples))
+            moved = [augment(x, y, rng) for x, y in zip(rows.inputs.numpy(), rows.labels.numpy())]
+            augmented = Split(
+                inputs=torch.as_tensor(np.stack([x for x, _ in moved]), dtype=torch.int64),
+                labels=torch.as_tensor(np.stack([y for _, y in moved]), dtype=torch.int64),
+                puzzle_ids=rows.puzzle_ids,
+                difficulty=rows.difficulty,
+                bucket=rows.bucket,
+            )
+            for i, (a, b) in enumerate(zip(canonical_forms(task, rows), canonical_forms(task, augmented))):
+                if a != b:
+                    raise _fail(
+                        who,
+                        f"augment changes the canonical form of {name} row {i}: canonical_forms must give rows "
+                        "that are the same item up to the task's augmentations one key (looped_hrm.overlap)",
+                    )
+    overlap = split_overlap(task, train, test)
+    if overlap.in_train:
+        first = int(np.flatnonzero(overlap.seen)[0])
+        raise _fail(
+            who,
+            f"{overlap.in_train} of {overlap.test_rows} test rows are training items up to the task's symmetries "
+            f"(the first: test row {first}, {task.render(test.inputs[first].numpy())!r}); the test split "
+            "must be disjoint from training unless the configuration measures memorisation",
+        )
+    return overlap
 
 
 def _check_split(who: str, name: str, split: Split, task: Task) -> None:

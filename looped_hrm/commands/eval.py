@@ -67,6 +67,11 @@ def _load_combination(run_dir: Path, key: str | None) -> Combination:
     return Combination(**json.loads(found[0].read_text()))
 
 
+WHOLE_FILE = {"num_test": -1, "test_difficulty": [], "dedup": "none"}
+"""Task config values that make a test split every usable example of its ``test_file`` (the names the
+built-in tasks use; a field a task does not have is left alone)."""
+
+
 def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[str, Any]) -> Combination:
     """``combo`` evaluated on ``test_file`` (every example of it) and with eval overrides."""
     task = dict(combo.task)
@@ -76,8 +81,8 @@ def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[s
         if "test_file" not in fields:
             raise ConfigError(f"task '{spec.name}' reads no test file (its config has no `test_file`)")
         config = {**task["config"], "test_file": str(Path(test_file).resolve())}
-        if "num_test" in fields:
-            config["num_test"] = -1  # every usable example of the file
+        # every usable example of the file: no count, no difficulty filter, no de-duplication
+        config.update({k: v for k, v in WHOLE_FILE.items() if k in fields})
         task["config"] = config
     # data=None: the evaluated split is not the one fingerprinted at training time
     return dataclasses.replace(combo, task=task, eval={**combo.eval, **overrides}, data=None)

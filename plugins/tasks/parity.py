@@ -17,6 +17,11 @@ Difficulty (``difficulty``): ``ones`` (default) = number of 1 bits, the number o
 flips, which grows with the length and is what a recurrent solver has to track; ``length`` = number
 of bits, the natural axis for extrapolation tables. Buckets cut the difficulty at ``bucket_edges``.
 No augmentation: there is no symmetry of a bit string that keeps its parity labels unchanged.
+
+Test strings are distinct and none is a training string (exact strings: `looped_hrm.overlap`), so a
+test item is never answered from memory; training strings are independent draws, kept as they are so
+the training distribution is the one configured. A space too small for that (8 bits: 256 strings,
+most of them drawn by 512 training strings) is refused with the reason.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from looped_hrm.cache import cached_split
 from looped_hrm.contracts import IGNORE_INDEX, SPLITS, Split, TaskInfo, TaskSpec
 
 PAD, ZERO, ONE = 0, 1, 2
-DATA_VERSION = 1
+DATA_VERSION = 2  # bump when the same config gives other strings: cached splits are rebuilt, results rerun
 
 
 @dataclass
@@ -87,16 +92,50 @@ class ParityTask:
             raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
         return cached_split("parity", self.config, split, lambda: self._make(split), version=DATA_VERSION)
 
-    def _make(self, split: str) -> Split:
+    def _strings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lengths [n], bits [n, seq_len]) of a split's strings. Training strings are independent
+        draws (repeats allowed); test strings are distinct and none of them is a training string:
+        a draw that repeats one is replaced by a fresh draw."""
         cfg = self.config
         n = cfg.num_train if split == "train" else cfg.num_test
         top = getattr(cfg, f"{split}_length")
         low = getattr(cfg, f"{split}_min_length") or top
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split)])
-        lengths = rng.integers(low, top + 1, size=n)
+        positions = np.arange(self.info.seq_len)
+
+        def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+            lengths = rng.integers(low, top + 1, size=count)
+            return lengths, (rng.random((count, self.info.seq_len)) < cfg.p_one) & (positions < lengths[:, None])
+
+        if split == "train":
+            return draw(n)
+        taken = {row.tobytes() for row in self.build("train").inputs.numpy()}
+        kept_lengths: list[int] = []
+        kept_bits: list[np.ndarray] = []
+        for _ in range(100):
+            lengths, bits = draw(n - len(kept_lengths))
+            for length, row in zip(lengths, bits):
+                key = np.where(positions < length, row + ZERO, PAD).tobytes()
+                if key not in taken:
+                    taken.add(key)
+                    kept_lengths.append(int(length))
+                    kept_bits.append(row)
+            if len(kept_lengths) == n:
+                return np.asarray(kept_lengths, dtype=np.int64), np.asarray(kept_bits, dtype=bool).reshape(
+                    n, len(positions)
+                )
+        raise ValueError(
+            f"parity: only {len(kept_lengths)} of the num_test = {n} test strings of {low}..{top} bits could be "
+            f"drawn distinct and unseen in training ({cfg.num_train} training strings); use longer test "
+            "strings or fewer test or training strings"
+        )
+
+    def _make(self, split: str) -> Split:
+        cfg = self.config
+        lengths, bits = self._strings(split)
+        n = len(lengths)
         positions = np.arange(self.info.seq_len)
         real = positions[None, :] < lengths[:, None]
-        bits = (rng.random((n, self.info.seq_len)) < cfg.p_one) & real
         inputs = np.where(real, bits + ZERO, PAD)
         answers = running_parity(bits.astype(np.int64)) + ZERO
         if cfg.mode == "running":

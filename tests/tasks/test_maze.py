@@ -157,7 +157,9 @@ def test_test_split_excludes_train_mazes_and_their_symmetries():
     # 3×3 cells: ~14k distinct dfs mazes, so 100 train × 8 symmetries would meet ~3 of 50 test draws.
     task = tiny(generator="dfs", min_path_length=1, num_train=100, num_test=50)
     seen = {mg.dihedral(x.reshape(7, 7), k).tobytes() for x in task.build("train").inputs.numpy() for k in range(8)}
-    assert all(x.reshape(7, 7).tobytes() not in seen for x in task.build("test").inputs.numpy())
+    test = task.build("test").inputs.numpy()
+    assert all(x.reshape(7, 7).tobytes() not in seen for x in test)
+    assert len(set(task.canonical_forms(task.build("test")))) == len(test)  # no maze twice, up to symmetry
     with pytest.raises(RuntimeError, match="too few distinct mazes"):
         tiny(size=5, generator="dfs", min_path_length=1, num_train=200, num_test=50).build("test")
 

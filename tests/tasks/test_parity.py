@@ -128,3 +128,15 @@ def test_presets_and_config_errors():
         plugin_config(spec, "tiny", {"mode": "prefix"})
     with pytest.raises(ValueError, match="unknown split"):
         make().build("val")
+
+
+def test_test_strings_are_distinct_and_never_training_strings():
+    task = make(train_length=12, test_length=12, num_train=512, num_test=128)
+    train, test = task.build("train"), task.build("test")
+    seen = {row.tobytes() for row in train.inputs.numpy()}
+    strings = [row.tobytes() for row in test.inputs.numpy()]
+    assert len(set(strings)) == 128 and not seen & set(strings)
+    assert len({row.tobytes() for row in train.inputs.numpy()}) < 512  # training keeps its repeats
+    # 8 bits: 512 training draws leave too few of the 256 strings for 128 unseen test strings
+    with pytest.raises(ValueError, match="only 35 of the num_test = 128 test strings of 8..8 bits"):
+        make(train_length=8, test_length=8, num_train=512, num_test=128).build("test")

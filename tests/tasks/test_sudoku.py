@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
@@ -154,6 +155,53 @@ def test_transpose_is_drawn_for_square_boxes_only():
         source_rows = positions.reshape(-1, n, n)[:, 0, :] // n
         transposed = (source_rows != source_rows[:, :1]).any(axis=1)
         assert (0.4 < transposed.mean() < 0.6) if expected else not transposed.any()
+
+
+def _line_orders(n: int, group: int) -> list[tuple[int, ...]]:
+    """Every order of n lines that moves whole groups of ``group`` lines and the lines inside each."""
+    out = []
+    for outer in itertools.permutations(range(n // group)):
+        for inner in itertools.product(*[list(itertools.permutations(range(group)))] * (n // group)):
+            out.append(tuple(g * group + i for g, within in zip(outer, inner) for i in within))
+    return out
+
+
+def brute_canonical(puzzle: np.ndarray, n: int) -> bytes:
+    """The smallest reading of ``puzzle`` (digits, 0 blank) over every element of the group: each
+    band/row and stack/column order (and transposition for square boxes), digits renumbered by first
+    appearance — a canonical form by definition, too slow for 9×9."""
+    br, bc = solver.BOX_SHAPES[n]
+    grid = np.asarray(puzzle).reshape(n, n)
+    views = [grid, grid.T] if br == bc else [grid]
+    best = None
+    for view in views:
+        for rows in _line_orders(n, br):
+            moved_rows = view[list(rows)]
+            for cols in _line_orders(n, bc):
+                cells = moved_rows[:, list(cols)].ravel()
+                present = [d for d in dict.fromkeys(cells.tolist()) if d]
+                table = np.zeros(n + 1, dtype=np.int8)
+                table[present] = np.arange(1, len(present) + 1)
+                key = table[cells].tobytes()
+                best = key if best is None or key < best else best
+    return best
+
+
+@pytest.mark.parametrize("n, count", [(4, 160), (6, 40)])
+def test_invariant_partitions_puzzles_as_a_canonical_form_does(n, count):
+    """`canonical_forms` (the invariant) calls two puzzles the same exactly when they are equivalent:
+    on generated puzzles, on disguised copies of them, and on the CI preset's test split."""
+    rng = np.random.default_rng(n)
+    puzzles = [np.array(generator.candidate(n, 0, "canon", i, givens=8 if n == 4 else 18).puzzle) for i in range(count)]
+    positions, digit_maps = symmetry.random_transforms(rng, count // 4, n)
+    puzzles += list(symmetry.apply(np.stack(puzzles[: count // 4]), positions, digit_maps))
+    if n == 4:
+        puzzles += list(make("tiny").build("test").inputs.numpy() - 1)
+    invariant = [symmetry.invariant(p, n) for p in puzzles]
+    canonical = [brute_canonical(p, n) for p in puzzles]
+    pairs = list(zip(invariant, canonical))
+    assert len(set(invariant)) == len(set(canonical)) == len(set(pairs))  # the same partition
+    assert len(set(canonical)) < len(puzzles)  # the disguised copies were found
 
 
 def test_invariant_separates_the_forum_file(shared_data):

@@ -19,6 +19,7 @@ from looped_hrm.plugins.tasks.arc.grid import (
     EOS,
     PAD,
     VOCAB_SIZE,
+    canonical_pair,
     decode,
     encode,
     encode_label,
@@ -167,6 +168,16 @@ class ArcTask(ABC):
         x, y = aug.apply(x), aug.apply(y)
         offset = self._random_offset(rng, x, y) if self.translate else (0, 0)
         return encode(x, self.canvas, offset), encode_label(y, self.canvas, offset)
+
+    def canonical_forms(self, split: Split) -> list[bytes]:
+        """Each row's (input, output) pair up to HRM's augmentations (`grid.canonical_pair`) and
+        translation (the grids are cut from their canvas), for `looped_hrm.overlap`: the augmented
+        views of one test input share a key, and a test pair matches a training row when that row
+        shows the same input with the same answer, in whichever puzzle version."""
+        labels = np.where(split.labels.numpy() == IGNORE_INDEX, PAD, split.labels.numpy())
+        return [
+            canonical_pair(decode(x, self.canvas), decode(y, self.canvas)) for x, y in zip(split.inputs.numpy(), labels)
+        ]
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
         """Exact match with the label on every scored cell: ARC has no rule checker."""

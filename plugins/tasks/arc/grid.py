@@ -177,6 +177,25 @@ class GridAug:
         return f"d{self.dihedral}c{''.join(map(str, self.colours[1:]))}"
 
 
+def canonical_pair(x: np.ndarray, y: np.ndarray) -> bytes:
+    """One key for the pair ``(x, y)`` and for every augmentation of it (`GridAug` applied to both):
+    over the 8 symmetries of the square, the pair with its colours 1..9 renumbered by first
+    appearance (black fixed), read as bytes with the two shapes in front; the smallest of the 8."""
+    best = b""
+    for k in range(8):
+        a, b = dihedral(np.asarray(x), k), dihedral(np.asarray(y), k)
+        cells = np.concatenate([a.ravel(), b.ravel()])
+        colours, first = np.unique(cells, return_index=True)
+        order = colours[np.argsort(first)]
+        table = np.zeros(NUM_COLOURS, dtype=np.uint8)
+        order = order[order != 0]
+        table[order] = np.arange(1, len(order) + 1)
+        key = bytes((*a.shape, *b.shape)) + table[cells].tobytes()
+        if not best or key < best:
+            best = key
+    return best
+
+
 def random_aug(rng: np.random.Generator) -> GridAug:
     """A uniformly random symmetry and colour permutation (black fixed)."""
     return GridAug(int(rng.integers(8)), (0, *(int(c) for c in rng.permutation(np.arange(1, NUM_COLOURS)))))

@@ -26,7 +26,7 @@ from looped_hrm.plugins.tasks.maze import grid as grid_ops
 from looped_hrm.plugins.tasks.maze.hrm_csv import is_hrm_csv, load_maze_csv
 from looped_hrm.plugins.tasks.maze.jsonl import load_maze_jsonl
 
-DATA_VERSION = 1  # bump when generated mazes change, so cached splits are rebuilt
+DATA_VERSION = 2  # bump when generated mazes change, so cached splits are rebuilt
 
 
 @dataclass
@@ -138,7 +138,8 @@ class MazeTask:
             return data.inputs[skip:], data.labels[skip:], data.path_length[skip:]
 
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split)])
-        # The test split holds no maze of the train split, nor any of its 8 symmetric versions.
+        # The test split holds no maze of the train split, nor any of its 8 symmetric versions, and no
+        # maze twice (up to symmetry).
         seen = set()
         if split == "test":
             seen = {row.tobytes() for row in self.build("train").inputs.numpy()}
@@ -150,7 +151,7 @@ class MazeTask:
             draws += 1
             if draws > 20 * count + 100:
                 raise RuntimeError(
-                    f"maze: only {len(inputs)} of {count} test mazes differ from the train split "
+                    f"maze: only {len(inputs)} of {count} test mazes differ from the train split and from each other "
                     f"after {draws - 1} draws; {cfg.size}×{cfg.size} has too few distinct mazes"
                 )
             x, y, d = grid_ops.sample_maze(
@@ -161,8 +162,11 @@ class MazeTask:
                 loop_fraction=cfg.loop_fraction,
                 wall_fraction=cfg.wall_fraction,
             )
-            if seen and any(grid_ops.dihedral(x, k).tobytes() in seen for k in range(8)):
-                continue
+            if split == "test":
+                versions = [grid_ops.dihedral(x, k).tobytes() for k in range(8)]
+                if any(v in seen for v in versions):
+                    continue
+                seen.update(versions)
             inputs.append(x)
             labels.append(y)
             lengths.append(d)
@@ -172,6 +176,15 @@ class MazeTask:
             np.stack(labels) if labels else empty,
             np.asarray(lengths, dtype=np.int64),
         )
+
+    def canonical_forms(self, split: Split) -> list[bytes]:
+        """Each row's maze up to the 8 symmetries of the square (the ``augment`` group), for
+        `looped_hrm.overlap`: the smallest of its 8 versions' bytes."""
+        square = (self.size, self.size)
+        return [
+            min(np.ascontiguousarray(grid_ops.dihedral(row.reshape(square), k)).tobytes() for k in range(8))
+            for row in split.inputs.numpy()
+        ]
 
     # ------------------------------------------------------------------------------- the rules
 
