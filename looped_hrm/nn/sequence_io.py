@@ -3,7 +3,8 @@ the input encoding (tokens, puzzle embedding, positions) and the output heads (t
 
 Input: ``x = sqrt(hidden) · [puzzle prefix ; token embeddings]`` (with learned positions,
 ``sqrt(hidden) · (x + pos) / sqrt(2)``); RoPE, when chosen, is applied inside attention instead.
-Output: ``lm_head`` on the task positions (the prefix is dropped), and the Q head on position 0
+Output: ``lm_head`` on every position, then the prefix dropped (the official order: the same
+``lm_head`` gradient, bit for bit, as the official code's), and the Q head on position 0
 (the first prefix position, or the first token when there is no prefix) giving the halt and continue
 logits, initialised to weight 0 and bias −5 so that learned halting starts from "never halt"
 (with a bias near 0 it collapses to ~2 steps on hard Sudoku).
@@ -145,15 +146,15 @@ class SequenceIO(nn.Module):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Token logits ``[B, L, V]`` (float32) from a state ``[B, prefix + L, hidden]``."""
-        return self.lm_head(z[:, self.prefix_len :]).float()
+        return self.lm_head(z)[:, self.prefix_len :].float()
 
     def q_logits(self, feature: torch.Tensor) -> torch.Tensor:
         """``[..., 2]`` float32 (halt, continue) logits from position-0 features ``[..., hidden]``."""
         return self.q_head(feature).float()
 
     def head_flops(self) -> Flops:
-        """Forward FLOPs of the output heads for one sequence."""
-        return self.lm_head.flops(self.task_seq_len) + self.q_head.flops(1)
+        """Forward FLOPs of the output heads for one sequence (``lm_head`` runs on the prefix too)."""
+        return self.lm_head.flops(self.seq_len) + self.q_head.flops(1)
 
     def puzzle_parameters(self) -> list[nn.Parameter]:
         return [self.puzzle.weight] if self.puzzle is not None else []
