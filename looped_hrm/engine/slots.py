@@ -213,6 +213,12 @@ class Slots:
     def __len__(self) -> int:
         return self.index.shape[0]
 
+    def state(self) -> tuple[Carry, Batch, PolicyState]:
+        """The rows' carry, batch and policy state as `refill` left them (the next segment's inputs)."""
+        if self.carry is None or self.batch is None or self.pstate is None:
+            raise RuntimeError("Slots.state() before the first refill()")
+        return self.carry, self.batch, self.pstate
+
     def refill(self) -> None:
         """Give every halted row the next example (fresh carry, policy state, extras, step count)."""
         rows, total, lo = len(self), self.total_rows, self.row_offset

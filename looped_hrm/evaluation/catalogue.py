@@ -325,6 +325,14 @@ def of_pass(mode: str, metrics: dict[str, float | None]) -> dict[str, float | No
     return {f"{mode}/{name}": value for name, value in metrics.items()}
 
 
+def array_of(name: str) -> str:
+    """The name of the per-example array the record stores for metric ``name`` (KeyError if none)."""
+    array = metric(name).array
+    if array is None:
+        raise KeyError(f"{name!r} has no per-example array in a record")
+    return array
+
+
 def task_key(name: str, mode: str) -> str:
     """The key of the task's own metric ``name`` (its ``extra_metrics`` hook) in pass ``mode``."""
     if mode not in PASSES:

@@ -171,10 +171,11 @@ class _Pass:
                 slots.refill()
                 if slots.finished:
                     break
+                carry, batch, pstate = slots.state()
                 st = runner(
-                    slots.carry,
-                    slots.batch,
-                    slots.pstate,
+                    carry,
+                    batch,
+                    pstate,
                     slots.steps,
                     training=False,
                     max_steps=self.max_segments,
@@ -229,7 +230,7 @@ class _Pass:
         finals = {
             "predictions": st.predictions,
             "correct": st.correct,
-            "token_accuracy": token_accuracy(st.predictions, slots.batch.labels),
+            "token_accuracy": token_accuracy(st.predictions, slots.state()[1].labels),
             "segments": st.steps,
             "inner_steps": ex["inner"],
             "flops": ex["flops"],

@@ -151,7 +151,10 @@ def curve_point(res: ExampleResults) -> dict[str, Any]:
     """A learning-curve point's measurements: the `catalogue.CURVE_METRICS` of a pass and each example's
     correctness (bit-packed, for intervals)."""
     exact = catalogue.EXACT_ACCURACY
-    return {**catalogue.means(res, catalogue.CURVE_METRICS), exact.array: per_example.pack_array(res, exact)}
+    return {
+        **catalogue.means(res, catalogue.CURVE_METRICS),
+        catalogue.array_of(exact.name): per_example.pack_array(res, exact),
+    }
 
 
 def _run_facts(

@@ -34,7 +34,7 @@ from looped_hrm.config import Source, apply_overrides
 from looped_hrm.resolve import Combination, resolve_combination
 
 # The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: shared/reference/gpu_anchor.md.
-OFFICIAL_H100 = {
+OFFICIAL_H100: dict[tuple[str, str | None], dict[str, float]] = {
     ("hrm", "paper"): {"steps_per_s": 11.53, "mfu": 0.406, "peak_gib": 10.6, "tflop_per_step": 28.19},
     ("trm", "paper"): {"steps_per_s": 6.48, "mfu": 0.266, "peak_gib": 29.5, "tflop_per_step": 32.81},
     ("trm", "paper_att"): {"steps_per_s": 9.09, "mfu": 0.417, "peak_gib": 19.7, "tflop_per_step": 36.68},

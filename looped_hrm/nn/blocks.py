@@ -43,7 +43,7 @@ class Block(nn.Module):
         if mixer == "mlp":
             if seq_len is None:
                 raise ValueError("the token-mixing MLP needs the (fixed) sequence length")
-            self.token_mlp = SwiGLU(seq_len, expansion)
+            self.token_mlp: SwiGLU | None = SwiGLU(seq_len, expansion)
         else:
             self.token_mlp = None
         self.mlp = SwiGLU(hidden, expansion)
@@ -53,13 +53,18 @@ class Block(nn.Module):
             xt = x.transpose(1, 2)  # [B, D, S]: mix along the sequence
             x = rms_norm(xt + self.token_mlp(xt), self.eps).transpose(1, 2)
         else:
+            assert self.attn is not None  # one mixer or the other
             x = rms_norm(x + self.attn(x, rope), self.eps)
         return rms_norm(x + self.mlp(x), self.eps)
 
     def flops(self, seq: int) -> Flops:
         """Forward FLOPs for one sequence of ``seq`` positions."""
         hidden = self.mlp.gate_up.weight.shape[1]
-        mix = self.token_mlp.flops(hidden) if self.token_mlp is not None else self.attn.flops(seq)
+        if self.token_mlp is not None:
+            mix = self.token_mlp.flops(hidden)
+        else:
+            assert self.attn is not None  # one mixer or the other
+            mix = self.attn.flops(seq)
         return mix + self.mlp.flops(seq)
 
 

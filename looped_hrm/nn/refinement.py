@@ -82,7 +82,7 @@ class _Trace:
                 else:
                     target[rows] = values.float()
             feature, logit, prediction = self.readout({k: v.detach() for k, v in state.items()})
-            if self.features is None:
+            if self.features is None or self.predictions is None:
                 self.features = feature.new_empty(self.batch, self.max_steps, feature.shape[-1])
                 self.predictions = prediction.new_empty(self.batch, self.max_steps, prediction.shape[-1])
             self.features[:, step - 1] = feature
@@ -90,11 +90,16 @@ class _Trace:
         self.last = step
         return logit
 
-    def finish(self) -> None:
-        """Repeat the last recorded column over the steps the loop skipped (every row had stopped)."""
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features and predictions of every step, the last recorded column repeated over the
+        steps the loop skipped (every row had stopped)."""
+        features, predictions = self.features, self.predictions
+        if features is None or predictions is None:
+            raise RuntimeError("refinement recorded no step")
         if self.last < self.max_steps:
-            self.features[:, self.last :] = self.features[:, self.last - 1 : self.last]
-            self.predictions[:, self.last :] = self.predictions[:, self.last - 1 : self.last]
+            features[:, self.last :] = features[:, self.last - 1 : self.last]
+            predictions[:, self.last :] = predictions[:, self.last - 1 : self.last]
+        return features, predictions
 
 
 def _decide(
@@ -108,8 +113,8 @@ def _decide(
     batch = x.shape[0]
     ran = torch.zeros(batch, dtype=torch.int64, device=x.device)
     stopped = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    history = [state] if keep is not None else None  # the states of the last keep + 1 steps
-    start = dict(state) if keep is not None else None
+    history = [state]  # with keep: the states of the last keep + 1 steps
+    start = dict(state)
     for s in range(1, steps + 1):
         if inner_halt is not None and stopped.any():  # (no host sync on a fixed schedule)
             rows = (~stopped).nonzero().squeeze(1)
@@ -123,13 +128,15 @@ def _decide(
         if inner_halt is None:
             continue
         stop_now = inner_halt(s, logit).bool() & ~stopped
-        if history is not None:
+        if keep is not None:
             history = history[-keep:] + [state]
             start = where_rows(stop_now, history[-1 - min(keep, s)], start)
         stopped |= stop_now
         if stopped.all():
             break
-    if history is not None and not stopped.all():
+    if keep is None:
+        return state, ran, None
+    if not stopped.all():
         # rows that ran every step: their window starts k steps before the end
         start = where_rows(~stopped, history[-1 - min(keep, steps)], start)
     return state, ran, start
@@ -170,13 +177,12 @@ def refine(
     with torch.no_grad():
         state, ran, start = _decide(step, state, x, free_steps, trace, inner_halt, window if replay else None)
     if replay:
+        assert start is not None  # _decide keeps it when asked to (keep=window)
         state = _replay(step, start, x, ran, window)
     elif train:
         for s in range(free_steps + 1, max_steps + 1):
             state, residuals = step(state, x)
             trace.record(s, state, residuals, None)
         ran = torch.full_like(ran, max_steps)
-    trace.finish()
-    return Refinement(
-        state=state, steps=ran, residuals=trace.residuals, features=trace.features, predictions=trace.predictions
-    )
+    features, predictions = trace.finish()
+    return Refinement(state=state, steps=ran, residuals=trace.residuals, features=features, predictions=predictions)

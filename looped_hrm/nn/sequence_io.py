@@ -124,6 +124,7 @@ class SequenceIO(nn.Module):
         )
         self.lm_head = CastedLinear(hidden, task.vocab_size)
         self.q_head = CastedLinear(hidden, 2, bias=True)
+        assert self.q_head.bias is not None  # built with one
         with torch.no_grad():
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(Q_HEAD_BIAS)

@@ -47,6 +47,7 @@ def record_problem(record: Any) -> str | None:
 
 def read_record(path: Path) -> dict[str, Any] | None:
     """The record at ``path``, or None (with a one-line warning naming the file) if it is unusable."""
+    problem: str | None
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

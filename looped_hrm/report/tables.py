@@ -156,14 +156,16 @@ class Cell:
         """Unpacked per-example data of every successful seed (None when a seed lacks it)."""
         if not hasattr(self, "_examples"):
             entries = [r.get("per_example") for r in self.ok]
-            self._examples = [unpack(e) for e in entries] if entries and all(entries) else None
+            self._examples = [unpack(e) for e in entries if e] if entries and all(entries) else None
         return self._examples
 
     def bucket_names(self) -> list[str]:
         ex = self.examples
         if ex:
             return ex[0]["bucket_names"]
-        names = {ref.bucket for r in self.ok for k in (r.get("metrics") or {}) if (ref := _policy_bucket(k))}
+        names = {
+            ref.bucket for r in self.ok for k in (r.get("metrics") or {}) if (ref := _policy_bucket(k)) and ref.bucket
+        }
         return sorted(names, key=_natural)
 
     def label(self) -> str:
@@ -440,8 +442,9 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
     for task, grouped in itertools.groupby(cell_list, key=lambda c: c.task):
         group = list(grouped)
         ests = {id(c): estimate(c, metric) for c in group}
-        ranked = [c for c in group if ests[id(c)] is not None and not c.uses_labels]
-        best = max(ranked, key=lambda c: ests[id(c)].mean, default=None)
+        means = {i: e.mean for i, e in ests.items() if e is not None}
+        ranked = [c for c in group if id(c) in means and not c.uses_labels]
+        best = max(ranked, key=lambda c: means[id(c)], default=None)
         tests = _task_tests(ranked, metric)
         for cell in group:
             est = ests[id(cell)]
@@ -463,7 +466,7 @@ def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> intervals.Com
     """Paired test of ``a - b`` on their common seeds, when both have per-example outcomes on the same
     test examples (None otherwise)."""
     va, vb = _per_example_values(a, metric), _per_example_values(b, metric)
-    if va is None or vb is None or va.shape[1] != vb.shape[1]:
+    if va is None or vb is None or va.shape[1] != vb.shape[1] or not a.examples or not b.examples:
         return None
     if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]):
         return None  # not the same test split
@@ -599,17 +602,17 @@ REACH = 0.9  # "to reach X": X = this share of the task's best final accuracy
 def curves(cell_list: list[Cell]) -> pd.DataFrame:
     """Learning curves: per cell and budget fraction, test exact accuracy mean [95 % CI] over the seeds
     (from each point's per-example correctness), with the mean step and training FLOPs."""
-    rows, exact = [], catalogue.EXACT_ACCURACY
+    rows, exact, correct = [], catalogue.EXACT_ACCURACY, catalogue.array_of("exact_accuracy")
     for cell in cell_list:
-        seeds = [r.get("learning_curve") for r in cell.ok]
-        if not seeds or not all(seeds):
+        seeds = [c for r in cell.ok if (c := r.get("learning_curve"))]
+        if not seeds or len(seeds) < len(cell.ok):
             continue
         fractions = sorted(set.intersection(*({p["fraction"] for p in c} for c in seeds)))
         for fraction in fractions:
             points = [next(p for p in c if p["fraction"] == fraction) for c in seeds]
             n = cell.examples[0]["n"] if cell.examples else None
-            if n is not None and all(exact.array in p for p in points):
-                mat = np.stack([decode(p[exact.array], n) for p in points]).astype(np.float64)
+            if n is not None and all(correct in p for p in points):
+                mat = np.stack([decode(p[correct], n) for p in points]).astype(np.float64)
             else:
                 mat = np.array([[p[exact.name]] for p in points])
             est = intervals.mean_ci(mat)

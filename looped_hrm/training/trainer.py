@@ -65,7 +65,7 @@ class Trainer:
         seed: int,
         workdir: str | os.PathLike | None,
         progress: bool = True,
-        quick_eval: Callable[[], dict[str, float]] | None = None,
+        quick_eval: Callable[[], dict[str, float | None]] | None = None,
         curve_eval: Callable[[], dict[str, Any]] | None = None,
         dist: Dist | None = None,
         runner: SegmentRunner | None = None,
@@ -160,10 +160,11 @@ class Trainer:
             self.acc_rows += total
             self.step += 1
             return True
+        carry, batch, pstate = slots.state()
         st = self.runner(
-            slots.carry,
-            slots.batch,
-            slots.pstate,
+            carry,
+            batch,
+            pstate,
             slots.steps,
             training=True,
             max_steps=cfg.max_segments,
@@ -184,7 +185,7 @@ class Trainer:
         a["loss"] += torch.nan_to_num(value)
         a["halted"] += halt.sum()
         a["exact"] += (st.correct & halt).sum()
-        a["token"] += (token_accuracy(st.predictions, slots.batch.labels) * halt).sum()
+        a["token"] += (token_accuracy(st.predictions, batch.labels) * halt).sum()
         a["segments"] += (st.steps * halt).sum()
         if not self.policy_keys:
             self.policy_keys = sorted(st.decision.metrics)
@@ -208,7 +209,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
         for opt in self.optimizers.values():
             if isinstance(opt, SignSGD):  # the puzzle-embedding rows of this batch
-                opt.step(rows=self.dist.gather_rows(slots.batch.puzzle_ids, slots.sizes))
+                opt.step(rows=self.dist.gather_rows(slots.state()[1].puzzle_ids, slots.sizes))
             else:
                 opt.step()
             opt.zero_grad(set_to_none=True)
@@ -217,7 +218,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- the loop
 
-    def fit(self) -> dict[str, float]:
+    def fit(self) -> dict[str, float | None]:
         """Train until the budget is spent (resuming from ``workdir`` if it holds a checkpoint)."""
         cfg = self.cfg
         self._resume()
@@ -262,7 +263,7 @@ class Trainer:
             self.log = None
         return self.summary()
 
-    def restore(self) -> dict[str, float]:
+    def restore(self) -> dict[str, float | None]:
         """Load the checkpoint in ``workdir`` (if any) without training: for evaluating a partial run."""
         self._resume(truncate=False)  # the run may still be training: leave its log alone
         return self.summary()
@@ -314,13 +315,14 @@ class Trainer:
                 return self.curve_eval()
         return self.curve_eval()
 
-    def _run_quick_eval(self) -> dict[str, float]:
+    def _run_quick_eval(self) -> dict[str, float | None]:
+        assert self.quick_eval is not None
         if self.ema is not None:
             with self.ema.swapped_in():
                 return self.quick_eval()
         return self.quick_eval()
 
-    def _log(self, extra: dict[str, float] | None = None) -> None:
+    def _log(self, extra: dict[str, float | None] | None = None) -> None:
         """The only routine host synchronisation: read the accumulators, check for divergence."""
         if self.acc_steps == 0 and not extra:
             return
@@ -358,7 +360,7 @@ class Trainer:
 
     def _diverged(self) -> None:
         step, value = int(self.bad_step.item()), float(self.bad_value.item())
-        if self.checkpoint_step is not None:
+        if self.checkpoint_step is not None and self.workdir is not None:
             kept = f"last good checkpoint kept: {checkpoint_path(self.workdir)} (step {self.checkpoint_step})"
         else:
             kept = "no checkpoint was written before it"
@@ -454,9 +456,9 @@ class Trainer:
         """``[N]`` how many times each training example ran until it halted (all ranks)."""
         return self._finished_counts()[: self.num_examples].cpu()
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
         finished = float(self.examples_seen().sum())
-        out = {
+        out: dict[str, float | None] = {
             "train/steps": self.step,
             "train/examples": finished,
             "train/epochs": finished / self.num_examples,

@@ -110,6 +110,8 @@ class TwoLevelPolicy(PolicyBase):
 
     def _inner_terms(self, output: SegmentOutput, ctx: HaltContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
+        if output.inner_halt_logits is None:
+            raise ValueError("two_level: the inner level needs the model's inner_halt_logits")
         logits = output.inner_halt_logits.float()  # [B, K]
         if output.inner_preds is None:
             raise ValueError("two_level: a model with inner halting logits must also return inner_preds")

@@ -72,10 +72,10 @@ class VerifierPolicy(PolicyBase):
 
     def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision:
         decision = self.fallback.step(output, state, ctx)
-        use_verifier = ctx.verify is not None and (not ctx.training or self.config.verify_in_training)
-        if not use_verifier:
+        verify = ctx.verify if not ctx.training or self.config.verify_in_training else None
+        if verify is None:
             return decision
-        accepted = ctx.verify(ctx.predictions, ctx.inputs).to(decision.halt.device)
+        accepted = verify(ctx.predictions, ctx.inputs).to(decision.halt.device)
         halt = accepted | decision.halt if self.config.combine == "or" else accepted
         metrics = dict(decision.metrics, verifier_accepts=count(accepted))
         return dataclasses.replace(decision, halt=halt, metrics=metrics)

@@ -297,6 +297,8 @@ class ArithProofTask:
         labels = np.empty((len(targets), length), dtype=np.int64)
         for i, t in enumerate(targets):
             proof = self.choose_proof(t, rng)
+            if proof is None:  # _targets keeps only numbers with a proof
+                raise ValueError(f"arith_proof: target {t} has no proof")
             inputs[i] = self.encode_input(t)
             labels[i] = self.encode_proof(*proof)
         ts = np.asarray(targets, dtype=np.int64)

@@ -230,9 +230,10 @@ def load(path: str | Path, size: int | None = None) -> PuzzleFile:
         )
     solutions = np.zeros_like(puzzles)
     known = np.array([s is not None for s in rows.solutions])
-    if known.any():
-        idx = np.flatnonzero(known)
-        solutions[idx] = _grids([rows.solutions[i] for i in idx], n, [rows.lines[i] for i in idx], path, "solution")
+    given = [(s, line) for s, line in zip(rows.solutions, rows.lines) if s is not None]
+    if given:
+        texts, at = [s for s, _ in given], [line for _, line in given]
+        solutions[np.flatnonzero(known)] = _grids(texts, n, at, path, "solution")
     backtracks = np.array([-1 if b is None else b for b in rows.backtracks], dtype=np.int64)
     missing = np.flatnonzero(~known | (backtracks < 0))
     if len(missing):

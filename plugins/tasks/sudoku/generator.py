@@ -120,7 +120,7 @@ def generate(
         (or 50 per wanted puzzle, if more) fell into it, or 1000 candidates per wanted puzzle (at least
         2000) ran out.
     """
-    wanted: dict[int | None, int] = {None: quotas} if isinstance(quotas, int) else dict(quotas)
+    wanted: dict[int | None, int] = {None: quotas} if isinstance(quotas, int) else {b: q for b, q in quotas.items()}
     total = sum(wanted.values())
     seen = set(exclude)
     kept: list[Candidate] = []
