@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from looped_hrm.config import ConfigError
+from looped_hrm.report.cells import load_records
 from looped_hrm.report.floors import derive, to_yaml
-from looped_hrm.report.tables import load_records
 
 
 def register(sub: argparse._SubParsersAction) -> None:

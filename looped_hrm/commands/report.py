@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from looped_hrm.config import ConfigError
+from looped_hrm.report.cells import load_records
 from looped_hrm.report.plots import write_plots
 from looped_hrm.report.records import read_run_file, select
 from looped_hrm.report.site import DEFAULT_PUZZLES, write_site
-from looped_hrm.report.tables import load_records, write_tables
+from looped_hrm.report.tables import write_tables
 from looped_hrm.runner.sweep import write_sweep
 
 

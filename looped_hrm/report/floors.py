@@ -25,7 +25,7 @@ import statistics
 from typing import Any
 
 from looped_hrm.evaluation.catalogue import key
-from looped_hrm.report.tables import cells
+from looped_hrm.report.cells import cells
 
 K = 4.0
 MIN_STD = 0.02

@@ -1,7 +1,7 @@
 """Plots from the estimates frame (needs matplotlib: ``pip install 'looped-hrm[plot]'``).
 
 Every point is a mean over seeds and test examples with its 95 % interval as an error bar
-(`looped_hrm.report.tables.estimates`); points of different models at the same x are dodged sideways
+(`looped_hrm.report.cells.estimates`); points of different models at the same x are dodged sideways
 so that identical results stay visible.
 
 * ``accuracy_vs_compute.png``: exact accuracy against FLOPs spent per example under the halting

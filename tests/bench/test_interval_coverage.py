@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
+from looped_hrm.report.cells import cells, load_records, values
 from looped_hrm.report.intervals import linear_variance, mean_ci, paired_difference, subset_gap
-from looped_hrm.report.tables import cells, load_records, values
 
 DEFAULT_RUN = Path(__file__).resolve().parents[2] / "results" / "sudoku-small-default"
 SIMULATIONS = 4000

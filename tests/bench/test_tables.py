@@ -11,18 +11,14 @@ import torch
 
 from looped_hrm.evaluation import per_example
 from looped_hrm.evaluation.metrics import ExampleResults
+from looped_hrm.report.cells import cells, estimates, load_records, records_to_frame
+from looped_hrm.report.curves import curve_summary, curves
+from looped_hrm.report.formatting import mean_std
 from looped_hrm.report.tables import (
     buckets,
-    cells,
     comparisons,
-    curve_summary,
-    curves,
     difficulty_gap,
-    estimates,
     leaderboard,
-    load_records,
-    mean_std,
-    records_to_frame,
     summary,
     task_metrics,
     write_tables,
@@ -279,7 +275,7 @@ def test_learning_curves_and_task_metrics_tables(records):
 
 
 def test_bucket_names_without_a_stored_order_sort_by_number():
-    from looped_hrm.report.tables import _natural
+    from looped_hrm.report.cells import natural_order
 
     names = ["14-27", ">=28", "7-13", "<7"]
-    assert sorted(names, key=_natural) == ["<7", "7-13", "14-27", ">=28"]
+    assert sorted(names, key=natural_order) == ["<7", "7-13", "14-27", ">=28"]

@@ -17,7 +17,7 @@ from looped_hrm.evaluation.metrics import ExampleResults, summarize
 from looped_hrm.evaluation.per_example import pack_results
 from looped_hrm.experiment.run import run_experiment
 from looped_hrm.registry import get_registry
-from looped_hrm.report import floors, tables
+from looped_hrm.report import cells, floors, tables
 from looped_hrm.runner import grid, sweep
 from looped_hrm.training.config import TrainConfig
 
@@ -78,23 +78,23 @@ def test_every_table_column_has_a_metric_behind_it(table, record):
         ref = lookup(column)
         assert ref is not None and ref.metric is not None, f"{table}: {column!r} is not in the catalogue"
         if ref.metric is catalogue.COMPUTE_SAVED:
-            assert tables.values(tables.cells([record])[0], column) is not None
+            assert cells.values(cells.cells([record])[0], column) is not None
         else:
             assert column in record["metrics"], f"{table}: no run writes {column!r}"
 
 
 def test_the_summary_table_fills_every_headline_column(record):
-    table = tables.summary(tables.cells([record]))
+    table = tables.summary(cells.cells([record]))
     headers = [c.header for c in tables.HEADLINE]
     assert list(table.columns[4 : 4 + len(headers)]) == headers  # none dropped for being empty
     assert (table.loc[0, headers] != "—").all()
-    buckets = tables.buckets(tables.cells([record]))
+    buckets = tables.buckets(cells.cells([record]))
     assert len(buckets) == 2 and (buckets[[c.header for c in tables.BUCKET_COLUMNS]] != "—").all().all()
 
 
 def test_each_stored_array_is_behind_its_metric_and_its_mean_is_the_summary(record):
     """The tables' per-example values of a metric average to the value the run summarised."""
-    cell = tables.cells([record])[0]
+    cell = cells.cells([record])[0]
     stored = [k for k in record["metrics"] if (ref := lookup(k)) is not None and ref.array is not None]
     assert {lookup(k).name for k in stored} >= {
         m.name for m in catalogue.PASS_METRICS if m.array is not None and m.name != "verified_accuracy"
@@ -102,8 +102,8 @@ def test_each_stored_array_is_behind_its_metric_and_its_mean_is_the_summary(reco
     assert any(lookup(k).at is not None for k in stored) and any(lookup(k).bucket for k in stored)
     for k in stored:
         if lookup(k).mode == "fixed" and lookup(k).bucket is not None:
-            continue  # the tables bootstrap the fixed pass's buckets over seeds (see tables._policy_bucket)
-        matrix = tables.values(cell, k)
+            continue  # the tables bootstrap the fixed pass's buckets over seeds (see cells._policy_bucket)
+        matrix = cells.values(cell, k)
         assert matrix is not None and matrix.shape[1] > 1, k
         assert matrix.mean() == pytest.approx(record["metrics"][k], rel=1e-6), k
 

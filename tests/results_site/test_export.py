@@ -8,7 +8,7 @@ import pytest
 from bench.test_tables import record
 
 from looped_hrm.evaluation.catalogue import key
-from looped_hrm.report import tables
+from looped_hrm.report import cells, tables
 from looped_hrm.report.site.export import site_data
 
 
@@ -26,7 +26,7 @@ def records():
 
 def test_tables_are_the_markdown_frames_cell_for_cell(records):
     data = site_data(records, title="t", meta={"command": "cmd"}, scope="all", puzzles=[])
-    cell_list = tables.cells(records)
+    cell_list = cells.cells(records)
     for name, frame in [
         ("summary", tables.summary(cell_list)),
         ("leaderboard", tables.leaderboard(cell_list)),
@@ -49,7 +49,7 @@ def test_charts_read_the_estimates_and_provenance_stores_each_config_once(record
     by_bucket = data["charts"]["by_bucket"]
     assert set(by_bucket["metric"]) == {key("exact_accuracy", "policy", bucket=b) for b in ("<7", "7-13", "14-27")}
     assert set(by_bucket["measure"]) == {"exact_accuracy"} and sorted(set(by_bucket["bucket_index"])) == [0, 1, 2]
-    expected = tables.estimates(tables.cells(records))
+    expected = cells.estimates(cells.cells(records))
     metric = key("exact_accuracy", "policy", bucket="<7")
     row = expected[(expected.metric == metric) & (expected.model == "hrm")].iloc[0]
     i = next(i for i, (m, mo) in enumerate(zip(by_bucket["metric"], by_bucket["model"])) if m == metric and mo == "hrm")

@@ -15,7 +15,7 @@ import pytest
 from looped_hrm.commands import main
 from looped_hrm.evaluation.samples import read_samples
 from looped_hrm.registry import get_registry
-from looped_hrm.report import tables
+from looped_hrm.report import cells, tables
 from looped_hrm.report.records import write_run_file
 from looped_hrm.report.site.browser import launch, why_no_browser
 from looped_hrm.runner.grid import BenchmarkConfig, expand
@@ -64,7 +64,7 @@ def test_report_html_writes_a_self_contained_site_that_rebuilds_identically(logg
     assert linked and all(not re.match(r"^[a-z]+:|^//", link) for link in linked)  # nothing from a network
     assert all(link.startswith("#") or link in before for link in linked)  # every file it loads is there
     assert {"assets/vendor/uPlot.iife.min.js", "assets/vendor/uPlot.LICENSE", "data/report.js"} <= set(before)
-    records = tables.load_records(logged_run)
+    records = cells.load_records(logged_run)
     for rec in records:
         assert f"data/puzzles/{rec['key']}.js" in before
     assert main(["report", str(logged_run), "--html"]) == 0
@@ -120,8 +120,8 @@ def test_the_site_in_a_real_browser(logged_run, browser):
 
     # the leaderboard renders the cells and runs of the records, with the tables' own numbers
     page.goto(url + "#leaderboard")
-    records = tables.load_records(logged_run)
-    summary = tables.summary(tables.cells(records))
+    records = cells.load_records(logged_run)
+    summary = tables.summary(cells.cells(records))
     expected = [tuple(r) for r in summary[["task", "model", "halting", "seeds", "exact acc"]].astype(str).values]
     assert row_texts(page, "summary", 5) == expected
     assert len(row_texts(page, "runs", 4)) == len(records) == 4

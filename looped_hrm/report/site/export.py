@@ -24,7 +24,9 @@ from looped_hrm.config import config_hash
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.report import intervals, tables
-from looped_hrm.report.tables import Cell
+from looped_hrm.report.cells import ESTIMATE_COLUMNS, Cell, cells, estimates, records_to_frame
+from looped_hrm.report.curves import CURVE_COLUMNS, curve_summary, curves
+from looped_hrm.report.formatting import mean_std
 
 # (name, title, Markdown file it matches, what it shows)
 TABLES = (
@@ -122,7 +124,7 @@ def charts(estimates: pd.DataFrame) -> dict[str, dict[str, list[Any]]]:
             picked["trained_segments"].append(i)
     out = {}
     for chart, rows in picked.items():
-        out[chart] = columns_of(estimates.iloc[rows], tables.ESTIMATE_COLUMNS)
+        out[chart] = columns_of(estimates.iloc[rows], ESTIMATE_COLUMNS)
     out["by_bucket"]["measure"] = extra["by_bucket"]
     out["scaling"]["segments"] = extra["scaling"]
     return out
@@ -145,7 +147,7 @@ def runs_table(tidy: pd.DataFrame) -> dict[str, Any]:
         row = [str(rec[c]) for c in ("task", "model", "halting", "seed", "status")]
         for column in columns:
             # one seed's value, printed as the tables print a number (mean_std of one value: no ±)
-            row.append(tables.mean_std(pd.Series([number(rec.get(column.key))], dtype=float), column.kind))
+            row.append(mean_std(pd.Series([number(rec.get(column.key))], dtype=float), column.kind))
         row += [str(rec["note"]), str(rec["key"])]
         rows.append(row)
     headers = ["task", "model", "halting", "seed", "status", *(c.header for c in columns), "note", "key"]
@@ -182,9 +184,9 @@ def site_data(
     records: list[dict[str, Any]], *, title: str, meta: dict[str, Any], scope: str, puzzles: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Everything the site shows of ``records`` (the selection the Markdown tables hold)."""
-    tidy = tables.records_to_frame(records)
-    cell_list = tables.cells(records)
-    curve = tables.curves(cell_list)
+    tidy = records_to_frame(records)
+    cell_list = cells(records)
+    curve = curves(cell_list)
     frames = {
         "summary": lambda: frame_table(tables.summary(cell_list)),
         "leaderboard": lambda: leaderboard_table(cell_list),
@@ -192,7 +194,7 @@ def site_data(
         "buckets": lambda: frame_table(tables.buckets(cell_list)),
         "gap": lambda: frame_table(tables.difficulty_gap(cell_list)),
         "task_metrics": lambda: frame_table(tables.task_metrics(cell_list)),
-        "curve_summary": lambda: frame_table(tables.curve_summary(curve) if not curve.empty else pd.DataFrame()),
+        "curve_summary": lambda: frame_table(curve_summary(curve) if not curve.empty else pd.DataFrame()),
     }
     out_tables = {}
     for name, heading, source, caption in TABLES:
@@ -208,8 +210,8 @@ def site_data(
         "title": title,
         "method": intervals.METHOD,
         "tables": out_tables,
-        "charts": charts(tables.estimates(cell_list)),
-        "curves": columns_of(curve, tables.CURVE_COLUMNS),
+        "charts": charts(estimates(cell_list)),
+        "curves": columns_of(curve, CURVE_COLUMNS),
         "buckets": {f"{c.task}": c.bucket_names() for c in cell_list if c.ok},
         "provenance": provenance(tidy, records, meta, scope),
         "puzzles": puzzles,

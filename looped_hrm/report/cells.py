@@ -1,0 +1,263 @@
+"""Result records grouped into cells (task × model × halting) and the values behind each metric.
+
+A cell holds all the records of one task × model × halting; its successful seeds' per-example
+arrays (`looped_hrm.evaluation.per_example`) are what the intervals are computed from. `values`
+finds the ``[seeds, examples]`` outcomes behind a metric through the metric catalogue
+(`looped_hrm.evaluation.catalogue`); a record without them contributes its seed-level number.
+`estimates` is every cell × metric with its interval: ``estimates.csv`` and what the plots draw.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from looped_hrm.evaluation import catalogue
+from looped_hrm.evaluation.catalogue import key, lookup
+from looped_hrm.evaluation.per_example import unpack
+from looped_hrm.report import intervals
+from looped_hrm.report.records import read_record
+
+ID_COLUMNS = ["task", "model", "halting", "seed"]
+
+
+CELL = ["task", "model", "halting"]
+
+
+UPPER_BOUND = "upper bound: uses labels"
+
+
+def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every usable record in ``<out_dir>/runs``; an unreadable or malformed file is reported and skipped."""
+    records = (read_record(path) for path in sorted(Path(out_dir, "runs").glob("*.json")))
+    return [r for r in records if r is not None]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> slash-joined keys, the engine's naming (``policy/bucket/hard/exact_accuracy``)."""
+    flat: dict[str, Any] = {}
+    for part, value in data.items():
+        name = f"{prefix}{part}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            flat[name] = value
+    return flat
+
+
+def _labels(rec: dict[str, Any]) -> tuple[str, str, str]:
+    combo = rec["combination"]
+    return combo["task"]["label"], combo["model"]["label"], combo["halting"]["label"]
+
+
+def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The tidy frame: identity columns, status, reason/error, then every metric."""
+    rows = []
+    for rec in records:
+        task, model, halting = _labels(rec)
+        row = {
+            "task": task,
+            "model": model,
+            "halting": halting,
+            "seed": rec["combination"]["seed"],
+            "status": rec["status"],
+            "note": rec.get("reason") or rec.get("error") or "",
+            "key": rec["key"],
+        }
+        row.update(flatten(rec.get("metrics") or {}))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=ID_COLUMNS + ["status", "note", "key"])
+    return frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class Cell:
+    """One task × model × halting: all its records, the successful ones, their per-example data."""
+
+    task: str
+    model: str
+    halting: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return sorted((r for r in self.records if r["status"] == "ok"), key=lambda r: r["combination"]["seed"])
+
+    @property
+    def uses_labels(self) -> bool:
+        return any((r.get("metrics") or {}).get("policy_uses_labels") for r in self.ok)
+
+    @property
+    def examples(self) -> list[dict[str, Any]] | None:
+        """Unpacked per-example data of every successful seed (None when a seed lacks it)."""
+        if not hasattr(self, "_examples"):
+            entries = [r.get("per_example") for r in self.ok]
+            self._examples = [unpack(e) for e in entries if e] if entries and all(entries) else None
+        return self._examples
+
+    def bucket_names(self) -> list[str]:
+        ex = self.examples
+        if ex:
+            return ex[0]["bucket_names"]
+        names = {
+            ref.bucket for r in self.ok for k in (r.get("metrics") or {}) if (ref := _policy_bucket(k)) and ref.bucket
+        }
+        return sorted(names, key=natural_order)
+
+    def label(self) -> str:
+        return f"{self.halting} ({UPPER_BOUND})" if self.uses_labels else self.halting
+
+
+def natural_order(name: str) -> tuple:
+    """Order bucket names by the first number in them, ``<N`` before and ``>=N`` after the names
+    starting at N (``<7``, ``7-13``, ``14-27``, ``>=28``), then as text. Records that carry their
+    task's bucket order (``per_example``) do not need this."""
+    m = re.search(r"\d+", name)
+    if not m:
+        return (1, 0, 0, name)
+    side = -1 if name.lstrip().startswith("<") else 1 if name.lstrip().startswith(">") else 0
+    return (0, int(m.group()), side, name)
+
+
+def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:
+    """Records grouped by task × model × halting, in sorted order."""
+    groups: dict[tuple[str, str, str], Cell] = {}
+    for rec in records:
+        ident = _labels(rec)
+        groups.setdefault(ident, Cell(*ident)).records.append(rec)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _policy_bucket(metric: str) -> catalogue.Ref | None:
+    """``metric`` read back (`catalogue.lookup`) when it is the policy pass's over one bucket.
+
+    Only the policy pass's bucket metrics get intervals over examples and carry their bucket in
+    ``estimates.csv``; the fixed pass's are treated as seed-level numbers (as the tables always have)."""
+    ref = lookup(metric)
+    return ref if ref is not None and ref.mode == "policy" and ref.bucket is not None else None
+
+
+def in_bucket(metric: str, bucket: str) -> str:
+    """The key of ``metric`` (a pass metric) over one difficulty bucket."""
+    ref = lookup(metric)
+    if ref is None or ref.mode is None:
+        raise KeyError(f"{metric!r} is not a pass metric")
+    return key(ref.name, ref.mode, bucket=bucket)
+
+
+def values(cell: Cell, metric: str) -> np.ndarray | None:
+    """``[seeds, examples]`` outcomes behind ``metric`` (per example when stored, else ``[seeds, 1]``)."""
+    ok = cell.ok
+    if not ok:
+        return None
+    matrix = per_example_values(cell, metric)
+    if matrix is not None:
+        return matrix
+    seed_values = [(r.get("metrics") or {}).get(metric) for r in ok]
+    seed_values = [v for v in seed_values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return np.array(seed_values, dtype=np.float64)[:, None] if seed_values else None
+
+
+def per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
+    """``[seeds, examples]`` per-example values behind ``metric`` when every seed stored them."""
+    ex = cell.examples
+    ref = lookup(metric)
+    if not ex or len({e["n"] for e in ex}) != 1 or ref is None:
+        return None
+    if ref.metric is catalogue.COMPUTE_SAVED:
+        return _compute_saved(cell, ex)
+    if ref.bucket is not None and _policy_bucket(metric) is None:
+        return None
+    array, mode = ref.array, ref.mode
+    if array is None or mode is None or any(array not in e.get(mode, {}) for e in ex):
+        return None
+    matrix = np.stack([e[mode][array] for e in ex])
+    if ref.bucket is None:
+        return matrix
+    names = ex[0]["bucket_names"]
+    return matrix[:, ex[0]["bucket"] == names.index(ref.bucket)] if ref.bucket in names else None
+
+
+def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
+    """`catalogue.compute_saved` of every seed, from both passes' per-example FLOPs."""
+    flops = catalogue.metric("flops_per_example").array
+    if any(flops not in e.get("policy", {}) or flops not in e.get("fixed", {}) for e in ex):
+        return None
+    return np.stack(
+        [
+            catalogue.compute_saved(
+                e["policy"][flops],
+                e["fixed"][flops],
+                rec["metrics"][key("eval_max_segments")],
+                rec["metrics"][key("fixed_segments")],
+            )
+            for rec, e in zip(cell.ok, ex)
+        ]
+    )
+
+
+def estimate(cell: Cell, metric: str) -> intervals.Estimate | None:
+    mat = values(cell, metric)
+    return intervals.mean_ci(mat) if mat is not None and mat.size else None
+
+
+def estimates(cell_list: list[Cell]) -> pd.DataFrame:
+    """Long frame: every cell × metric with a per-example or per-seed source, mean and 95 % CI."""
+    rows = []
+    for cell in cell_list:
+        if not cell.ok:
+            continue
+        keys = {
+            k
+            for r in cell.ok
+            for k, v in flatten(r.get("metrics") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        order = {name: i for i, name in enumerate(cell.bucket_names())}
+        passes = [k for k in sorted(keys) if (ref := lookup(k)) is not None and ref.mode is not None]
+        wanted = passes + [key("compute_saved"), key("train/wall_s"), key("train_max_segments")]
+        for metric in wanted:
+            est = estimate(cell, metric)
+            if est is None:
+                continue
+            bucket = ref.bucket if (ref := _policy_bucket(metric)) else None
+            rows.append(
+                {
+                    "task": cell.task,
+                    "model": cell.model,
+                    "halting": cell.halting,
+                    "uses_labels": cell.uses_labels,
+                    "metric": metric,
+                    "mean": est.mean,
+                    "ci_low": est.low,
+                    "ci_high": est.high,
+                    "seeds": est.seeds,
+                    "examples": est.examples,
+                    "bucket": bucket or "",
+                    "bucket_index": order.get(bucket, -1) if bucket is not None else -1,
+                }
+            )
+    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+
+
+ESTIMATE_COLUMNS = [
+    "task",
+    "model",
+    "halting",
+    "uses_labels",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "seeds",
+    "examples",
+    "bucket",
+    "bucket_index",
+]
