@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
-
-SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -22,11 +19,3 @@ def _one_thread_and_seed() -> None:
     # Two xdist workers on two cores thrash if each uses every core.
     torch.set_num_threads(1)
     torch.manual_seed(0)
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The real puzzles in ../shared/data (skips the test when the folder is not beside the repo)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA

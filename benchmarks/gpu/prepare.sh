@@ -8,21 +8,17 @@
 #                config class) and its needs; setuptools and wheel new enough to install this
 #                package in editable mode there (PEP 639 license field)
 # .gpu/official/HRM/  the official code's models/ folder (read and timed, never committed)
-# .gpu/data/sudoku/   the hard Sudoku file the speedrun trains and tests on (../shared does not travel)
 # .gpu/prepared.json  what was prepared from which commits
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 official="${1:-}"
 G=.gpu
 rm -rf "$G/wheels" "$G/official"
-mkdir -p "$G/wheels" "$G/data/sudoku" "$G/official"
+mkdir -p "$G/wheels" "$G/official"
 
 platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]}" \
     -d "$G/wheels" pydantic "setuptools>=77" wheel
-
-data="${LOOPED_HRM_DATA:-../shared/data}"
-cp "$data/sudoku/forum_hardest_1905_11plus_10k.csv" "$G/data/sudoku/"
 
 official_commit=null
 if [ -n "$official" ]; then

@@ -14,6 +14,7 @@ from looped_hrm.plugins.tasks.maze import grid as mg
 from looped_hrm.plugins.tasks.maze import task as maze_module
 from looped_hrm.plugins.tasks.maze.jsonl import MazeFileError, load_maze_jsonl
 from looped_hrm.plugins.tasks.maze.task import MazeConfig, MazeTask
+from looped_hrm.plugins.tasks.reference_data import ROOT as DATA
 from looped_hrm.registry import get_registry
 
 REFERENCE_FILES = {
@@ -209,16 +210,16 @@ def test_presets_and_config_errors():
         tiny().build("valid")
 
 
-# ------------------------------------------------------------------------ reference mazes (shared)
+# ---------------------------------------------------------------- reference mazes (plugins/tasks/data)
 
 
-def test_reference_mazes_agree_with_bfs_and_verifier(shared_data: Path):
+def test_reference_mazes_agree_with_bfs_and_verifier():
     """Every stored maze-dataset solution is a shortest path by our BFS and passes our verifier;
     the path touching a wall, a shortcut through a wall (where one exists) and the path lengthened by
     a side step into a dead end are all rejected."""
     counts = {}
     for name, expected in REFERENCE_FILES.items():
-        data = load_maze_jsonl(shared_data / "maze" / name)
+        data = load_maze_jsonl(DATA / "maze" / name)
         agreed = through_wall = shortcuts = longer = 0
         for x, y, length in zip(data.inputs, data.labels, data.path_length):
             assert mg.shortest_path_length(x) == length
@@ -277,12 +278,12 @@ def _shortcut_through_wall(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def test_reference_file_as_task_data_source(shared_data: Path):
-    path = str(shared_data / "maze" / "maze_dataset_dfs_g5.jsonl")
+def test_reference_file_as_task_data_source():
+    path = "maze/maze_dataset_dfs_g5.jsonl"  # a relative name: found in the shipped reference data
     task = tiny(size=11, train_file=path, test_file=path, num_train=400, num_test=100)
     train, test = task.build("train"), task.build("test")
     assert (len(train), len(test)) == (400, 100)
-    rows = load_maze_jsonl(path)
+    rows = load_maze_jsonl(DATA / path)
     assert np.array_equal(test.inputs[0].numpy().reshape(11, 11), rows.inputs[400])
     assert all(task.verify(y, x) for x, y in zip(test.inputs.numpy(), test.labels.numpy()))
     # A larger canvas pads with PAD; padded cells are not scored.

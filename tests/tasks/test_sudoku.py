@@ -11,8 +11,9 @@ import pytest
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
+from looped_hrm.plugins.tasks.reference_data import ROOT as DATA
 from looped_hrm.plugins.tasks.sudoku import files, generator, solver, symmetry
-from looped_hrm.plugins.tasks.sudoku.task import SudokuTask
+from looped_hrm.plugins.tasks.sudoku.task import FORUM_HARDEST, SudokuTask
 from looped_hrm.registry import get_registry
 
 SUDOKU_CSVS = [
@@ -24,7 +25,7 @@ SUDOKU_CSVS = [
     "sudokuexchange_diabolical_10k.csv",
 ]
 
-# Norvig's "hardest" #2 (top95 #2), its solution and its backtracks from the shared CSV.
+# Norvig's "hardest" #2 (top95 #2), its solution and its backtracks from the reference CSV.
 PUZZLE = "52...6.........7.13...........4..8..6......5...........418.........3..2...87....."
 SOLUTION = "527316489896542731314987562172453896689271354453698217941825673765134928238769145"
 
@@ -74,10 +75,10 @@ def test_random_solutions_are_valid(n):
     assert len({g.tobytes() for g in grids}) == 5
 
 
-def test_backtracks_match_the_shared_csv_column(shared_data):
+def test_backtracks_match_the_reference_csv_column():
     # The same definition as the CSVs' `backtracks` column (all 31,571 rows agree; a sample here).
     for name in ("norvig_top95.csv", "magictour_top1465.csv", "royle_17clue_10k.csv"):
-        data = files.load(shared_data / "sudoku" / name)
+        data = files.load(DATA / "sudoku" / name)
         for i in range(0, len(data.puzzles), max(1, len(data.puzzles) // 30)):
             assert solver.backtracks(data.puzzles[i].tolist()) == data.backtracks[i], (name, data.lines[i])
 
@@ -115,12 +116,12 @@ def test_generator_honours_givens_and_buckets():
 
 
 @pytest.mark.slow
-def test_hard_9x9_bucket_is_as_hard_as_top1465(shared_data):
+def test_hard_9x9_bucket_is_as_hard_as_top1465():
     task = make(None, size=9)
     kept = generator.generate(9, {2: 6}, seed=0, stream="hard", bucket_of=lambda b: int(task.bucket_of(b)))
     measured = np.array([solver.backtracks(list(c.puzzle)) for c in kept])
     assert (task.bucket_of(measured) == 2).all()
-    top1465 = np.median(files.load(shared_data / "sudoku" / "magictour_top1465.csv").backtracks)
+    top1465 = np.median(files.load(DATA / "sudoku" / "magictour_top1465.csv").backtracks)
     assert top1465 == 24
     assert np.median(measured) >= top1465 / 3
 
@@ -204,8 +205,8 @@ def test_invariant_partitions_puzzles_as_a_canonical_form_does(n, count):
     assert len(set(canonical)) < len(puzzles)  # the disguised copies were found
 
 
-def test_invariant_separates_the_forum_file(shared_data):
-    data = files.load(shared_data / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
+def test_invariant_separates_the_forum_file():
+    data = files.load(DATA / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
     keys = {symmetry.invariant(p, 9) for p in data.puzzles[:2000]}
     assert len(keys) >= 1990  # few inequivalent puzzles collide (1998 distinct values measured)
 
@@ -295,7 +296,7 @@ def test_singles_rounds_count_parallel_deduction_steps():
     assert generator.rounds_difficulty(-1) == generator.STUCK
 
 
-def test_rounds_buckets_from_a_file(tmp_path, shared_data):
+def test_rounds_buckets_from_a_file(tmp_path):
     task = make(
         None,
         size=9,
@@ -324,8 +325,7 @@ def test_difficulty_filter_gives_equal_shares():
     assert sorted(task.build("train").bucket.tolist()) == [0] * 10 + [1] * 10  # 4 puzzles x (1 + 4 copies)
 
 
-def test_paper_preset_holds_out_hard_forum_puzzles(shared_data, monkeypatch):
-    monkeypatch.setenv("LOOPED_HRM_DATA", str(shared_data))
+def test_paper_preset_holds_out_hard_forum_puzzles():
     task = make("paper", num_train=100, num_aug=2, num_test=200)
     train, test = task.build("train"), task.build("test")
     assert train.inputs.shape == (300, 81) and test.inputs.shape == (200, 81)
@@ -335,13 +335,13 @@ def test_paper_preset_holds_out_hard_forum_puzzles(shared_data, monkeypatch):
     train_keys = {symmetry.invariant(p, 9) for p in originals}
     test_keys = {symmetry.invariant(p, 9) for p in test.inputs.numpy() - 1}
     assert len(train_keys) == 100 and len(test_keys) == 200 and not train_keys & test_keys
-    forum = files.load(shared_data / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
+    forum = files.load(DATA / "sudoku" / "forum_hardest_1905_11plus_10k.csv")
     rows = {p.tobytes() for p in forum.puzzles.astype(np.int8)}
     assert all(p.astype(np.int8).tobytes() in rows for p in originals)
 
 
-def test_user_file_as_train_and_test_source(tmp_path, shared_data):
-    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()
+def test_user_file_as_train_and_test_source(tmp_path):
+    rows = (DATA / "sudoku" / "norvig_top95.csv").read_text().splitlines()
     (tmp_path / "mine.csv").write_text("\n".join(rows[:41]) + "\n")
     plain = tmp_path / "plain.txt"
     plain.write_text("# twelve puzzles, no solutions\n" + "\n".join(r.split(",")[0] for r in rows[60:72]) + "\n")
@@ -363,8 +363,8 @@ def test_user_file_as_train_and_test_source(tmp_path, shared_data):
 
 
 @pytest.mark.parametrize("dedup", ["none", "exact", "symmetry"])
-def test_one_file_split_into_disjoint_train_and_test(tmp_path, shared_data, dedup):
-    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()
+def test_one_file_split_into_disjoint_train_and_test(tmp_path, dedup):
+    rows = (DATA / "sudoku" / "norvig_top95.csv").read_text().splitlines()
     (tmp_path / "one.csv").write_text("\n".join(rows[:31] + rows[1:6]) + "\n")  # 30 puzzles, 5 repeated
     task = make(
         None,
@@ -389,8 +389,17 @@ def test_one_file_split_into_disjoint_train_and_test(tmp_path, shared_data, dedu
 
 def test_missing_data_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOPED_HRM_DATA", str(tmp_path / "nowhere"))
-    with pytest.raises(files.SudokuFileError, match="not found.*LOOPED_HRM_DATA"):
-        make("paper").build("test")
+    with pytest.raises(files.SudokuFileError, match="'sudoku/mine.csv' not found; tried .*nowhere.*LOOPED_HRM_DATA"):
+        make(None, size=9, test_file="sudoku/mine.csv").build("test")
+
+
+def test_shipped_file_found_beside_a_user_data_folder(tmp_path, monkeypatch):
+    # $LOOPED_HRM_DATA adds the user's folder; the paper preset's shipped forum file is still found
+    monkeypatch.setenv("LOOPED_HRM_DATA", str(tmp_path))
+    assert files.resolve(FORUM_HARDEST) == DATA / FORUM_HARDEST
+    (tmp_path / "sudoku").mkdir()
+    (tmp_path / FORUM_HARDEST).write_text("puzzle,solution\n")
+    assert files.resolve(FORUM_HARDEST) == tmp_path / FORUM_HARDEST  # the user's copy comes first
 
 
 def test_config_errors_name_the_key():
@@ -435,11 +444,11 @@ def test_render_draws_boxes():
 # ------------------------------------------------------------------------------------------ loaders
 
 
-def test_every_shared_csv_row_loads_and_verifies(shared_data):
+def test_every_reference_csv_row_loads_and_verifies():
     task = make(None, size=9)
     rng = np.random.default_rng(0)
     for name in SUDOKU_CSVS:
-        data = files.load(shared_data / "sudoku" / name, size=9)
+        data = files.load(DATA / "sudoku" / name, size=9)
         inputs, labels = data.puzzles.astype(np.int64) + 1, data.solutions.astype(np.int64) + 1
         assert len(data.puzzles) > 0 and task.verify_batch(labels, inputs).all(), name
         broken = labels.copy()
@@ -449,9 +458,9 @@ def test_every_shared_csv_row_loads_and_verifies(shared_data):
         assert not task.verify_batch(broken, inputs).any(), name
 
 
-def test_hrm_csv_and_plain_lines(tmp_path, shared_data):
-    shared = files.load(shared_data / "sudoku" / "norvig_top95.csv")
-    rows = (shared_data / "sudoku" / "norvig_top95.csv").read_text().splitlines()[1:11]
+def test_hrm_csv_and_plain_lines(tmp_path):
+    reference = files.load(DATA / "sudoku" / "norvig_top95.csv")
+    rows = (DATA / "sudoku" / "norvig_top95.csv").read_text().splitlines()[1:11]
     hrm = tmp_path / "hrm.csv"
     hrm.write_text(
         "source,question,answer,rating\n" + "".join(f"forum,{r.split(',')[0]},{r.split(',')[1]},7\n" for r in rows)
@@ -465,8 +474,8 @@ def test_hrm_csv_and_plain_lines(tmp_path, shared_data):
     )
     for path in (hrm, plain):
         data = files.load(path)
-        assert (data.puzzles == shared.puzzles[:10]).all() and (data.solutions == shared.solutions[:10]).all()
-        assert (data.backtracks == shared.backtracks[:10]).all()  # re-measured, not HRM's rating
+        assert (data.puzzles == reference.puzzles[:10]).all() and (data.solutions == reference.solutions[:10]).all()
+        assert (data.backtracks == reference.backtracks[:10]).all()  # re-measured, not HRM's rating
 
 
 GOOD = PUZZLE + "," + SOLUTION + ",17,75"
@@ -484,7 +493,7 @@ GOOD = PUZZLE + "," + SOLUTION + ",17,75"
         (PUZZLE + "," + SOLUTION.translate(str.maketrans("52", "25")) + ",17,75", "where the puzzle gives 5"),
     ],
 )
-def test_malformed_shared_csv_rows_name_file_and_line(tmp_path, row, message):
+def test_malformed_reference_csv_rows_name_file_and_line(tmp_path, row, message):
     path = tmp_path / "bad.csv"
     path.write_text(f"puzzle,solution,clues,backtracks\n{GOOD}\n{row}\n")
     with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:3: .*{message}"):

@@ -1,4 +1,4 @@
-"""Reader for maze-dataset JSON lines (the reference mazes in ``../shared/data/maze/``).
+"""Reader for maze-dataset JSON lines (the reference mazes in ``plugins/tasks/data/maze/``).
 
 One JSON object per line with ``id``, ``grid_n`` (cells per side), ``start`` / ``end`` (``[row,
 col]`` in cells), ``solution`` (cells from start to end), ``path_len`` (cells in the solution) and

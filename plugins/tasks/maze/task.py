@@ -22,6 +22,7 @@ import torch
 
 from looped_hrm.cache import cached_split
 from looped_hrm.contracts import IGNORE_INDEX, SPLITS, GridPicture, Split, TaskInfo
+from looped_hrm.plugins.tasks import reference_data
 from looped_hrm.plugins.tasks.maze import grid as grid_ops
 from looped_hrm.plugins.tasks.maze.hrm_csv import is_hrm_csv, load_maze_csv
 from looped_hrm.plugins.tasks.maze.jsonl import load_maze_jsonl
@@ -92,7 +93,7 @@ class MazeTask:
         key = {
             "config": self.config,
             "files": {
-                name: _file_digest(path)
+                name: _file_digest(_data_file(path))
                 for name, path in (("train", self.config.train_file), ("test", self.config.test_file))
                 if path is not None
             },
@@ -119,13 +120,14 @@ class MazeTask:
         """(inputs, labels) as ``[n, N, N]`` grids and the path lengths, before augmentation."""
         cfg = self.config
         count = cfg.num_train if split == "train" else cfg.num_test
-        path = cfg.train_file if split == "train" else cfg.test_file
-        if path is not None:
+        name = cfg.train_file if split == "train" else cfg.test_file
+        if name is not None:
+            path = _data_file(name)
             skip = 0
             if (
                 split == "test"
                 and cfg.train_file is not None
-                and Path(cfg.train_file).resolve() == Path(path).resolve()
+                and _data_file(cfg.train_file).resolve() == path.resolve()
             ):
                 skip = cfg.num_train  # one file for both splits: the test rows follow the train rows
             load = load_maze_csv if is_hrm_csv(path) else load_maze_jsonl
@@ -257,7 +259,13 @@ def _all_dihedral(grids: np.ndarray) -> np.ndarray:
     return np.stack([grid_ops.dihedral(g, k) for g in grids for k in range(8)]) if len(grids) else grids
 
 
-def _file_digest(path: str) -> str:
+def _data_file(name: str) -> Path:
+    """``name`` as given, else under the shipped reference data (``maze/maze_dataset_dfs_g15.jsonl``);
+    a file found nowhere is left to the reader, whose error names it."""
+    return reference_data.find(name) or Path(name)
+
+
+def _file_digest(path: Path) -> str:
     """Content hash of a data file, so an edited file is not served from a stale cache."""
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

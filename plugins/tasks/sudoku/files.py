@@ -2,8 +2,8 @@
 
 Three formats, told apart by the first non-blank line:
 
-* the shared reference CSV (``../shared/data/sudoku/*.csv``): header ``puzzle,solution,clues,backtracks``
-  (``clues`` and ``backtracks`` optional), ``.`` for a blank;
+* the reference CSV shipped with the tasks (``plugins/tasks/data/sudoku/*.csv``): header
+  ``puzzle,solution,clues,backtracks`` (``clues`` and ``backtracks`` optional), ``.`` for a blank;
 * HRM's Sudoku-Extreme CSV (``sapientinc/sudoku-extreme``): header ``source,question,answer,rating``;
   its ``rating`` counts tdoku backtracks, a different scale, so difficulty is re-measured here;
 * plain lines: one puzzle per line (``.`` or ``0`` for a blank), optionally followed by its solution
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from looped_hrm.plugins.tasks import reference_data
 from looped_hrm.plugins.tasks.sudoku import solver
 from looped_hrm.plugins.tasks.sudoku.generator import default_workers
-
-DATA_ENV = "LOOPED_HRM_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[3]  # plugins/tasks/sudoku/this.py -> the repository
 
 
 class SudokuFileError(ValueError):
@@ -50,36 +47,22 @@ class PuzzleFile:
         return solver.size_of(self.puzzles[0]) if len(self.puzzles) else 0
 
 
-def data_root(data_dir: str | None = None) -> Path:
-    """Where relative puzzle-file names resolve: ``data_dir``, else ``$LOOPED_HRM_DATA``, else the
-    ``shared/data`` folder beside the repository (``../shared/data`` from its root)."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return REPO_ROOT.parent / "shared" / "data"
-
-
 def resolve(name: str, data_dir: str | None = None) -> Path:
-    """An existing file: ``name`` as given (absolute or relative to the working directory), else
-    ``name`` under `data_root`. A missing file is an error listing both places tried."""
-    direct = Path(name).expanduser()
-    if direct.is_file():
-        return direct
-    root = data_root(data_dir)
-    under = root / name
-    if not direct.is_absolute() and under.is_file():
-        return under
-    tried = [str(direct.resolve())] + ([] if direct.is_absolute() else [str(under)])
+    """An existing file: ``name`` as given, else under the user's data folder (``data_dir`` or
+    ``$LOOPED_HRM_DATA``), else under the shipped reference data (`reference_data`). A missing file
+    is an error listing every place tried."""
+    found = reference_data.find(name, data_dir)
+    if found is not None:
+        return found
+    tried = ", ".join(str(path.resolve()) for path in reference_data.candidates(name, data_dir))
+    user = reference_data.user_root(data_dir)
     hint = (
-        ""
-        if root.is_dir()
-        else (
-            f" (data folder {root} does not exist: set task.data_dir or ${DATA_ENV} to the folder holding sudoku/*.csv)"
-        )
+        f" (data folder {user} does not exist: set task.data_dir or ${reference_data.DATA_ENV} to the folder "
+        "holding sudoku/*.csv)"
+        if user is not None and not user.is_dir()
+        else ""
     )
-    raise SudokuFileError(f"puzzle file {name!r} not found; tried {', '.join(tried)}{hint}")
+    raise SudokuFileError(f"puzzle file {name!r} not found; tried {tried}{hint}")
 
 
 # ------------------------------------------------------------------------------------------ parsing

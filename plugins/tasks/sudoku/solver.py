@@ -9,7 +9,7 @@ fewest candidates (MRV), trying digits in increasing order.
 Why this exact search: it is the difficulty measure of the whole Sudoku task. ``backtracks`` is the
 number of dead ends of the *complete* search (it does not stop at the first solution), which makes
 it independent of the order in which digits are tried and equal to the ``backtracks`` column of the
-shared reference CSVs (``../shared/data/README.md``). 0 means singles alone solve the puzzle.
+reference CSVs shipped with the tasks (``plugins/tasks/data/README.md``). 0 means singles alone solve the puzzle.
 
 Pure Python on purpose (no compiled dependency); the generator runs it in a process pool when
 many 9×9 puzzles are needed.

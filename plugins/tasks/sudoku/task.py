@@ -47,7 +47,7 @@ class SudokuConfig:
     seed: int = 0
     train_file: str | None = None  # puzzles for the train split (None: generate); see files.py
     test_file: str | None = None  # the same file as train_file: held-out puzzles of that file
-    data_dir: str | None = None  # where relative file names resolve; None: $LOOPED_HRM_DATA or ../shared/data
+    data_dir: str | None = None  # your folder for relative file names (None: $LOOPED_HRM_DATA), before the shipped one
     givens: int | None = None  # generator: remove givens down to this many (None: to a minimal puzzle)
     difficulty: list[str] = field(default_factory=list)  # buckets to keep (empty: all); generated: equal shares
     test_difficulty: list[str] | None = None  # buckets for the test split (None: same as difficulty)
