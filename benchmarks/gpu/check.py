@@ -46,7 +46,7 @@ REHEARSAL_KEYS = {
     "trm paper_att": "trm tiny",
 }
 
-# the official code on one H100 (shared/reference/gpu_anchor.md), for TRM, whose official code is not timed here
+# the official code on one H100 (docs/reference.md §6), for TRM, whose official code is not timed here
 ANCHOR_H100 = {"trm paper": 6.48, "trm paper_att": 9.09, "hrm paper": 11.53}
 
 
@@ -61,9 +61,6 @@ class Check:
         self.budget_s = budget_s
         self.stages: list[dict[str, Any]] = []
         self.env = dict(os.environ)
-        data = PREPARED / "data"
-        if data.is_dir():
-            self.env.setdefault("LOOPED_HRM_DATA", str(data))
         self.env["PYTHONUNBUFFERED"] = "1"
         self.out = out  # resolved after the env stage when not given (the device name is needed)
 
@@ -352,7 +349,7 @@ class Check:
                 )
                 continue
             else:
-                ref, where = ANCHOR_H100[key], "official on an H100 (gpu_anchor.md): another chip"
+                ref, where = ANCHOR_H100[key], "official on an H100 (docs/reference.md): another chip"
             rows.append(
                 [
                     label,
@@ -389,7 +386,7 @@ class Check:
             f"Command: `{summary['command']}` — {used:.0f} s of a {self.budget_s:.0f} s budget; torch "
             f"{summary['env'].get('torch', '?')}. Ceilings measured here: "
             f"{summary['env'].get('matmul_bf16_tflops', '—')} TFLOP/s bf16 matmul, "
-            f"{summary['env'].get('copy_gb_per_s', '—')} GB/s copy. MFU is against 800 TFLOP/s, as in gpu_anchor.md.\n\n"
+            f"{summary['env'].get('copy_gb_per_s', '—')} GB/s copy. MFU is against 800 TFLOP/s, as in docs/reference.md.\n\n"
             "## Training throughput, batch 768, bf16, compiled\n\n"
             + tabulate(
                 self._ratios(),

@@ -8,7 +8,7 @@ model (``models/hrm/hrm_act_v1.py``), its loss head with the ACT wrapper (``mode
 the sparse puzzle-embedding optimizer, builds them as ``pretrain.py`` does (published Sudoku
 config, ``torch.compile(model, dynamic=False)``, batch 768) and runs ``pretrain.train_batch``'s
 step: forward (with its extra no-grad forward for the Q-continue target), ``loss / batch``
-backward, both optimizers. The two substitutions of ``shared/reference/gpu_anchor.md``:
+backward, both optimizers. The two substitutions of the H100 measurement (docs/reference.md §6):
 
 * ``flash_attn`` -> ``torch.nn.functional.scaled_dot_product_attention`` (a stand-in module named
   ``flash_attn_interface`` with the same call and tensor layout);

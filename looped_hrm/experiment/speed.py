@@ -12,7 +12,7 @@ dense bf16 matmul rate measured there), peak memory, time to the first step, and
 the compile time and the recompilations after warm-up (0: the training graph and the inference
 graph of `looped_hrm.engine.compiled` serve every timed step and an evaluation pass at another batch size). Rows are merged into
 ``<out>/speed.json`` and ``<out>/speed.md`` (default ``results/gpu/<device>/`` on CUDA,
-``results/cpu/`` otherwise) next to the official figures from ``shared/reference/gpu_anchor.md``.
+``results/cpu/`` otherwise) next to the official figures of docs/reference.md §6.
 
 Throughput does not depend on the puzzles (fixed batch, fixed cycles, one segment per step), so the
 task's test split serves as training data: no need to build a million augmented puzzles to time.
@@ -33,7 +33,7 @@ from looped_hrm.atomic import atomic_write_json, atomic_write_text
 from looped_hrm.config import Source, apply_overrides
 from looped_hrm.resolve import Combination, resolve_combination
 
-# The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: shared/reference/gpu_anchor.md.
+# The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: docs/reference.md §6.
 OFFICIAL_H100: dict[tuple[str, str | None], dict[str, float]] = {
     ("hrm", "paper"): {"steps_per_s": 11.53, "mfu": 0.406, "peak_gib": 10.6, "tflop_per_step": 28.19},
     ("trm", "paper"): {"steps_per_s": 6.48, "mfu": 0.266, "peak_gib": 29.5, "tflop_per_step": 32.81},

@@ -1,9 +1,9 @@
 """FLOP accounting for the compute profile (``python -m looped_hrm info``).
 
-Counts follow ``shared/reference/gpu_anchor.md`` §4, which reproduces PyTorch's ``FlopCounterMode``
-on the official code to 0.01 %: a multiply-add is 2 FLOPs; the backward pass costs 2× the forward
-for matmuls and 2.5× for the attention kernel (scores and weighted values). Elementwise work
-(norms, activations, RoPE) is not counted.
+Counts follow docs/reference.md §6 (FLOPs per training step), rules that reproduce PyTorch's
+``FlopCounterMode`` on the official code to 0.01 %: a multiply-add is 2 FLOPs; the backward pass
+costs 2× the forward for matmuls and 2.5× for the attention kernel (scores and weighted values).
+Elementwise work (norms, activations, RoPE) is not counted.
 """
 
 from __future__ import annotations

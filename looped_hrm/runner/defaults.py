@@ -26,7 +26,7 @@ TRAIN: dict[str, dict[str, Any]] = {
         "log_every": 50,
         "curve_fractions": [0.25, 0.5, 0.75],
     },
-    # the official HRM/TRM Sudoku-Extreme recipe (hrm_trm_reference.md §3): 20k epochs of 1k puzzles at batch 768
+    # the official HRM/TRM Sudoku-Extreme recipe (docs/reference.md §3): 20k epochs of 1k puzzles at batch 768
     "paper": {
         "steps": 26041,
         "batch_size": 768,

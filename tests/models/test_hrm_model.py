@@ -41,7 +41,7 @@ def test_paper_preset_has_the_official_size_depth_and_flops(build_model, sudoku_
     profile = model.compute_profile()
     assert profile.trainable_params == 27_275_266
     assert (profile.effective_depth, profile.gradient_depth) == (24, 8)
-    # gpu_anchor.md §4: 13.7 GFLOP forward per sequence-segment; 17.63 TFLOP per 768-row step without the Q target
+    # docs/reference.md §6: 13.7 GFLOP forward per sequence-segment; 17.63 TFLOP per 768-row step without the Q target
     assert profile.forward_flops == pytest.approx(13.74e9, rel=1e-3)
     assert profile.train_flops * 768 == pytest.approx(17.63e12, rel=1e-3)
     assert model.io.prefix_len == 1 and model.io.seq_len == 82

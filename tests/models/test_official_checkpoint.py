@@ -5,7 +5,7 @@ The state dicts here carry the key names that the official ``pretrain.py`` write
 derived from our table — filled with random tensors; loading must put every tensor where our model
 uses it. (Outputs on the same weights were also compared against the official modules themselves:
 bit-identical logits and Q logits over 3 segments for HRM, TRM-Att and TRM-MLP in float32 on the
-CPU — see /work/notes/scale.md; that check needs the official code and is not part of CI.)
+CPU — docs/reference.md §7; that check needs the official code and is not part of CI.)
 """
 
 from __future__ import annotations

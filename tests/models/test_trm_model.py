@@ -47,7 +47,7 @@ def test_paper_presets_have_the_official_parameter_counts(build_model, sudoku_ta
         att = build_model("trm", "paper_att", task=sudoku_task).compute_profile()
     assert mlp.trainable_params == 5_028_866 and att.trainable_params == 6_828_034
     assert (mlp.effective_depth, mlp.gradient_depth, mlp.inner_steps) == (42, 14, 3)
-    # gpu_anchor.md §4: forward per sequence-segment 25.6 / 28.6 GFLOP, a 768-row step 32.81 / 36.68 TFLOP
+    # docs/reference.md §6: forward per sequence-segment 25.6 / 28.6 GFLOP, a 768-row step 32.81 / 36.68 TFLOP
     assert mlp.forward_flops == pytest.approx(25.6e9, rel=2e-3) and att.forward_flops == pytest.approx(28.6e9, rel=2e-3)
     assert mlp.train_flops * 768 == pytest.approx(32.81e12, rel=1e-3)
     assert att.train_flops * 768 == pytest.approx(36.68e12, rel=1e-3)

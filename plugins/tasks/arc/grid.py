@@ -1,7 +1,7 @@
 """ARC grids as HRM token canvases, and the augmentations that act on them.
 
 Shared by the procedural ARC-lite task and the real ARC-AGI loader so that both speak exactly the
-encoding of the official HRM builder (reference §4.3), and a model or a vote never has to know which
+encoding of the official HRM builder (docs/reference.md §4), and a model or a vote never has to know which
 of the two produced a row:
 
 * a grid (``h×w`` colours 0..9, ``h, w <= C``) is drawn on a ``C×C`` canvas (C = 30 in the paper)
