@@ -213,6 +213,19 @@ def _validate_spec(spec: Any, kind: str) -> PluginSpec:
     return spec
 
 
+def _registers_nothing(obj: Any) -> str:
+    """Why a plugin object contributes nothing, naming the hook functions that lack ``@hookimpl``."""
+    unmarked = sorted(
+        name for name in dir(obj) if name.startswith(f"{hookspecs.PROJECT}_") and callable(getattr(obj, name))
+    )
+    if unmarked:
+        verb = "is" if len(unmarked) == 1 else "are"
+        return (
+            f"implements no hook: {', '.join(unmarked)} {verb} not marked @hookimpl (from looped_hrm import hookimpl)"
+        )
+    return "implements no hook (no function marked @hookimpl; the hooks are in looped_hrm/hookspecs.py)"
+
+
 def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
@@ -250,10 +263,13 @@ def build_registry(
     registry = Registry()
     origins: dict[str, Origin] = {}
 
-    def fail(plugin: str, package: str, exc: BaseException) -> None:
+    def fail(plugin: str, package: str, exc: BaseException | str) -> None:
+        error = exc if isinstance(exc, str) else _short_error(exc)
         if strict:
-            raise PluginLoadError(f"plugin '{plugin}' from package '{package}': {_short_error(exc)}") from exc
-        registry.failures.append(Failure(plugin, package, _short_error(exc)))
+            raise PluginLoadError(f"plugin '{plugin}' from package '{package}': {error}") from (
+                exc if isinstance(exc, BaseException) else None
+            )
+        registry.failures.append(Failure(plugin, package, error))
 
     def register(obj: Any, name: str, origin: Origin) -> None:
         if pm.is_registered(obj):  # the same module reached twice (entry point and LOOPED_HRM_PLUGINS)
@@ -268,6 +284,10 @@ def build_registry(
         except Exception as exc:  # noqa: BLE001
             pm.unregister(obj)
             fail(name, origin.package, exc)
+            return
+        if not pm.get_hookcallers(obj):  # announced, yet it adds nothing: say so instead of dropping it
+            pm.unregister(obj)
+            fail(name, origin.package, _registers_nothing(obj))
             return
         origins[name] = origin
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ def resolve_plugin(
 
     ``preset`` is the entry's own preset (must exist). ``default_preset`` is the grid-wide one: a
     model must have it (it sizes the network; a silent fallback would build the default — often
-    paper-size — model), tasks and halting policies use it when they define it. Errors name
-    ``path`` (the entry), ``config_path`` and ``preset_path`` (default: under ``path``).
+    paper-size — model); a task without it runs on its defaults, with a warning that says so; a
+    halting policy uses it only if it has one of that name (its presets are variants, not sizes).
+    Errors name ``path`` (the entry), ``config_path`` and ``preset_path`` (default: under ``path``).
     """
     source = _source(source)
     spec = registry.get(kind, name)
@@ -94,6 +96,15 @@ def resolve_plugin(
                 f"{source.at(('preset',))}: model '{spec.name}' has no preset '{default_preset}'"
                 f"{_did_you_mean(default_preset, list(spec.presets))} "
                 f"(presets: {', '.join(spec.presets) or 'none'})"
+            )
+        elif kind == "task" and any(
+            default_preset in registry.get("model", m).presets for m in registry.names("model")
+        ):
+            # (a preset no model has is a typo: the model's error above says so, without this warning first)
+            _warn_once(
+                f"{source.at(('preset',))}: task '{spec.name}' has no preset '{default_preset}' "
+                f"(presets: {', '.join(spec.presets) or 'none'}): it runs with its defaults; give the task a "
+                "preset of its own (`preset:` in its grid entry, --task-preset)"
             )
     resolved = to_dict(plugin_config(spec, preset, config, source, config_path or path + ("config",)))
     origin = registry.entry(kind, spec.name).origin
@@ -120,6 +131,12 @@ def resolve_plugin(
             preset_path=path + ("config", f"{field}_preset"),
         )
     return out
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """One warning line on stderr per message and process (a grid resolves an entry for every seed)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _code_version(origin: Origin) -> str:

@@ -46,6 +46,15 @@ def _fail(who: str, rule: str) -> AssertionError:
     return AssertionError(f"{who}: {rule}")
 
 
+def _missing(obj: object, protocol: type) -> str:
+    """``" (missing: a, b)"``: the members of ``protocol`` (attributes it declares, methods it defines)
+    that ``obj`` lacks, so a failed check names them instead of only the protocol."""
+    members = [*getattr(protocol, "__annotations__", {})]
+    members += [name for name, value in vars(protocol).items() if not name.startswith("_") and callable(value)]
+    lacking = [name for name in dict.fromkeys(members) if not hasattr(obj, name)]
+    return f" (missing: {', '.join(lacking)})" if lacking else ""
+
+
 def check_task(task: Task, *, examples: int = 16, memorisation: bool = False) -> None:
     """The `Task` contract: deterministic, well-formed splits, a verifier that checks answers, and a
     test split disjoint from training.
@@ -60,12 +69,7 @@ def check_task(task: Task, *, examples: int = 16, memorisation: bool = False) ->
     """
     who = f"task {getattr(task, 'name', type(task).__name__)!r}"
     if not isinstance(task, Task):
-        missing = [
-            m
-            for m in ("name", "info", "bucket_names", "label_free_verify", "build", "verify", "render")
-            if not hasattr(task, m)
-        ]
-        raise _fail(who, f"does not implement looped_hrm.contracts.Task (missing: {', '.join(missing)})")
+        raise _fail(who, f"does not implement looped_hrm.contracts.Task{_missing(task, Task)}")
     info = task.info
     if not isinstance(info, TaskInfo) or info.vocab_size < 2 or info.seq_len < 1 or info.num_puzzle_ids < 1:
         raise _fail(who, f"info must be a TaskInfo with vocab_size >= 2, seq_len >= 1, num_puzzle_ids >= 1: {info}")
@@ -190,7 +194,11 @@ def check_model(model: ReasoningModel, info: TaskInfo, *, batch_size: int = 4, s
     """
     who = f"model {type(model).__name__}"
     if not isinstance(model, ReasoningModel) or not isinstance(model, torch.nn.Module):
-        raise _fail(who, "must be a torch.nn.Module implementing looped_hrm.contracts.ReasoningModel")
+        raise _fail(
+            who,
+            "must be a torch.nn.Module implementing looped_hrm.contracts.ReasoningModel"
+            + _missing(model, ReasoningModel),
+        )
     levels = frozenset(model.halting_levels)
     if not levels <= {"segment", "inner"}:
         raise _fail(who, f"halting_levels must be a subset of {{'segment', 'inner'}}, got {sorted(levels)}")
@@ -287,7 +295,7 @@ def check_policy(policy: HaltingPolicy, *, batch_size: int = 4, max_steps: int =
     """
     who = f"halting policy {getattr(policy, 'name', type(policy).__name__)!r}"
     if not isinstance(policy, HaltingPolicy):
-        raise _fail(who, "does not implement looped_hrm.contracts.HaltingPolicy")
+        raise _fail(who, f"does not implement looped_hrm.contracts.HaltingPolicy{_missing(policy, HaltingPolicy)}")
     n, length, vocab = batch_size, 6, 5
     g = torch.Generator().manual_seed(seed)
     state = policy.init_state(n, torch.device("cpu"))

@@ -113,3 +113,36 @@ def test_check_task_catches_canonical_forms_that_miss_the_augmentations():
     task.canonical_forms = lambda split: [row.tobytes() for row in split.inputs.numpy()]  # no symmetry
     with pytest.raises(AssertionError, match="augment changes the canonical form"):
         check_task(task)
+
+
+class _HalfPolicy:
+    """A policy written from the README alone, before it knew every member of the protocol."""
+
+    name = "half"
+    levels: frozenset[str] = frozenset()
+    needs_q_head = False
+
+    def step(self, output, state, ctx):
+        return HaltDecision(halt=torch.ones(len(ctx.steps), dtype=torch.bool), state=state)
+
+
+class _HalfTask:
+    name = "half"
+    bucket_names = ("all",)
+
+    def build(self, split):
+        raise NotImplementedError
+
+
+def test_every_check_names_the_missing_members():
+    with pytest.raises(AssertionError, match=r"'half'.*HaltingPolicy \(missing: optional_levels, needs_lookahead, "):
+        check_policy(_HalfPolicy())
+    with pytest.raises(AssertionError, match=r"uses_labels, init_state, inner_halt\)$"):
+        check_policy(_HalfPolicy())
+    with pytest.raises(AssertionError, match=r"Task \(missing: info, label_free_verify, verify, render\)$"):
+        check_task(_HalfTask())
+    with pytest.raises(
+        AssertionError,
+        match=r"ReasoningModel \(missing: halting_levels, initial_carry, segment, compute_profile, puzzle_embedding_par",
+    ):
+        check_model(torch.nn.Linear(2, 2), INFO)

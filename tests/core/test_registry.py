@@ -136,6 +136,24 @@ def test_misspelt_hook_and_bad_spec_fail_only_their_plugin(make_dist):
     assert "x" not in registry.names("task")
 
 
+def test_a_module_that_registers_nothing_is_reported(make_dist):
+    forgot = """
+        from looped_hrm.contracts import TaskSpec
+        def looped_hrm_tasks():  # @hookimpl forgotten
+            return []
+    """
+    make_dist("demo-forgot", "0.1", {"forgot": "demo_forgot"}, {"demo_forgot": forgot})
+    make_dist("demo-empty", "0.1", {"empty": "demo_empty"}, {"demo_empty": "X = 1\n"})
+    registry = build_registry(extra_modules=[])
+    errors = {f.package: f.error for f in registry.failures}
+    assert errors["demo-forgot"] == (
+        "implements no hook: looped_hrm_tasks is not marked @hookimpl (from looped_hrm import hookimpl)"
+    )
+    assert errors["demo-empty"].startswith("implements no hook (no function marked @hookimpl")
+    with pytest.raises(PluginLoadError, match="implements no hook"):
+        build_registry(extra_modules=[], strict=True)
+
+
 def test_duplicate_names_name_both_packages(make_dist):
     make_dist("demo-one", "1.0", {"one": "demo_one"}, {"demo_one": TASK_MODULE.format(name="same", aliases=())})
     make_dist("demo-two", "1.0", {"two": "demo_two"}, {"demo_two": TASK_MODULE.format(name="same", aliases=())})

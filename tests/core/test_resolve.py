@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from looped_hrm.config import ConfigError
-from looped_hrm.resolve import resolve_combination
+from looped_hrm.contracts import ModelSpec, TaskSpec
+from looped_hrm.registry import Origin, Registry
+from looped_hrm.resolve import resolve_combination, resolve_plugin
 
 
 def test_a_combination_is_complete_and_buildable():
@@ -63,3 +67,27 @@ def test_without_a_policy_each_model_runs_its_own():
     ]
     bench.halting = ["fixed"]  # a named policy applies to every model
     assert [c.labels[2] for c in expand(bench, get_registry())] == ["fixed", "fixed"]
+
+
+def test_a_task_without_the_grids_preset_says_it_runs_on_its_defaults(capsys):
+    @dataclass
+    class Cfg:
+        size: int = 9
+
+    registry = Registry()
+    registry.add(
+        TaskSpec(name="toy", factory=Cfg, config=Cfg, description="", presets={"tiny": {"size": 3}}),
+        Origin("toy", "toy-pkg", "1.0"),
+    )
+    registry.add(  # a model with a preset of its own (as TRM's paper_att)
+        ModelSpec(name="net", factory=Cfg, config=Cfg, description="", presets={"small_for_this_test": {}}),
+        Origin("net", "toy-pkg", "1.0"),
+    )
+    resolve_plugin(registry, "task", "toy", default_preset="tyop", source="--preset")
+    assert capsys.readouterr().err == ""  # a preset no model has: the model's error names it, no warning first
+    for _ in range(2):  # a grid resolves the entry once per seed: one warning
+        resolved = resolve_plugin(registry, "task", "toy", default_preset="small_for_this_test", source="--preset")
+    assert resolved["preset"] is None and resolved["config"] == {"size": 9}
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: --preset")
+    assert "task 'toy' has no preset 'small_for_this_test' (presets: tiny): it runs with its defaults" in err
