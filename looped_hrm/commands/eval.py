@@ -111,7 +111,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if not target.exists():
                 raise ConfigError(f"{target}: no such file or folder")
             sets = list(args.set) + [f"train.init_from={target.resolve()}"]
-            trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device))
+            # trained elsewhere: the preset's own data is neither built nor fingerprinted
+            trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device), fingerprint=False)
             out = Path(args.out or Path("results") / f"eval_{target.stem}")
         combo = _with_test_data(trained, args.test_file, overrides)
         name = Path(args.test_file).stem if args.test_file else "test"

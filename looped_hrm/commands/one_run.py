@@ -30,13 +30,22 @@ HEADLINE = (
 
 
 def resolve(
-    task: str, model: str, halting: str | None, preset: str | None, sets: Sequence[str], seed: int, device: str
+    task: str,
+    model: str,
+    halting: str | None,
+    preset: str | None,
+    sets: Sequence[str],
+    seed: int,
+    device: str,
+    fingerprint: bool = True,
 ) -> Combination:
     """The combination a one-cell grid with these entries and ``--set`` values would run (same key).
 
     The preset's default budget (`default_train_eval`) applies as it does for ``python -m
     looped_hrm.bench --tasks T --models M``; ``--set section.key=value`` overrides task, model,
     halting, train or eval values, and errors name the option that gave the bad value.
+    ``fingerprint=False`` builds no data (`eval` of a checkpoint trained elsewhere: the preset's
+    training data is not what it was trained on, and building it can take minutes).
     """
     preset = preset or DEFAULT_PRESET
     train, evaluation = default_train_eval(preset)
@@ -63,7 +72,8 @@ def resolve(
     )
     if combo.skip_reason:
         raise ConfigError(combo.skip_reason)
-    fingerprint_data([combo])  # the data is part of the identity, as in a grid
+    if fingerprint:
+        fingerprint_data([combo])  # the data is part of the identity, as in a grid
     return combo
 
 

@@ -43,6 +43,7 @@ from looped_hrm.evaluation import catalogue, per_example
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import Mode, evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
+from looped_hrm.training.checkpoint import checkpoint_path
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 
@@ -98,7 +99,8 @@ def run_experiment(
     training finished, only evaluates). With ``dist`` (``torchrun``), every rank calls this with the
     same arguments: training and both evaluations are data parallel and every rank returns the same
     metrics. ``train=False`` only evaluates: the weights of ``workdir``'s checkpoint if there is one
-    (a partial run), else the model as built.
+    (a partial run), else the model as built (weights loaded by ``make_model``; no training data is
+    built then).
     """
     dist = dist or Dist.single()
     device = resolve_device(device)
@@ -109,36 +111,41 @@ def run_experiment(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    train_split = task.build("train")
     test_split = _limit(task.build(eval_cfg.split), eval_cfg.limit)
     ev = _Evaluation(model, policy, task, train_cfg, eval_cfg, device=device, seed=seed, dist=dist, progress=progress)
-    trainer = Trainer(
-        model,
-        policy,
-        task,
-        train_split,
-        train_cfg,
-        device=device,
-        seed=seed,
-        workdir=workdir,
-        progress=progress,
-        quick_eval=functools.partial(ev.quick, _limit(test_split, train_cfg.eval_examples)),
-        curve_eval=functools.partial(ev.curve_point, test_split) if train_cfg.curve_fractions else None,
-        dist=dist,
-        runner=ev.runner,
-        logger=logger,
-    )
-    metrics: dict = trainer.fit() if train else trainer.restore()
+    # Evaluating weights that come from outside (train.init_from: an official checkpoint), with no
+    # checkpoint of ours to restore, needs no training data: none is built and no trainer made.
+    trainer: Trainer | None = None
+    metrics: dict[str, Any] = {}
+    if train or (workdir is not None and checkpoint_path(workdir).exists()):
+        trainer = Trainer(
+            model,
+            policy,
+            task,
+            task.build("train"),
+            train_cfg,
+            device=device,
+            seed=seed,
+            workdir=workdir,
+            progress=progress,
+            quick_eval=functools.partial(ev.quick, _limit(test_split, train_cfg.eval_examples)),
+            curve_eval=functools.partial(ev.curve_point, test_split) if train_cfg.curve_fractions else None,
+            dist=dist,
+            runner=ev.runner,
+            logger=logger,
+        )
+        metrics = trainer.fit() if train else trainer.restore()
     metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))
 
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
-    with trainer.ema.swapped_in() if trainer.ema is not None and eval_cfg.use_ema else contextlib.nullcontext():
+    ema = trainer.ema if trainer is not None and eval_cfg.use_ema else None
+    with ema.swapped_in() if ema is not None else contextlib.nullcontext():
         passes = ev.final_passes(test_split, metrics, trajectory=logged if on_samples is not None else None)
     if on_samples is not None:
         on_samples(logged, passes[logged], test_split)
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
     metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=task.bucket_names)
-    if train_cfg.curve_fractions:
+    if train_cfg.curve_fractions and trainer is not None:
         final = passes.get("policy") or passes["fixed"]
         end = {"fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time}
         metrics["learning_curve"] = trainer.curve + [{**end, **curve_point(final)}]

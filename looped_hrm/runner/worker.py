@@ -158,7 +158,8 @@ def _experiment(
     from looped_hrm.experiment.run import run_experiment
 
     built = combo.build()
-    record["data"] = data_fingerprint(built.task, ("train", built.eval.split), built.train.init_from)  # what was used
+    splits = ("train", built.eval.split) if train else (built.eval.split,)  # what this run really used
+    record["data"] = data_fingerprint(built.task, splits, built.train.init_from)
     if combo.data is not None and record["data"] != combo.data:
         raise RuntimeError(
             f"the task's data changed after the grid was resolved (fingerprint {combo.data} "

@@ -10,11 +10,16 @@ CPU — docs/reference.md §7; that check needs the official code and is not par
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from conftest import TINY_TASK, build, random_batch
+from looped_hrm import commands
 from looped_hrm.config import ConfigError
+from looped_hrm.plugins.tasks.sudoku.task import SudokuTask
+from looped_hrm.resolve import resolve_combination
 from looped_hrm.training.official import load_official
 
 PREFIX = "_orig_mod.model.inner."
@@ -135,3 +140,43 @@ def test_another_tasks_puzzle_table_starts_every_id_from_the_mean(tmp_path, caps
     load_official(tmp_path / "ckpt", "hrm", model)
     assert torch.allclose(model.io.puzzle.weight, table.mean(0).expand(TINY_TASK.num_puzzle_ids, -1))
     assert "puzzle-embedding table has 5 ids" in capsys.readouterr().err
+
+
+def test_eval_of_an_official_checkpoint_builds_no_training_data(tmp_path, capsys, monkeypatch):
+    """README: `looped-hrm eval step_26041 --task sudoku --model hrm --preset paper --test-file test.csv`.
+    The checkpoint was trained elsewhere, so the preset's training data (a million augmented puzzles
+    for `paper`) is never built: eval scores the user's file on the checkpoint's weights alone."""
+    built = resolve_combination("sudoku", "hrm", preset="tiny", train={"steps": 1}).build()
+    checkpoint = tmp_path / "step_26041"
+    torch.save(official_state(built.model(), official_names({"H_level": 1, "L_level": 1}), "hrm"), checkpoint)
+    puzzles = built.task.build("test").inputs[:3] - 1  # tokens -> digits, 0 blank
+    (tmp_path / "mine.txt").write_text("".join("".join(map(str, p.tolist())) + "\n" for p in puzzles))
+    built_splits = []
+    build = SudokuTask.build
+    monkeypatch.setattr(SudokuTask, "build", lambda task, split: built_splits.append(split) or build(task, split))
+    code = commands.main(
+        [
+            "eval",
+            str(checkpoint),
+            "--task",
+            "sudoku",
+            "--model",
+            "hrm",
+            "--preset",
+            "tiny",
+            "--test-file",
+            str(tmp_path / "mine.txt"),
+            "--max-segments",
+            "2",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    (record_file,) = (tmp_path / "out" / "evals").glob("*.json")
+    record = json.loads(record_file.read_text())
+    assert record["metrics"]["policy/examples"] == 3 and set(record["data"]) == {"test", "init_from"}
+    assert set(built_splits) == {"test"}
