@@ -25,7 +25,6 @@ values and intervals found in `looped_hrm.report.cells`; numbers are printed by
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from tabulate import tabulate
 from looped_hrm.atomic import atomic_write_text
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
-from looped_hrm.report import intervals
+from looped_hrm.report import intervals, provenance
 from looped_hrm.report.cells import (
     Cell,
     cells,
@@ -367,13 +366,8 @@ def _heading(records: list[dict[str, Any]], title: str, command: str, scope: str
         head += f"Command: `{command}`\n\n"
     if scope:
         head += scope + "\n\n"
-    envs = {
-        json.dumps({k: r["environment"].get(k) for k in ("device", "torch", "git_commit")}, sort_keys=True)
-        for r in records
-        if r.get("environment")
-    }
-    if envs:
-        head += "Environment: " + "; ".join(sorted(envs)) + "\n\n"
+    for line in (provenance.commits(records), provenance.machines(records)):
+        head += line + "\n\n" if line else ""
     return head
 
 

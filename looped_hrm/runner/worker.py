@@ -2,7 +2,8 @@
 
 A record is one JSON file per combination in ``<out>/runs/``: the resolved combination (configs,
 plugin versions and revisions, data fingerprint: everything its key hashes), the fingerprint of the
-data the worker actually used, the environment (versions, device, git commit), the metrics — or
+data the worker actually used, the environment (versions, device, CPU and ATen kernels, threads, git
+commit and whether the tree was dirty), the metrics — or
 the error, for a failed combination. It is written
 atomically at the very end, so a file's existence means the combination finished; checkpoints in
 ``<out>/work/<key>/`` let an interrupted combination resume instead of starting over.
@@ -10,6 +11,7 @@ atomically at the very end, so a file's existence means the combination finished
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -29,22 +31,43 @@ def record_path(out_dir: str | Path, combo: Combination) -> Path:
     return Path(out_dir) / "runs" / f"{combo.file_stem}.json"
 
 
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
+def _git(where: Path, *args: str) -> str | None:
+    """Output of a git command in the checkout holding ``where`` (None outside one, or without git)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_state(where: Path | None = None) -> dict[str, Any]:
+    """The commit the code came from and whether the tracked files differ from it. A commit alone does
+    not identify code run from a dirty tree: such a record says so, lists the changed files, and
+    hashes the diff (two records with the same hash ran the same uncommitted code). Untracked files
+    are not counted (result folders are untracked)."""
+    where = Path(__file__).resolve().parent if where is None else where  # default: this package's checkout
+    head = _git(where, "rev-parse", "HEAD")
+    if head is None:
+        return {"git_commit": None}
+    changed = (_git(where, "status", "--porcelain", "--untracked-files=no") or "").splitlines()
+    state: dict[str, Any] = {"git_commit": head.strip(), "git_dirty": bool(changed)}
+    if changed:
+        state["git_changed"] = sorted(line[3:] for line in changed)
+        diff = _git(where, "diff", "HEAD", "--binary") or ""
+        state["git_diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
+    return state
+
+
+def cpu_model() -> str | None:
+    """The CPU's marketing name (Linux: /proc/cpuinfo; elsewhere what `platform` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def _version(dist: str) -> str | None:
@@ -55,7 +78,9 @@ def _version(dist: str) -> str | None:
 
 
 def environment(device: str) -> dict[str, Any]:
-    """What made the numbers: versions, hardware, threads, commit."""
+    """What made the numbers: versions, hardware, threads, commit. The CPU model and ATen's CPU
+    capability (the vector kernels torch dispatched to: AVX512, AVX2, ...; ``ATEN_CPU_CAPABILITY``
+    overrides it) are here because they change float rounding, and so a run, the way a new seed does."""
     import torch
 
     env = {
@@ -64,10 +89,13 @@ def environment(device: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": _version("numpy"),
         "looped_hrm": _version("looped-hrm"),
-        "git_commit": _git_commit(),
+        **git_state(),
         "device": device,
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "hostname": platform.node(),
     }
     if device.startswith("cuda"):

@@ -27,6 +27,7 @@ from looped_hrm.report import intervals, tables
 from looped_hrm.report.cells import ESTIMATE_COLUMNS, Cell, cells, estimates, records_to_frame
 from looped_hrm.report.curves import CURVE_COLUMNS, curve_summary, curves
 from looped_hrm.report.formatting import mean_std
+from looped_hrm.report.provenance import commits
 
 # (name, title, Markdown file it matches, what it shows)
 TABLES = (
@@ -177,7 +178,13 @@ def provenance(tidy: pd.DataFrame, records: list[dict[str, Any]], meta: dict[str
                 "config": config_id,
             }
         )
-    return {"command": str(meta.get("command") or ""), "scope": scope, "runs": runs, "configs": configs}
+    return {
+        "command": str(meta.get("command") or ""),
+        "scope": scope,
+        "commits": commits(records),
+        "runs": runs,
+        "configs": configs,
+    }
 
 
 def site_data(
