@@ -267,7 +267,10 @@ class Task(Protocol):
     * ``canonical_forms(split) -> Sequence[Hashable]`` — one key per row, equal for rows that are the
       same item up to the task's symmetries (its augmentations): what `looped_hrm.overlap` uses to
       count test items that are training items, and to count distinct test items. Without it, rows
-      with the same puzzle id and input tokens are the same item.
+      with the same puzzle id and input tokens are the same item;
+    * ``baselines(train, test) -> dict[str, np.ndarray]`` — the task's own trivial baselines, int64
+      ``[N_test, L]`` predictions that need no training (Sudoku: the givens and a random allowed
+      digit per blank), scored beside ``copy`` and ``majority`` (`looped_hrm.evaluation.baselines`).
     """
 
     name: str

@@ -126,7 +126,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         dist.barrier()
         started = time.time()
         record = run_combination(
-            combo, scratch, threads=None, progress=args.progress, dist=dist, train=False, wandb=wandb_project()
+            combo,
+            scratch,
+            threads=None,
+            progress=args.progress,
+            dist=dist,
+            train=False,
+            wandb=wandb_project(),
+            trained=trained,
         )
     finally:
         dist.close()

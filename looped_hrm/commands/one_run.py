@@ -26,6 +26,10 @@ HEADLINE = (
     catalogue.key("train/epochs"),
     catalogue.key("train/examples_per_s"),
     catalogue.key("train/wall_s"),
+    catalogue.key("data/test_rows"),
+    catalogue.key("data/removed_by_limit"),
+    catalogue.key("data/test_distinct"),
+    catalogue.key("data/test_in_train"),
 )
 
 
@@ -85,8 +89,19 @@ def failure_code(record: dict, dist) -> int:
 
 
 def print_metrics(metrics: dict[str, Any], where: Path) -> None:
-    """The headline metrics of one run, under the halting policy it used (the model's own unless asked)."""
+    """The headline metrics of one run, under the halting policy it used (the model's own unless asked),
+    what its test split held, and every trivial baseline's exact accuracy."""
+    baselines = sorted(
+        k
+        for k in metrics
+        if (ref := catalogue.lookup(k))
+        and ref.mode
+        and ref.mode.startswith(catalogue.BASELINE)
+        and ref.name == "exact_accuracy"
+        and ref.bucket is None
+    )
+    shown = [k for k in metrics if k in HEADLINE] + baselines
     rows = [["halting", metrics.get("policy", "?")]]
-    rows += [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in metrics.items() if k in HEADLINE]
+    rows += [[k, f"{v:.4g}" if isinstance(v, float) else v] for k in shown if (v := metrics[k]) is not None]
     print(tabulate(rows, tablefmt="plain"))
     print(f"-> {where}")

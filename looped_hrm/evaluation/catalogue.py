@@ -20,6 +20,11 @@ Keys. A record's metrics are flat and slash-joined:
 * ``<pass>/policy_<name>`` and ``train/policy_<name>`` — the halting policy's own metrics
   (``HaltDecision.metrics``, per decision), whatever the policy calls them;
 * ``<pass>/task/<name>`` — the task's own metrics (its optional ``extra_metrics`` hook: ARC pass@k);
+* ``baseline:<name>/<metric>`` (and ``baseline:<name>/bucket/<bucket>/<metric>``) — a trivial baseline
+  (`looped_hrm.evaluation.baselines`: ``copy``, ``majority``, the task's own), scored on the same
+  test rows as a pass is and read like one (`is_pass`);
+* ``data/<name>`` — what the test split held (`DATA_METRICS`): rows, rows removed by ``eval.limit``,
+  distinct items and items also in training up to the task's symmetries (`looped_hrm.overlap`);
 * run-level keys without a pass (`RUN_METRICS`): ``trainable_params``, ``train/wall_s``, ...
 
 `key` builds a key (and refuses a name the catalogue does not define), `lookup` reads one back into
@@ -62,10 +67,12 @@ if TYPE_CHECKING:
 Kind = Literal["pct", "num", "sci", "int"]
 """How a table prints a value: ``pct`` a share as a percentage, ``num`` a plain number, ``sci`` three
 significant digits (FLOPs), ``int`` an integer with thousands separators."""
-Encoding = Literal["bits", "u8", "u16", "f32"]
+Encoding = Literal["bits", "u8", "u16", "u32", "f32"]
 """How a per-example array is stored in a record (see `looped_hrm.evaluation.per_example.encode`)."""
 
 PASSES = ("policy", "fixed")
+BASELINE = "baseline:"
+"""Prefix of a trivial baseline's mode (``baseline:copy``), which the record keeps like a pass."""
 BUCKET = "bucket"
 TASK = "task"
 POLICY_OWN = "policy_"
@@ -257,8 +264,25 @@ RUN_METRICS: tuple[Metric, ...] = (
     Metric("train/halted", "int", "examples that halted in the last logged window"),
 )
 
+DATA_METRICS: tuple[Metric, ...] = (
+    Metric("data/test_rows", "int", "test rows evaluated"),
+    Metric("data/removed_by_limit", "int", "test rows that eval.limit left out (the split's rows after the first N)"),
+    Metric(
+        "data/test_distinct",
+        "int",
+        "distinct items among the test rows, up to the task's symmetries (augmented views of one input are one)",
+    ),
+    Metric(
+        "data/test_in_train",
+        "int",
+        "test rows that are training items up to the task's symmetries (looped_hrm.overlap); absent when the "
+        "weights were trained outside this suite (train.init_from)",
+    ),
+)
+
 _PASS = {m.name: m for m in PASS_METRICS}
-_RUN = {m.name: m for m in RUN_METRICS}
+_RUN = {m.name: m for m in RUN_METRICS + DATA_METRICS}
+_ARRAY = {m.array: m for m in PASS_METRICS if m.array is not None}
 _POLICY_OWN = Metric(POLICY_OWN, "num", "the halting policy's own metric, per decision")
 _TASK_OWN = Metric(TASK, "pct", "the task's own metric (its extra_metrics hook)")
 
@@ -308,6 +332,21 @@ class Ref:
 def array_at(metric: Metric, segments: int) -> str:
     """The record's per-example array of ``metric`` after ``segments`` segments (``correct@16``)."""
     return f"{metric.array}@{segments}"
+
+
+def is_pass(mode: str | None) -> bool:
+    """``mode`` holds a pass's metrics: an evaluation pass or a trivial baseline (``baseline:copy``)."""
+    return mode is not None and (mode in PASSES or (mode.startswith(BASELINE) and len(mode) > len(BASELINE)))
+
+
+def baseline_mode(name: str) -> str:
+    """The mode under which the record keeps trivial baseline ``name`` (``baseline:copy``)."""
+    return BASELINE + name
+
+
+def by_array(array: str) -> Metric:
+    """The pass metric whose per-example array is called ``array`` (``correct`` -> exact_accuracy)."""
+    return _ARRAY[array]
 
 
 def metric(name: str) -> Metric:
@@ -362,8 +401,8 @@ def key(name: str, mode: str | None = None, *, bucket: str | None = None, at: in
         if name not in _RUN or bucket is not None or at is not None:
             raise KeyError(f"{name!r} is not a run-level metric of the catalogue")
         return name
-    if mode not in PASSES:
-        raise KeyError(f"{mode!r} is not an evaluation pass ({', '.join(PASSES)})")
+    if not is_pass(mode):
+        raise KeyError(f"{mode!r} is not an evaluation pass ({', '.join(PASSES)}) or a baseline")
     return f"{mode}/{within_pass(name, bucket=bucket, at=at)}"
 
 
@@ -375,7 +414,7 @@ def lookup(flat: str) -> Ref | None:
     mode, _, rest = flat.partition("/")
     if mode == "train" and rest.startswith(POLICY_OWN):
         return Ref(flat, rest, _POLICY_OWN, section=POLICY_OWN)
-    if mode not in PASSES or not rest:
+    if not is_pass(mode) or not rest:
         return None
     unknown = Ref(flat, rest, None, mode)
     section, _, tail = rest.partition("/")

@@ -3,8 +3,8 @@
 Confidence intervals over test examples and paired tests ("does HRM beat the baseline on *the same*
 puzzles?") need each example's outcome, not only the mean. A record keeps them under
 ``per_example`` (see `pack`): one entry per evaluation mode, each array stored as a short string
-``"<kind>:<base64>"`` — ``bits`` (bool, bit-packed), ``u16`` (small counts) or ``f32`` — so 1,000
-test examples cost a few kB. `unpack` gives numpy arrays back, in test-split order, so two records
+``"<kind>:<base64>"`` — ``bits`` (bool, bit-packed), ``u8``/``u16``/``u32`` (counts, ids) or ``f32``
+— so 1,000 test examples cost a few kB. `unpack` gives numpy arrays back, in test-split order, so two records
 on the same test split can be compared example by example.
 """
 
@@ -17,21 +17,23 @@ import numpy as np
 import torch
 
 from looped_hrm.evaluation import catalogue
+from looped_hrm.evaluation.baselines import BaselineResult
 from looped_hrm.evaluation.metrics import ExampleResults
+from looped_hrm.overlap import Overlap
 
 FORMAT_VERSION = 1
-_DTYPES = {"u16": "<u2", "f32": "<f4", "u8": "u1"}
+_DTYPES = {"u16": "<u2", "f32": "<f4", "u8": "u1", "u32": "<u4"}
 
 
 def encode(values: np.ndarray | torch.Tensor, kind: str) -> str:
-    """One 1-D array as ``"<kind>:<base64>"``; ``kind`` is ``bits``, ``u8``, ``u16`` or ``f32``."""
+    """One 1-D array as ``"<kind>:<base64>"``; ``kind`` is ``bits``, ``u8``, ``u16``, ``u32`` or ``f32``."""
     arr = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
     if kind == "bits":
         raw = np.packbits(arr.astype(bool)).tobytes()
     elif kind in _DTYPES:
         raw = arr.astype(_DTYPES[kind]).tobytes()
     else:
-        raise ValueError(f"unknown array kind {kind!r} (bits, u8, u16, f32)")
+        raise ValueError(f"unknown array kind {kind!r} (bits, u8, u16, u32, f32)")
     return f"{kind}:{base64.b64encode(raw).decode('ascii')}"
 
 
@@ -77,9 +79,16 @@ def pack(
     *,
     bucket: torch.Tensor,
     bucket_names: Sequence[str],
-    extra: dict[str, np.ndarray] | None = None,
+    overlap: Overlap | None = None,
+    baselines: dict[str, BaselineResult] | None = None,
 ) -> dict[str, Any]:
-    """The record's ``per_example`` entry: ``n``, the bucket of each example, one dict per pass."""
+    """The record's ``per_example`` entry: ``n``, the bucket of each example, one dict per pass.
+
+    With ``overlap`` (`looped_hrm.overlap`) also ``item`` — rows with one number are one test item up
+    to the task's symmetries (the augmented views of one input: intervals resample items, not rows) —
+    and ``seen``, the rows that are training items. Each trivial baseline is one more entry, under its
+    mode ``baseline:<name>``, with the arrays a pass stores for it (`looped_hrm.evaluation.baselines`).
+    """
     n = len(bucket)
     out: dict[str, Any] = {
         "version": FORMAT_VERSION,
@@ -87,19 +96,31 @@ def pack(
         "bucket_names": list(bucket_names),
         "bucket": encode(bucket, "u8" if len(bucket_names) < 256 else "u16"),
     }
+    if overlap is not None:
+        out["item"] = encode(overlap.item, "u16" if overlap.distinct <= 1 << 16 else "u32")
+        out["seen"] = encode(overlap.seen, "bits")
     for mode, res in passes.items():
         out[mode] = pack_results(res)
+    for name, base in (baselines or {}).items():
+        out[catalogue.baseline_mode(name)] = {
+            array: encode(values, catalogue.by_array(array).encoding or "f32")
+            for array, values in base.arrays().items()
+        }
     return out
 
 
 def unpack(entry: dict[str, Any]) -> dict[str, Any]:
-    """``{"n", "bucket_names", "bucket": int array, "<mode>": {name: array}}`` from a packed entry."""
+    """``{"n", "bucket_names", "bucket": int array, "<mode>": {name: array}}`` from a packed entry, with
+    ``item`` (int array) and ``seen`` (bool array) when it holds them."""
     n = int(entry["n"])
     out: dict[str, Any] = {
         "n": n,
         "bucket_names": list(entry.get("bucket_names", [])),
         "bucket": decode(entry["bucket"], n).astype(np.int64),
     }
+    if "item" in entry:
+        out["item"] = decode(entry["item"], n).astype(np.int64)
+        out["seen"] = decode(entry["seen"], n)
     for mode, arrays in entry.items():
         if isinstance(arrays, dict):
             out[mode] = {name: decode(text, n) for name, text in arrays.items()}

@@ -17,9 +17,14 @@ and returns one flat, JSON-able dict:
 * ``learning_curve`` — a list, not a metric: the test split evaluated (policy-halted) at
   ``train.curve_fractions`` of the budget and at the end — step, training FLOPs, accuracy, compute,
   and each example's correctness (bit-packed) for intervals;
-* ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes,
-  packed by `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the
-  tables compute their confidence intervals and paired tests from it).
+* ``baseline:<name>/...`` — the trivial baselines (`looped_hrm.evaluation.baselines`: copy the
+  input, the majority label, the task's own rules) scored on the same test rows, like a pass;
+* ``data/...`` — the test split: rows evaluated, rows ``eval.limit`` left out, distinct items, and
+  rows that are training items up to the task's symmetries (`looped_hrm.overlap`);
+* ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes and
+  under each baseline, and which rows are one item and which are training items, packed by
+  `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the tables compute
+  their confidence intervals and paired tests from it).
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import catalogue, per_example
+from looped_hrm.evaluation.baselines import baseline_metrics, score_baselines
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import Mode, evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
 from looped_hrm.training.checkpoint import checkpoint_path
+from looped_hrm.overlap import Overlap, cached_overlap
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 
@@ -90,6 +97,8 @@ def run_experiment(
     train: bool = True,
     on_samples: Callable[[str, ExampleResults, Split], None] | None = None,
     logger: Any = None,
+    trained_on: Split | None = None,
+    count_overlap: bool = True,
 ) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
@@ -99,8 +108,13 @@ def run_experiment(
     training finished, only evaluates). With ``dist`` (``torchrun``), every rank calls this with the
     same arguments: training and both evaluations are data parallel and every rank returns the same
     metrics. ``train=False`` only evaluates: the weights of ``workdir``'s checkpoint if there is one
-    (a partial run), else the model as built (weights loaded by ``make_model``; no training data is
-    built then).
+    (a partial run), else the model as built (weights loaded by ``make_model``).
+
+    Test rows are counted as training items against ``trained_on`` when the weights were trained on
+    another split than ``task.build("train")`` (an evaluation on a user's test file), and not at all
+    with ``count_overlap=False`` (weights trained on data this suite cannot see: then, unless this
+    run trains or restores a checkpoint of its own, no training data is built at all, and the trivial
+    baselines that learn from training labels are not scored).
     """
     dist = dist or Dist.single()
     device = resolve_device(device)
@@ -111,18 +125,23 @@ def run_experiment(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    test_split = _limit(task.build(eval_cfg.split), eval_cfg.limit)
+    whole_test = task.build(eval_cfg.split)
+    test_split = _limit(whole_test, eval_cfg.limit)
     ev = _Evaluation(model, policy, task, train_cfg, eval_cfg, device=device, seed=seed, dist=dist, progress=progress)
     # Evaluating weights that come from outside (train.init_from: an official checkpoint), with no
-    # checkpoint of ours to restore, needs no training data: none is built and no trainer made.
+    # checkpoint of ours to restore, needs no training data (a million puzzles for sudoku paper): none is
+    # built and no trainer made.
     trainer: Trainer | None = None
     metrics: dict[str, Any] = {}
-    if train or (workdir is not None and checkpoint_path(workdir).exists()):
+    own_weights = train or (workdir is not None and checkpoint_path(workdir).exists())
+    train_split = task.build("train") if own_weights or (count_overlap and trained_on is None) else None
+    if own_weights:
+        assert train_split is not None
         trainer = Trainer(
             model,
             policy,
             task,
-            task.build("train"),
+            train_split,
             train_cfg,
             device=device,
             seed=seed,
@@ -136,6 +155,11 @@ def run_experiment(
         )
         metrics = trainer.fit() if train else trainer.restore()
     metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))
+    metrics.update({"data/test_rows": len(test_split), "data/removed_by_limit": len(whole_test) - len(test_split)})
+    reference = trained_on if trained_on is not None else train_split
+    overlap = _overlap(task, reference, test_split, metrics) if count_overlap and reference is not None else None
+    baselines = score_baselines(task, reference, test_split, verify=eval_cfg.verify)
+    metrics.update(baseline_metrics(baselines, test_split.bucket, task.bucket_names))
 
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
     ema = trainer.ema if trainer is not None and eval_cfg.use_ema else None
@@ -144,7 +168,9 @@ def run_experiment(
     if on_samples is not None:
         on_samples(logged, passes[logged], test_split)
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
-    metrics["per_example"] = per_example.pack(passes, bucket=test_split.bucket, bucket_names=task.bucket_names)
+    metrics["per_example"] = per_example.pack(
+        passes, bucket=test_split.bucket, bucket_names=task.bucket_names, overlap=overlap, baselines=baselines
+    )
     if train_cfg.curve_fractions and trainer is not None:
         final = passes.get("policy") or passes["fixed"]
         end = {"fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time}
@@ -152,6 +178,21 @@ def run_experiment(
     if logger is not None:  # the final evaluation, as the run's summary
         logger.summary({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
     return metrics
+
+
+def _overlap(task: Task, train: Split, test: Split, metrics: dict[str, Any]) -> Overlap:
+    """The test rows' items measured against ``train`` (``data/test_distinct``, ``data/test_in_train``),
+    with a warning on stderr when some are training items up to the task's symmetries: that part of the
+    score measures memory."""
+    overlap = cached_overlap(task, train, test)
+    metrics.update({"data/test_distinct": overlap.distinct, "data/test_in_train": overlap.in_train})
+    if overlap.in_train:
+        print(
+            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}: {overlap.in_train} of {len(test)} test rows "
+            "are training items up to the task's symmetries (the record counts them: data/test_in_train)",
+            file=sys.stderr,
+        )
+    return overlap
 
 
 def curve_point(res: ExampleResults) -> dict[str, Any]:

@@ -121,6 +121,7 @@ def run_combination(
     train: bool = True,
     log_samples: bool = False,
     wandb: str | None = None,
+    trained: Combination | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
 
@@ -130,6 +131,8 @@ def run_combination(
     ``wandb``: a Weights & Biases project to log the run to (one wandb run per combination, its id
     the combination's key). Every option arrives here as an argument, never through the
     environment, so a worker on another machine (``--executor ray``) runs as asked.
+    ``trained``: the combination the weights were trained under, when ``combo`` evaluates them on other
+    data (``eval --test-file``): its training split is what test items are checked against.
     """
     import torch
 
@@ -152,6 +155,7 @@ def run_combination(
             train=train,
             samples=log_samples,
             wandb=wandb,
+            trained=trained,
         )
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
@@ -181,6 +185,7 @@ def _experiment(
     train: bool,
     samples: bool,
     wandb: str | None,
+    trained: Combination | None,
 ) -> dict[str, Any]:
     """Build the combination, check its data, run the experiment; notes the data and samples in ``record``."""
     from looped_hrm.experiment.run import run_experiment
@@ -230,6 +235,8 @@ def _experiment(
         train=train,
         on_samples=on_samples if samples else None,
         logger=logger,
+        trained_on=trained.build().task.build("train") if trained is not None and trained.task != combo.task else None,
+        count_overlap=not built.train.init_from,  # weights that began elsewhere saw data this suite cannot check
     )
     if logger is not None:
         logger.finish()

@@ -18,11 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from looped_hrm.config import plugin_config
 from looped_hrm.experiment.run import deterministic_part
+from looped_hrm.registry import get_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torchrun")]
 
@@ -145,15 +148,30 @@ def test_a_two_rank_checkpoint_resumes_on_one_rank(one_rank, tmp_path):
     assert torch.equal(checkpoint(one_rank)["finished_count"], checkpoint(out)["finished_count"])
 
 
-def hrm_csv(path: Path) -> None:
-    """Three 4x4 Sudokus in HRM's Sudoku-Extreme format (source,question,answer,rating)."""
+def hrm_csv(path: Path, extra: list[tuple[str, str]] = ()) -> None:
+    """Three 4x4 Sudokus (two of them equivalent) and the ``extra`` (question, answer) rows, in HRM's
+    Sudoku-Extreme format (source,question,answer,rating)."""
     base = "1234341221434321"
     rows = ["source,question,answer,rating"]
     for k, perm in enumerate(["1234", "2143", "4321"]):
         answer = "".join(perm[int(c) - 1] for c in base)
         question = "".join("." if (i * 7 + k) % 3 == 0 else c for i, c in enumerate(answer))
         rows.append(f"user,{question},{answer},0")
+    rows += [f"user,{question},{answer},0" for question, answer in extra]
     path.write_text("\n".join(rows) + "\n")
+
+
+def disguised_training_puzzle() -> tuple[str, str]:
+    """The tiny Sudoku preset's first training puzzle, transposed and with digits 1 and 2 swapped."""
+    spec = get_registry().get("task", "sudoku")
+    train = spec.factory(plugin_config(spec, "tiny")).build("train")
+    swap = np.array([0, 2, 1, 3, 4])  # digit -> digit (0: blank)
+
+    def text(tokens) -> str:
+        digits = swap[tokens.numpy().reshape(4, 4).T.ravel() - 1]
+        return "".join("." if d == 0 else str(d) for d in digits)
+
+    return text(train.inputs[0]), text(train.labels[0])
 
 
 def test_eval_scores_a_users_sudoku_csv(tmp_path):
@@ -185,7 +203,7 @@ def test_eval_scores_a_users_sudoku_csv(tmp_path):
     )
     assert trained.returncode == 0, trained.stderr
     csv = tmp_path / "mine.csv"
-    hrm_csv(csv)
+    hrm_csv(csv, [disguised_training_puzzle()])
     result = subprocess.run(
         [*base, "eval", str(out), "--test-file", str(csv), "--max-segments", "2"],
         env=env,
@@ -197,7 +215,12 @@ def test_eval_scores_a_users_sudoku_csv(tmp_path):
     assert "policy/exact_accuracy" in result.stdout and "mine.json" in result.stdout
     written = json.loads((out / "evals" / "mine.json").read_text())
     metrics = written["metrics"]
-    assert metrics["policy/examples"] == 3 and metrics["fixed/examples"] == 3
+    # the whole file is scored (the preset's de-duplication would have dropped one of the equivalent
+    # puzzles) and the training puzzle in disguise is counted against the run's training split
+    assert metrics["policy/examples"] == 4 and metrics["fixed/examples"] == 4
+    assert metrics["data/test_rows"] == 4 and metrics["data/test_distinct"] == 3
+    assert metrics["data/test_in_train"] == 1 and "data/test_in_train" in result.stdout
+    assert "baseline:copy/exact_accuracy" in result.stdout
     assert 0 <= metrics["policy/exact_accuracy"] <= 1 and metrics["eval_max_segments"] == 2
     assert written["trained_key"] in {p.name for p in (out / "work").iterdir()}
     assert metrics["train/steps"] == 4  # the trained weights, not a fresh model

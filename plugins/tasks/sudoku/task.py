@@ -241,6 +241,18 @@ class SudokuTask:
             keys.append(done[raw])
         return keys
 
+    def baselines(self, train: Split | None, test: Split) -> dict[str, np.ndarray]:
+        """``givens_random``: the givens kept and every blank a random digit that no given of its row,
+        column or box rules out (any digit when none is left), seeded by the config: what copying the
+        givens and guessing the blanks scores (`looped_hrm.evaluation.baselines`)."""
+        n = self.n
+        digits = test.inputs.numpy() - BLANK  # [N, n*n], 0 = blank
+        peers = np.array(solver.geometry(n).peers)  # [n*n, P]: every cell has as many peers
+        ruled_out = (digits[:, peers, None] == np.arange(1, n + 1)).any(axis=2)  # [N, n*n, n]
+        draw = np.random.default_rng([self.config.seed, 3]).random(ruled_out.shape)
+        guess = 1 + np.argmax(draw + ~ruled_out, axis=2)  # an allowed digit when there is one
+        return {"givens_random": np.where(digits > 0, digits, guess) + BLANK}
+
     # ------------------------------------------------------------------------------- per example
 
     def augment(
