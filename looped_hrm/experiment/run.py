@@ -49,8 +49,8 @@ from looped_hrm.evaluation.baselines import baseline_metrics, score_baselines
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import Mode, evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
-from looped_hrm.training.checkpoint import checkpoint_path
 from looped_hrm.overlap import Overlap, cached_overlap
+from looped_hrm.training.checkpoint import checkpoint_path
 from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.trainer import Trainer
 
