@@ -221,6 +221,7 @@ def _experiment(
 
         logger = WandbLogger(wandb, run_id=combo.key, name=combo.name, config=combo.to_dict(), workdir=workdir)
     # the model is built after seeding, inside run_experiment: its initial weights follow the seed
+    counted = not built.train.init_from  # weights that began elsewhere saw data this suite cannot check
     metrics = run_experiment(
         built.task,
         make_model,
@@ -235,8 +236,10 @@ def _experiment(
         train=train,
         on_samples=on_samples if samples else None,
         logger=logger,
-        trained_on=trained.build().task.build("train") if trained is not None and trained.task != combo.task else None,
-        count_overlap=not built.train.init_from,  # weights that began elsewhere saw data this suite cannot check
+        trained_on=trained.build().task.build("train")
+        if counted and trained is not None and trained.task != combo.task
+        else None,
+        count_overlap=counted,
     )
     if logger is not None:
         logger.finish()
