@@ -2,8 +2,14 @@
 or on a file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL or CSV — whatever the task's
 ``test_file`` accepts; ARC's ``test_file``, a folder of ARC JSON tasks, is for training since every
 ARC task has its own puzzle embedding), and write the same metrics as the record to
-``DIR/evals/<name>.json``. ``eval CHECKPOINT --task T --model M --preset P`` evaluates a checkpoint
-of the official HRM/TRM code instead (``looped_hrm.training.official``).
+``DIR/evals/<name>-<hash>.json``. ``eval CHECKPOINT --task T --model M --preset P`` evaluates a
+checkpoint of the official HRM/TRM code instead (``looped_hrm.training.official``).
+
+Only the run's own weights are ever scored: the checkpoint in ``DIR/work/<key>/`` (the folder as
+it lies now: copied or moved, a run folder holds no link to anywhere else) is checked before
+anything runs, and a missing, empty, truncated or foreign one is refused in one line
+(`check_checkpoint`). ``<hash>`` keys a result by the evaluated data's content, the evaluation's
+settings and the weights (`result_name`), so one evaluation never replaces another.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from looped_hrm.atomic import atomic_write_json
+from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
-from looped_hrm.config import ConfigError
+from looped_hrm.config import ConfigError, config_hash, to_dict
 from looped_hrm.engine.distributed import Dist
+from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 from looped_hrm.registry import get_registry
 from looped_hrm.resolve import Combination
-from looped_hrm.runner.worker import record_path, run_combination
+from looped_hrm.runner.worker import run_combination
+from looped_hrm.training.checkpoint import checkpoint_path, load_run_checkpoint
 from looped_hrm.training.wandb_logger import wandb_project
 
 
@@ -29,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
         help="evaluate a run folder (finished or partial) or an official HRM/TRM checkpoint",
-        description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>.json.",
+        description="Evaluate a trained run, optionally on your own test file; writes DIR/evals/<name>-<hash>.json.",
     )
     p.add_argument("run", metavar="DIR|CHECKPOINT")
     p.add_argument(
@@ -51,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag in ("--task", "--model", "--halting", "--preset"):
         p.add_argument(flag, default=None, help="for a checkpoint of the official code")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for a checkpoint: config overrides")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, saved="nothing was written")
 
 
 def _load_combination(run_dir: Path, key: str | None) -> Combination:
@@ -88,20 +97,40 @@ def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[s
     return dataclasses.replace(combo, task=task, eval={**combo.eval, **overrides}, data=None)
 
 
+def check_checkpoint(workdir: Path, trained: Combination) -> None:
+    """The run's own weights are in ``workdir``, or a `ConfigError` naming the file and what is wrong:
+    evaluating anything else (nothing trained, another run's, a truncated file) is never a result."""
+    built = trained.build()
+    load_run_checkpoint(checkpoint_path(workdir), built.model(), key=trained.key, train_config=to_dict(built.train))
+
+
+def result_name(record: dict[str, Any], combo: Combination, trained: Combination, label: str) -> str:
+    """``<label>-<hash>``: the hash of what the result depends on — the evaluated data's content
+    (not its file name), the evaluation's settings, the weights (run key and step) — so two
+    evaluations never share a file unless they are the same evaluation."""
+    split = combo.eval["split"]
+    digest = config_hash(
+        record["data"].get(split), combo.eval, trained.key, record["metrics"].get("train/steps"), length=10
+    )
+    return f"{label}-{digest}"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if bounded("--max-segments", args.max_segments, 1, MAX_EVAL_SEGMENTS, "a number of segments") is not None:
+        overrides.update(max_segments=args.max_segments, fixed_segments=args.max_segments)
+    if bounded("--limit", args.limit, 1, 2**62, "a number of test examples") is not None:
+        overrides["limit"] = args.limit
     dist, device = Dist.from_env(args.device or "auto")
     target = Path(args.run)
-    overrides: dict[str, Any] = {}
-    if args.max_segments is not None:
-        overrides.update(max_segments=args.max_segments, fixed_segments=args.max_segments)
-    if args.limit is not None:
-        overrides["limit"] = args.limit
     try:
+        workdir: Path | None
         if target.is_dir():
             if args.task or args.model:
                 raise ConfigError(f"{target} is a run folder: its task and model come from it (drop --task/--model)")
             trained = _load_combination(target, args.key)
-            out = target
+            out, workdir = target, target / "work" / trained.key  # the folder's own weights, wherever it lies
+            check_checkpoint(workdir, trained)
         else:
             if not (args.task and args.model):
                 raise ConfigError(
@@ -113,37 +142,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
             sets = list(args.set) + [f"train.init_from={target.resolve()}"]
             # trained elsewhere: the preset's own data is neither built nor fingerprinted
             trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device), fingerprint=False)
-            out = Path(args.out or Path("results") / f"eval_{target.stem}")
+            out, workdir = Path(args.out or Path("results") / f"eval_{target.stem}"), None  # weights: init_from
         combo = _with_test_data(trained, args.test_file, overrides)
-        name = Path(args.test_file).stem if args.test_file else "test"
-        work = out / "work" / trained.key
-        # evaluate through the worker, with the trained run's checkpoint under the evaluated combination's key
-        scratch = out / "evals" / ".work"
-        (scratch / "work").mkdir(parents=True, exist_ok=True)
-        link = scratch / "work" / combo.key
-        if dist.is_main and work.exists() and not link.exists():
-            link.symlink_to(work.resolve(), target_is_directory=True)
-        dist.barrier()
-        started = time.time()
-        record = run_combination(
-            combo,
-            scratch,
-            threads=None,
-            progress=args.progress,
-            dist=dist,
-            train=False,
-            wandb=wandb_project(),
-            trained=trained,
-        )
+        with holding(out / "evals", "eval", dist):
+            started = time.time()
+            record = run_combination(
+                combo,
+                out,
+                threads=None,
+                progress=args.progress,
+                dist=dist,
+                train=False,
+                wandb=wandb_project(),
+                trained=trained,
+                workdir=workdir,
+                write=False,
+            )
+            if dist.is_main and record["status"] == "ok":
+                record.update(
+                    evaluated=str(target),
+                    test_file=args.test_file,
+                    trained_key=trained.key,
+                    eval_wall_s=time.time() - started,
+                )
+                label = Path(args.test_file).stem if args.test_file else combo.eval["split"]
+                path = atomic_write_json(out / "evals" / f"{result_name(record, combo, trained, label)}.json", record)
     finally:
         dist.close()
     if not dist.is_main or record["status"] != "ok":
         return failure_code(record, dist)
-    record.update(
-        evaluated=str(target), test_file=args.test_file, trained_key=trained.key, eval_wall_s=time.time() - started
-    )
-    path = out / "evals" / f"{name}.json"
-    atomic_write_json(path, record)
-    record_path(scratch, combo).unlink(missing_ok=True)
     print_metrics(record["metrics"], path)
     return 0

@@ -99,6 +99,7 @@ def run_experiment(
     logger: Any = None,
     trained_on: Split | None = None,
     count_overlap: bool = True,
+    key: str | None = None,
 ) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
@@ -108,7 +109,9 @@ def run_experiment(
     training finished, only evaluates). With ``dist`` (``torchrun``), every rank calls this with the
     same arguments: training and both evaluations are data parallel and every rank returns the same
     metrics. ``train=False`` only evaluates: the weights of ``workdir``'s checkpoint if there is one
-    (a partial run), else the model as built (weights loaded by ``make_model``).
+    (a partial run), else the model as built (weights loaded by ``make_model``). ``key`` names the run
+    in its checkpoints: resuming refuses a checkpoint another run wrote
+    (`looped_hrm.training.checkpoint.load_run_checkpoint`).
 
     Test rows are counted as training items against ``trained_on`` when the weights were trained on
     another split than ``task.build("train")`` (an evaluation on a user's test file), and not at all
@@ -152,6 +155,7 @@ def run_experiment(
             dist=dist,
             runner=ev.runner,
             logger=logger,
+            key=key,
         )
         metrics = trainer.fit() if train else trainer.restore()
     metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))

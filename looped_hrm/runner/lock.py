@@ -4,6 +4,8 @@ Two commands writing the same ``--out`` would train the same combination twice i
 folder (every training log line twice, checkpoints overwritten under each other). `FolderLock` takes
 an exclusive ``flock`` on ``<out>/.lock`` for the life of the command; the kernel releases it when
 the process ends, however it ends (``kill -9`` included), so a stale lock never blocks a rerun.
+The lock creates the folder, so a path that cannot be one (a file, /proc, a read-only place) is
+refused in the same one line before anything is written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ LOCK_NAME = ".lock"
 
 
 class FolderLock:
-    """``with FolderLock(out_dir):`` — or `ConfigError` naming the PID of the command that holds it."""
+    """``with FolderLock(out_dir):`` — or `ConfigError` naming ``option`` and the folder: it cannot be
+    created, or another command (its PID) holds it."""
 
     def __init__(self, folder: str | Path, option: str = "--out"):
         self.folder = Path(folder)
@@ -27,6 +30,14 @@ class FolderLock:
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError(f"{self.option} {self.folder}: exists and is not a folder")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.option} {self.folder}: cannot create the folder there ({exc.strerror or exc})"
+            ) from None
         path = self.folder / LOCK_NAME
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -122,12 +122,18 @@ def run_combination(
     log_samples: bool = False,
     wandb: str | None = None,
     trained: Combination | None = None,
+    workdir: str | Path | None = None,
+    write: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate one combination; write and return its record (never raises for the run's own errors).
 
     ``dist`` (a `looped_hrm.engine.distributed.Dist`): one rank of a ``torchrun`` run; every rank
-    trains, rank 0 alone writes. ``train=False`` only evaluates the checkpoint in the work folder.
-    ``log_samples`` also writes the per-example sample log (`samples_path`) before the record.
+    trains, rank 0 alone writes. ``workdir`` holds the checkpoint and the training log (default
+    ``out_dir/work/<key>``). ``train=False`` only evaluates: the checkpoint in ``workdir``, which the
+    caller has checked (`looped_hrm.training.checkpoint.load_run_checkpoint`), or with no ``workdir``
+    the model as built (weights from ``train.init_from``). ``write=False`` returns the record without
+    writing it (`eval` keeps its records apart from the grid's). ``log_samples`` also writes the
+    per-example sample log (`samples_path`) before the record.
     ``wandb``: a Weights & Biases project to log the run to (one wandb run per combination, its id
     the combination's key). Every option arrives here as an argument, never through the
     environment, so a worker on another machine (``--executor ray``) runs as asked.
@@ -141,6 +147,9 @@ def run_combination(
     started = time.time()
     record: dict[str, Any] = {"record_version": RECORD_VERSION, "key": combo.key, "combination": combo.to_dict()}
     device = combo.device
+    if workdir is None and train:
+        workdir = Path(out_dir) / "work" / combo.key
+    workdir = Path(workdir) if workdir is not None else None
     try:
         from looped_hrm.experiment.run import resolve_device
 
@@ -156,6 +165,7 @@ def run_combination(
             samples=log_samples,
             wandb=wandb,
             trained=trained,
+            workdir=workdir,
         )
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
@@ -169,7 +179,7 @@ def run_combination(
     if dist is not None and dist.active:
         record["environment"]["ranks"] = dist.world
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if dist is None or dist.is_main:
+    if write and (dist is None or dist.is_main):
         atomic_write_json(record_path(out_dir, combo), record)
     return record
 
@@ -186,6 +196,7 @@ def _experiment(
     samples: bool,
     wandb: str | None,
     trained: Combination | None,
+    workdir: Path | None,
 ) -> dict[str, Any]:
     """Build the combination, check its data, run the experiment; notes the data and samples in ``record``."""
     from looped_hrm.experiment.run import run_experiment
@@ -214,12 +225,17 @@ def _experiment(
         path = write_samples(samples_path(out_dir, combo), results, split, mode=mode, bucket_names=bucket_names)
         record["samples"] = path.name
 
-    workdir = out_dir / "work" / combo.key
     logger = None
     if wandb is not None:
         from looped_hrm.training.wandb_logger import WandbLogger
 
-        logger = WandbLogger(wandb, run_id=combo.key, name=combo.name, config=combo.to_dict(), workdir=workdir)
+        logger = WandbLogger(
+            wandb,
+            run_id=combo.key,
+            name=combo.name,
+            config=combo.to_dict(),
+            workdir=workdir or out_dir / "work" / combo.key,
+        )
     # the model is built after seeding, inside run_experiment: its initial weights follow the seed
     counted = not built.train.init_from  # weights that began elsewhere saw data this suite cannot check
     metrics = run_experiment(
@@ -240,6 +256,7 @@ def _experiment(
         if counted and trained is not None and trained.task != combo.task
         else None,
         count_overlap=counted,
+        key=combo.key if train else None,  # an evaluation's key is not its weights' (checked by the caller)
     )
     if logger is not None:
         logger.finish()

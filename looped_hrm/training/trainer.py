@@ -40,8 +40,8 @@ from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner, check_compatible
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
-from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from looped_hrm.training.config import RESUMABLE_FIELDS, TrainConfig
+from looped_hrm.training.checkpoint import checkpoint_path, load_run_checkpoint, save_checkpoint
+from looped_hrm.training.config import TrainConfig
 from looped_hrm.training.log import TrainLog, truncate_log
 from looped_hrm.training.optim import EMA, SignSGD, build_optimizers, lr_at, split_parameters
 
@@ -70,8 +70,10 @@ class Trainer:
         dist: Dist | None = None,
         runner: SegmentRunner | None = None,
         logger: Any = None,
+        key: str | None = None,
     ) -> None:
         check_compatible(model, policy)
+        self.key = key  # the run's identity, written into its checkpoints and checked when resuming
         self.model, self.policy, self.task, self.cfg = model, policy, task, cfg
         self.device = device
         self.dist = dist or Dist.single()
@@ -258,6 +260,8 @@ class Trainer:
                 torch.cuda.synchronize(self.device)
             self.done = True
             self._checkpoint()
+        except KeyboardInterrupt:  # Ctrl-C: say what is kept (the command prints it in one line)
+            raise KeyboardInterrupt(f"training stopped at step {self.step}; {self._kept()}") from None
         finally:
             log.close()
             self.log = None
@@ -358,13 +362,15 @@ class Trainer:
         if self.log is not None:
             self.log.write(record, self.window, window.get("halted", 0.0))
 
+    def _kept(self, good: str = "") -> str:
+        """What survives a stop: the last checkpoint, or none."""
+        if self.checkpoint_step is not None and self.workdir is not None:
+            return f"last {good}checkpoint kept: {checkpoint_path(self.workdir)} (step {self.checkpoint_step})"
+        return "no checkpoint was written before it"
+
     def _diverged(self) -> None:
         step, value = int(self.bad_step.item()), float(self.bad_value.item())
-        if self.checkpoint_step is not None and self.workdir is not None:
-            kept = f"last good checkpoint kept: {checkpoint_path(self.workdir)} (step {self.checkpoint_step})"
-        else:
-            kept = "no checkpoint was written before it"
-        raise TrainingDiverged(f"training diverged: loss is {value} at step {step}; {kept}")
+        raise TrainingDiverged(f"training diverged: loss is {value} at step {step}; {self._kept('good ')}")
 
     # --------------------------------------------------------------------------- checkpoints
 
@@ -387,6 +393,7 @@ class Trainer:
             "finished_count": self._finished_counts().cpu(),
             "curve": [dict(p) for p in self.curve],
             "config": to_dict(self.cfg),
+            "key": self.key,
         }
 
     def _checkpoint(self) -> None:
@@ -402,20 +409,13 @@ class Trainer:
     def _resume(self, truncate: bool = True) -> None:
         if self.workdir is None or not checkpoint_path(self.workdir).exists():
             return
-        path = checkpoint_path(self.workdir)
-        state = load_checkpoint(path, map_location=self.device)
-        saved, current = state["config"], to_dict(self.cfg)
-        changed = sorted(k for k in current if k not in RESUMABLE_FIELDS and saved.get(k) != current[k])
-        if changed:
-            detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-            raise ConfigError(
-                f"{path}: the checkpoint was trained with a different config ({detail}); "
-                "use a new workdir or restore the config"
-            )
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise ConfigError(f"{path}: the checkpoint does not fit this model: {str(exc).splitlines()[0]}") from exc
+        state = load_run_checkpoint(
+            checkpoint_path(self.workdir),
+            self.model,
+            key=self.key,
+            train_config=to_dict(self.cfg),
+            map_location=self.device,
+        )
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         if self.ema is not None:

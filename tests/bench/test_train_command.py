@@ -212,8 +212,9 @@ def test_eval_scores_a_users_sudoku_csv(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert "policy/exact_accuracy" in result.stdout and "mine.json" in result.stdout
-    written = json.loads((out / "evals" / "mine.json").read_text())
+    (path,) = (out / "evals").glob("mine-*.json")
+    assert "policy/exact_accuracy" in result.stdout and str(path) in result.stdout
+    written = json.loads(path.read_text())
     metrics = written["metrics"]
     # the whole file is scored (the preset's de-duplication would have dropped one of the equivalent
     # puzzles) and the training puzzle in disguise is counted against the run's training split
