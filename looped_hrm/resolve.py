@@ -413,8 +413,19 @@ def data_fingerprint(task: Any, splits: Sequence[str], init_from: str | None = N
 
     prints = {split: split_fingerprint(task.build(split)) for split in dict.fromkeys(splits)}
     if init_from:
-        prints["init_from"] = hashlib.sha256(Path(init_from).read_bytes()).hexdigest()[:16]
+        prints["init_from"] = file_fingerprint(init_from, "train.init_from")
     return prints
+
+
+def file_fingerprint(path: str | Path, option: str) -> str:
+    """The content hash of a file the user named with ``option``, or a `ConfigError` blaming that option."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+    if not data:
+        raise ConfigError(f"{option} {path}: empty file")
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = None) -> None:
@@ -436,6 +447,8 @@ def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = 
         if key not in done:
             try:
                 done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits, init_from)
+            except ConfigError:
+                raise  # it names its own culprit (train.init_from, a task's file and line)
             except (OSError, ValueError, KeyError, LookupError) as exc:
                 raise ConfigError(f"task '{combo.task['label']}': cannot build its data: {_first_line(exc)}") from exc
         combo.data = done[key]

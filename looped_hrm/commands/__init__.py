@@ -8,9 +8,11 @@ One module per command in this package, each with ``register(subparsers)``; ``py
 looped_hrm.bench ...`` is the alias of ``run`` kept for existing scripts. Plugins add commands with
 the ``looped_hrm_register_commands`` hook (`looped_hrm.hookspecs`), as ``llm``'s plugins do.
 
-Every command runs under the same guards (`main`): a bad config or plugin name is one ``error:``
-line and exit 2; an OSError (disk full, a read-only folder) names its path, exit 1; Ctrl-C says
-what was kept, exit 130. A command that keeps finished work says what in ``set_defaults(saved=...)``.
+Every command runs under the same guards (`main`; the others are in `looped_hrm.commands.guards`): a
+bad config or plugin name, or a missing optional package, is one ``error:`` line and exit 2; an
+OSError (disk full, a read-only folder) names its path, exit 1; Ctrl-C says what stopped and what
+was kept, exit 130. A command says what it keeps in ``set_defaults(saved=...)`` (it may refine
+``args.saved`` while it runs) and ``resumable=True`` when rerunning it continues the work.
 """
 
 from __future__ import annotations
@@ -51,19 +53,31 @@ def main(argv: Sequence[str] | None = None, prog: str = "looped-hrm") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(prog).parse_args(argv)
     args.argv = argv[1:]  # the command's own arguments, for the command line a result records
-    saved = getattr(args, "saved", None)  # what a command keeps when stopped: "finished combinations are saved"
     try:
         return args.func(args)
     except (PluginError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional package that an option, a task or a model needs
+        if isinstance(exc, ModuleNotFoundError):
+            if (exc.name or "looped_hrm").partition(".")[0] == "looped_hrm":
+                raise  # our own module missing is a broken install, not a user's mistake
+            print(
+                f"error: {args.command} needs the Python package '{exc.name}', which is not installed", file=sys.stderr
+            )
+        else:
+            print(f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr)
+        return 2
     except OSError as exc:  # disk full, a folder gone read-only mid-run: one line naming the path
+        saved = getattr(args, "saved", None)  # read now: a command may say more once it knows its folder
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}" + (f" ({saved})" if saved else ""), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        stopped = (
-            f"{saved}; rerun the same command to resume" if saved else f"{args.command} stopped before it finished"
-        )
-        print(f"interrupted: {stopped}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # what stopped (the interrupted code may say: the trainer names its step and last checkpoint),
+        # what the command keeps, and whether the same command resumes
+        parts = [str(exc) or f"{args.command} stopped before it finished", getattr(args, "saved", None)]
+        if getattr(args, "resumable", False):
+            parts.append("rerun the same command to resume")
+        print("interrupted: " + "; ".join(p for p in parts if p), file=sys.stderr)
         return 130

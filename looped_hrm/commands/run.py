@@ -25,6 +25,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from looped_hrm.atomic import atomic_write_json
+from looped_hrm.commands.guards import holding
 from looped_hrm.commands.report import report
 from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
 from looped_hrm.evaluation import catalogue
@@ -34,7 +35,6 @@ from looped_hrm.resolve import fingerprint_data
 from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.runner.estimate import estimate_rows
 from looped_hrm.runner.grid import BenchmarkConfig, Combination, expand, load_benchmark
-from looped_hrm.runner.lock import FolderLock
 from looped_hrm.runner.sweep import parse_sweep
 from looped_hrm.runner.worker import record_path, samples_path, skipped_record
 from looped_hrm.training.wandb_logger import wandb_project
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     add_arguments(parser)
-    parser.set_defaults(func=run_grid, saved="finished combinations are saved")
+    parser.set_defaults(func=run_grid, saved="finished combinations are saved", resumable=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -331,19 +331,9 @@ def run_grid(args: argparse.Namespace) -> int:
     if args.print_config:
         return print_config(combos)
     out_dir = Path(args.out or Path("results") / bench.name)
-    _make_folder(out_dir)
-    with FolderLock(out_dir):
+    with holding(out_dir, "--out"):
+        (out_dir / "runs").mkdir(exist_ok=True)
         return _run_locked(args, bench.name, combos, out_dir)
-
-
-def _make_folder(out_dir: Path) -> None:
-    """``out_dir/runs``, or a `ConfigError` saying why the folder cannot be used."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: exists and is not a folder")
-    try:
-        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {out_dir}: cannot create the results folder there ({exc.strerror or exc})") from None
 
 
 def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], out_dir: Path) -> int:

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 from looped_hrm.atomic import atomic_write_json
+from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
 from looped_hrm.engine.distributed import Dist
+from looped_hrm.runner.grid import MAX_SEED
 from looped_hrm.runner.worker import record_path, run_combination
 from looped_hrm.training.wandb_logger import wandb_project
 
@@ -48,22 +50,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=True,
         help="live progress: step, loss, exact accuracy, segments, examples/s, ETA (default: on)",
     )
-    p.set_defaults(func=cmd_train, saved="the last checkpoint is saved")
+    p.set_defaults(func=cmd_train, resumable=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    bounded("--seed", args.seed, 0, MAX_SEED, "a seed")
     dist, device = Dist.from_env(args.device or "auto")
     try:
         sets = list(args.set) + ([f"train.init_from={Path(args.init_from).resolve()}"] if args.init_from else [])
         combo = resolve(args.task, args.model, args.halting, args.preset, sets, args.seed, str(device))
         out = Path(args.out)
         workdir = out / "work" / combo.key
-        if dist.is_main:
-            workdir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(workdir / COMBINATION_NAME, combo.to_dict())
-            ranks = f" on {dist.world} ranks ({'nccl' if device.type == 'cuda' else 'gloo'})" if dist.active else ""
-            print(f"train {combo.name}{ranks} -> {out}", file=sys.stderr)
-        record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist, wandb=wandb_project())
+        with holding(out, "--out", dist):  # one command per folder: a second train, or a grid, waits its turn
+            if dist.is_main:
+                workdir.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(workdir / COMBINATION_NAME, combo.to_dict())
+                ranks = f" on {dist.world} ranks ({'nccl' if device.type == 'cuda' else 'gloo'})" if dist.active else ""
+                print(f"train {combo.name}{ranks} -> {out}", file=sys.stderr)
+            record = run_combination(combo, out, threads=None, progress=args.progress, dist=dist, wandb=wandb_project())
     finally:
         dist.close()
     if not dist.is_main or record["status"] != "ok":

@@ -9,6 +9,7 @@ Resolution itself lives in `looped_hrm.resolve`, shared with every other command
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,10 @@ from looped_hrm.resolve import (
 from looped_hrm.runner.sweep import apply_sweep
 from looped_hrm.training.config import TrainConfig
 
-__all__ = ["BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]
+__all__ = ["MAX_SEED", "BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]
+
+MAX_SEED = 2**31 - 1
+"""Seeds are 0..2**31-1: every RNG they seed (Python, NumPy, torch, and ``seed + 1`` for exploration) takes them."""
 
 _SECTION = {"task": "tasks", "model": "models", "halting": "halting"}
 
@@ -101,7 +105,10 @@ def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
     at = source.at(("seeds",)) if isinstance(source, Source) else f"{source}: seeds"
     if not bench.seeds:
         raise ConfigError(f"{at}: no seeds")
-    repeated = sorted({s for s in bench.seeds if bench.seeds.count(s) > 1})
+    outside = [s for s in bench.seeds if not 0 <= s <= MAX_SEED]
+    if outside:
+        raise ConfigError(f"{at}: seed {outside[0]} is outside 0..{MAX_SEED}")
+    repeated = sorted(s for s, n in Counter(bench.seeds).items() if n > 1)
     if repeated:
         raise ConfigError(
             f"{at}: seed {repeated[0]} is given twice (each seed is one run; the same seed twice "

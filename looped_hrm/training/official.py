@@ -121,7 +121,8 @@ def load_official(path: str | os.PathLike, model: str, target: torch.nn.Module) 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"{path}: cannot load checkpoint: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        cause = str(exc).splitlines()[0] if str(exc) else "empty or truncated file"
+        raise ConfigError(f"{path}: cannot load checkpoint: {type(exc).__name__}: {cause}") from exc
     if not isinstance(state, Mapping) or not is_official(state):
         raise ConfigError(f"{path}: not an official HRM/TRM state dict (no key ending in '{_SIGNATURE}')")
     target.load_state_dict(from_official(state, model, target, source=str(path)))
