@@ -252,8 +252,7 @@ class Combination:
 
     @property
     def file_stem(self) -> str:
-        task, model, halting = self.labels
-        return f"{task}__{model}__{halting}__s{self.seed}__{self.key}"
+        return record_stem(*self.labels, self.seed, self.key)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -269,6 +268,11 @@ class Combination:
             model_config=plugin_dataclass(registry, "model", self.model),
             model_factory=registry.get("model", self.model["plugin"]).factory,
         )
+
+
+def record_stem(task: str, model: str, halting: str, seed: int, key: str) -> str:
+    """The name of a combination's files in a results folder (``runs/<stem>.json``, its samples)."""
+    return f"{task}__{model}__{halting}__s{seed}__{key}"
 
 
 def plugin_dataclass(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:

@@ -73,7 +73,16 @@ def _load_combination(run_dir: Path, key: str | None) -> Combination:
     if len(found) > 1:
         keys = ", ".join(p.parent.name for p in found)
         raise ConfigError(f"{run_dir}: {len(found)} runs ({keys}); choose one with --key")
-    return Combination(**json.loads(found[0].read_text()))
+    path = found[0]
+    try:
+        combo = Combination(**json.loads(path.read_text()))
+        key = combo.key
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+        cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise ConfigError(f"{path}: not a readable combination ({cause})") from None
+    if key != path.parent.name:
+        raise ConfigError(f"{path}: describes run {key}, not run {path.parent.name} (copied from another run?)")
+    return combo
 
 
 WHOLE_FILE = {"num_test": -1, "test_difficulty": [], "dedup": "none"}

@@ -20,7 +20,6 @@ Everything goes to ``DIR/analysis/``: ``analysis.md`` (tables and the command), 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +30,8 @@ from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_text
 from looped_hrm.config import ConfigError
-from looped_hrm.report.restore import Restored, checkpoint_of, find_records, restore
+from looped_hrm.report.records import load_record
+from looped_hrm.report.restore import Restored, checkpoint_of, find_records, nothing_matches, restore
 
 MAX_DIFFICULTY_ROWS = 12  # more distinct difficulty values than this are grouped into quantile bins
 
@@ -356,12 +356,11 @@ def analyze(
     where = Path(where)
     paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
     if not paths:
-        raise ConfigError(f"{where}: no finished run matches the filters")
+        raise nothing_matches(where, task=task, model=model, halting=halting, seed=seed)
     runnable: list[Path] = []
     missing: list[Path] = []
     for path in paths:
-        record = json.loads(path.read_text())
-        (runnable if checkpoint_of(path, record).exists() else missing).append(path)
+        (runnable if checkpoint_of(path, load_record(path)).exists() else missing).append(path)
     if not runnable:
         raise ConfigError(
             f"{where}: none of the {len(paths)} finished runs has its checkpoint in work/ (work/ folders "

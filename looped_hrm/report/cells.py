@@ -21,7 +21,7 @@ from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.evaluation.per_example import unpack
 from looped_hrm.report import intervals
-from looped_hrm.report.records import read_record
+from looped_hrm.report.records import read_records
 
 ID_COLUMNS = ["task", "model", "halting", "seed"]
 
@@ -33,9 +33,9 @@ UPPER_BOUND = "upper bound: uses labels"
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every usable record in ``<out_dir>/runs``; an unreadable or malformed file is reported and skipped."""
-    records = (read_record(path) for path in sorted(Path(out_dir, "runs").glob("*.json")))
-    return [r for r in records if r is not None]
+    """Every usable record in ``<out_dir>/runs``, each run once; an unreadable or malformed file, a
+    copy or a rename is reported (`looped_hrm.report.records.read_records`)."""
+    return [record for _, record in read_records(Path(out_dir, "runs"))]
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

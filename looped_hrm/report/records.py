@@ -1,4 +1,10 @@
-"""Which result records a table may aggregate.
+"""Reading result records, and which of them a table may aggregate.
+
+Every command that reads records (`report`, `floors`, `trace`, `analyze`, a resuming `run`) reads
+them here: `record_problem` validates a record before anything uses it (a malformed file, or a
+garbage ``metrics``/``per_example``/``learning_curve``, is named and skipped), and `read_records`
+counts a run once by its identity (key and seed), never by its file — a copy or a rename inside
+``runs/`` is reported, not counted as a second seed.
 
 A results folder keeps every record it ever received (``runs/*.json``): a changed config, data file
 or plugin version is a new key, and the old record stays on disk. Tables, though, show the grid that
@@ -15,7 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.config import config_hash
+from looped_hrm.config import ConfigError, config_hash
+from looped_hrm.evaluation.per_example import decode, unpack
+from looped_hrm.resolve import record_stem
 
 STATUSES = ("ok", "failed", "skipped")
 RUN_FILE = "run.json"
@@ -42,22 +50,100 @@ def record_problem(record: Any) -> str | None:
             return f"'{field}' must be an object, got {type(record[field]).__name__}"
     if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
         return "status 'ok' without metrics"
+    n = None
+    if record.get("per_example") is not None:
+        try:
+            n = unpack(record["per_example"])["n"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # binascii.Error is a ValueError
+            return f"'per_example' cannot be decoded ({_first_line(exc)})"
+    if record.get("learning_curve") is not None:
+        problem = _curve_problem(record["learning_curve"], n)
+        if problem is not None:
+            return f"'learning_curve' {problem}"
     return None
+
+
+CURVE_NUMBERS = ("fraction", "step", "train_flops", "exact_accuracy")
+"""The numbers every learning-curve point holds (`looped_hrm.experiment.run`), which the tables read."""
+
+
+def _curve_problem(curve: Any, n: int | None) -> str | None:
+    if not isinstance(curve, list):
+        return f"must be a list, got {type(curve).__name__}"
+    for i, point in enumerate(curve):
+        if not isinstance(point, dict):
+            return f"point {i} is not an object"
+        for name in CURVE_NUMBERS:
+            if not isinstance(point.get(name), (int, float)) or isinstance(point.get(name), bool):
+                return f"point {i} has no number '{name}'"
+        if n is not None and "correct" in point:
+            try:
+                decode(point["correct"], n)
+            except (TypeError, ValueError, AttributeError) as exc:
+                return f"point {i}: 'correct' cannot be decoded ({_first_line(exc)})"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record, None) or (None, what is wrong with the file)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"unreadable ({_first_line(exc)})"
+    problem = record_problem(record)
+    return (record, None) if problem is None else (None, problem)
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """The record at ``path``, or a `ConfigError` naming the file and what is wrong with it."""
+    record, problem = _read(path)
+    if record is None:
+        raise ConfigError(f"{path}: not a usable result record: {problem}")
+    return record
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
     """The record at ``path``, or None (with a one-line warning naming the file) if it is unusable."""
-    problem: str | None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = f"unreadable ({exc})"
-    else:
-        problem = record_problem(record)
-        if problem is None:
-            return record
-    print(f"warning: {path}: result record skipped: {problem}", file=sys.stderr)
-    return None
+    record, problem = _read(path)
+    if record is None:
+        print(f"warning: {path}: result record skipped: {problem}", file=sys.stderr)
+    return record
+
+
+def record_file_name(record: dict[str, Any]) -> str:
+    """The file name the runner gives ``record`` in ``runs/``."""
+    combo = record["combination"]
+    task, model, halting = (combo[kind]["label"] for kind in ("task", "model", "halting"))
+    return f"{record_stem(task, model, halting, combo['seed'], record['key'])}.json"
+
+
+def read_records(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every usable record in the folder ``runs``, each run once (by its key and seed, not its file).
+
+    Of two files holding the same run (a copy), the one under the runner's name is kept and the
+    other reported; a file under another name (a rename) is reported and counted as its run.
+    """
+    by_run: dict[tuple[str, int], list[tuple[Path, dict[str, Any]]]] = {}
+    for path in sorted(runs.glob("*.json")):
+        record = read_record(path)
+        if record is not None:
+            by_run.setdefault((record["key"], record["combination"]["seed"]), []).append((path, record))
+    kept = []
+    for (key, seed), found in by_run.items():
+        name = record_file_name(found[0][1])
+        found.sort(key=lambda item: item[0].name != name)  # the runner's own file first
+        path, record = found[0]
+        if path.name != name:
+            print(f"warning: {path}: holds the record of {name} (renamed?); counted once as that run", file=sys.stderr)
+        for other, _ in found[1:]:
+            print(f"warning: {other}: the same run as {path} (key {key}, seed {seed}); counted once", file=sys.stderr)
+        kept.append((path, record))
+    return sorted(kept, key=lambda item: item[0])
 
 
 def config_id(record: dict[str, Any]) -> str:
@@ -107,22 +193,25 @@ def select(
             " ".join(parts) + f", and {older} older records in runs/ (other configs, data or versions), "
             "labelled with their config id."
         )
-        return separate_configs(records, keys), text
+        return separate_configs(records, keys, label_others=True), text
     text = " ".join(parts) + "."
     if older:
         text += f" {older} older records in runs/ are not shown (`python -m looped_hrm.bench report DIR --all`)."
     return separate_configs(current, keys), text
 
 
-def separate_configs(records: list[dict[str, Any]], current: set[str]) -> list[dict[str, Any]]:
+def separate_configs(
+    records: list[dict[str, Any]], current: set[str], *, label_others: bool = False
+) -> list[dict[str, Any]]:
     """Records whose labels coincide but whose configs differ get distinct model labels
-    (``hrm [cfg 1a2b3c4d]``), except the current grid's, so no table averages two configs as seeds."""
+    (``hrm [cfg 1a2b3c4d]``), except the current grid's, so no table averages two configs as seeds;
+    ``label_others``: every record outside the current grid is labelled (``report --all``)."""
     ids: dict[tuple[str, str, str], set[str]] = {}
     for rec in records:
         ids.setdefault(_labels(rec), set()).add(config_id(rec))
     out = []
     for rec in records:
-        if len(ids[_labels(rec)]) > 1 and rec["key"] not in current:
+        if rec["key"] not in current and (label_others or len(ids[_labels(rec)]) > 1):
             combo = dict(rec["combination"])
             combo["model"] = {**combo["model"], "label": f"{combo['model']['label']} [cfg {config_id(rec)}]"}
             rec = {**rec, "combination": combo}

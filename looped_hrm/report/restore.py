@@ -4,20 +4,23 @@ A results folder holds one record per combination in ``runs/`` and the checkpoin
 ``work/<key>/checkpoint.pt``. `find_records` picks records by their grid labels, and `restore`
 rebuilds the objects from the record's resolved config and loads the weights that the evaluation
 used (the EMA weights when training kept them and the evaluation asked for them), so a trace or an
-analysis looks at exactly the model that the tables describe.
+analysis looks at exactly the model that the tables describe. Records are read and validated by
+`looped_hrm.report.records` (each run once), the checkpoint by
+`looped_hrm.training.checkpoint.load_run_checkpoint`: a malformed record, or a checkpoint that is
+missing, truncated or not the run's, is one line naming the file.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from looped_hrm.config import ConfigError
+from looped_hrm.config import ConfigError, to_dict
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Task
+from looped_hrm.report.records import load_record, read_records
 
 
 @dataclass
@@ -47,13 +50,6 @@ class Restored:
         return self.eval.fixed_segments or self.eval_max_segments
 
 
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable result record ({exc})") from exc
-
-
 def find_records(
     where: str | Path,
     *,
@@ -72,17 +68,22 @@ def find_records(
         raise ConfigError(f"{where}: not a results folder (no runs/ inside) and not a record file")
     wanted = {"task": task, "model": model, "halting": halting}
     out = []
-    for path in sorted(runs.glob("*.json")):
-        record = _load(path)
-        combo = record.get("combination", {})
-        if record.get("status") != status:
+    for path, record in read_records(runs):
+        combo = record["combination"]
+        if record["status"] != status:
             continue
-        if any(v is not None and combo.get(k, {}).get("label") != v for k, v in wanted.items()):
+        if any(v is not None and combo[k]["label"] != v for k, v in wanted.items()):
             continue
-        if seed is not None and combo.get("seed") != seed:
+        if seed is not None and combo["seed"] != seed:
             continue
         out.append(path)
     return out
+
+
+def nothing_matches(where: str | Path, **filters: Any) -> ConfigError:
+    """The error of a folder where no finished run matches ``filters`` (those that are not None)."""
+    asked = {k: v for k, v in filters.items() if v is not None}
+    return ConfigError(f"{where}: no finished run in runs/" + (f" matches {asked}" if asked else ""))
 
 
 def choose_record(
@@ -98,11 +99,10 @@ def choose_record(
     if len(paths) == 1:
         return paths[0]
     if not paths:
-        asked = {k: v for k, v in dict(task=task, model=model, halting=halting, seed=seed).items() if v is not None}
-        raise ConfigError(f"{where}: no finished run matches {asked}")
+        raise nothing_matches(where, task=task, model=model, halting=halting, seed=seed)
     names = []
     for p in paths:
-        c = _load(p)["combination"]
+        c = load_record(p)["combination"]
         names.append(
             f"--task {c['task']['label']} --model {c['model']['label']} --halting {c['halting']['label']} "
             f"--seed {c['seed']}"
@@ -119,24 +119,26 @@ def checkpoint_of(record_path: Path, record: dict[str, Any]) -> Path:
 def restore(record_path: str | Path, *, device: str | torch.device = "cpu") -> Restored:
     """Rebuild the task, model (trained weights loaded) and policy of a finished record."""
     from looped_hrm.resolve import Combination
-    from looped_hrm.training.checkpoint import load_checkpoint
+    from looped_hrm.training.checkpoint import load_run_checkpoint
     from looped_hrm.training.optim import split_parameters
 
     record_path = Path(record_path)
-    record = _load(record_path)
-    if record.get("status") != "ok":
-        raise ConfigError(f"{record_path}: the run did not finish (status {record.get('status')!r})")
-    built = Combination(**record["combination"]).build()
+    record = load_record(record_path)
+    if record["status"] != "ok":
+        raise ConfigError(f"{record_path}: the run did not finish (status {record['status']!r})")
+    try:
+        built = Combination(**record["combination"]).build()
+    except TypeError as exc:  # fields of another version of the record format
+        raise ConfigError(f"{record_path}: its combination cannot be rebuilt ({exc})") from None
     task, policy, train_cfg, eval_cfg = built.task, built.policy, built.train, built.eval
     model = built.model()
     ckpt = checkpoint_of(record_path, record)
     if not ckpt.exists():
         raise ConfigError(
-            f"{record_path}: its checkpoint {ckpt} is missing (work/ folders are not committed with "
+            f"{ckpt}: missing: the checkpoint of {record_path.name} (work/ folders are not committed with "
             "results; rerun the benchmark command into this folder to train it again)"
         )
-    state = load_checkpoint(ckpt, map_location="cpu")
-    model.load_state_dict(state["model"])
+    state = load_run_checkpoint(ckpt, model, key=record["key"], train_config=to_dict(train_cfg))
     if eval_cfg.use_ema and state.get("ema") is not None:
         dense, _ = split_parameters(model)
         with torch.no_grad():

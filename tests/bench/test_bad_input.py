@@ -227,7 +227,7 @@ def test_disk_full_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    (runs / "good.json").write_text(REFERENCE_RECORD.read_text())
+    (runs / REFERENCE_RECORD.name).write_text(REFERENCE_RECORD.read_text())
 
     def full(path, text):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

@@ -141,6 +141,22 @@ def test_an_official_state_dict_in_the_run_folder_is_refused(capsys, run_dir):
     assert f"{path}: not a looped_hrm checkpoint" in refused(capsys, "eval", str(run_dir), "--no-progress")
 
 
+@pytest.mark.parametrize("text", ["[]", "{not json", '{"task": 1}'])
+def test_a_broken_combination_file_is_named(capsys, run_dir, text):
+    path = checkpoint_file(run_dir).with_name("combination.json")
+    path.write_text(text)
+    assert refused(capsys, "eval", str(run_dir), "--no-progress").startswith(
+        f"error: {path}: not a readable combination"
+    )
+
+
+def test_another_runs_combination_file_is_refused(capsys, run_dir, other_seed):
+    path = checkpoint_file(run_dir).with_name("combination.json")
+    path.write_text(checkpoint_file(other_seed).with_name("combination.json").read_text())
+    err = refused(capsys, "eval", str(run_dir), "--no-progress")
+    assert err.startswith(f"error: {path}: describes run ") and f"not run {path.parent.name}" in err
+
+
 # ----------------------------------------------------------- results keyed by the data's content
 
 
