@@ -7,7 +7,9 @@ import argparse
 import shlex
 import sys
 
-from looped_hrm.config import ConfigError
+from looped_hrm.commands.guards import bounded
+from looped_hrm.config import MAX_INT
+from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,10 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from looped_hrm.report.analyze import analyze  # imports the engine: only when asked
 
-    if args.segments is not None and args.segments < 1:
-        raise ConfigError(f"--segments must be >= 1, got {args.segments}")
-    if args.limit < 0:
-        raise ConfigError(f"--limit must be >= 0, got {args.limit}")
+    bounded("--segments", args.segments, 1, MAX_EVAL_SEGMENTS, "a number of segments")
+    bounded("--limit", args.limit, 0, MAX_INT, "a number of test puzzles (0: all)")
     command = "looped-hrm analyze " + " ".join(shlex.quote(a) for a in args.argv)
     path = analyze(
         args.dir,

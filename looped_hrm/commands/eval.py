@@ -24,7 +24,7 @@ from typing import Any
 from looped_hrm.atomic import atomic_write_json
 from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
-from looped_hrm.config import ConfigError, config_hash, to_dict
+from looped_hrm.config import MAX_INT, ConfigError, config_hash, to_dict
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 from looped_hrm.registry import get_registry
@@ -128,7 +128,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if bounded("--max-segments", args.max_segments, 1, MAX_EVAL_SEGMENTS, "a number of segments") is not None:
         overrides.update(max_segments=args.max_segments, fixed_segments=args.max_segments)
-    if bounded("--limit", args.limit, 1, 2**62, "a number of test examples") is not None:
+    if bounded("--limit", args.limit, 1, MAX_INT, "a number of test examples") is not None:
         overrides["limit"] = args.limit
     dist, device = Dist.from_env(args.device or "auto")
     target = Path(args.run)

@@ -25,19 +25,22 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from looped_hrm.atomic import atomic_write_json
-from looped_hrm.commands.guards import holding
+from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.report import report
-from looped_hrm.config import ConfigError, Source, apply_overrides, load_yaml, parse_override
+from looped_hrm.config import MAX_INT, ConfigError, Source, apply_overrides, load_yaml, parse_override
 from looped_hrm.evaluation import catalogue
 from looped_hrm.registry import get_registry
 from looped_hrm.report.records import read_record, write_run_file
 from looped_hrm.resolve import fingerprint_data
 from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.runner.estimate import estimate_rows
-from looped_hrm.runner.grid import BenchmarkConfig, Combination, expand, load_benchmark
+from looped_hrm.runner.grid import MAX_COMBINATIONS, BenchmarkConfig, Combination, expand, load_benchmark
 from looped_hrm.runner.sweep import parse_sweep
 from looped_hrm.runner.worker import record_path, samples_path, skipped_record
 from looped_hrm.training.wandb_logger import wandb_project
+
+MAX_JOBS = 1024
+"""Worker processes of a local grid: more than any machine's cores is a typo."""
 
 
 def _split(text: str | None) -> list[str]:
@@ -58,6 +61,7 @@ def parse_seeds(text: str) -> list[int]:
                 f"--seeds {text}: a single number is a count of seeds; "
                 "for seed 0 alone write --seeds 1 (or a list: --seeds 0,)"
             )
+        bounded("--seeds", items[0], 1, MAX_COMBINATIONS, "a count of seeds")
         return list(range(items[0]))
     return items
 
@@ -229,9 +233,7 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
             sweeps[key] = values
             overrides[("sweep", key)] = f"--sweep {text}"
         data["sweep"] = sweeps
-    if args.limit is not None:
-        if args.limit < 1:
-            raise ConfigError(f"--limit {args.limit}: expected a number of test examples >= 1")
+    if bounded("--limit", args.limit, 1, MAX_INT, "a number of test examples") is not None:
         data["eval"] = {**(data.get("eval") or {}), "limit": args.limit}
         overrides[("eval", "limit")] = f"--limit {args.limit}"
     plugin_sets: list[str] = []
@@ -319,8 +321,7 @@ def run_grid(args: argparse.Namespace) -> int:
             return list_plugins(kind)
     if args.wandb and importlib.util.find_spec("wandb") is None:
         raise ConfigError("--wandb: wandb is not installed (pip install 'looped-hrm[wandb]')")
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: expected a number of worker processes >= 1")
+    bounded("--jobs", args.jobs, 1, MAX_JOBS, "a number of worker processes")
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError("--executor ray: Ray is not installed (pip install 'looped-hrm[ray]')")
     bench, source = build_benchmark(args)

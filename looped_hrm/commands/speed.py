@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from looped_hrm.commands.guards import bounded
+from looped_hrm.config import MAX_INT, ConfigError
 from looped_hrm.experiment import speed
 
 
@@ -54,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
+    bounded("--batch", args.batch, 1, MAX_INT, "a batch size")
+    bounded("--steps", args.steps, 1, MAX_INT, "a number of timed steps")
+    bounded("--warmup", args.warmup, 1, MAX_INT, "a number of warm-up steps (the first compiles)")
+    bounded("--threads", args.threads, 1, 4096, "a number of threads")
+    if args.peak_tflops is not None and not 0 < args.peak_tflops < float("inf"):
+        raise ConfigError(f"--peak-tflops {args.peak_tflops}: expected a positive number")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     peak = args.peak_tflops

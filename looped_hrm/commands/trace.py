@@ -8,8 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from looped_hrm.config import ConfigError
+from looped_hrm.commands.guards import bounded
+from looped_hrm.config import MAX_INT, ConfigError
 from looped_hrm.contracts import Task
+from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,8 +68,13 @@ def read_puzzle(task: Task, text: str):
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from looped_hrm.evaluation.analyses import trace, unlabelled
-    from looped_hrm.evaluation.pictures import save_trace_picture, trace_text
+    from looped_hrm.evaluation.pictures import check_picture_path, save_trace_picture, trace_text
     from looped_hrm.report.restore import choose_record, restore
+
+    bounded("--segments", args.segments, 1, MAX_EVAL_SEGMENTS, "a number of segments")
+    bounded("--index", args.index, 0, MAX_INT, "a puzzle index")
+    if args.out:
+        check_picture_path(args.out, "--out")  # before the trace runs, not after
 
     run = restore(
         choose_record(args.run, task=args.task, model=args.model, halting=args.halting, seed=args.seed),
@@ -82,7 +89,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
                 f"--index {args.index}: the {run.eval.split} split has {len(split)} puzzles (0..{len(split) - 1})"
             )
         split, index, what = split, args.index, f"{run.eval.split} puzzle {args.index}"
-    segments = args.segments or run.eval_max_segments
+    segments = args.segments if args.segments is not None else run.eval_max_segments
     result = trace(
         run.model,
         run.task,

@@ -9,12 +9,14 @@ a task without it is drawn as its text rendering. Matplotlib (the ``plot`` extra
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from looped_hrm.config import ConfigError
 from looped_hrm.contracts import GridPicture, Task
 from looped_hrm.evaluation.analyses import Trace, TraceStep
 
@@ -210,22 +212,33 @@ def _figure_size(pic: GridPicture, window: tuple[slice, slice]) -> tuple[float, 
     return max(1.2, w * scale), max(1.2, h * scale)
 
 
+PICTURE_KINDS = {".png": "a strip", ".gif": "an animation"}
+
+
+def check_picture_path(path: str | Path, option: str = "--out") -> Path:
+    """``path`` if a trace picture can be written there (.png or .gif, matplotlib installed); else a
+    `ConfigError` naming ``option`` — checked before the trace runs, not after."""
+    path = Path(path)
+    if path.suffix.lower() not in PICTURE_KINDS:
+        kinds = " or ".join(f"{suffix} ({what})" for suffix, what in PICTURE_KINDS.items())
+        raise ConfigError(f"{option} {path}: a trace picture ends in {kinds}")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError(f"{option} {path}: pictures need matplotlib: pip install 'looped-hrm[plot]'")
+    return path
+
+
 def save_trace_picture(
     trace: Trace, task: Task, path: str | Path, *, title: str = "", columns: int = 6, frame_ms: int = 800
 ) -> Path:
     """Write the trace as a PNG strip (``.png``: the input then every segment, ``columns`` per row)
     or an animated GIF (``.gif``: one frame per segment beside the input)."""
-    try:
-        import matplotlib
+    path = check_picture_path(path)
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError("pictures need matplotlib: pip install 'looped-hrm[plot]'") from exc
-    path = Path(path)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     kind = path.suffix.lower()
-    if kind not in (".png", ".gif"):
-        raise ValueError(f"{path}: --out must end in .png (a strip) or .gif (an animation)")
     path.parent.mkdir(parents=True, exist_ok=True)
     panels = _panels(trace, task)
     window = crop_window([p for p, *_ in panels])

@@ -30,10 +30,23 @@ from looped_hrm.resolve import (
 from looped_hrm.runner.sweep import apply_sweep
 from looped_hrm.training.config import TrainConfig
 
-__all__ = ["MAX_SEED", "BenchmarkConfig", "Combination", "Floor", "PluginEntry", "expand", "load_benchmark"]
+__all__ = [
+    "MAX_COMBINATIONS",
+    "MAX_SEED",
+    "BenchmarkConfig",
+    "Combination",
+    "Floor",
+    "PluginEntry",
+    "expand",
+    "load_benchmark",
+]
 
 MAX_SEED = 2**31 - 1
 """Seeds are 0..2**31-1: every RNG they seed (Python, NumPy, torch, and ``seed + 1`` for exploration) takes them."""
+
+MAX_COMBINATIONS = 1_000_000
+"""The largest grid a command expands: a larger one is a mistake (``--seeds 1e9``), refused before it
+fills the memory; a grid of 100,000 dry-runs in seconds (benchmarks/test_load.py)."""
 
 _SECTION = {"task": "tasks", "model": "models", "halting": "halting"}
 
@@ -177,6 +190,12 @@ def expand(
         ]
         for kind, items in entries.items()
     }
+    size = len(resolved["task"]) * len(resolved["model"]) * len(resolved["halting"]) * len(bench.seeds)
+    if size > MAX_COMBINATIONS:
+        raise ConfigError(
+            f"{source.name}: the grid has {size:,} combinations (tasks x models x halting x seeds); "
+            f"at most {MAX_COMBINATIONS:,}"
+        )
     tb_layer = time_budget_layer(time_budget)
     combos = []
     for ti, task in enumerate(resolved["task"]):

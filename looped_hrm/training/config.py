@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
+
 # Fields that may change between a checkpoint and its resumption: budgets, logging and speed flags
 # (more steps to continue a finished run, a different log cadence). Everything else must match.
 RESUMABLE_FIELDS = frozenset(
@@ -108,6 +110,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if not 0 <= self.lr_min_ratio <= 1:
             raise ValueError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.max_segments > MAX_EVAL_SEGMENTS:  # the evaluation runs every test example up to it
+            raise ValueError(f"max_segments must be <= {MAX_EVAL_SEGMENTS}, got {self.max_segments}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if any(not 0 < f <= 1 for f in self.curve_fractions):
