@@ -127,7 +127,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="local",
         help="local processes (default) or Ray tasks (pip install 'looped-hrm[ray]')",
     )
-    run.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    run.add_argument(
+        "--ray-address",
+        help="Ray cluster address, HOST:PORT or ray://HOST[:PORT] (default: RAY_ADDRESS or a local Ray); "
+        "one that does not answer within 30 s is refused before anything starts",
+    )
     run.add_argument("--out", metavar="DIR", help="output folder (default results/<name>)")
     run.add_argument("--name", help="run name (default: the benchmark's name or one made from the grid)")
     run.add_argument(
@@ -331,6 +335,10 @@ def run_grid(args: argparse.Namespace) -> int:
         return dry_run(combos)
     if args.print_config:
         return print_config(combos)
+    if args.executor == "ray":  # a cluster that cannot be reached: one line within a bound, before anything starts
+        from looped_hrm.runner.ray_address import check_ray_address
+
+        check_ray_address(args.ray_address)
     out_dir = Path(args.out or Path("results") / bench.name)
     with holding(out_dir, "--out"):
         (out_dir / "runs").mkdir(exist_ok=True)
