@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from looped_hrm.config import ConfigError, Source, apply_overrides, parse_override
 from looped_hrm.evaluation import catalogue
-from looped_hrm.resolve import Combination, fingerprint_data, resolve_combination
+from looped_hrm.resolve import Combination, file_fingerprint, fingerprint_data, resolve_combination
 from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
 
 COMBINATION_NAME = "combination.json"
@@ -78,6 +78,8 @@ def resolve(
         raise ConfigError(combo.skip_reason)
     if fingerprint:
         fingerprint_data([combo])  # the data is part of the identity, as in a grid
+    elif combo.train.get("init_from"):  # no data to fingerprint, but the checkpoint must be readable
+        file_fingerprint(combo.train["init_from"], "train.init_from")
     return combo
 
 
