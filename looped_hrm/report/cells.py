@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -79,36 +80,44 @@ def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 @dataclass
 class Cell:
-    """One task × model × halting: all its records, the successful ones, their per-example data."""
+    """One task × model × halting: all its records, the successful ones, their per-example data.
+
+    Built once from all its records (`cells`). What is derived from them (the successful seeds, their
+    unpacked per-example data, the values behind a metric) is computed on first use and kept: every
+    table asks again, and over thousands of seeds the asking, not the arithmetic, was the cost."""
 
     task: str
     model: str
     halting: str
     records: list[dict[str, Any]] = field(default_factory=list)
+    _values: dict[tuple[str, str], np.ndarray | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    @property
+    @cached_property
     def ok(self) -> list[dict[str, Any]]:
         return sorted((r for r in self.records if r["status"] == "ok"), key=lambda r: r["combination"]["seed"])
 
-    @property
+    @cached_property
     def uses_labels(self) -> bool:
         return any((r.get("metrics") or {}).get("policy_uses_labels") for r in self.ok)
 
-    @property
+    @cached_property
     def examples(self) -> list[dict[str, Any]] | None:
         """Unpacked per-example data of every successful seed (None when a seed lacks it)."""
-        if not hasattr(self, "_examples"):
-            entries = [r.get("per_example") for r in self.ok]
-            self._examples = [unpack(e) for e in entries if e] if entries and all(entries) else None
-        return self._examples
+        entries = [r.get("per_example") for r in self.ok]
+        return [unpack(e) for e in entries if e] if entries and all(entries) else None
+
+    @cached_property
+    def metric_names(self) -> set[str]:
+        """Every key of the successful seeds' ``metrics``, each once (to be read back with `lookup`)."""
+        return {k for r in self.ok for k in (r.get("metrics") or {})}
 
     def bucket_names(self) -> list[str]:
         ex = self.examples
         if ex:
             return ex[0]["bucket_names"]
-        names = {
-            ref.bucket for r in self.ok for k in (r.get("metrics") or {}) if (ref := _policy_bucket(k)) and ref.bucket
-        }
+        names = {ref.bucket for k in self.metric_names if (ref := _policy_bucket(k)) and ref.bucket}
         return sorted(names, key=natural_order)
 
     def label(self) -> str:
@@ -128,11 +137,10 @@ def natural_order(name: str) -> tuple:
 
 def cells(records: Iterable[dict[str, Any]]) -> list[Cell]:
     """Records grouped by task × model × halting, in sorted order."""
-    groups: dict[tuple[str, str, str], Cell] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for rec in records:
-        ident = _labels(rec)
-        groups.setdefault(ident, Cell(*ident)).records.append(rec)
-    return [groups[k] for k in sorted(groups)]
+        groups.setdefault(_labels(rec), []).append(rec)
+    return [Cell(*ident, groups[ident]) for ident in sorted(groups)]
 
 
 def _policy_bucket(metric: str) -> catalogue.Ref | None:
@@ -154,6 +162,12 @@ def in_bucket(metric: str, bucket: str) -> str:
 
 def values(cell: Cell, metric: str) -> np.ndarray | None:
     """``[seeds, examples]`` outcomes behind ``metric`` (per example when stored, else ``[seeds, 1]``)."""
+    if ("values", metric) not in cell._values:
+        cell._values["values", metric] = _values(cell, metric)
+    return cell._values["values", metric]
+
+
+def _values(cell: Cell, metric: str) -> np.ndarray | None:
     ok = cell.ok
     if not ok:
         return None
@@ -167,6 +181,12 @@ def values(cell: Cell, metric: str) -> np.ndarray | None:
 
 def per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
     """``[seeds, examples]`` per-example values behind ``metric`` when every seed stored them."""
+    if ("per_example", metric) not in cell._values:
+        cell._values["per_example", metric] = _per_example_values(cell, metric)
+    return cell._values["per_example", metric]
+
+
+def _per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
     ex = cell.examples
     ref = lookup(metric)
     if not ex or len({e["n"] for e in ex}) != 1 or ref is None:

@@ -146,10 +146,23 @@ def read_records(runs: Path) -> list[tuple[Path, dict[str, Any]]]:
     return sorted(kept, key=lambda item: item[0])
 
 
-def config_id(record: dict[str, Any]) -> str:
-    """What a record's result depends on apart from its seed: equal ids may be averaged over seeds."""
-    combo = record["combination"]
-    return config_hash({k: v for k, v in combo.items() if k not in ("seed", "device", "skip_reason")}, length=8)
+def config_ids(records: list[dict[str, Any]]) -> list[str]:
+    """Each record's config id: what its result depends on apart from its seed (equal ids may be
+    averaged over seeds). Each distinct config is hashed once: the seeds of one config share it, and
+    `config_hash` walks the whole config (10,000 records took seconds)."""
+    known: dict[str, str] = {}
+    out = []
+    for record in records:
+        config = _config(record)
+        text = json.dumps(config, sort_keys=True, default=str)
+        if text not in known:
+            known[text] = config_hash(config, length=8)
+        out.append(known[text])
+    return out
+
+
+def _config(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record["combination"].items() if k not in ("seed", "device", "skip_reason")}
 
 
 def write_run_file(out_dir: Path, *, name: str, command: str, keys: Iterable[str]) -> None:
@@ -206,14 +219,15 @@ def separate_configs(
     """Records whose labels coincide but whose configs differ get distinct model labels
     (``hrm [cfg 1a2b3c4d]``), except the current grid's, so no table averages two configs as seeds;
     ``label_others``: every record outside the current grid is labelled (``report --all``)."""
+    record_ids = config_ids(records)
     ids: dict[tuple[str, str, str], set[str]] = {}
-    for rec in records:
-        ids.setdefault(_labels(rec), set()).add(config_id(rec))
+    for rec, cfg in zip(records, record_ids):
+        ids.setdefault(_labels(rec), set()).add(cfg)
     out = []
-    for rec in records:
+    for rec, cfg in zip(records, record_ids):
         if rec["key"] not in current and (label_others or len(ids[_labels(rec)]) > 1):
             combo = dict(rec["combination"])
-            combo["model"] = {**combo["model"], "label": f"{combo['model']['label']} [cfg {config_id(rec)}]"}
+            combo["model"] = {**combo["model"], "label": f"{combo['model']['label']} [cfg {cfg}]"}
             rec = {**rec, "combination": combo}
         out.append(rec)
     return out

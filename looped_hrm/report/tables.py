@@ -138,7 +138,7 @@ def task_metrics(cell_list: list[Cell]) -> pd.DataFrame:
     halting policy, mean [95 % CI over seeds], one row per cell that has any."""
     rows = []
     for cell in cell_list:
-        names = sorted({ref.name for r in cell.ok for k in (r.get("metrics") or {}) if (ref := _policy_task(k))})
+        names = sorted({ref.name for k in cell.metric_names if (ref := _policy_task(k))})
         if not names:
             continue
         row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "seeds": len(cell.ok)}
@@ -201,10 +201,19 @@ def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> intervals.Com
     if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]):
         return None  # not the same test split
     seeds_a, seeds_b = ([r["combination"]["seed"] for r in c.ok] for c in (a, b))
-    common = [s for s in seeds_a if s in seeds_b]
+    row_a, row_b = _first_rows(seeds_a), _first_rows(seeds_b)
+    common = [s for s in seeds_a if s in row_b]
     if not common:
         return None
-    return intervals.paired_difference(va[[seeds_a.index(s) for s in common]], vb[[seeds_b.index(s) for s in common]])
+    return intervals.paired_difference(va[[row_a[s] for s in common]], vb[[row_b[s] for s in common]])
+
+
+def _first_rows(seeds: list[int]) -> dict[int, int]:
+    """Each seed's first row (a dict, not ``list.index``: 5,000 seeds made that seconds)."""
+    rows: dict[int, int] = {}
+    for i, seed in enumerate(seeds):
+        rows.setdefault(seed, i)
+    return rows
 
 
 def _task_tests(ranked: list[Cell], metric: str) -> dict[tuple[int, int], tuple[intervals.Comparison, float]]:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from looped_hrm.report.site.export import site_data
-from looped_hrm.report.site.puzzles import puzzle_runs
 
 STATIC = Path(__file__).parent / "static"
 SITE_DIR = "site"
@@ -57,6 +56,10 @@ def write_site(
     """Write ``out_dir/site/`` for ``records`` (the selection the tables hold), replacing an older one.
 
     ``puzzles_per_run``: at most this many puzzles of each run's sample log (None: all of them)."""
+    # imported here: the puzzle pictures load the engine and with it torch.compile (seconds), which
+    # every command would otherwise pay for at start-up, `report` without --html included
+    from looped_hrm.report.site.puzzles import puzzle_runs
+
     out_dir = Path(out_dir)
     partial = out_dir / (SITE_DIR + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
