@@ -270,7 +270,10 @@ class Task(Protocol):
       with the same puzzle id and input tokens are the same item;
     * ``baselines(train, test) -> dict[str, np.ndarray]`` — the task's own trivial baselines, int64
       ``[N_test, L]`` predictions that need no training (Sudoku: the givens and a random allowed
-      digit per blank), scored beside ``copy`` and ``majority`` (`looped_hrm.evaluation.baselines`).
+      digit per blank), scored beside ``copy`` and ``majority`` (`looped_hrm.evaluation.baselines`);
+    * ``left_out: int`` — test puzzles the task could not put in its test split (ARC: tasks with a grid
+      larger than the canvas), recorded as ``data/left_out`` and warned about, so that a score over
+      fewer puzzles than the user gave is never silent.
     """
 
     name: str

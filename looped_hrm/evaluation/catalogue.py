@@ -268,6 +268,12 @@ DATA_METRICS: tuple[Metric, ...] = (
     Metric("data/test_rows", "int", "test rows evaluated"),
     Metric("data/removed_by_limit", "int", "test rows that eval.limit left out (the split's rows after the first N)"),
     Metric(
+        "data/left_out",
+        "int",
+        "test puzzles the task could not hold and left out of its test split (ARC: tasks with a grid larger "
+        "than the canvas); recorded by the tasks that can leave some out",
+    ),
+    Metric(
         "data/test_distinct",
         "int",
         "distinct items among the test rows, up to the task's symmetries (augmented views of one input are one)",

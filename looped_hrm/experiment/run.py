@@ -19,8 +19,9 @@ and returns one flat, JSON-able dict:
   and each example's correctness (bit-packed) for intervals;
 * ``baseline:<name>/...`` — the trivial baselines (`looped_hrm.evaluation.baselines`: copy the
   input, the majority label, the task's own rules) scored on the same test rows, like a pass;
-* ``data/...`` — the test split: rows evaluated, rows ``eval.limit`` left out, distinct items, and
-  rows that are training items up to the task's symmetries (`looped_hrm.overlap`);
+* ``data/...`` — the test split: rows evaluated, rows ``eval.limit`` left out, puzzles the task could
+  not hold (its optional ``left_out``), distinct items, and rows that are training items up to the
+  task's symmetries (`looped_hrm.overlap`);
 * ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes and
   under each baseline, and which rows are one item and which are training items, packed by
   `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the tables compute
@@ -113,8 +114,10 @@ def run_experiment(
     in its checkpoints: resuming refuses a checkpoint another run wrote
     (`looped_hrm.training.checkpoint.load_run_checkpoint`).
 
-    Test rows are counted as training items against ``trained_on`` when the weights were trained on
-    another split than ``task.build("train")`` (an evaluation on a user's test file), and not at all
+    ``trained_on``: the split the weights were trained on when it is not ``task.build("train")`` (an
+    evaluation on a user's test file): the restored trainer, the trivial baselines and the count of
+    test rows that are training items use it, and ``task``'s own training split is not built. Test
+    rows are not counted at all
     with ``count_overlap=False`` (weights trained on data this suite cannot see: then, unless this
     run trains or restores a checkpoint of its own, no training data is built at all, and the trivial
     baselines that learn from training labels are not scored).
@@ -137,7 +140,11 @@ def run_experiment(
     trainer: Trainer | None = None
     metrics: dict[str, Any] = {}
     own_weights = train or (workdir is not None and checkpoint_path(workdir).exists())
-    train_split = task.build("train") if own_weights or (count_overlap and trained_on is None) else None
+    # the split the weights were trained on: on a user's test file, ``task`` would build another one
+    # (held out against that file: with a file of training puzzles, too few left, blamed on train_file)
+    train_split: Split | None = trained_on
+    if trained_on is None:
+        train_split = task.build("train") if own_weights or count_overlap else None
     if own_weights:
         assert train_split is not None
         trainer = Trainer(
@@ -160,9 +167,9 @@ def run_experiment(
         metrics = trainer.fit() if train else trainer.restore()
     metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))
     metrics.update({"data/test_rows": len(test_split), "data/removed_by_limit": len(whole_test) - len(test_split)})
-    reference = trained_on if trained_on is not None else train_split
-    overlap = _overlap(task, reference, test_split, metrics) if count_overlap and reference is not None else None
-    baselines = score_baselines(task, reference, test_split, verify=eval_cfg.verify)
+    _left_out(task, metrics)
+    overlap = _overlap(task, train_split, test_split, metrics) if count_overlap and train_split is not None else None
+    baselines = score_baselines(task, train_split, test_split, verify=eval_cfg.verify)
     metrics.update(baseline_metrics(baselines, test_split.bucket, task.bucket_names))
 
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
@@ -182,6 +189,21 @@ def run_experiment(
     if logger is not None:  # the final evaluation, as the run's summary
         logger.summary({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
     return metrics
+
+
+def _left_out(task: Task, metrics: dict[str, Any]) -> None:
+    """``data/left_out`` of a task that can leave test puzzles out (its optional ``left_out``: ARC tasks
+    larger than the canvas), with a warning on stderr when it did: the score is over the others only."""
+    left_out = getattr(task, "left_out", None)
+    if left_out is None:
+        return
+    metrics["data/left_out"] = int(left_out)
+    if left_out:
+        print(
+            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}: {left_out} test puzzle(s) left out, the "
+            "task cannot hold them (an ARC grid larger than the canvas); the record counts them: data/left_out",
+            file=sys.stderr,
+        )
 
 
 def _overlap(task: Task, train: Split, test: Split, metrics: dict[str, Any]) -> Overlap:

@@ -193,18 +193,20 @@ class ArcAgiTask(ArcTask):
     def __init__(self, config: ArcAgiConfig) -> None:
         self.config = config
 
-        def fitting(name: str) -> list[RealTask]:
+        def fitting(name: str) -> tuple[list[RealTask], int]:
+            """The tasks of ``name`` that fit the canvas, and how many do not."""
             tasks = (load_folder(name) if name == config.test_file else load_set(name))[: config.max_tasks]
-            return [t for t in tasks if t.max_side <= config.canvas]
+            fit = [t for t in tasks if t.max_side <= config.canvas]
+            return fit, len(tasks) - len(fit)
 
         eval_name = config.test_file or config.eval_set
-        evaluation = fitting(eval_name)
+        evaluation, self.left_out = fitting(eval_name)  # said and recorded as data/left_out
         if not evaluation:
             raise ValueError(
                 f"arc_agi: no task of {eval_name} fits a {config.canvas}x{config.canvas} canvas "
                 f"within max_tasks={config.max_tasks}"
             )
-        training = {name: fitting(name) for name in config.train_sets}
+        training = {name: fitting(name)[0] for name in config.train_sets}
         drop = check_overlap(
             {name: {t.id for t in tasks} for name, tasks in training.items()},
             eval_name,

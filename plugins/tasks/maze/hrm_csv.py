@@ -50,6 +50,11 @@ def load_maze_csv(path: str | Path, size: int | None = None, limit: int | None =
             if not row:
                 continue
             where = f"{path}:{lineno}"
+            if len(row) <= max(q_col, a_col):
+                missing = " and ".join(
+                    name for col, name in ((q_col, "question"), (a_col, "answer")) if col >= len(row)
+                )
+                raise MazeFileError(f"{where}: {len(row)} column(s), no {missing} (header: {','.join(header)})")
             question, answer = row[q_col], row[a_col]
             side = size or math.isqrt(len(question))
             if len(question) != side * side or len(answer) != side * side:
