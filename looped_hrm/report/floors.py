@@ -15,14 +15,22 @@ For every task × model × halting cell of a finished grid:
   exceeded by 1.1 % of new runs per cell with 5 seeds: up to 30 % of grids). MIN_STD = 0.02 leaves
   room for float drift in cells whose seeds happen to agree (it only lowers a floor, so the rate
   stays at most ALPHA);
-* the metric is exact accuracy when ``mean - margin >= MIN_USEFUL`` (the floor still proves the model
-  solves puzzles); otherwise the cell is not converged at this budget (or not learning the task) and
-  exact accuracy is too noisy or too low to hold, so the floor is on token accuracy, which is stable
-  there;
-* ``min = mean - margin`` of that metric, rounded down to 0.001 and never below 0.
+* a floor must mean learning: it sits above the best *trivial baseline* of its cell on its metric
+  (`looped_hrm.evaluation.baselines`: copying the input, the majority label, a task's own rule such
+  as Sudoku's givens + a random allowed digit), scored on the same test rows and kept in every
+  record. A floor at or below it would pass a model that learned nothing;
+* the metric is exact accuracy when ``mean - margin >= MIN_USEFUL`` and above the best baseline's
+  exact accuracy (the floor proves the model solves puzzles); otherwise token accuracy, which is
+  stable where exact accuracy is not converged, when its ``mean - margin`` is above the best
+  baseline's token accuracy;
+* ``min = mean - margin`` of that metric, rounded down to 0.001 and never below 0; a cell where
+  neither metric's floor clears its baselines is *dropped*: its entry says why (the mean, the floor
+  the rule gives and the baseline it does not clear), and the CI test skips it with that reason
+  instead of checking a number that proves nothing. Change its budget or data until it learns.
 
 A cell needs `MIN_SEEDS` seeds (fewer give no spread, or a useless one). The printed YAML goes under
-``floors:`` of the benchmark, with the mean, std and seed count beside each floor. docs/statistics.md
+``floors:`` of the benchmark, with the mean, std and seed count beside each floor and the best
+baseline it clears (``baseline``, ``baseline_value``). docs/statistics.md
 has the derivation and the simulation that checks the rate (tests/bench/test_floors.py).
 """
 
@@ -35,7 +43,8 @@ from typing import Any
 from scipy import stats
 
 from looped_hrm.config import ConfigError
-from looped_hrm.evaluation.catalogue import key
+from looped_hrm.evaluation import catalogue
+from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.report.cells import cells
 
 ALPHA = 1e-3
@@ -57,12 +66,32 @@ def margin(std: float, seeds: int, alpha: float = ALPHA) -> float:
     return prediction_factor(seeds, alpha) * max(std, MIN_STD)
 
 
+def best_baseline(records: list[dict[str, Any]], metric: str) -> tuple[str, float] | None:
+    """(name, value) of the trivial baseline that scores highest on ``metric`` (a pass's key, e.g.
+    ``policy/exact_accuracy``) over ``records`` — their ``baseline:<name>/<metric>`` values — or None
+    when the records predate baselines."""
+    name = metric.rpartition("/")[2]
+    best: tuple[str, float] | None = None
+    for record in records:
+        for k, value in (record.get("metrics") or {}).items():
+            if not k.startswith(catalogue.BASELINE) or not isinstance(value, (int, float)):
+                continue
+            ref = lookup(k)
+            if ref is None or ref.mode is None or ref.name != name or ref.bucket is not None:
+                continue
+            if best is None or value > best[1]:
+                best = (ref.mode.removeprefix(catalogue.BASELINE), float(value))
+    return best
+
+
 def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One floor per cell with successful seeds (see the module docstring for the rule)."""
+    """One floor per cell with successful seeds, or the reason it has none (the module docstring's rule)."""
     floors = []
     for cell in cells(records):
         if not cell.ok:
             continue
+        entry: dict[str, Any] = {"task": cell.task, "model": cell.model, "halting": cell.halting}
+        tried = []
         for metric in METRICS:
             values = [r["metrics"][metric] for r in cell.ok if isinstance(r["metrics"].get(metric), (int, float))]
             if not values:
@@ -74,24 +103,49 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 )
             mean = statistics.fmean(values)
             std = statistics.stdev(values)
-            low = mean - margin(std, len(values))
-            if metric == METRICS[-1] or low >= MIN_USEFUL:
-                floors.append(
-                    {
-                        "task": cell.task,
-                        "model": cell.model,
-                        "halting": cell.halting,
-                        "metric": metric,
-                        "min": max(0.0, math.floor(low * 1000) / 1000),
-                        "measured_mean": round(mean, 3),
-                        "measured_std": round(std, 3),
-                        "measured_seeds": len(values),
-                    }
+            low = max(0.0, math.floor((mean - margin(std, len(values))) * 1000) / 1000)
+            baseline = best_baseline(cell.ok, metric)
+            if baseline is None:
+                raise ConfigError(
+                    f"{cell.task}/{cell.model}/{cell.halting}: the records hold no trivial baseline for {metric} "
+                    "(measured before baselines were recorded): re-measure the grid"
+                )
+            clears = low > baseline[1]
+            if clears and (metric == METRICS[-1] or low >= MIN_USEFUL):
+                entry.update(
+                    metric=metric,
+                    min=low,
+                    measured_mean=round(mean, 3),
+                    measured_std=round(std, 3),
+                    measured_seeds=len(values),
+                    baseline=baseline[0],
+                    baseline_value=round(baseline[1], 3),
                 )
                 break
+            short = metric.rpartition("/")[2].removesuffix("_accuracy")
+            tried.append(
+                f"{short}: mean {mean:.3f}, std {std:.3f} over {len(values)} seeds -> floor {low:.3f}"
+                + (f", not above {baseline[0]} {baseline[1]:.3f}" if not clears else f" < {MIN_USEFUL}")
+            )
+        else:
+            entry["dropped"] = "no floor above the trivial baselines at this budget (" + "; ".join(tried) + ")"
+        floors.append(entry)
     return floors
 
 
+KEYS = ("task", "model", "halting", "metric", "min", "measured_mean", "measured_std", "measured_seeds")
+
+
 def to_yaml(floors: list[dict[str, Any]]) -> str:
-    keys = ("task", "model", "halting", "metric", "min", "measured_mean", "measured_std", "measured_seeds")
-    return "".join("  - {" + ", ".join(f"{k}: {f[k]}" for k in keys) + "}\n" for f in floors)
+    """The ``floors:`` entries, one line each (a dropped cell's reason quoted)."""
+    lines = []
+    for f in floors:
+        if "dropped" in f:
+            reason = f["dropped"].replace('"', "'")
+            lines.append(
+                f'  - {{task: {f["task"]}, model: {f["model"]}, halting: {f["halting"]}, dropped: "{reason}"}}\n'
+            )
+        else:
+            keys = (*KEYS, "baseline", "baseline_value")
+            lines.append("  - {" + ", ".join(f"{k}: {f[k]}" for k in keys) + "}\n")
+    return "".join(lines)

@@ -74,17 +74,22 @@ class Floor:
 
     ``*`` matches any label (the first matching floor applies). ``measured_mean``/``measured_std``
     record the seed spread the floor was derived from (`looped_hrm.report.floors`), so a reader sees
-    the margin.
+    the margin; ``baseline``/``baseline_value`` the best trivial baseline of the cell on ``metric``,
+    which the floor must clear. ``dropped``: why the cell has no floor (none clears its baselines at
+    this budget); CI skips it with that reason.
     """
 
     task: str
     model: str
     halting: str
-    min: float
+    min: float | None = None
     metric: str = catalogue.key("exact_accuracy", "policy")
     measured_mean: float | None = None
     measured_std: float | None = None
     measured_seeds: int | None = None
+    baseline: str | None = None
+    baseline_value: float | None = None
+    dropped: str | None = None
 
 
 @dataclass
@@ -127,6 +132,10 @@ def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
             f"{at}: seed {repeated[0]} is given twice (each seed is one run; the same seed twice "
             "would train the same combination twice, into the same folder)"
         )
+    for i, floor in enumerate(bench.floors):
+        if (floor.min is None) == (floor.dropped is None):
+            where = source.at(("floors", str(i))) if isinstance(source, Source) else f"{source}: floors[{i}]"
+            raise ConfigError(f"{where}: a floor gives either `min` or `dropped` (the reason the cell has none)")
     for kind in ("task", "model", "halting"):
         labels = [e.label or e.plugin for e in bench.entries(kind)]
         dupes = sorted({lab for lab in labels if labels.count(lab) > 1})

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from looped_hrm.commands import main
 from looped_hrm.config import ConfigError, load_yaml
-from looped_hrm.report.floors import ALPHA, derive, margin, prediction_factor
+from looped_hrm.report.floors import ALPHA, derive, margin, prediction_factor, to_yaml
 from looped_hrm.runner.grid import load_benchmark
 
 
-def record(model, seed, exact, token):
+def record(model, seed, exact, token, copy=(0.0, 0.5)):
+    """A record of cell t/<model>/fixed; ``copy``: the copy baseline's (exact, token) accuracy."""
     combo = {"task": {"label": "t"}, "model": {"label": model}, "halting": {"label": "fixed"}, "seed": seed}
     return {
         "key": f"{model}{seed}",
         "combination": combo,
         "status": "ok",
-        "metrics": {"policy/exact_accuracy": exact, "policy/token_accuracy": token},
+        "metrics": {
+            "policy/exact_accuracy": exact,
+            "policy/token_accuracy": token,
+            "baseline:copy/exact_accuracy": copy[0],
+            "baseline:copy/token_accuracy": copy[1],
+            "baseline:majority/exact_accuracy": 0.0,
+            "baseline:majority/token_accuracy": 0.3,
+        },
     }
 
 
@@ -33,6 +42,54 @@ def test_converged_cells_get_exact_floors_and_noisy_ones_token_floors():
     )
     assert floors["cusp"]["metric"] == "policy/token_accuracy"  # exact: 0.22 - 7.9 x 0.11 < 0.05
     assert floors["cusp"]["min"] < min(t for _, t in cusp) and floors["cusp"]["measured_seeds"] == 5
+
+
+def test_a_floor_clears_the_best_trivial_baseline_or_the_cell_is_dropped():
+    """Copying the input solves 40 %: a steady 60 % model gets an exact floor above 40 %; a noisy one
+    whose exact floor would sit below it falls back to token accuracy only if that floor clears the
+    copy's token accuracy (80 % here; 99 % ± MIN_STD gives 0.835); with copy at 95 % of tokens it
+    does not, and the cell is dropped with the numbers that say why."""
+    steady = [0.60, 0.61, 0.59, 0.60, 0.62]
+    records = [record("steady", s, e, 0.99, copy=(0.4, 0.95)) for s, e in enumerate(steady)]
+    noisy = [0.30, 0.55, 0.45, 0.60, 0.40]
+    records += [record("tokens", s, e, 0.99 + s / 1000, copy=(0.4, 0.8)) for s, e in enumerate(noisy)]
+    records += [record("copycat", s, e, 0.95 + s / 1000, copy=(0.4, 0.95)) for s, e in enumerate(noisy)]
+    floors = {f["model"]: f for f in derive(records)}
+    assert floors["steady"]["metric"] == "policy/exact_accuracy" and floors["steady"]["min"] > 0.4
+    assert floors["steady"]["baseline"] == "copy" and floors["steady"]["baseline_value"] == 0.4
+    assert floors["tokens"]["metric"] == "policy/token_accuracy" and floors["tokens"]["min"] > 0.8
+    assert "min" not in floors["copycat"]
+    reason = floors["copycat"]["dropped"]
+    assert "not above copy 0.400" in reason and "not above copy 0.950" in reason
+    # the YAML it prints loads back: floors with their baseline, the dropped cell with its reason
+    data = {
+        "name": "g",
+        "tasks": ["parity"],
+        "models": ["hrm"],
+        "floors": yaml.safe_load("floors:\n" + to_yaml(list(floors.values())))["floors"],
+    }
+    loaded = {f.model: f for f in load_benchmark(data, "g.yaml").floors}
+    assert loaded["steady"].min == floors["steady"]["min"] and loaded["steady"].baseline == "copy"
+    assert loaded["copycat"].min is None and loaded["copycat"].dropped == reason
+
+
+def test_a_floor_entry_gives_a_min_or_a_reason():
+    data = {
+        "name": "g",
+        "tasks": ["parity"],
+        "models": ["hrm"],
+        "floors": [{"task": "t", "model": "m", "halting": "h"}],
+    }
+    with pytest.raises(ConfigError, match=r"floors\[0\]: a floor gives either `min` or `dropped`"):
+        load_benchmark(data, "g.yaml")
+
+
+def test_records_without_baselines_get_no_floor():
+    records = [record("old", s, 0.9, 0.99) for s in range(5)]
+    for r in records:
+        r["metrics"] = {k: v for k, v in r["metrics"].items() if not k.startswith("baseline:")}
+    with pytest.raises(ConfigError, match="t/old/fixed: the records hold no trivial baseline"):
+        derive(records)
 
 
 def test_a_floor_needs_three_seeds():
@@ -68,4 +125,8 @@ def test_shipped_ci_floors_follow_the_rule_from_the_reference_results(capsys):
     floors = load_benchmark(data, source).floors
     assert len(printed) == len(floors)
     for line, floor in zip(printed, floors):
-        assert f"min: {floor.min}," in line and f"metric: {floor.metric}," in line
+        if floor.dropped:
+            assert "dropped:" in line and floor.dropped.split(" (")[0] in line
+        else:
+            assert f"min: {floor.min}," in line and f"metric: {floor.metric}," in line
+            assert floor.baseline_value is not None and floor.min > floor.baseline_value
