@@ -18,10 +18,18 @@ from typing import Any
 SHORT = 7  # characters of a commit hash, as git prints it
 
 
+RESULTS = "results/"
+"""Committed result folders: a change there is output, not code (as `looped_hrm.runner.worker.git_state`
+counts it now; records written before it listed the grid's own run.json as a change)."""
+
+
 def commit_of(env: dict[str, Any]) -> tuple[str, bool, str]:
     """``(commit, dirty, diff)`` of one record's environment: "" for what it does not say; ``diff`` is
     the start of the hash of the uncommitted changes (records with equal hashes ran the same code)."""
     commit = env.get("git_commit") or ""
+    changed = env.get("git_changed")
+    if env.get("git_dirty") and isinstance(changed, list) and all(str(p).startswith(RESULTS) for p in changed):
+        return commit, False, ""  # only result files differed: the code was the commit's
     dirty = bool(env.get("git_dirty")) or commit.endswith("-dirty")
     return commit.removesuffix("-dirty"), dirty, (env.get("git_diff_sha256") or "")[:8]
 

@@ -40,20 +40,26 @@ def _git(where: Path, *args: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+OUTPUTS = ("results/",)
+"""Paths of a checkout that hold results, not code (`git_state` does not count their changes)."""
+
+
 def git_state(where: Path | None = None) -> dict[str, Any]:
     """The commit the code came from and whether the tracked files differ from it. A commit alone does
     not identify code run from a dirty tree: such a record says so, lists the changed files, and
     hashes the diff (two records with the same hash ran the same uncommitted code). Untracked files
-    are not counted (result folders are untracked)."""
+    are not counted, nor the committed result folders (`OUTPUTS`): a grid rerun into results/<name>
+    rewrites its tables and run.json there while it runs, which changes no code."""
     where = Path(__file__).resolve().parent if where is None else where  # default: this package's checkout
     head = _git(where, "rev-parse", "HEAD")
     if head is None:
         return {"git_commit": None}
-    changed = (_git(where, "status", "--porcelain", "--untracked-files=no") or "").splitlines()
+    status = (_git(where, "status", "--porcelain", "--untracked-files=no") or "").splitlines()
+    changed = sorted(path for line in status if not (path := line[3:]).startswith(OUTPUTS))
     state: dict[str, Any] = {"git_commit": head.strip(), "git_dirty": bool(changed)}
     if changed:
-        state["git_changed"] = sorted(line[3:] for line in changed)
-        diff = _git(where, "diff", "HEAD", "--binary") or ""
+        state["git_changed"] = changed
+        diff = _git(where, "diff", "HEAD", "--binary", "--", ".", *(f":(exclude){o}" for o in OUTPUTS)) or ""
         state["git_diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
     return state
 

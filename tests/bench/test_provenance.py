@@ -45,6 +45,17 @@ def test_a_record_from_a_dirty_tree_says_so_and_hashes_the_diff(tmp_path):
     assert dirty["git_changed"] == ["a.py"] and len(dirty["git_diff_sha256"]) == 64
     (tmp_path / "a.py").write_text("x = 3\n")
     assert git_state(tmp_path)["git_diff_sha256"] != dirty["git_diff_sha256"]  # other uncommitted code
+    # a committed result folder rewritten by a grid rerun into it is output, not code
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "results" / "grid").mkdir(parents=True)
+    (tmp_path / "results" / "grid" / "run.json").write_text("{}")
+    _git(tmp_path, "add", "results")
+    _git(tmp_path, "commit", "-q", "-m", "results")
+    (tmp_path / "results" / "grid" / "run.json").write_text('{"keys": []}')
+    assert git_state(tmp_path)["git_dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    both = git_state(tmp_path)
+    assert both["git_changed"] == ["a.py"] and both["git_diff_sha256"] == dirty["git_diff_sha256"]
 
 
 def rec(commit=None, dirty=None, diff=None, **machine):
@@ -61,6 +72,10 @@ def test_commit_of_reads_old_and_new_records():
     assert commit_of(rec("abc-dirty")["environment"]) == ("abc", True, "")  # records before git_dirty
     assert commit_of(rec("abc", True, "1234567890")["environment"]) == ("abc", True, "12345678")
     assert commit_of({}) == ("", False, "")
+    only_results = {**rec("abc", True, "1234567890")["environment"], "git_changed": ["results/ci-cpu/run.json"]}
+    assert commit_of(only_results) == ("abc", False, "")  # records that counted the grid's own run.json
+    code = {**only_results, "git_changed": ["results/ci-cpu/run.json", "looped_hrm/x.py"]}
+    assert commit_of(code) == ("abc", True, "12345678")
 
 
 def test_a_table_names_the_commits_it_mixes_and_the_dirty_ones():
