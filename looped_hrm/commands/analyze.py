@@ -7,7 +7,7 @@ import argparse
 import shlex
 import sys
 
-from looped_hrm.commands.guards import bounded
+from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.config import MAX_INT
 from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 
@@ -50,6 +50,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         device=args.device,
         out=args.out,
         command=command,
+        hold=lambda folder: holding(folder, "--out"),  # one analysis writing into a folder at a time
     )
     print(path.read_text())
     print(f"analysis: {path.parent}", file=sys.stderr)

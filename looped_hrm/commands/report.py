@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from looped_hrm.commands.guards import holding
 from looped_hrm.config import ConfigError
 from looped_hrm.report.cells import load_records
 from looped_hrm.report.plots import write_plots
@@ -39,16 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"puzzles per run in the site's browser (default {DEFAULT_PUZZLES}: the same test puzzles in every "
         "run of a task, taken in turn from each difficulty bucket)",
     )
-    p.set_defaults(
-        func=lambda args: report(
-            args.dir,
-            everything=args.everything,
-            latex=args.latex,
-            html=args.html,
-            html_puzzles=args.html_puzzles,
-        ),
-        saved="the records in runs/ are untouched",
-    )
+    p.set_defaults(func=cmd_report, saved="the records in runs/ are untouched")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`report` on DIR, holding it as `run` does: the tables of a grid still writing them (or of
+    another report) are never replaced by ones made from fewer records."""
+    if not Path(args.dir).is_dir():  # before the lock, which would create it
+        raise ConfigError(f"{args.dir}: no such results folder")
+    with holding(args.dir, "report"):
+        return report(
+            args.dir, everything=args.everything, latex=args.latex, html=args.html, html_puzzles=args.html_puzzles
+        )
 
 
 def _puzzle_limit(text: str) -> int | None:

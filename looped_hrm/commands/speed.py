@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from looped_hrm.commands.guards import bounded
+from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.config import MAX_INT, ConfigError
 from looped_hrm.experiment import speed
 
@@ -64,10 +64,27 @@ def cmd_speed(args: argparse.Namespace) -> int:
         raise ConfigError(f"--peak-tflops {args.peak_tflops}: expected a positive number")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    command = "looped-hrm speed " + " ".join(shlex.quote(a) for a in args.argv)
+    if args.out is None:  # the folder is named after the device the timing ran on
+        row = _measure(args)
+        out = Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / speed.device_slug(row["device"])
+        with holding(out, "--out"):  # two commands merging rows into one speed.json would lose one's
+            speed.write([row], out, command)
+    else:  # held from the start: a folder that cannot be, or a damaged table, is refused before the timing
+        out = Path(args.out)
+        with holding(out, "--out"):
+            speed.read_rows(out)
+            speed.write([_measure(args)], out, command)
+    print((out / "speed.md").read_text())
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> dict:
+    """One row of the speed table, measured as the arguments say."""
     peak = args.peak_tflops
     if peak is None and torch.cuda.is_available() and any(h in torch.cuda.get_device_name() for h in ("H100", "H200")):
         peak = speed.H100_PEAK_TFLOPS
-    row = speed.measure(
+    return speed.measure(
         args.model,
         args.task,
         preset=args.preset,
@@ -83,11 +100,3 @@ def cmd_speed(args: argparse.Namespace) -> int:
         peak_tflops=peak,
         compile_backend=args.compile_backend,
     )
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("results") / ("gpu" if row["device"] != "cpu" else "cpu") / speed.device_slug(row["device"])
-    )
-    speed.write([row], out, "looped-hrm speed " + " ".join(shlex.quote(a) for a in args.argv))
-    print((out / "speed.md").read_text())
-    return 0

@@ -30,7 +30,7 @@ import torch
 from tabulate import tabulate
 
 from looped_hrm.atomic import atomic_write_json, atomic_write_text
-from looped_hrm.config import Source, apply_overrides
+from looped_hrm.config import ConfigError, Source, apply_overrides
 from looped_hrm.resolve import Combination, resolve_combination
 
 # The official code on one H100 80GB (SXM, 700 W), batch 768, bf16, compiled: docs/reference.md §6.
@@ -248,11 +248,47 @@ def device_slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
+ROW_FIELDS = (
+    "model",
+    "preset",
+    "halting",
+    "batch",
+    "compile",
+    "precision",
+    "steps_per_s",
+    "sequences_per_s",
+    "tokens_per_s",
+    "tflop_per_step_counted",
+    "achieved_tflops",
+    "first_step_s",
+)
+"""What every row of ``speed.json`` holds: its key and the numbers the table prints."""
+
+
+def read_rows(out: Path) -> list[dict[str, Any]]:
+    """The rows of ``out/speed.json`` (none when there is no such file), or a `ConfigError` naming the
+    file: a damaged or foreign table is never merged into (nor lost by rewriting it)."""
+    path = out / "speed.json"
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable speed table ({exc}); move it away to start a new one") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(f in r for f in ROW_FIELDS) for r in rows):
+        raise ConfigError(
+            f'{path}: not a speed table (expected {{"rows": [...]}}, each row with {", ".join(ROW_FIELDS)}); '
+            "move it away to start a new one"
+        )
+    return rows
+
+
 def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     """Merge ``rows`` into ``out/speed.json`` (one row per model/preset/overrides/halting/batch/compile/precision)
     and redraw the table."""
     path = out / "speed.json"
-    existing = json.loads(path.read_text())["rows"] if path.exists() else []
+    existing = read_rows(out)
 
     def key(r: dict[str, Any]) -> tuple:
         return (

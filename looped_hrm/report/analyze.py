@@ -21,8 +21,9 @@ Everything goes to ``DIR/analysis/``: ``analysis.md`` (tables and the command), 
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -351,8 +352,12 @@ def analyze(
     device: str = "cpu",
     out: str | Path | None = None,
     command: str = "",
+    hold: Callable[[Path], AbstractContextManager[Any]] = nullcontext,
 ) -> Path:
-    """Analyse every matching finished run of ``where`` that has its checkpoint; see the module docstring."""
+    """Analyse every matching finished run of ``where`` that has its checkpoint; see the module docstring.
+
+    ``hold(folder)``: the command's lock on the output folder, taken once the runs are found (a typo
+    in ``where`` creates no folder) and held while the analysis runs and writes."""
     where = Path(where)
     paths = find_records(where, task=task, model=model, halting=halting, seed=seed)
     if not paths:
@@ -366,23 +371,24 @@ def analyze(
             f"{where}: none of the {len(paths)} finished runs has its checkpoint in work/ (work/ folders "
             "are not committed with results; rerun the benchmark command into this folder to train them)"
         )
-    notes = [f"Runs without a checkpoint, not analysed: {', '.join(p.stem for p in missing)}."] if missing else []
-    frames: dict[str, list[pd.DataFrame]] = {}
-    used: dict[str, int] = {}  # run -> test puzzles analysed
-    for path in runnable:
-        run = restore(path, device=device)
-        used[run.name] = min(limit or 10**12, len(run.task.build(run.eval.split)))
-        print(f"analyzing {run.name} ({used[run.name]} test puzzles)", file=sys.stderr)
-        for key, frame in analyze_run(run, limit=limit, segments=segments).items():
-            frames.setdefault(key, []).append(frame)
-    merged = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
     out_dir = Path(out) if out else (where if where.is_dir() else where.parent.parent) / "analysis"
-    counts = ", ".join(f"{name}: {n}" for name, n in used.items())
-    notes.append(
-        f"Test puzzles: the first {limit} of each run's evaluation split, or all when it has fewer ({counts})."
-        if limit
-        else f"Test puzzles: all ({counts})."
-    )
-    return write_analysis(
-        merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes
-    )
+    with hold(out_dir):
+        notes = [f"Runs without a checkpoint, not analysed: {', '.join(p.stem for p in missing)}."] if missing else []
+        frames: dict[str, list[pd.DataFrame]] = {}
+        used: dict[str, int] = {}  # run -> test puzzles analysed
+        for path in runnable:
+            run = restore(path, device=device)
+            used[run.name] = min(limit or 10**12, len(run.task.build(run.eval.split)))
+            print(f"analyzing {run.name} ({used[run.name]} test puzzles)", file=sys.stderr)
+            for key, frame in analyze_run(run, limit=limit, segments=segments).items():
+                frames.setdefault(key, []).append(frame)
+        merged = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+        counts = ", ".join(f"{name}: {n}" for name, n in used.items())
+        notes.append(
+            f"Test puzzles: the first {limit} of each run's evaluation split, or all when it has fewer ({counts})."
+            if limit
+            else f"Test puzzles: all ({counts})."
+        )
+        return write_analysis(
+            merged, out_dir, command=command or f"python -m looped_hrm.bench analyze {where}", notes=notes
+        )
