@@ -27,6 +27,7 @@ Conventions shared by everyone:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
@@ -67,6 +68,22 @@ class TaskInfo:
     def __post_init__(self) -> None:
         if self.grid is not None and self.grid[0] * self.grid[1] != self.seq_len:
             raise ValueError(f"grid {self.grid} does not hold seq_len {self.seq_len} tokens")
+
+    def grid_at(self, length: int) -> tuple[int, int] | None:
+        """The grid of a sequence of ``length`` tokens (None for 1-D tasks): ``grid`` itself at
+        ``seq_len``; at another length a square grid scales (a task tested on larger grids than it
+        was trained on), any other shape cannot be told from the length alone (ValueError)."""
+        if self.grid is None:
+            return None
+        if length == self.seq_len:
+            return self.grid
+        side = math.isqrt(length)
+        if self.grid[0] != self.grid[1] or side * side != length:
+            raise ValueError(
+                f"a sequence of {length} tokens is not a grid of this task's shape "
+                f"({self.grid[0]}x{self.grid[1]} at training; other sizes must be square)"
+            )
+        return side, side
 
 
 @dataclass
@@ -336,6 +353,11 @@ class ReasoningModel(Protocol):
         """Parameters trained by the sparse sign-SGD of the official code (empty when none); they are
         excluded from the trainable-parameter count, as in the official HRM/TRM."""
         ...
+
+    # Optional, not part of the runtime check:
+    #   length_problem(length) -> str | None   why the model cannot run inputs of ``length`` tokens (None:
+    #     it can); asked before a task is tested at another size than it was trained at (learned
+    #     absolute positions cannot, RoPE and convolutions can). Without it the model is tried.
 
     # torch.nn.Module API the engine relies on
     training: bool

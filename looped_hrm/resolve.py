@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from looped_hrm.config import ConfigError, Source, build, config_hash, convert_fields, plugin_config, to_dict
-from looped_hrm.contracts import HaltingPolicy, HaltingSpec, ReasoningModel, Task, compatibility_problem
-from looped_hrm.evaluation.config import EvalConfig
+from looped_hrm.contracts import HaltingPolicy, HaltingSpec, ReasoningModel, Task, TaskInfo, compatibility_problem
+from looped_hrm.evaluation.config import EvalConfig, variant_label
 from looped_hrm.registry import Origin, Registry, get_registry
 from looped_hrm.training.config import TrainConfig
 
@@ -210,6 +210,7 @@ class Built:
     eval: EvalConfig
     model_config: Any
     model_factory: Callable[..., ReasoningModel]
+    test_tasks: dict[str, Task] = dataclasses.field(default_factory=dict)  # eval.extrapolate: label -> task
 
     def model(self) -> ReasoningModel:
         """A fresh model (seed first: its initial weights follow the global RNG)."""
@@ -267,12 +268,55 @@ class Combination:
             eval=build(EvalConfig, self.eval, "eval", ("eval",)),
             model_config=plugin_dataclass(registry, "model", self.model),
             model_factory=registry.get("model", self.model["plugin"]).factory,
+            test_tasks=variant_tasks(registry, self.task, self.eval.get("extrapolate") or {}),
         )
 
 
 def record_stem(task: str, model: str, halting: str, seed: int, key: str) -> str:
     """The name of a combination's files in a results folder (``runs/<stem>.json``, its samples)."""
     return f"{task}__{model}__{halting}__s{seed}__{key}"
+
+
+def variant_tasks(registry: Registry, task: Mapping[str, Any], extrapolate: Mapping[str, list]) -> dict[str, Task]:
+    """The tasks of ``eval.extrapolate``: ``key=value`` -> the task with that config key set (only
+    their test splits are used). ValueError names an unknown key or a value the task refuses."""
+    spec = registry.get("task", task["plugin"])
+    names = [f.name for f in dataclasses.fields(spec.config)]
+    out: dict[str, Task] = {}
+    for key, values in extrapolate.items():
+        if key not in names:
+            raise ValueError(f"task '{task['label']}' has no config key '{key}'{_did_you_mean(key, names)}")
+        for value in values:
+            try:
+                config: Any = build(
+                    spec.config, {**task["config"], key: value}, f"task '{task['label']}' with {key}={value!r}"
+                )
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            label = variant_label(key, value)
+            if label in out:
+                raise ValueError(f"{key}: two values are both shown as {label!r}")
+            out[label] = spec.factory(config)
+    return out
+
+
+def check_extrapolation(
+    registry: Registry, task: Mapping[str, Any], eval_settings: Mapping[str, Any], layers: Sequence[Layer]
+) -> None:
+    """`variant_tasks` of a resolved ``eval:`` section, as a `ConfigError` at the layer that set
+    ``extrapolate``."""
+    try:
+        variant_tasks(registry, task, eval_settings.get("extrapolate") or {})
+    except ValueError as exc:
+        where = next(
+            (
+                layer.blame("extrapolate")
+                for layer in reversed(layers)
+                if layer.values and "extrapolate" in layer.values
+            ),
+            "eval.extrapolate",
+        )
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def plugin_dataclass(registry: Registry, kind: str, resolved: Mapping[str, Any]) -> Any:
@@ -398,24 +442,36 @@ def resolve_combination(
     if (tb := time_budget_layer(time_budget)) is not None:
         train_layers.append(tb)
     check_model_builds(registry, resolved["task"], resolved["model"], source.at(("model",)), source.at(("task",)))
+    eval_layers = [Layer(eval or {}, source, ("eval",))]
+    eval_settings = resolve_settings(EvalConfig, eval_layers)
+    check_extrapolation(registry, resolved["task"], eval_settings, eval_layers)
     return Combination(
         resolved["task"],
         resolved["model"],
         resolved["halting"],
         resolve_settings(TrainConfig, train_layers),
-        resolve_settings(EvalConfig, [Layer(eval or {}, source, ("eval",))]),
+        eval_settings,
         seed,
         check_device(device),
         skip_reason(registry, resolved["task"], resolved["model"], resolved["halting"]),
     )
 
 
-def data_fingerprint(task: Any, splits: Sequence[str], init_from: str | None = None) -> dict[str, str]:
+def data_fingerprint(
+    task: Any,
+    splits: Sequence[str],
+    init_from: str | None = None,
+    variants: Mapping[str, Task] | None = None,
+) -> dict[str, str]:
     """split -> content hash of the data ``task`` builds for it (`looped_hrm.cache.split_fingerprint`),
-    and ``init_from`` -> the hash of the checkpoint training starts from, when it starts from one."""
+    ``<split>@<label>`` -> the hash of each extrapolation task's (``variants``) last split of
+    ``splits`` (the evaluated one), and ``init_from`` -> the hash of the checkpoint training starts
+    from, when it starts from one."""
     from looped_hrm.cache import split_fingerprint
 
     prints = {split: split_fingerprint(task.build(split)) for split in dict.fromkeys(splits)}
+    for label, variant in (variants or {}).items():
+        prints[f"{splits[-1]}@{label}"] = split_fingerprint(variant.build(splits[-1]))
     if init_from:
         prints["init_from"] = file_fingerprint(init_from, "train.init_from")
     return prints
@@ -439,20 +495,55 @@ def fingerprint_data(combos: Sequence[Combination], registry: Registry | None = 
     Each distinct task is built once, here, before anything runs (the splits are cached on disk, so
     the workers load them instead of generating them side by side); an edited data file or a changed
     generator therefore gives a new key. A task whose data cannot be built stops the command here.
+    With ``eval.extrapolate`` the test splits of its tasks are fingerprinted too; a model that cannot
+    run at a test split's length (`length_problem`) gets a ``skip_reason`` instead of a fingerprint.
     """
     registry = registry or get_registry()
-    done: dict[str, dict[str, str]] = {}
+    done: dict[str, tuple[dict[str, str], TaskInfo, set[int]]] = {}
     for combo in combos:
         if combo.skip_reason:
             continue
         splits = ("train", combo.eval["split"])
         init_from = combo.train.get("init_from")
-        key = config_hash(combo.task, splits, init_from)
+        extrapolate = combo.eval.get("extrapolate") or {}
+        key = config_hash(combo.task, splits, init_from, extrapolate or None)
         if key not in done:
             try:
-                done[key] = data_fingerprint(instantiate(registry, "task", combo.task), splits, init_from)
+                task = instantiate(registry, "task", combo.task)
+                variants = variant_tasks(registry, combo.task, extrapolate)
+                prints = data_fingerprint(task, splits, init_from, variants)
+                tested = [task, *variants.values()]
+                lengths = {int(t.build(combo.eval["split"]).inputs.shape[1]) for t in tested}  # cached by now
             except ConfigError:
                 raise  # it names its own culprit (train.init_from, a task's file and line)
             except (OSError, ValueError, KeyError, LookupError) as exc:
                 raise ConfigError(f"task '{combo.task['label']}': cannot build its data: {_first_line(exc)}") from exc
-        combo.data = done[key]
+            done[key] = prints, task.info, lengths
+        prints, info, lengths = done[key]
+        problem = length_problem(registry, combo.model, info, lengths)
+        if problem:
+            combo.skip_reason = problem
+        else:
+            combo.data = prints
+
+
+def length_problem(registry: Registry, model: Mapping[str, Any], info: TaskInfo, lengths: set[int]) -> str | None:
+    """Why the model cannot run on test sequences of these ``lengths`` (a task tested at other sizes
+    than its training one), asked through its optional ``length_problem`` (built on the ``meta``
+    device: no weights); None when it can, or cannot tell."""
+    other = sorted(n for n in lengths if n != info.seq_len)
+    if not other:
+        return None
+    import torch
+
+    try:
+        with torch.device("meta"):
+            net = registry.get("model", model["plugin"]).factory(plugin_dataclass(registry, "model", model), info)
+    except (ValueError, TypeError, AssertionError, RuntimeError):
+        return None  # the worker will say it
+    ask = getattr(net, "length_problem", None)
+    for n in other:
+        problem = ask(n) if ask is not None else None
+        if problem:
+            return f"model '{model['label']}' cannot run the test split at {n} tokens: {problem}"
+    return None

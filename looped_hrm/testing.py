@@ -59,7 +59,8 @@ def check_task(task: Task, *, examples: int = 16, memorisation: bool = False) ->
     """The `Task` contract: deterministic, well-formed splits, a verifier that checks answers, and a
     test split disjoint from training.
 
-    Per split: int64 ``[N, seq_len]`` inputs and labels in the vocabulary (labels may be
+    Per split: int64 ``[N, seq_len]`` inputs and labels in the vocabulary (the test split may have
+    another length — a task tested at another size — and a grid task's is a grid; labels may be
     `IGNORE_INDEX`), puzzle ids below ``num_puzzle_ids``, buckets indexing ``bucket_names``, finite
     difficulties; building twice gives the same tensors. On the first ``examples`` test rows,
     ``verify`` accepts the stored answer (without the label too, for ``label_free_verify`` tasks) and
@@ -156,8 +157,13 @@ def _check_split(who: str, name: str, split: Split, task: Task) -> None:
     for field in ("inputs", "labels", "puzzle_ids", "bucket"):
         if getattr(split, field).dtype != torch.int64:
             raise _fail(who, f"{where}: {field} must be int64, got {getattr(split, field).dtype}")
-    if split.inputs.shape[1] != info.seq_len:
-        raise _fail(who, f"{where}: rows have {split.inputs.shape[1]} tokens, info.seq_len says {info.seq_len}")
+    length = split.inputs.shape[1]
+    if name == "train" and length != info.seq_len:
+        raise _fail(who, f"{where}: rows have {length} tokens, info.seq_len says {info.seq_len}")
+    try:  # a test split may be longer or shorter (extrapolation), a grid task's stays a grid
+        info.grid_at(length)
+    except ValueError as exc:
+        raise _fail(who, f"{where}: {exc}") from None
     if split.inputs.min() < 0 or split.inputs.max() >= info.vocab_size:
         raise _fail(who, f"{where}: input tokens outside 0..{info.vocab_size - 1}")
     labels = split.labels[split.labels != IGNORE_INDEX]

@@ -77,7 +77,9 @@ def resolve(
     if combo.skip_reason:
         raise ConfigError(combo.skip_reason)
     if fingerprint:
-        fingerprint_data([combo])  # the data is part of the identity, as in a grid
+        fingerprint_data([combo])  # the data is part of the identity, as in a grid (and its test lengths checked)
+        if combo.skip_reason:
+            raise ConfigError(combo.skip_reason)
     elif combo.train.get("init_from"):  # no data to fingerprint, but the checkpoint must be readable
         file_fingerprint(combo.train["init_from"], "train.init_from")
     return combo

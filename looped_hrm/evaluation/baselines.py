@@ -8,7 +8,8 @@ computed from the splits alone (deterministic, no model):
   its blanks left blank, an ARC input grid as its output grid);
 * ``majority`` — at every position the label that the training split holds most often there, the
   same answer for every test row (a position that training never scores takes the most common
-  label overall);
+  label overall, and so does every position of a test split at another size, where positions do
+  not line up with training's);
 * the task's own cheap rules, from its optional method
   ``baselines(train: Split | None, test: Split) -> dict[str, np.ndarray]`` (``int64 [N_test, L]``
   predictions, deterministic; ``train`` is None when the weights were trained on data this suite
@@ -37,9 +38,13 @@ from looped_hrm.evaluation.metrics import verify_all
 __all__ = ["BaselineResult", "baseline_metrics", "majority_answer", "predictions", "score_baselines"]
 
 
-def majority_answer(train: Split) -> np.ndarray:
-    """``int64 [L]``: at each position the label the training split holds most often there (ties: the
-    smallest token); a position that training never scores takes the most common label overall."""
+def majority_answer(train: Split, length: int | None = None) -> np.ndarray:
+    """``int64 [length]``: at each position the label the training split holds most often there (ties:
+    the smallest token); a position that training never scores takes the most common label overall.
+
+    At a ``length`` other than the training one (a test split of ``eval.extrapolate``: longer bit
+    strings, larger mazes flattened row by row) a position does not mean what it meant in training, so
+    every position takes the most common label overall."""
     labels = train.labels.numpy()
     scored = labels != IGNORE_INDEX
     if not scored.any():
@@ -48,6 +53,8 @@ def majority_answer(train: Split) -> np.ndarray:
     counts = np.zeros((labels.shape[1], int(labels[scored].max()) + 1), dtype=np.int64)
     np.add.at(counts, (positions[scored], labels[scored]), 1)
     overall = int(counts.sum(0).argmax())
+    if length is not None and length != labels.shape[1]:
+        return np.full(length, overall, dtype=np.int64)
     return np.where(counts.sum(1) > 0, counts.argmax(1), overall).astype(np.int64)
 
 
@@ -58,7 +65,7 @@ def predictions(task: Task, train: Split | None, test: Split) -> dict[str, np.nd
     n, length = test.inputs.shape
     out = {"copy": test.inputs.numpy().copy()}
     if train is not None:
-        out["majority"] = np.broadcast_to(majority_answer(train), (n, length)).copy()
+        out["majority"] = np.broadcast_to(majority_answer(train, length), (n, length)).copy()
     hook = getattr(task, "baselines", None)
     for name, answers in (hook(train, test) if hook is not None else {}).items():
         answers = np.asarray(answers)
@@ -103,20 +110,26 @@ def score_baselines(task: Task, train: Split | None, test: Split, *, verify: boo
 
 
 def baseline_metrics(
-    results: dict[str, BaselineResult], bucket: torch.Tensor, bucket_names: Sequence[str]
+    results: dict[str, BaselineResult],
+    bucket: torch.Tensor,
+    bucket_names: Sequence[str],
+    variant: str | None = None,
 ) -> dict[str, float | None]:
     """Each baseline's means, overall and per difficulty bucket, keyed like a pass's
-    (``baseline:copy/exact_accuracy``, ``baseline:copy/bucket/hard/exact_accuracy``)."""
+    (``baseline:copy/exact_accuracy``, ``baseline:copy/bucket/hard/exact_accuracy``; under
+    ``extrapolate/<variant>/`` on an extrapolation test split)."""
     out: dict[str, float | None] = {}
     for name, res in results.items():
         mode = catalogue.baseline_mode(name)
         for array, values in res.arrays().items():
             metric = catalogue.by_array(array)
-            out[catalogue.key(metric.name, mode)] = metric.summary(values)
+            out[catalogue.key(metric.name, mode, variant=variant)] = metric.summary(values)
             if not metric.per_bucket:
                 continue
             for b, bucket_name in enumerate(bucket_names):
                 rows = bucket == b
                 if rows.any():
-                    out[catalogue.key(metric.name, mode, bucket=bucket_name)] = metric.summary(values[rows])
+                    out[catalogue.key(metric.name, mode, bucket=bucket_name, variant=variant)] = metric.summary(
+                        values[rows]
+                    )
     return out

@@ -25,6 +25,9 @@ Keys. A record's metrics are flat and slash-joined:
   test rows as a pass is and read like one (`is_pass`);
 * ``data/<name>`` — what the test split held (`DATA_METRICS`): rows, rows removed by ``eval.limit``,
   distinct items and items also in training up to the task's symmetries (`looped_hrm.overlap`);
+* ``extrapolate/<key>=<value>/<pass key>`` — any of the above (passes, baselines and ``data/``) on an
+  extrapolation test split (``eval.extrapolate``: the task tested at another size or difficulty),
+  whose per-example arrays are in the record's ``extrapolation[<key>=<value>]``;
 * run-level keys without a pass (`RUN_METRICS`): ``trainable_params``, ``train/wall_s``, ...
 
 `key` builds a key (and refuses a name the catalogue does not define), `lookup` reads one back into
@@ -54,7 +57,7 @@ catalogue does not define, or if a table column names a metric that no run write
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
@@ -76,6 +79,8 @@ BASELINE = "baseline:"
 BUCKET = "bucket"
 TASK = "task"
 POLICY_OWN = "policy_"
+VARIANT = "extrapolate"
+"""Prefix of an extrapolation test split's metrics: ``extrapolate/test_length=512/fixed/exact_accuracy``."""
 """Prefix of the halting policy's own metrics (``policy/policy_q_halt_loss``, ``train/policy_...``)."""
 
 
@@ -288,6 +293,7 @@ DATA_METRICS: tuple[Metric, ...] = (
 
 _PASS = {m.name: m for m in PASS_METRICS}
 _RUN = {m.name: m for m in RUN_METRICS + DATA_METRICS}
+_DATA = {m.name: m for m in DATA_METRICS}
 _ARRAY = {m.array: m for m in PASS_METRICS if m.array is not None}
 _POLICY_OWN = Metric(POLICY_OWN, "num", "the halting policy's own metric, per decision")
 _TASK_OWN = Metric(TASK, "pct", "the task's own metric (its extra_metrics hook)")
@@ -323,6 +329,7 @@ class Ref:
     section: str = ""
     bucket: str | None = None
     at: int | None = None
+    variant: str | None = None  # the extrapolation test split (``test_length=512``), None: the task's own
 
     @property
     def array(self) -> str | None:
@@ -363,11 +370,20 @@ def metric(name: str) -> Metric:
     return found
 
 
-def of_pass(mode: str, metrics: dict[str, float | None]) -> dict[str, float | None]:
-    """A pass's metrics (keyed within the pass, as `summarize` gives them) keyed in the record."""
+def _variant(variant: str | None) -> str:
+    if variant is None:
+        return ""
+    if not variant or "/" in variant:
+        raise KeyError(f"{variant!r} cannot name an extrapolation test split (empty or with '/')")
+    return f"{VARIANT}/{variant}/"
+
+
+def of_pass(mode: str, metrics: dict[str, float | None], variant: str | None = None) -> dict[str, float | None]:
+    """A pass's metrics (keyed within the pass, as `summarize` gives them) keyed in the record (on the
+    extrapolation test split ``variant``, None: the task's own test split)."""
     if mode not in PASSES:
         raise KeyError(f"{mode!r} is not an evaluation pass ({', '.join(PASSES)})")
-    return {f"{mode}/{name}": value for name, value in metrics.items()}
+    return {f"{_variant(variant)}{mode}/{name}": value for name, value in metrics.items()}
 
 
 def array_of(name: str) -> str:
@@ -378,11 +394,11 @@ def array_of(name: str) -> str:
     return array
 
 
-def task_key(name: str, mode: str) -> str:
+def task_key(name: str, mode: str, variant: str | None = None) -> str:
     """The key of the task's own metric ``name`` (its ``extra_metrics`` hook) in pass ``mode``."""
     if mode not in PASSES:
         raise KeyError(f"{mode!r} is not an evaluation pass ({', '.join(PASSES)})")
-    return f"{mode}/{TASK}/{name}"
+    return f"{_variant(variant)}{mode}/{TASK}/{name}"
 
 
 def within_pass(name: str, *, bucket: str | None = None, at: int | None = None) -> str:
@@ -399,22 +415,37 @@ def within_pass(name: str, *, bucket: str | None = None, at: int | None = None) 
     return f"{BUCKET}/{bucket}/{text}" if bucket is not None else text
 
 
-def key(name: str, mode: str | None = None, *, bucket: str | None = None, at: int | None = None) -> str:
-    """The flat key of a catalogued metric (``mode``: a pass; None for a run-level metric). A name the
-    catalogue does not define is a KeyError, so a renamed metric breaks its readers loudly instead of
-    emptying a column."""
+def key(
+    name: str,
+    mode: str | None = None,
+    *,
+    bucket: str | None = None,
+    at: int | None = None,
+    variant: str | None = None,
+) -> str:
+    """The flat key of a catalogued metric (``mode``: a pass; None for a run-level metric; ``variant``:
+    an extrapolation test split). A name the catalogue does not define is a KeyError, so a renamed
+    metric breaks its readers loudly instead of emptying a column."""
     if mode is None:
         if name not in _RUN or bucket is not None or at is not None:
             raise KeyError(f"{name!r} is not a run-level metric of the catalogue")
-        return name
+        if variant is not None and name not in _DATA:
+            raise KeyError(f"{name!r} is not measured on an extrapolation test split (only {', '.join(_DATA)})")
+        return f"{_variant(variant)}{name}"
     if not is_pass(mode):
         raise KeyError(f"{mode!r} is not an evaluation pass ({', '.join(PASSES)}) or a baseline")
-    return f"{mode}/{within_pass(name, bucket=bucket, at=at)}"
+    return f"{_variant(variant)}{mode}/{within_pass(name, bucket=bucket, at=at)}"
 
 
 def lookup(flat: str) -> Ref | None:
     """``flat`` read back into its parts; None for a key that is no metric's (``policy``, ``device``).
     A pass key the catalogue cannot read (written by other code) gives a `Ref` without ``metric``."""
+    if flat.startswith(VARIANT + "/"):
+        variant, _, rest = flat[len(VARIANT) + 1 :].partition("/")
+        ref = lookup(rest) if variant else None
+        if ref is None or ref.variant is not None or (ref.mode is None and ref.name not in _DATA):
+            return None
+        return replace(ref, key=flat, variant=variant)
     if flat in _RUN:
         return Ref(flat, flat, _RUN[flat])
     mode, _, rest = flat.partition("/")

@@ -8,11 +8,17 @@ Two evaluations are run on the same split and reported side by side:
 * **fixed** — every example runs ``fixed_segments`` segments (the papers' protocol). Its accuracy
   after each count in ``curve`` is recorded along the way, so inference-time scaling (train with 16
   segments, test with 32) costs one pass.
+
+**Extrapolation** (``extrapolate``, docs/extrapolation.md): the same trained model is also tested on
+the test splits the task builds with one of its config keys set to other values — longer strings
+(parity ``test_length``), larger mazes (maze ``test_size``), harder puzzles (sudoku
+``test_difficulty``) — each with both passes; its metrics are ``extrapolate/<key>=<value>/...``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_EVAL_SEGMENTS = 4096
 """Beyond this an evaluation would run for hours with nothing to show: almost surely a typo."""
@@ -30,6 +36,8 @@ class EvalConfig:
     fixed: bool = True  # run the fixed-segments evaluation
     use_ema: bool = True  # evaluate the EMA weights when training kept them
     verify: bool = True  # also score with Task.verify (the puzzle's rules), one example at a time on the host
+    extrapolate: dict[str, list[Any]] = field(default_factory=dict)  # {task config key: [values]}: also test
+    #   on the test split the task builds with each value (one key; see the module docstring)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "limit", "max_segments", "fixed_segments"):
@@ -49,3 +57,15 @@ class EvalConfig:
             raise ValueError(f"curve entries must be <= {MAX_EVAL_SEGMENTS}, got {max(self.curve)}")
         if not (self.policy or self.fixed):
             raise ValueError("enable at least one of policy / fixed evaluation")
+        if len(self.extrapolate) > 1:
+            raise ValueError(f"extrapolate varies one task config key, got {sorted(self.extrapolate)}")
+        if any(not values for values in self.extrapolate.values()):
+            raise ValueError("extrapolate: give at least one value")
+
+
+def variant_label(key: str, value: Any) -> str:
+    """How an extrapolation test split is named in metrics and tables: ``test_length=512``,
+    ``test_difficulty=hard`` (a list of values joined by ``+``; ``/`` in a value, a file path,
+    shown as ``:`` since metric keys are slash-joined)."""
+    shown = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return f"{key}={shown}".replace("/", ":")

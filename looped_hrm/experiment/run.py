@@ -25,7 +25,10 @@ and returns one flat, JSON-able dict:
 * ``per_example`` — a nested dict, not a metric: every test example's outcome in both passes and
   under each baseline, and which rows are one item and which are training items, packed by
   `looped_hrm.evaluation.per_example` (the runner stores it beside the metrics; the tables compute
-  their confidence intervals and paired tests from it).
+  their confidence intervals and paired tests from it);
+* ``extrapolate/<key>=<value>/...`` — the same two passes, trivial baselines and ``data/`` counts on
+  each test split of ``eval.extrapolate`` (``test_tasks``: the task at other sizes or difficulties),
+  and ``extrapolation`` — a dict, not a metric: their per-example outcomes, packed as ``per_example``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import os
 import random
 import resource
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +49,7 @@ from looped_hrm.engine.correctness import label_free_verifier
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner
 from looped_hrm.evaluation import catalogue, per_example
-from looped_hrm.evaluation.baselines import baseline_metrics, score_baselines
+from looped_hrm.evaluation.baselines import BaselineResult, baseline_metrics, score_baselines
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import Mode, evaluate
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
@@ -101,6 +104,7 @@ def run_experiment(
     trained_on: Split | None = None,
     count_overlap: bool = True,
     key: str | None = None,
+    test_tasks: Mapping[str, Task] | None = None,
 ) -> dict:
     """Train the model that ``make_model()`` builds on ``task`` under ``policy`` and evaluate it; see the
     module docstring.
@@ -112,7 +116,9 @@ def run_experiment(
     metrics. ``train=False`` only evaluates: the weights of ``workdir``'s checkpoint if there is one
     (a partial run), else the model as built (weights loaded by ``make_model``). ``key`` names the run
     in its checkpoints: resuming refuses a checkpoint another run wrote
-    (`looped_hrm.training.checkpoint.load_run_checkpoint`).
+    (`looped_hrm.training.checkpoint.load_run_checkpoint`). ``test_tasks`` (label -> task) are
+    evaluated beside ``task``'s own test split, on their test splits (`looped_hrm.resolve.variant_tasks`),
+    each measured against the same training split.
 
     ``trained_on``: the split the weights were trained on when it is not ``task.build("train")`` (an
     evaluation on a user's test file): the restored trainer, the trivial baselines and the count of
@@ -166,22 +172,40 @@ def run_experiment(
         )
         metrics = trainer.fit() if train else trainer.restore()
     metrics.update(_run_facts(model, policy, train_cfg, ev, seed=seed, device=device))
-    metrics.update({"data/test_rows": len(test_split), "data/removed_by_limit": len(whole_test) - len(test_split)})
-    _left_out(task, metrics)
-    overlap = _overlap(task, train_split, test_split, metrics) if count_overlap and train_split is not None else None
-    baselines = score_baselines(task, train_split, test_split, verify=eval_cfg.verify)
-    metrics.update(baseline_metrics(baselines, test_split.bucket, task.bucket_names))
+    counted = train_split if count_overlap else None
+    overlap, baselines = _test_data(task, whole_test, test_split, train_split, counted, metrics, verify=eval_cfg.verify)
+    variants = {}
+    for label, variant in (test_tasks or {}).items():
+        whole = variant.build(eval_cfg.split)
+        split = _limit(whole, eval_cfg.limit)
+        found = _test_data(variant, whole, split, train_split, counted, metrics, verify=eval_cfg.verify, variant=label)
+        variants[label] = (variant, split, *found)
 
     logged = "policy" if eval_cfg.policy else "fixed"  # the pass whose per-example trajectory on_samples gets
     ema = trainer.ema if trainer is not None and eval_cfg.use_ema else None
     with ema.swapped_in() if ema is not None else contextlib.nullcontext():
         passes = ev.final_passes(test_split, metrics, trajectory=logged if on_samples is not None else None)
+        variant_passes = {
+            label: ev.final_passes(split, metrics, trajectory=None, on=variant, variant=label)
+            for label, (variant, split, _, _) in variants.items()
+        }
     if on_samples is not None:
         on_samples(logged, passes[logged], test_split)
     metrics["peak_memory_mb"], metrics["peak_memory_kind"] = _peak_memory_mb(device)
     metrics["per_example"] = per_example.pack(
         passes, bucket=test_split.bucket, bucket_names=task.bucket_names, overlap=overlap, baselines=baselines
     )
+    if variants:
+        metrics["extrapolation"] = {
+            label: per_example.pack(
+                variant_passes[label],
+                bucket=split.bucket,
+                bucket_names=variant.bucket_names,
+                overlap=variant_overlap,
+                baselines=variant_baselines,
+            )
+            for label, (variant, split, variant_overlap, variant_baselines) in variants.items()
+        }
     if train_cfg.curve_fractions and trainer is not None:
         final = passes.get("policy") or passes["fixed"]
         end = {"fraction": 1.0, "step": trainer.step, "train_flops": trainer.flops, "train_wall_s": trainer.train_time}
@@ -191,30 +215,61 @@ def run_experiment(
     return metrics
 
 
-def _left_out(task: Task, metrics: dict[str, Any]) -> None:
+def _test_data(
+    task: Task,
+    whole: Split,
+    test: Split,
+    train: Split | None,
+    counted: Split | None,
+    metrics: dict[str, Any],
+    *,
+    verify: bool,
+    variant: str | None = None,
+) -> tuple[Overlap | None, dict[str, BaselineResult]]:
+    """What a test split holds (``data/``) and the trivial baselines' scores on it (``baseline:<name>``),
+    added to ``metrics`` (under ``extrapolate/<variant>/`` for an extrapolation test split): ``test`` is
+    ``whole`` after ``eval.limit``; ``counted`` the training split its rows are counted against (None:
+    not counted), ``train`` the one the baselines learn from (None: only those that need none)."""
+    rows = {"test_rows": len(test), "removed_by_limit": len(whole) - len(test)}
+    metrics.update({catalogue.key(f"data/{name}", variant=variant): value for name, value in rows.items()})
+    _left_out(task, metrics, variant)
+    overlap = _overlap(task, counted, test, metrics, variant) if counted is not None else None
+    baselines = score_baselines(task, train, test, verify=verify)
+    metrics.update(baseline_metrics(baselines, test.bucket, task.bucket_names, variant=variant))
+    return overlap, baselines
+
+
+def _left_out(task: Task, metrics: dict[str, Any], variant: str | None = None) -> None:
     """``data/left_out`` of a task that can leave test puzzles out (its optional ``left_out``: ARC tasks
     larger than the canvas), with a warning on stderr when it did: the score is over the others only."""
     left_out = getattr(task, "left_out", None)
     if left_out is None:
         return
-    metrics["data/left_out"] = int(left_out)
+    metrics[catalogue.key("data/left_out", variant=variant)] = int(left_out)
     if left_out:
+        where = f" (test split {variant})" if variant is not None else ""
         print(
-            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}: {left_out} test puzzle(s) left out, the "
+            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}{where}: {left_out} test puzzle(s) left out, the "
             "task cannot hold them (an ARC grid larger than the canvas); the record counts them: data/left_out",
             file=sys.stderr,
         )
 
 
-def _overlap(task: Task, train: Split, test: Split, metrics: dict[str, Any]) -> Overlap:
+def _overlap(task: Task, train: Split, test: Split, metrics: dict[str, Any], variant: str | None = None) -> Overlap:
     """The test rows' items measured against ``train`` (``data/test_distinct``, ``data/test_in_train``),
     with a warning on stderr when some are training items up to the task's symmetries: that part of the
     score measures memory."""
     overlap = cached_overlap(task, train, test)
-    metrics.update({"data/test_distinct": overlap.distinct, "data/test_in_train": overlap.in_train})
+    metrics.update(
+        {
+            catalogue.key("data/test_distinct", variant=variant): overlap.distinct,
+            catalogue.key("data/test_in_train", variant=variant): overlap.in_train,
+        }
+    )
     if overlap.in_train:
+        where = f" (test split {variant})" if variant is not None else ""
         print(
-            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}: {overlap.in_train} of {len(test)} test rows "
+            f"looped_hrm: warning: task {getattr(task, 'name', '?')!r}{where}: {overlap.in_train} of {len(test)} test rows "
             "are training items up to the task's symmetries (the record counts them: data/test_in_train)",
             file=sys.stderr,
         )
@@ -297,11 +352,12 @@ class _Evaluation:
         verify: bool = False,
         show: bool = False,
         trajectory: bool = False,
+        on: Task | None = None,
     ) -> ExampleResults:
         return evaluate(
             self.model,
             self.policy,
-            self.task,
+            on or self.task,
             split,
             mode=mode,
             max_segments=segments,
@@ -326,13 +382,20 @@ class _Evaluation:
         return curve_point(self.run(split, mode, self.eval_max))
 
     def final_passes(
-        self, split: Split, metrics: dict[str, Any], *, trajectory: str | None
+        self,
+        split: Split,
+        metrics: dict[str, Any],
+        *,
+        trajectory: str | None,
+        on: Task | None = None,
+        variant: str | None = None,
     ) -> dict[str, ExampleResults]:
         """The final evaluation: the fixed pass (to ``fixed_segments``, with accuracy at each segment count
         of the curve), then the policy-halted pass, whose halting quality is measured against the fixed
         pass. Adds their metrics to ``metrics``; ``trajectory``: the pass that keeps each example's
-        trajectory (for the sample logs)."""
-        cfg, task, show = self.eval_cfg, self.task, self.progress
+        trajectory (for the sample logs). ``split`` is a test split of ``on`` (default: the task's own);
+        an extrapolation test split's metrics are keyed by its label, ``variant``."""
+        cfg, task, show = self.eval_cfg, on or self.task, self.progress
         bucket, bucket_names = split.bucket, tuple(task.bucket_names)
         passes: dict[str, ExampleResults] = {}
         reference = None
@@ -346,13 +409,17 @@ class _Evaluation:
                 verify=cfg.verify,
                 show=show,
                 trajectory=trajectory == "fixed",
+                on=task,
             )
             reference = res.first_correct
-            metrics.update(catalogue.of_pass("fixed", summarize(res, bucket=bucket, bucket_names=bucket_names)))
-            metrics.update({catalogue.task_key(k, "fixed"): v for k, v in task_metrics(task, res, split).items()})
+            summary = summarize(res, bucket=bucket, bucket_names=bucket_names)
+            metrics.update(catalogue.of_pass("fixed", summary, variant=variant))
+            metrics.update(
+                {catalogue.task_key(k, "fixed", variant=variant): v for k, v in task_metrics(task, res, split).items()}
+            )
         if cfg.policy:
             res = passes["policy"] = self.run(
-                split, "policy", self.eval_max, verify=cfg.verify, show=show, trajectory=trajectory is not None
+                split, "policy", self.eval_max, verify=cfg.verify, show=show, trajectory=trajectory is not None, on=task
             )
             summary = summarize(
                 res,
@@ -361,8 +428,10 @@ class _Evaluation:
                 reference_first_correct=reference,
                 max_segments=self.eval_max,
             )
-            metrics.update(catalogue.of_pass("policy", summary))
-            metrics.update({catalogue.task_key(k, "policy"): v for k, v in task_metrics(task, res, split).items()})
+            metrics.update(catalogue.of_pass("policy", summary, variant=variant))
+            metrics.update(
+                {catalogue.task_key(k, "policy", variant=variant): v for k, v in task_metrics(task, res, split).items()}
+            )
         return passes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from looped_hrm.contracts import SegmentOutput, TaskInfo
+from looped_hrm.contracts import Batch, SegmentOutput, TaskInfo
 from looped_hrm.nn.init import trunc_normal_
 from looped_hrm.nn.layers import resolve_dtype
 from looped_hrm.nn.refinement import Refinement
@@ -43,10 +43,16 @@ class Reasoner(nn.Module):
         puzzle = {id(p) for p in self.puzzle_embedding_parameters()}
         return sum(p.numel() for p in self.parameters() if p.requires_grad and id(p) not in puzzle)
 
-    def fixed_state(self, vector: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-        """``vector`` [hidden] broadcast to a ``[B, positions, hidden]`` state in the compute dtype."""
+    def length_problem(self, length: int) -> str | None:
+        """Why this model cannot run sequences of ``length`` task tokens (None: it can)."""
+        return self.io.length_problem(length)
+
+    def fixed_state(self, vector: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``vector`` [hidden] broadcast to a ``[B, positions, hidden]`` state for ``batch`` in the compute dtype."""
+        device = batch.inputs.device
         dtype = self.compute_dtype(device)
-        return vector.to(device=device, dtype=dtype).expand(batch_size, self.io.seq_len, -1).contiguous()
+        positions = self.io.positions_for(batch.inputs.shape[1])
+        return vector.to(device=device, dtype=dtype).expand(len(batch), positions, -1).contiguous()
 
     def readout(self, answer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What `refine` records after each step: position-0 feature, halt logit, argmax prediction."""
@@ -54,9 +60,10 @@ class Reasoner(nn.Module):
         return feature, self.io.q_logits(feature)[:, 0], self.io.logits(answer).argmax(-1)
 
     def refined_output(
-        self, answer: torch.Tensor, result: Refinement, step_flops: float, states: dict[str, torch.Tensor]
+        self, answer: torch.Tensor, result: Refinement, step_flops: float, states: dict[str, torch.Tensor], length: int
     ) -> SegmentOutput:
-        """The SegmentOutput of a model with an inner level, from its answer state and `refine`'s record.
+        """The SegmentOutput of a model with an inner level, from its answer state and `refine`'s record
+        (``step_flops``: one step's forward FLOPs at the batch's ``length`` task tokens).
 
         The inner halting logits are the Q head's halt logit read after every step. They are
         recomputed here from the recorded (detached) features so that a halting loss on them trains
@@ -70,7 +77,7 @@ class Reasoner(nn.Module):
             inner_steps=result.steps,
             inner_halt_logits=self.io.q_logits(result.features)[..., 0],
             inner_preds=result.predictions,
-            flops=result.steps.float() * step_flops + self.io.head_flops().forward,
+            flops=result.steps.float() * step_flops + self.io.head_flops(length).forward,
             residuals=result.residuals,
             states={k: v.detach() for k, v in states.items()},
         )

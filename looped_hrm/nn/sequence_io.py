@@ -2,7 +2,13 @@
 the input encoding (tokens, puzzle embedding, positions) and the output heads (tokens, Q).
 
 Input: ``x = sqrt(hidden) · [puzzle prefix ; token embeddings]`` (with learned positions,
-``sqrt(hidden) · (x + pos) / sqrt(2)``); RoPE, when chosen, is applied inside attention instead.
+``sqrt(hidden) · (x + pos) / sqrt(2)``); RoPE, when chosen, is applied inside attention instead —
+1-D over the sequence (``rope``) or axial over the rows and columns of a grid task (``rope_2d``).
+
+**Other lengths.** With RoPE or no positions nothing learned depends on the sequence length, so
+the model runs on inputs of any length (a task tested on longer strings or larger grids than it was
+trained on; `SequenceIO.length_problem`). Learned absolute positions exist for the training length
+only: such a model refuses other lengths with one line.
 Output: ``lm_head`` on every position, then the prefix dropped (the official order: the same
 ``lm_head`` gradient, bit for bit, as the official code's), and the Q head on position 0
 (the first prefix position, or the first token when there is no prefix) giving the halt and continue
@@ -28,9 +34,9 @@ from torch import nn
 from looped_hrm.contracts import TaskInfo
 from looped_hrm.nn.flops import Flops
 from looped_hrm.nn.layers import CastedEmbedding, CastedLinear, ForwardDtype
-from looped_hrm.nn.rope import RotaryEmbedding
+from looped_hrm.nn.rope import RotaryEmbedding, RotaryEmbedding2D, Tables
 
-PositionEncoding = Literal["rope", "learned", "none"]
+PositionEncoding = Literal["rope", "rope_2d", "learned", "none"]
 
 Q_HEAD_BIAS = -5.0
 
@@ -122,6 +128,14 @@ class SequenceIO(nn.Module):
             if config.pos_encodings == "rope"
             else None
         )
+        if config.pos_encodings == "rope_2d" and task.grid is None:
+            raise ValueError("pos_encodings rope_2d needs a task whose sequences are grids (TaskInfo.grid)")
+        self.rotary_2d = (
+            RotaryEmbedding2D(hidden // config.num_heads, self.prefix_len, config.rope_theta)
+            if config.pos_encodings == "rope_2d"
+            else None
+        )
+        self.task = task
         self.lm_head = CastedLinear(hidden, task.vocab_size)
         self.q_head = CastedLinear(hidden, 2, bias=True)
         assert self.q_head.bias is not None  # built with one
@@ -131,10 +145,9 @@ class SequenceIO(nn.Module):
 
     def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[B, L]`` tokens -> ``[B, prefix + L, hidden]`` scaled input embedding."""
-        if inputs.shape[1] != self.task_seq_len:
-            raise ValueError(
-                f"inputs have sequence length {inputs.shape[1]}, the model was built for {self.task_seq_len}"
-            )
+        problem = self.length_problem(inputs.shape[1])
+        if problem:
+            raise ValueError(problem)
         x = self.tokens(inputs, dtype)
         if self.puzzle is not None:
             x = torch.cat((self.puzzle(puzzle_ids, dtype), x), dim=1)
@@ -142,8 +155,35 @@ class SequenceIO(nn.Module):
             x = 0.707106781 * (x + self.positions.weight.to(dtype))  # 1/sqrt(2) keeps the variance
         return self.scale * x
 
-    def rope(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        return self.rotary() if self.rotary is not None else None
+    def length_problem(self, length: int) -> str | None:
+        """Why sequences of ``length`` task tokens cannot be run (None: they can)."""
+        if length == self.task_seq_len:
+            return None
+        if self.positions is not None:
+            return (
+                f"learned absolute positions exist for the training length ({self.task_seq_len} tokens) only, "
+                f"not {length} (pos_encodings rope, rope_2d or none run at any length)"
+            )
+        if self.rotary_2d is not None:
+            try:
+                self.task.grid_at(length)
+            except ValueError as exc:
+                return str(exc)
+        return None
+
+    def positions_for(self, length: int) -> int:
+        """Positions the reasoning core sees for ``length`` task tokens (the puzzle prefix included)."""
+        return self.prefix_len + length
+
+    def rope(self, length: int | None = None) -> Tables | None:
+        """RoPE tables for ``length`` task tokens (None: the training length)."""
+        if self.rotary is not None:
+            return self.rotary(None if length is None else self.positions_for(length))
+        if self.rotary_2d is not None:
+            grid = self.task.grid_at(self.task_seq_len if length is None else length)
+            assert grid is not None
+            return self.rotary_2d(grid)
+        return None
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Token logits ``[B, L, V]`` (float32) from a state ``[B, prefix + L, hidden]``."""
@@ -153,9 +193,11 @@ class SequenceIO(nn.Module):
         """``[..., 2]`` float32 (halt, continue) logits from position-0 features ``[..., hidden]``."""
         return self.q_head(feature).float()
 
-    def head_flops(self) -> Flops:
-        """Forward FLOPs of the output heads for one sequence (``lm_head`` runs on the prefix too)."""
-        return self.lm_head.flops(self.seq_len) + self.q_head.flops(1)
+    def head_flops(self, length: int | None = None) -> Flops:
+        """Forward FLOPs of the output heads for one sequence of ``length`` task tokens (None: training;
+        ``lm_head`` runs on the prefix too)."""
+        positions = self.positions_for(self.task_seq_len if length is None else length)
+        return self.lm_head.flops(positions) + self.q_head.flops(1)
 
     def puzzle_parameters(self) -> list[nn.Parameter]:
         return [self.puzzle.weight] if self.puzzle is not None else []

@@ -113,6 +113,20 @@ class Cell:
         """Every key of the successful seeds' ``metrics``, each once (to be read back with `lookup`)."""
         return {k for r in self.ok for k in (r.get("metrics") or {})}
 
+    @cached_property
+    def variants(self) -> dict[str, list[dict[str, Any]] | None]:
+        """`examples` of each extrapolation test split (the records' ``extrapolation``) by its label."""
+        labels = dict.fromkeys(label for r in self.ok for label in r.get("extrapolation") or {})
+        out = {}
+        for label in labels:
+            entries = [(r.get("extrapolation") or {}).get(label) for r in self.ok]
+            out[label] = [unpack(e) for e in entries if e] if entries and all(entries) else None
+        return out
+
+    def variant_examples(self, variant: str) -> list[dict[str, Any]] | None:
+        """`examples` of the extrapolation test split ``variant`` (None when a seed lacks it)."""
+        return self.variants.get(variant)
+
     def bucket_names(self) -> list[str]:
         ex = self.examples
         if ex:
@@ -149,7 +163,7 @@ def _policy_bucket(metric: str) -> catalogue.Ref | None:
     Only the policy pass's bucket metrics get intervals over examples and carry their bucket in
     ``estimates.csv``; the fixed pass's are treated as seed-level numbers (as the tables always have)."""
     ref = lookup(metric)
-    return ref if ref is not None and ref.mode == "policy" and ref.bucket is not None else None
+    return ref if ref is not None and ref.variant is None and ref.mode == "policy" and ref.bucket is not None else None
 
 
 def in_bucket(metric: str, bucket: str) -> str:
@@ -157,7 +171,7 @@ def in_bucket(metric: str, bucket: str) -> str:
     ref = lookup(metric)
     if ref is None or ref.mode is None:
         raise KeyError(f"{metric!r} is not a pass metric")
-    return key(ref.name, ref.mode, bucket=bucket)
+    return key(ref.name, ref.mode, bucket=bucket, variant=ref.variant)
 
 
 def values(cell: Cell, metric: str) -> np.ndarray | None:
@@ -187,9 +201,11 @@ def per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
 
 
 def _per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
-    ex = cell.examples
     ref = lookup(metric)
-    if not ex or len({e["n"] for e in ex}) != 1 or ref is None:
+    if ref is None:
+        return None
+    ex = cell.examples if ref.variant is None else cell.variant_examples(ref.variant)
+    if not ex or len({e["n"] for e in ex}) != 1:
         return None
     if ref.metric is catalogue.COMPUTE_SAVED:
         return _compute_saved(cell, ex)

@@ -117,9 +117,10 @@ def _rows(est: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _matching(est: pd.DataFrame, want: Callable[[Ref], bool]) -> pd.DataFrame:
-    """The rows whose metric, read back by `catalogue.lookup`, satisfies ``want(ref)``."""
+    """The rows whose metric, read back by `catalogue.lookup`, satisfies ``want(ref)`` (on the task's
+    own test split: extrapolation test splits have their own plots)."""
     refs = est.metric.map(lookup)
-    return est[[ref is not None and bool(want(ref)) for ref in refs]].assign(ref=refs)
+    return est[[ref is not None and ref.variant is None and bool(want(ref)) for ref in refs]].assign(ref=refs)
 
 
 def _err(rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:

@@ -151,7 +151,11 @@ def task_metrics(cell_list: list[Cell]) -> pd.DataFrame:
 
 def _policy_task(metric: str) -> catalogue.Ref | None:
     ref = lookup(metric)
-    return ref if ref is not None and ref.mode == "policy" and ref.section == catalogue.TASK else None
+    return (
+        ref
+        if ref is not None and ref.variant is None and ref.mode == "policy" and ref.section == catalogue.TASK
+        else None
+    )
 
 
 def leaderboard_column(cell: Cell, several_halting: bool) -> str:

@@ -21,6 +21,7 @@ from looped_hrm.resolve import (
     Combination,
     Layer,
     check_device,
+    check_extrapolation,
     check_model_builds,
     resolve_plugin,
     resolve_settings,
@@ -224,6 +225,8 @@ def expand(
                     if section == "train" and tb_layer is not None:
                         layers.append(tb_layer)
                     settings[section] = resolve_settings(cls, layers)
+                    if section == "eval":
+                        check_extrapolation(registry, task, settings["eval"], layers)
                 reason = skip_reason(registry, task, model, halting)
                 for seed in bench.seeds:
                     combos.append(

@@ -176,6 +176,8 @@ def run_combination(
         per_example = metrics.pop("per_example", None)  # arrays, not metrics: kept beside them
         curve = metrics.pop("learning_curve", None)
         record.update(status="ok", metrics=metrics, per_example=per_example, learning_curve=curve)
+        if "extrapolation" in metrics:
+            record["extrapolation"] = metrics.pop("extrapolation")
     except Exception as exc:  # noqa: BLE001 - one failed combination must not stop the grid
         record.update(
             status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0], traceback=traceback.format_exc()
@@ -209,7 +211,7 @@ def _experiment(
 
     built = combo.build()
     splits = ("train", built.eval.split) if train else (built.eval.split,)  # what this run really used
-    record["data"] = data_fingerprint(built.task, splits, built.train.init_from)
+    record["data"] = data_fingerprint(built.task, splits, built.train.init_from, built.test_tasks)
     if combo.data is not None and record["data"] != combo.data:
         raise RuntimeError(
             f"the task's data changed after the grid was resolved (fingerprint {combo.data} "
@@ -263,6 +265,7 @@ def _experiment(
         else None,
         count_overlap=counted,
         key=combo.key if train else None,  # an evaluation's key is not its weights' (checked by the caller)
+        test_tasks=built.test_tasks,
     )
     if logger is not None:
         logger.finish()

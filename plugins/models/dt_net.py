@@ -39,7 +39,6 @@ other than the training one a grid must be square (its side is read from the len
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -151,19 +150,16 @@ class DTNet(nn.Module):
 
     def spatial(self, length: int) -> tuple[int, ...]:
         """The spatial shape of a sequence of ``length`` tokens: ``(L,)`` or a grid ``(H, W)``."""
-        if self.dims == 1:
-            return (length,)
-        assert self.task.grid is not None
-        rows, cols = self.task.grid
-        if length == rows * cols:
-            return rows, cols
-        side = math.isqrt(length)
-        if rows != cols or side * side != length:
-            raise ValueError(
-                f"dt_net: a sequence of {length} tokens is not a grid of this task's shape "
-                f"({rows}x{cols} at training; other sizes must be square)"
-            )
-        return side, side
+        grid = self.task.grid_at(length) if self.dims == 2 else None
+        return (length,) if grid is None else grid
+
+    def length_problem(self, length: int) -> str | None:
+        """Why this model cannot run sequences of ``length`` tokens (None: it can)."""
+        try:
+            self.spatial(length)
+        except ValueError as exc:
+            return f"dt_net: {exc}"
+        return None
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` tokens -> one-hot channels ``[B, V, *spatial]`` (float32)."""

@@ -65,16 +65,15 @@ class HRM(Reasoner):
         self.L_level = level(c.L_layers)
         self.register_buffer("H_init", init_state_vector(c.hidden_size))
         self.register_buffer("L_init", init_state_vector(c.hidden_size))
-        self.segment_flops = self._flops()[0].forward
 
     def initial_carry(self, batch: Batch) -> Carry:
-        n, device = len(batch), batch.inputs.device
-        return {"z_H": self.fixed_state(self.H_init, n, device), "z_L": self.fixed_state(self.L_init, n, device)}
+        return {"z_H": self.fixed_state(self.H_init, batch), "z_L": self.fixed_state(self.L_init, batch)}
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
         c = self.config
+        length = batch.inputs.shape[1]
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
-        rope = self.io.rope()
+        rope = self.io.rope(length)
         z_H, z_L = carry["z_H"], carry["z_L"]
         res_H, res_L = [], []
 
@@ -105,16 +104,17 @@ class HRM(Reasoner):
             logits=self.io.logits(z_H),
             q_halt=q[:, 0],
             q_continue=q[:, 1],
-            flops=torch.full((len(batch),), self.segment_flops, device=x.device),
+            flops=torch.full((len(batch),), self._flops(length)[0].forward, device=x.device),
             residuals={"H": torch.stack(res_H, 1), "L": torch.stack(res_L, 1)},
             states={"H": new_carry["z_H"], "L": new_carry["z_L"]},
         )
         return new_carry, output
 
-    def _flops(self) -> tuple[Flops, Flops]:
-        """Forward FLOPs of one segment, and of the part the gradient flows through (per example)."""
-        c, seq = self.config, self.io.seq_len
-        L_call, H_call, heads = self.L_level.flops(seq), self.H_level.flops(seq), self.io.head_flops()
+    def _flops(self, length: int | None = None) -> tuple[Flops, Flops]:
+        """Forward FLOPs of one segment, and of the part the gradient flows through (per example), at
+        ``length`` task tokens (None: the training length)."""
+        c, seq = self.config, self.io.positions_for(length or self.task.seq_len)
+        L_call, H_call, heads = self.L_level.flops(seq), self.H_level.flops(seq), self.io.head_flops(length)
         return (c.H_cycles * c.L_cycles) * L_call + c.H_cycles * H_call + heads, L_call + H_call + heads
 
     def compute_profile(self) -> ComputeProfile:

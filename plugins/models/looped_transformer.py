@@ -23,6 +23,7 @@ import torch
 from looped_hrm import hookimpl
 from looped_hrm.contracts import Batch, Carry, ComputeProfile, InnerHalt, ModelSpec, SegmentOutput, TaskInfo
 from looped_hrm.nn.blocks import Block, ReasoningModule
+from looped_hrm.nn.flops import Flops
 from looped_hrm.nn.reasoner import Reasoner
 from looped_hrm.nn.refinement import State, refine, residual_norm
 from looped_hrm.nn.sequence_io import BackboneConfig
@@ -58,12 +59,15 @@ class LoopedTransformer(Reasoner):
         self.stack = ReasoningModule(
             [Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(c.num_layers)]
         )
-        self.loop_flops = self.stack.flops(self.io.seq_len) + self.io.head_flops()  # one loop and its read-out
+
+    def loop_flops(self, length: int | None = None) -> Flops:
+        """One loop and its read-out at ``length`` task tokens (None: the training length)."""
+        return self.stack.flops(self.io.positions_for(length or self.task.seq_len)) + self.io.head_flops(length)
 
     def initial_carry(self, batch: Batch) -> Carry:
         z = torch.zeros(
             len(batch),
-            self.io.seq_len,
+            self.io.positions_for(batch.inputs.shape[1]),
             self.config.hidden_size,
             dtype=self.compute_dtype(batch.inputs.device),
             device=batch.inputs.device,
@@ -71,8 +75,9 @@ class LoopedTransformer(Reasoner):
         return {"z": z}
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
+        length = batch.inputs.shape[1]
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
-        rope = self.io.rope()
+        rope = self.io.rope(length)
 
         def loop(state: State, x: torch.Tensor) -> tuple[State, dict[str, torch.Tensor]]:
             z = self.stack(state["z"], x, rope)
@@ -88,12 +93,12 @@ class LoopedTransformer(Reasoner):
             inner_halt=inner_halt,
         )
         z = result.state["z"]
-        output = self.refined_output(z, result, self.loop_flops.forward, {"z": z})
+        output = self.refined_output(z, result, self.loop_flops(length).forward, {"z": z}, length)
         return {"z": z.detach()}, output
 
     def compute_profile(self) -> ComputeProfile:
         c = self.config
-        forward = c.loops * self.loop_flops + self.io.head_flops()
+        forward = c.loops * self.loop_flops() + self.io.head_flops()
         with_grad = c.window * self.stack.flops(self.io.seq_len) + self.io.head_flops()
         return ComputeProfile(
             trainable_params=self.trainable_params(),

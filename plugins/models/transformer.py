@@ -19,6 +19,7 @@ import torch
 from looped_hrm import hookimpl
 from looped_hrm.contracts import Batch, Carry, ComputeProfile, InnerHalt, ModelSpec, SegmentOutput, TaskInfo
 from looped_hrm.nn.blocks import Block, ReasoningModule
+from looped_hrm.nn.flops import Flops
 from looped_hrm.nn.reasoner import Reasoner
 from looped_hrm.nn.sequence_io import BackboneConfig
 
@@ -46,26 +47,30 @@ class Transformer(Reasoner):
         self.stack = ReasoningModule(
             [Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps) for _ in range(c.num_layers)]
         )
-        self.segment_flops = (self.stack.flops(self.io.seq_len) + self.io.head_flops()).forward
 
     def initial_carry(self, batch: Batch) -> Carry:
         return {}  # no recurrent state: every segment starts from the input
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
+        length = batch.inputs.shape[1]
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
-        z = self.stack(x, None, self.io.rope())
+        z = self.stack(x, None, self.io.rope(length))
         q = self.io.q_logits(z[:, 0])
         return {}, SegmentOutput(
             logits=self.io.logits(z),
             q_halt=q[:, 0],
             q_continue=q[:, 1],
-            flops=torch.full((len(batch),), self.segment_flops, device=x.device),
+            flops=torch.full((len(batch),), self._flops(length).forward, device=x.device),
             states={"z": z.detach()},
         )
 
+    def _flops(self, length: int | None = None) -> Flops:
+        """One pass at ``length`` task tokens (None: the training length)."""
+        return self.stack.flops(self.io.positions_for(length or self.task.seq_len)) + self.io.head_flops(length)
+
     def compute_profile(self) -> ComputeProfile:
         c = self.config
-        flops = self.stack.flops(self.io.seq_len) + self.io.head_flops()
+        flops = self._flops()
         matches = {
             HRM_PAPER_WEIGHT_BLOCKS: "matches HRM paper's parameters (8 blocks of weights)",
             HRM_PAPER_DEPTH: "matches HRM paper's depth (24 blocks applied per segment)",

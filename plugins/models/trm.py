@@ -30,6 +30,7 @@ import torch
 from looped_hrm import hookimpl
 from looped_hrm.contracts import Batch, Carry, ComputeProfile, InnerHalt, ModelSpec, SegmentOutput, TaskInfo
 from looped_hrm.nn.blocks import Block, Mixer, ReasoningModule
+from looped_hrm.nn.flops import Flops
 from looped_hrm.nn.reasoner import Reasoner, init_state_vector
 from looped_hrm.nn.refinement import State, refine, residual_norm
 from looped_hrm.nn.sequence_io import BackboneConfig
@@ -69,16 +70,30 @@ class TRM(Reasoner):
         )
         self.register_buffer("y_init", init_state_vector(c.hidden_size))
         self.register_buffer("z_init", init_state_vector(c.hidden_size))
-        net = self.net.flops(self.io.seq_len)
-        self.cycle_flops = (c.L_cycles + 1) * net + self.io.head_flops()  # one cycle and its read-out
+
+    def cycle_flops(self, length: int | None = None) -> Flops:
+        """One recursion cycle and its read-out at ``length`` task tokens (None: the training length)."""
+        net = self.net.flops(self.io.positions_for(length or self.task.seq_len))
+        return (self.config.L_cycles + 1) * net + self.io.head_flops(length)
+
+    def length_problem(self, length: int) -> str | None:
+        if self.config.mixer == "mlp" and length != self.task.seq_len:
+            return (
+                f"TRM-MLP's token-mixing MLP is sized for the training length ({self.task.seq_len} tokens), "
+                f"not {length} (mixer: attention runs at any length)"
+            )
+        return super().length_problem(length)
 
     def initial_carry(self, batch: Batch) -> Carry:
-        n, device = len(batch), batch.inputs.device
-        return {"y": self.fixed_state(self.y_init, n, device), "z": self.fixed_state(self.z_init, n, device)}
+        return {"y": self.fixed_state(self.y_init, batch), "z": self.fixed_state(self.z_init, batch)}
 
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
+        length = batch.inputs.shape[1]
+        problem = self.length_problem(length)
+        if problem:
+            raise ValueError(problem)
         x = self.io.embed(batch.inputs, batch.puzzle_ids, self.compute_dtype(batch.inputs.device))
-        rope = self.io.rope()
+        rope = self.io.rope(length)
 
         def cycle(state: State, x: torch.Tensor) -> tuple[State, dict[str, torch.Tensor]]:
             y, z = state["y"], state["z"]
@@ -100,13 +115,13 @@ class TRM(Reasoner):
             inner_halt=inner_halt,
         )
         state = result.state
-        output = self.refined_output(state["y"], result, self.cycle_flops.forward, state)
+        output = self.refined_output(state["y"], result, self.cycle_flops(length).forward, state, length)
         return {k: v.detach() for k, v in state.items()}, output
 
     def compute_profile(self) -> ComputeProfile:
         c = self.config
         net = self.net.flops(self.io.seq_len)
-        forward = c.H_cycles * self.cycle_flops + self.io.head_flops()
+        forward = c.H_cycles * self.cycle_flops() + self.io.head_flops()
         with_grad = GRAD_CYCLES * (c.L_cycles + 1) * net + self.io.head_flops()
         return ComputeProfile(
             trainable_params=self.trainable_params(),

@@ -1,12 +1,15 @@
 """The ``parity`` task: the parity of a bit string, per prefix (``running``) or of the whole (``final``).
 
 Tokens: PAD 0, bit 0 -> 1, bit 1 -> 2 (vocabulary 3); the parity answers use the same two ids
-(even -> 1, odd -> 2), so input and output share one alphabet. Every example is padded to
-``seq_len = max(train_length, test_length)``: PAD inputs, IGNORE_INDEX labels. Training on short
-strings and testing on long ones (train 16, test 32 or 64) measures length extrapolation: the test
-positions beyond the training length were never supervised.
+(even -> 1, odd -> 2), so input and output share one alphabet. Each split has its own length:
+``train_length`` tokens for training (the model's ``seq_len``), ``test_length`` for testing, shorter
+strings of a split padded to its length (PAD inputs, IGNORE_INDEX labels). Training on short
+strings and testing on long ones (train 32, test 512) measures length extrapolation: the test
+positions beyond the training length were never seen, and a model that cannot run at another
+length (learned absolute positions) says so instead of being trained on padding.
 
-``mode: running`` (the default) labels every position i with the parity of bits 0..i. It is the
+``mode: running`` (the default) labels every position i with the parity of bits 0..i — the prefix
+sums modulo 2 of the DeepThinking papers (Schwarzschild et al. 2021), their 1-D benchmark. It is the
 setting where small models learn at all: each position is one XOR with the previous answer, while
 ``final`` supervises one position with a function of all bits, the classic case where
 gradient-based training of transformers stalls (its difficulty is exactly what makes it an
@@ -37,7 +40,8 @@ from looped_hrm.cache import cached_split
 from looped_hrm.contracts import IGNORE_INDEX, SPLITS, Split, TaskInfo, TaskSpec
 
 PAD, ZERO, ONE = 0, 1, 2
-DATA_VERSION = 2  # bump when the same config gives other strings: cached splits are rebuilt, results rerun
+DATA_VERSION = 3  # bump when the same config gives other strings: cached splits are rebuilt, results rerun
+# 3: each split at its own length (2 padded the train split to the test length)
 
 
 @dataclass
@@ -83,7 +87,7 @@ class ParityTask:
 
     def __init__(self, config: ParityConfig):
         self.config = config
-        self.info = TaskInfo(vocab_size=3, seq_len=max(config.train_length, config.test_length), num_puzzle_ids=1)
+        self.info = TaskInfo(vocab_size=3, seq_len=config.train_length, num_puzzle_ids=1)
         edges = config.bucket_edges
         self.bucket_names = (f"<{edges[0]}", *(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])), f">={edges[-1]}")
 
@@ -93,7 +97,7 @@ class ParityTask:
         return cached_split("parity", self.config, split, lambda: self._make(split), version=DATA_VERSION)
 
     def _strings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """(lengths [n], bits [n, seq_len]) of a split's strings. Training strings are independent
+        """(lengths [n], bits [n, split length]) of a split's strings. Training strings are independent
         draws (repeats allowed); test strings are distinct and none of them is a training string:
         a draw that repeats one is replaced by a fresh draw."""
         cfg = self.config
@@ -101,21 +105,21 @@ class ParityTask:
         top = getattr(cfg, f"{split}_length")
         low = getattr(cfg, f"{split}_min_length") or top
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split)])
-        positions = np.arange(self.info.seq_len)
+        positions = np.arange(top)
 
         def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
             lengths = rng.integers(low, top + 1, size=count)
-            return lengths, (rng.random((count, self.info.seq_len)) < cfg.p_one) & (positions < lengths[:, None])
+            return lengths, (rng.random((count, top)) < cfg.p_one) & (positions < lengths[:, None])
 
         if split == "train":
             return draw(n)
-        taken = {row.tobytes() for row in self.build("train").inputs.numpy()}
+        taken = {row[row != PAD].tobytes() for row in self.build("train").inputs.numpy()}  # the strings, unpadded
         kept_lengths: list[int] = []
         kept_bits: list[np.ndarray] = []
         for _ in range(100):
             lengths, bits = draw(n - len(kept_lengths))
             for length, row in zip(lengths, bits):
-                key = np.where(positions < length, row + ZERO, PAD).tobytes()
+                key = (row[:length].astype(np.int64) + ZERO).tobytes()
                 if key not in taken:
                     taken.add(key)
                     kept_lengths.append(int(length))
@@ -134,7 +138,7 @@ class ParityTask:
         cfg = self.config
         lengths, bits = self._strings(split)
         n = len(lengths)
-        positions = np.arange(self.info.seq_len)
+        positions = np.arange(bits.shape[1])
         real = positions[None, :] < lengths[:, None]
         inputs = np.where(real, bits + ZERO, PAD)
         answers = running_parity(bits.astype(np.int64)) + ZERO

@@ -67,7 +67,9 @@ def test_inner_halting_stops_rows_which_keep_their_state(build_model, make_batch
         new_carry, out = model.segment(carry, batch, inner_halt=stop_after(stop, calls))
     assert torch.equal(out.inner_steps, torch.tensor([1, 4, 2, 5]))
     assert calls == [1, 2, 3, 4, 5]
-    assert torch.allclose(out.flops, out.inner_steps.float() * model.loop_flops.forward + model.io.head_flops().forward)
+    assert torch.allclose(
+        out.flops, out.inner_steps.float() * model.loop_flops().forward + model.io.head_flops().forward
+    )
     for row, steps in enumerate([1, 4, 2, 5]):  # each row's state is the state after its own number of loops
         fixed = build_model("looped_transformer", loops=steps, grad_loops=1)
         fixed.load_state_dict(model.state_dict())

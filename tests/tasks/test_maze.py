@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from looped_hrm.config import ConfigError, plugin_config
 from looped_hrm.contracts import IGNORE_INDEX, Task
@@ -163,6 +164,19 @@ def test_test_split_excludes_train_mazes_and_their_symmetries():
     assert len(set(task.canonical_forms(task.build("test")))) == len(test)  # no maze twice, up to symmetry
     with pytest.raises(RuntimeError, match="too few distinct mazes"):
         tiny(size=5, generator="dfs", min_path_length=1, num_train=200, num_test=50).build("test")
+
+
+def test_test_split_at_another_size():
+    """Trained on 7×7 grids, tested on 11×11 ones (the DeepThinking protocol: larger mazes)."""
+    task = tiny(test_size=11, min_path_length=2)
+    assert task.info.seq_len == 49 and task.info.grid == (7, 7)
+    train, test = task.build("train"), task.build("test")
+    assert train.inputs.shape[1] == 49 and test.inputs.shape[1] == 121
+    assert task.info.grid_at(121) == (11, 11)
+    for x, y, d in zip(test.inputs.numpy(), test.labels.numpy(), test.difficulty.numpy()):
+        assert task.verify(y, x) and mg.shortest_path_length(x.reshape(11, 11)) == d
+    assert "\n" in task.render(test.inputs[0].numpy()) and task.render(test.inputs[0].numpy()).count("\n") == 10
+    assert torch.equal(train.inputs, tiny(min_path_length=2).build("train").inputs)  # training data unchanged
 
 
 def test_augmentation_preserves_validity():

@@ -1,4 +1,4 @@
-"""The parity task: running/final labels, padding for length extrapolation, verifier, cache."""
+"""The parity task: running/final labels, split lengths for length extrapolation, verifier, cache."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def tokens(bits: str, seq_len: int) -> np.ndarray:
     return np.array([ZERO + int(b) for b in bits] + [PAD] * (seq_len - len(bits)))
 
 
-def test_shapes_and_padding_for_length_extrapolation():
+def test_each_split_at_its_own_length_for_length_extrapolation():
     task = make(train_length=8, test_length=16)
     assert isinstance(task, Task) and task.label_free_verify
-    assert task.info.vocab_size == 3 and task.info.seq_len == 16
+    assert task.info.vocab_size == 3 and task.info.seq_len == 8  # the model is built for the training length
     train, test = task.build("train"), task.build("test")
-    assert train.inputs.shape == (512, 16) and test.inputs.shape == (128, 16)
-    assert (train.inputs[:, 8:] == PAD).all() and (train.labels[:, 8:] == IGNORE_INDEX).all()
-    assert ((train.inputs[:, :8] == ZERO) | (train.inputs[:, :8] == ONE)).all()
+    assert train.inputs.shape == (512, 8) and test.inputs.shape == (128, 16)  # no padding to the test length
+    assert ((train.inputs == ZERO) | (train.inputs == ONE)).all()
     assert (test.inputs != PAD).all() and (test.labels != IGNORE_INDEX).all()
     assert (train.puzzle_ids == 0).all()
+    assert task.verify(test.labels[0].numpy(), test.inputs[0].numpy())
 
 
 def test_running_labels_are_prefix_parities():
@@ -61,8 +61,9 @@ def test_final_mode_scores_only_the_last_bit_position():
 
 def test_variable_lengths_and_length_difficulty():
     task = make("paper", num_train=300, num_test=300)
-    assert task.info.seq_len == 64 and task.bucket_names == ("<17", "17-32", ">=33")
+    assert task.info.seq_len == 16 and task.bucket_names == ("<17", "17-32", ">=33")
     train, test = task.build("train"), task.build("test")
+    assert train.inputs.shape[1] == 16 and test.inputs.shape[1] == 64
     train_len = (train.inputs != PAD).sum(1)
     test_len = (test.inputs != PAD).sum(1)
     assert train_len.min() >= 1 and train_len.max() <= 16 and len(train_len.unique()) > 8

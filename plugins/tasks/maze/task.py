@@ -4,6 +4,10 @@ Encoding as in HRM's ``build_maze_dataset.py``: charset ``"# SGo"`` -> token ids
 vocabulary 6, sequence length N·N, and the *whole* grid is the label (walls included), so exact
 accuracy means reproducing every cell. One puzzle id for all mazes (HRM: ``num_puzzle_identifiers 1``).
 
+``test_size`` gives the test split larger (or smaller) grids than the training split — the
+DeepThinking protocol trains on 9×9-cell mazes (a 19×19 grid here) and tests up to 59×59 cells
+(119×119); the model is built for the training size.
+
 Data comes from the generators of `grid` or from maze-dataset JSONL files (`jsonl`). Difficulty is the
 shortest path length in moves. `verify` accepts any shortest path (HRM's paper scores "a valid and
 optimal path"). docs/tasks/maze.md says why the ``paper`` preset uses the ``loops`` generator, with
@@ -13,6 +17,7 @@ the measurements behind it.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,6 +38,7 @@ DATA_VERSION = 2  # bump when generated mazes change, so cached splits are rebui
 @dataclass
 class MazeConfig:
     size: int = 15  # side of the character grid; seq_len = size²
+    test_size: int | None = None  # side of the test grids (None: size); larger tests extrapolation to bigger mazes
     generator: Literal["dfs", "loops", "random"] = "loops"
     loop_fraction: float = 0.1  # loops: share of the remaining walls between two cells knocked out
     wall_fraction: tuple[float, float] = (0.3, 0.5)  # random: per-maze wall density drawn in this range
@@ -46,8 +52,8 @@ class MazeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.size < 5:
-            raise ValueError(f"size must be >= 5, got {self.size}")
+        if self.size < 5 or (self.test_size is not None and self.test_size < 5):
+            raise ValueError(f"size and test_size must be >= 5, got {self.size} and {self.test_size}")
         if not 0.0 <= self.loop_fraction <= 1.0:
             raise ValueError(f"loop_fraction must be in [0, 1], got {self.loop_fraction}")
         lo, hi = self.wall_fraction
@@ -120,6 +126,7 @@ class MazeTask:
         """(inputs, labels) as ``[n, N, N]`` grids and the path lengths, before augmentation."""
         cfg = self.config
         count = cfg.num_train if split == "train" else cfg.num_test
+        side = cfg.size if split == "train" else cfg.test_size or cfg.size
         name = cfg.train_file if split == "train" else cfg.test_file
         if name is not None:
             path = _data_file(name)
@@ -131,7 +138,7 @@ class MazeTask:
             ):
                 skip = cfg.num_train  # one file for both splits: the test rows follow the train rows
             load = load_maze_csv if is_hrm_csv(path) else load_maze_jsonl
-            data = load(path, size=cfg.size, limit=None if count < 0 else skip + count)
+            data = load(path, size=side, limit=None if count < 0 else skip + count)
             if count >= 0 and len(data.inputs) < skip + count:
                 raise ValueError(
                     f"{path}: has {len(data.inputs)} mazes, the {split} split needs rows "
@@ -141,9 +148,9 @@ class MazeTask:
 
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split)])
         # The test split holds no maze of the train split, nor any of its 8 symmetric versions, and no
-        # maze twice (up to symmetry).
+        # maze twice (up to symmetry); a test split of another size cannot hold a training maze.
         seen = set()
-        if split == "test":
+        if split == "test" and side == cfg.size:
             seen = {row.tobytes() for row in self.build("train").inputs.numpy()}
         inputs: list[np.ndarray] = []
         labels: list[np.ndarray] = []
@@ -154,10 +161,10 @@ class MazeTask:
             if draws > 20 * count + 100:
                 raise RuntimeError(
                     f"maze: only {len(inputs)} of {count} test mazes differ from the train split and from each other "
-                    f"after {draws - 1} draws; {cfg.size}×{cfg.size} has too few distinct mazes"
+                    f"after {draws - 1} draws; {side}×{side} has too few distinct mazes"
                 )
             x, y, d = grid_ops.sample_maze(
-                cfg.size,
+                side,
                 cfg.generator,
                 rng,
                 min_path_length=cfg.min_path_length,
@@ -172,7 +179,7 @@ class MazeTask:
             inputs.append(x)
             labels.append(y)
             lengths.append(d)
-        empty = np.zeros((0, cfg.size, cfg.size), dtype=np.int64)
+        empty = np.zeros((0, side, side), dtype=np.int64)
         return (
             np.stack(inputs) if inputs else empty,
             np.stack(labels) if labels else empty,
@@ -182,7 +189,7 @@ class MazeTask:
     def canonical_forms(self, split: Split) -> list[bytes]:
         """Each row's maze up to the 8 symmetries of the square (the ``augment`` group), for
         `looped_hrm.overlap`: the smallest of its 8 versions' bytes."""
-        square = (self.size, self.size)
+        square = _square(split.inputs[0].numpy()) if len(split) else (self.size, self.size)
         return [
             min(np.ascontiguousarray(grid_ops.dihedral(row.reshape(square), k)).tobytes() for k in range(8))
             for row in split.inputs.numpy()
@@ -202,11 +209,11 @@ class MazeTask:
 
     def verify(self, prediction: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None = None) -> bool:
         """A shortest S->G path painted on the input grid (any one of them); labels are not needed."""
-        square = (self.size, self.size)
+        square = _square(inputs)
         return grid_ops.is_shortest_path(np.asarray(prediction).reshape(square), np.asarray(inputs).reshape(square))
 
     def render(self, tokens: np.ndarray) -> str:
-        return grid_ops.render(np.asarray(tokens), self.size)
+        return grid_ops.render(np.asarray(tokens), _square(tokens)[0])
 
     def parse(self, text: str) -> np.ndarray:
         """A maze typed by a user: ``size`` lines of ``#`` (wall), space (open), ``S``, ``G`` (and ``o``
@@ -229,7 +236,8 @@ class MazeTask:
 
     def picture(self, tokens: np.ndarray, inputs: np.ndarray) -> GridPicture:
         """Walls black, S green, G red, path cells orange and joined by a line."""
-        grid = np.asarray(tokens).reshape(self.size, self.size)
+        side = _square(tokens)[0]
+        grid = np.asarray(tokens).reshape(side, side)
         palette = {
             grid_ops.PAD: (0.6, 0.6, 0.6),
             grid_ops.WALL: (0.12, 0.12, 0.12),
@@ -238,7 +246,7 @@ class MazeTask:
             grid_ops.GOAL: (0.85, 0.2, 0.2),
             grid_ops.PATH: (1.0, 0.8, 0.55),
         }
-        colours = np.ones((self.size, self.size, 3))
+        colours = np.ones((side, side, 3))
         for token, colour in palette.items():
             colours[grid == token] = colour
         on_path = np.isin(grid, (grid_ops.PATH, grid_ops.START, grid_ops.GOAL))
@@ -246,12 +254,18 @@ class MazeTask:
             ((r, c), (r + dr, c + dc))
             for r, c in zip(*np.nonzero(on_path))
             for dr, dc in ((0, 1), (1, 0))
-            if r + dr < self.size
-            and c + dc < self.size
+            if r + dr < side
+            and c + dc < side
             and on_path[r + dr, c + dc]
             and grid_ops.PATH in (grid[r, c], grid[r + dr, c + dc])
         ]
         return GridPicture(colours=colours, links=[((int(a), int(b)), (int(c), int(d))) for (a, b), (c, d) in links])
+
+
+def _square(tokens: np.ndarray) -> tuple[int, int]:
+    """The side × side shape of a flattened maze (the training or the test size)."""
+    side = math.isqrt(np.asarray(tokens).size)
+    return side, side
 
 
 def _all_dihedral(grids: np.ndarray) -> np.ndarray:
