@@ -8,7 +8,8 @@ from pathlib import Path
 
 from looped_hrm.commands.guards import holding
 from looped_hrm.config import ConfigError
-from looped_hrm.report.cells import load_records
+from looped_hrm.report import extrapolation
+from looped_hrm.report.cells import cells, load_records
 from looped_hrm.report.plots import write_plots
 from looped_hrm.report.records import read_run_file, select
 from looped_hrm.report.site import DEFAULT_PUZZLES, write_site
@@ -102,6 +103,12 @@ def report(
         latex=latex,
     )
     plots = write_plots(estimates, out_dir, curves)
+    # extrapolation.md/.csv and a figure per task: accuracy against test-time steps, per test split
+    title, command = str(meta.get("name") or out_dir.name), str(meta.get("command") or "")
+    steps = extrapolation.write(
+        out_dir, cells(records), f"# {title}\n\n" + (f"Command: `{command}`\n\n" if command else "")
+    )
+    plots += [p for p in steps if p.suffix == ".png"]
     # sweep.md/.csv/.png: the results pivoted on the swept keys, if any
     swept = write_sweep(frame, out_dir, command=str(meta.get("command") or ""))
     plots += [p for p in swept if p.suffix == ".png"]

@@ -238,6 +238,21 @@ PASS_METRICS: tuple[Metric, ...] = (
         'per halting decision, "stop" agrees with "the answer is right now" (HRM\'s q_halt_accuracy '
         "generalised to any policy); policy pass only",
     ),
+    # accuracy against test-time steps (a fixed pass with eval.every_step; its arrays: `array_at_step`)
+    Metric(
+        "steps_per_segment",
+        "int",
+        "steps per segment of the step curve: the model's inner steps (DT iterations, TRM cycles, "
+        "looped-transformer loops) when it reports a prediction after each, else 1 (a step is a segment)",
+    ),
+    Metric("peak_exact_accuracy", "pct", "the highest exact accuracy after any number of steps of the pass"),
+    Metric("peak_step", "int", "the first step count at which the pass reaches its peak exact accuracy"),
+    Metric(
+        "overthinking_drop",
+        "pct",
+        "peak exact accuracy minus the exact accuracy after the last step (the DeepThinking papers' "
+        "overthinking: accuracy lost by thinking longer)",
+    ),
 )
 
 COMPUTE_SAVED = Metric(
@@ -360,6 +375,12 @@ def baseline_mode(name: str) -> str:
 def by_array(array: str) -> Metric:
     """The pass metric whose per-example array is called ``array`` (``correct`` -> exact_accuracy)."""
     return _ARRAY[array]
+
+
+def array_at_step(step: int) -> str:
+    """The record's per-example exactness after ``step`` steps of a fixed pass with a step curve
+    (``correct~30``; a step is an inner step or a segment, `steps_per_segment`)."""
+    return f"{EXACT_ACCURACY.array}~{step}"
 
 
 def metric(name: str) -> Metric:

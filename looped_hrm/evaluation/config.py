@@ -7,7 +7,9 @@ Two evaluations are run on the same split and reported side by side:
   halting is real and the reported FLOPs are what was spent;
 * **fixed** — every example runs ``fixed_segments`` segments (the papers' protocol). Its accuracy
   after each count in ``curve`` is recorded along the way, so inference-time scaling (train with 16
-  segments, test with 32) costs one pass.
+  segments, test with 32) costs one pass; with ``every_step`` after every step, for models that
+  report their inner steps every iteration (accuracy against test-time iterations, its peak and the
+  drop from it: ``peak_exact_accuracy``, ``peak_step``, ``overthinking_drop``).
 
 **Extrapolation** (``extrapolate``, docs/extrapolation.md): the same trained model is also tested on
 the test splits the task builds with one of its config keys set to other values — longer strings
@@ -36,6 +38,8 @@ class EvalConfig:
     fixed: bool = True  # run the fixed-segments evaluation
     use_ema: bool = True  # evaluate the EMA weights when training kept them
     verify: bool = True  # also score with Task.verify (the puzzle's rules), one example at a time on the host
+    every_step: bool = False  # fixed run: exact accuracy after every step (inner step or segment) up to
+    #   fixed_segments, its peak and the drop from it (accuracy against test-time iterations)
     extrapolate: dict[str, list[Any]] = field(default_factory=dict)  # {task config key: [values]}: also test
     #   on the test split the task builds with each value (one key; see the module docstring)
 

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from looped_hrm.contracts import HaltingPolicy, ReasoningModel, Split, Task
-from looped_hrm.engine.correctness import label_free_verifier, token_accuracy
+from looped_hrm.engine.correctness import exact_correct, label_free_verifier, token_accuracy
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.engine.segment import SegmentRunner, SegmentStep
 from looped_hrm.engine.slots import DeviceSplit, ExampleQueue, Slots
@@ -49,6 +49,7 @@ def evaluate(
     dist: Dist | None = None,
     progress: bool = False,
     trajectory: bool = False,
+    every_step: bool = False,
 ) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
     ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``).
@@ -57,7 +58,13 @@ def evaluate(
     it reads the device once per segment, so it is off unless a person is watching.
 
     ``trajectory`` also keeps every example's prediction and halting probability after each segment
-    it ran (``ExampleResults.trajectory`` / ``halt_probs``; for the sample logs; not merged across ranks)."""
+    it ran (``ExampleResults.trajectory`` / ``halt_probs``; for the sample logs; not merged across ranks).
+
+    ``every_step`` (fixed mode): every example's exactness after every step up to ``max_segments``
+    segments — its inner steps when the model reports a prediction after each
+    (``SegmentOutput.inner_preds``: DT iterations, TRM cycles, looped-transformer loops), else its
+    segments (``ExampleResults.correct_steps``). One bit per example and step is all that is kept,
+    so memory does not grow with the model's state however many steps run."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
         part = None
@@ -78,6 +85,7 @@ def evaluate(
                 verify=verify,
                 runner=runner,
                 progress=progress and dist.is_main,
+                every_step=every_step,
             )
         return merge_results([r for r in dist.all_gather_object(part) if r is not None])
     if runner is None:
@@ -85,7 +93,16 @@ def evaluate(
         runner = SegmentRunner(model, policy, loss=loss, device=device, precision=precision, verify=verifier)
     curve = sorted({c for c in curve if c <= max_segments})
     segment_pass = _Pass(
-        model, policy, split, mode, max_segments, curve, trajectory, min(batch_size, len(split)), device
+        model,
+        policy,
+        split,
+        mode,
+        max_segments,
+        curve,
+        trajectory,
+        min(batch_size, len(split)),
+        device,
+        every_step=every_step and mode == "fixed",
     )
     was_training = model.training
     model.eval()
@@ -135,6 +152,7 @@ class _Pass:
         trajectory: bool,
         batch_size: int,
         device: torch.device,
+        every_step: bool = False,
     ) -> None:
         self.model, self.policy, self.split, self.mode = model, policy, split, mode
         self.max_segments, self.curve, self.trajectory, self.device = max_segments, curve, trajectory, device
@@ -146,6 +164,9 @@ class _Pass:
         self.policy_sums: dict[str, torch.Tensor] = {}
         self.has_q = False  # the model has a halting head (trajectory's halt_probs)
         self.slots = self._slots(batch_size)
+        self.every_step = every_step  # keep each example's exactness after every step (`_record_steps`)
+        self.step_correct: torch.Tensor | None = None  # [N + 1, max_segments * per_segment] bool
+        self.per_segment = 1
 
     def _slots(self, batch_size: int) -> Slots:
         seq_len = self.split.inputs.shape[1]
@@ -183,6 +204,8 @@ class _Pass:
                 )
                 halt = st.halt if self.mode == "policy" else st.steps >= self.max_segments
                 self._accumulate(slots, st, halt)
+                if self.every_step:
+                    self._record_steps(slots, st)
                 self.outputs.write(torch.where(halt, slots.index, len(self.split)), self._finals(slots, st))
                 bar.update(st, halt)
                 slots.advance(st, halt)
@@ -223,6 +246,23 @@ class _Pass:
                 self.has_q = True
                 ex["traj_q"][rows, at] = torch.sigmoid(out.q_halt.float())
 
+    def _record_steps(self, slots: Slots, st: SegmentStep) -> None:
+        """Each row's exactness after every step of this segment, written straight into its
+        example's row: after each inner step when the model reports the predictions, else once."""
+        preds = st.output.inner_preds
+        if self.step_correct is None:
+            self.per_segment = preds.shape[1] if preds is not None else 1
+            shape = (len(self.split) + 1, self.max_segments * self.per_segment)
+            self.step_correct = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        k = self.per_segment
+        if preds is not None and preds.shape[1] == k:
+            now = exact_correct(preds, slots.state()[1].labels.unsqueeze(1))  # [B, K]
+        else:
+            now = st.correct.unsqueeze(1).expand(-1, k)
+        cols = (st.steps - 1).unsqueeze(1) * k + torch.arange(k, device=self.device)
+        rows = torch.where(slots.index >= 0, slots.index, len(self.split)).unsqueeze(1)
+        self.step_correct[rows, cols] = now
+
     def _finals(self, slots: Slots, st: SegmentStep) -> dict[str, torch.Tensor]:
         """What `ExampleResults` keeps of each example, as it stands after this segment (written for
         the rows that finish)."""
@@ -253,6 +293,8 @@ class _Pass:
             decisions=float(self.decisions),
             policy_metrics={k: float(v) / max(self.decisions, 1) for k, v in self.policy_sums.items()},
             wall_s=wall,
+            correct_steps=self.step_correct[: len(self.split)].cpu() if self.step_correct is not None else None,
+            steps_per_segment=self.per_segment,
         )
 
 
@@ -295,6 +337,8 @@ def merge_results(parts: list[ExampleResults]) -> ExampleResults:
         flops=cat("flops"),
         first_correct=cat("first_correct"),
         correct_at={c: torch.cat([p.correct_at[c] for p in parts]) for c in parts[0].correct_at},
+        correct_steps=cat("correct_steps") if all(p.correct_steps is not None for p in parts) else None,
+        steps_per_segment=parts[0].steps_per_segment,
         verified=cat("verified") if all(p.verified is not None for p in parts) else None,
         halt_agree=sum(p.halt_agree for p in parts),
         decisions=decisions,

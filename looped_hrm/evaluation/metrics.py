@@ -35,6 +35,8 @@ class ExampleResults:
         None  # [N, S, L] int16 prediction after each segment run (evaluate(trajectory=True))
     )
     halt_probs: torch.Tensor | None = None  # [N, S] sigmoid(q_halt) after each segment run (models with a halting head)
+    correct_steps: torch.Tensor | None = None  # [N, T] bool, exact after each step (evaluate(every_step=True))
+    steps_per_segment: int = 1  # steps in correct_steps per segment: the model's inner steps, or 1
 
 
 def summarize(
@@ -66,6 +68,13 @@ def summarize(
         out[metric.name] = metric.summary(values)
         for segments, at in sorted(metric.values_at(res).items()) if metric.values_at else ():
             out[within_pass(metric.name, at=segments)] = metric.summary(at)
+    if res.correct_steps is not None and res.correct_steps.shape[1]:
+        curve = res.correct_steps.float().mean(0)
+        peak = int(curve.argmax())  # the first step at the maximum
+        out[within_pass("steps_per_segment")] = res.steps_per_segment
+        out[within_pass("peak_exact_accuracy")] = float(curve[peak])
+        out[within_pass("peak_step")] = peak + 1
+        out[within_pass("overthinking_drop")] = float(curve[peak] - curve[-1])
     for b, name in enumerate(bucket_names):
         rows = bucket == b
         if not rows.any():

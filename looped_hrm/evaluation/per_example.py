@@ -61,7 +61,8 @@ def pack_array(res: ExampleResults, metric: catalogue.Metric) -> str:
 
 def pack_results(res: ExampleResults) -> dict[str, str]:
     """The per-example arrays of one pass: every metric of the catalogue with an ``array`` that the pass
-    measured (correctness, verifier, token accuracy, compute), and its arrays after S segments."""
+    measured (correctness, verifier, token accuracy, compute), its arrays after S segments, and the
+    exactness after every step when the pass kept a step curve (`catalogue.array_at_step`)."""
     out = {}
     for metric in catalogue.PASS_METRICS:
         if metric.array is None or metric.encoding is None or metric.values is None:
@@ -71,6 +72,9 @@ def pack_results(res: ExampleResults) -> dict[str, str]:
         out[metric.array] = pack_array(res, metric)
         for segments, at in sorted(metric.values_at(res).items()) if metric.values_at else ():
             out[catalogue.array_at(metric, segments)] = encode(at, metric.encoding)
+    if res.correct_steps is not None:  # the step curve: one bit per example and step
+        for step in range(res.correct_steps.shape[1]):
+            out[catalogue.array_at_step(step + 1)] = encode(res.correct_steps[:, step], "bits")
     return out
 
 

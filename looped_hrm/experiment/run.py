@@ -353,6 +353,7 @@ class _Evaluation:
         show: bool = False,
         trajectory: bool = False,
         on: Task | None = None,
+        every_step: bool = False,
     ) -> ExampleResults:
         return evaluate(
             self.model,
@@ -371,6 +372,7 @@ class _Evaluation:
             dist=self.dist,
             progress=show,
             trajectory=trajectory,
+            every_step=every_step,
         )
 
     def quick(self, split: Split) -> dict[str, float | None]:
@@ -410,6 +412,7 @@ class _Evaluation:
                 show=show,
                 trajectory=trajectory == "fixed",
                 on=task,
+                every_step=cfg.every_step,
             )
             reference = res.first_correct
             summary = summarize(res, bucket=bucket, bucket_names=bucket_names)
