@@ -3,7 +3,8 @@ the input encoding (tokens, puzzle embedding, positions) and the output heads (t
 
 Input: ``x = sqrt(hidden) · [puzzle prefix ; token embeddings]`` (with learned positions,
 ``sqrt(hidden) · (x + pos) / sqrt(2)``); RoPE, when chosen, is applied inside attention instead —
-1-D over the sequence (``rope``) or axial over the rows and columns of a grid task (``rope_2d``).
+1-D over the sequence (``rope``) or axial over the rows and columns of a grid task (``rope_2d``,
+which is the 1-D RoPE on a task whose sequences are not grids, so one model config serves both).
 
 **Other lengths.** With RoPE or no positions nothing learned depends on the sequence length, so
 the model runs on inputs of any length (a task tested on longer strings or larger grids than it was
@@ -123,17 +124,14 @@ class SequenceIO(nn.Module):
             if config.pos_encodings == "learned"
             else None
         )
+        axial = config.pos_encodings == "rope_2d" and task.grid is not None  # rope_2d on a 1-D task: 1-D RoPE
         self.rotary = (
             RotaryEmbedding(hidden // config.num_heads, self.seq_len, config.rope_theta)
-            if config.pos_encodings == "rope"
+            if config.pos_encodings in ("rope", "rope_2d") and not axial
             else None
         )
-        if config.pos_encodings == "rope_2d" and task.grid is None:
-            raise ValueError("pos_encodings rope_2d needs a task whose sequences are grids (TaskInfo.grid)")
         self.rotary_2d = (
-            RotaryEmbedding2D(hidden // config.num_heads, self.prefix_len, config.rope_theta)
-            if config.pos_encodings == "rope_2d"
-            else None
+            RotaryEmbedding2D(hidden // config.num_heads, self.prefix_len, config.rope_theta) if axial else None
         )
         self.task = task
         self.lm_head = CastedLinear(hidden, task.vocab_size)

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from looped_hrm.config import ConfigError
+from looped_hrm.config import ConfigError, load_yaml
 from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.evaluation.config import variant_label
 from looped_hrm.experiment.run import run_experiment
+from looped_hrm.registry import get_registry
 from looped_hrm.report import cells
 from looped_hrm.resolve import fingerprint_data, resolve_combination
+from looped_hrm.runner.grid import expand, load_benchmark
 
 PARITY = {"train_length": 8, "test_length": 8, "num_train": 64, "num_test": 16}
 
@@ -140,3 +144,19 @@ def test_variant_keys_read_back():
     with pytest.raises(KeyError):
         key("exact_accuracy", "fixed", variant="a/b")
     assert variant_label("test_file", "data/hard.csv") == "test_file=data:hard.csv"
+
+
+@pytest.mark.parametrize("name", ["extrapolation", "extrapolation_mazes"])
+def test_the_extrapolation_benchmarks_resolve(name):
+    """The committed benchmark definitions resolve (no data built): DT-Recall, without a halting head,
+    is skipped under act_bce with the reason; on mazes the transformer models test fewer sizes."""
+    path = Path(__file__).parents[2] / "benchmarks" / f"{name}.yaml"
+    data, source = load_yaml(path)
+    combos = expand(load_benchmark(data, source), get_registry(), source, devices=False)
+    assert len(combos) == 6 * 2 * 5  # models x halting x seeds
+    skipped = {(model, halting) for _, model, halting in (c.labels for c in combos if c.skip_reason)}
+    assert skipped == {("dt_recall_prog", "act_bce"), ("dt_recall", "act_bce")}
+    for combo in combos:
+        (values,) = combo.eval["extrapolate"].values()
+        capped = name == "extrapolation_mazes" and not combo.labels[1].startswith("dt_")
+        assert combo.eval["every_step"] and len(values) == (3 if capped else 5)

@@ -92,6 +92,10 @@ def test_2d_rope_depends_on_row_and_column_offsets_only():
     assert cos.shape == (26, 8) and torch.all(cos[0] == 1)  # the prefix sits at (0, 0)
 
 
-def test_rope_2d_needs_a_grid_task(build_model):
-    with pytest.raises(ValueError, match="rope_2d needs a task whose sequences are grids"):
-        build_model("hrm", task=SEQ, pos_encodings="rope_2d")
+def test_rope_2d_is_the_1d_rope_on_a_sequence_task(build_model, make_batch):
+    axial, plain = build_model("hrm", task=SEQ, pos_encodings="rope_2d"), build_model("hrm", task=SEQ)
+    batch = make_batch(n=2, task=SEQ)
+    with torch.no_grad():
+        a = axial.segment(axial.initial_carry(batch), batch)[1].logits
+        b = plain.segment(plain.initial_carry(batch), batch)[1].logits
+    assert torch.equal(a, b) and axial.io.rotary_2d is None
