@@ -31,6 +31,13 @@ gradient, then ``k ~ U{1..T−n}`` with gradient (one draw per batch, from torch
 the engine trains ``(1 − alpha)·loss(T iterations) + alpha·loss(n + k iterations)``. Official values:
 1 for prefix sums, 0.01 for mazes (``None`` picks them by layout), 0 turns it off.
 
+**Halting** (an addition: the official nets run a set number of iterations). A linear head on the
+thought averaged over positions gives the halt/continue logits after each segment (weight 0, bias
+−5, as every model's Q head here), so learned halting policies such as ``act_bce`` can decide when
+DT stops — the question the extrapolation protocol asks of every model. It reads the thought and
+changes nothing else: under ``fixed`` halting it gets no gradient and training is the official
+one; its 2·width + 2 parameters are the only difference from the official parameter count.
+
 The input is one-hot tokens (the official nets read the raw bits as one float channel, or an RGB
 picture of a maze) and the head predicts every token of the vocabulary (officially two classes per
 position). Grids are 2-D when the task says its sequences are grids (`TaskInfo.grid`); at a size
@@ -48,7 +55,8 @@ from torch import nn
 from looped_hrm import hookimpl
 from looped_hrm.contracts import Batch, Carry, ComputeProfile, InnerHalt, ModelSpec, SegmentOutput, TaskInfo
 from looped_hrm.nn.conv import BasicBlock, conv, conv_flops
-from looped_hrm.nn.flops import Flops
+from looped_hrm.nn.flops import Flops, linear_flops
+from looped_hrm.nn.sequence_io import Q_HEAD_BIAS
 
 OFFICIAL_WIDTH = {1: 400, 2: 128}  # prefix sums (dt_net_recall_1d.yaml) and mazes (problem/mazes.yaml)
 OFFICIAL_ALPHA = {1: 1.0, 2: 0.01}  # hyp/prefix_sums_default.yaml, hyp/mazes_default.yaml
@@ -132,7 +140,7 @@ class DTNet(nn.Module):
     """``dt_net`` as a ReasoningModel: one-hot tokens in, token logits out (see the module docstring)."""
 
     config: DTNetConfig
-    halting_levels: frozenset[str] = frozenset()  # no halting head: fixed, verifier and oracle policies
+    halting_levels: frozenset[str] = frozenset({"segment"})
 
     def __init__(self, config: DTNetConfig, task: TaskInfo) -> None:
         super().__init__()
@@ -145,6 +153,10 @@ class DTNet(nn.Module):
         self.core = DTCore(
             dims, task.vocab_size, task.vocab_size, self.width, recall=config.recall, blocks=config.blocks
         )
+        self.halt = nn.Linear(self.width, 2)  # halt / continue logits from the position-averaged thought
+        with torch.no_grad():
+            self.halt.weight.zero_()
+            self.halt.bias.fill_(Q_HEAD_BIAS)
 
     # ----------------------------------------------------------------------------- layout
 
@@ -209,8 +221,11 @@ class DTNet(nn.Module):
                 preds[:, i] = head.flatten(2).argmax(1)
         positions = batch.inputs.shape[1]
         flops = self.segment_flops(positions).forward
+        q = self.halt(thought.flatten(2).mean(-1)).float()
         output = SegmentOutput(
             logits=self.logits(head),
+            q_halt=q[:, 0],
+            q_continue=q[:, 1],
             inner_steps=torch.full((x.shape[0],), steps, dtype=torch.int64, device=x.device),
             inner_preds=preds,
             flops=torch.full((x.shape[0],), flops, device=x.device),
@@ -230,6 +245,7 @@ class DTNet(nn.Module):
             core.projection_flops(positions)
             + self.config.iterations * core.iteration_flops(positions)
             + core.head_flops(positions)
+            + linear_flops(1, self.width, 2)  # the halting head
         )
 
     def compute_profile(self) -> ComputeProfile:
@@ -267,7 +283,7 @@ SPEC = ModelSpec(
     factory=DTNet,
     config=DTNetConfig,
     description="DeepThinking recurrent conv net with recall (1-D or 2-D) and the progressive loss; runs at any size",
-    default_halting="fixed",  # no halting head: DeepThinking runs a set number of iterations
+    default_halting="fixed",  # DeepThinking runs a set number of iterations
     presets={
         "tiny": dict(width=16, iterations=6),
         "small": dict(width=32, iterations=30),

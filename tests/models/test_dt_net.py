@@ -186,7 +186,7 @@ def test_deterministic_under_a_seed():
         torch.manual_seed(11)
         _, out = model.segment(model.initial_carry(batch), batch)
         (out.logits.sum() + out.aux_logits.sum()).backward()
-        outs.append((out.logits, out.aux_logits, [p.grad for p in model.parameters()]))
+        outs.append((out.logits, out.aux_logits, [p.grad for p in model.core.parameters()]))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
     assert all(torch.equal(a, b) for a, b in zip(outs[0][2], outs[1][2]))
 
@@ -215,3 +215,35 @@ def test_compute_profile_counts_the_convolutions():
     assert torch.all(out.flops == profile.forward_flops)
     # the backward of the first convolution (no input gradient needed) is cheaper than the profile's 2x
     assert train.get_total_flops() / 2 <= profile.train_flops <= 1.02 * train.get_total_flops() / 2
+
+
+def test_halting_head_reads_the_thought_and_changes_nothing_else():
+    model = build(alpha=0.5).train()
+    batch = batch_for(SEQ)
+    extra = sum(p.numel() for p in model.halt.parameters())
+    assert extra == 2 * model.width + 2
+    assert sum(p.numel() for p in model.parameters()) == official_param_count(1, 3, 3, model.width, True) + extra
+    torch.manual_seed(0)
+    _, out = model.segment(model.initial_carry(batch), batch)
+    assert torch.all(out.q_halt == -5.0) and torch.all(out.q_continue == -5.0)  # "never halt" at the start
+    with torch.no_grad():
+        model.halt.weight.normal_()
+    torch.manual_seed(0)
+    _, moved = model.segment(model.initial_carry(batch), batch)
+    assert torch.equal(moved.logits, out.logits) and torch.equal(moved.aux_logits, out.aux_logits)
+    assert not torch.equal(moved.q_halt, out.q_halt)
+
+    # under fixed halting the head is not trained: DT trains as officially
+    runner = SegmentRunner(model, FixedPolicy(), loss="softmax", device=torch.device("cpu"))
+    step = runner(
+        model.initial_carry(batch),
+        batch,
+        {},
+        torch.zeros(3, dtype=torch.int64),
+        training=True,
+        max_steps=1,
+        generator=None,
+    )
+    model.zero_grad(set_to_none=True)
+    step.loss.backward()
+    assert model.halt.weight.grad is None and model.core.recall.weight.grad is not None
