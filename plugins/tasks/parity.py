@@ -21,7 +21,7 @@ flips, which grows with the length and is what a recurrent solver has to track; 
 of bits, the natural axis for extrapolation tables. Buckets cut the difficulty at ``bucket_edges``.
 No augmentation: there is no symmetry of a bit string that keeps its parity labels unchanged.
 
-Test strings are distinct and none is a training string (exact strings: `looped_hrm.overlap`), so a
+Test strings are distinct and none is a training string (the unpadded strings: `canonical_forms`), so a
 test item is never answered from memory; training strings are independent draws, kept as they are so
 the training distribution is the one configured. A space too small for that (8 bits: 256 strings,
 most of them drawn by 512 training strings) is refused with the reason.
@@ -154,6 +154,12 @@ class ParityTask:
             difficulty=torch.as_tensor(difficulty, dtype=torch.float32),
             bucket=torch.as_tensor(np.searchsorted(cfg.bucket_edges, difficulty, side="right"), dtype=torch.int64),
         )
+
+    def canonical_forms(self, split: Split) -> list[bytes]:
+        """Each row's bit string without its padding (`looped_hrm.overlap`): one string is one item at
+        every split length, so a test string padded to 64 tokens that is a training string padded to 16
+        counts as seen (the default key, the padded tokens, would tell them apart)."""
+        return [row[row != PAD].astype("<i8").tobytes() for row in split.inputs.numpy()]
 
     def augment(
         self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator

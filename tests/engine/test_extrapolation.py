@@ -15,6 +15,7 @@ from looped_hrm.registry import get_registry
 from looped_hrm.report import cells
 from looped_hrm.resolve import fingerprint_data, resolve_combination
 from looped_hrm.runner.grid import expand, load_benchmark
+from looped_hrm.testing import check_disjoint_splits
 
 PARITY = {"train_length": 8, "test_length": 8, "num_train": 64, "num_test": 16}
 
@@ -127,6 +128,34 @@ def test_the_trained_model_is_evaluated_at_every_test_size():
     assert cells.values(cell, key("exact_accuracy", "fixed")).shape == (1, 16)  # the 8-bit split: 16 examples too
     assert cells.estimate(cell, long).mean == metrics[long]
     assert cells.values(cells.Cell("parity", "dt_net", "fixed", [record]), long).shape == (1, 1)  # seed level
+
+
+@pytest.mark.parametrize(
+    "task, config, extrapolate",
+    [
+        # test strings of 1..N bits: the short ones could be training strings (8 bits, 64 of the 256)
+        ("parity", {**PARITY, "test_min_length": 1}, {"test_length": [8, 12, 16]}),
+        ("maze", {"size": 9, "num_train": 64, "num_test": 16}, {"test_size": [9, 13]}),
+    ],
+)
+def test_every_test_size_is_disjoint_from_training(task, config, extrapolate):
+    """Each test split of ``eval.extrapolate`` holds no training item up to the task's symmetries (the
+    training-size one by construction, the larger ones because an item has one size), and no item
+    twice; its rows keep their canonical form under the task's augmentation at their own size."""
+    c = resolve_combination(
+        task,
+        "dt_net",
+        "fixed",
+        preset="tiny",
+        task_config=config,
+        train={"steps": 1},
+        eval={"extrapolate": extrapolate},
+    )
+    tested = c.build().test_tasks
+    assert len(tested) == len(next(iter(extrapolate.values())))
+    for variant in tested.values():
+        overlap = check_disjoint_splits(variant)
+        assert overlap.in_train == 0 and overlap.distinct == overlap.test_rows
 
 
 def test_variant_keys_read_back():

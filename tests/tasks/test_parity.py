@@ -6,12 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from looped_hrm.config import ConfigError, plugin_config
-from looped_hrm.contracts import IGNORE_INDEX, Task
+from looped_hrm.contracts import IGNORE_INDEX, Split, Task
+from looped_hrm.overlap import exact_forms, split_overlap
 from looped_hrm.plugins.tasks import parity as parity_module
 from looped_hrm.plugins.tasks.parity import ONE, PAD, ZERO, ParityTask
 from looped_hrm.registry import get_registry
+from looped_hrm.testing import check_disjoint_splits
 
 
 def make(preset: str = "tiny", **overrides) -> ParityTask:
@@ -141,3 +144,23 @@ def test_test_strings_are_distinct_and_never_training_strings():
     # 8 bits: 512 training draws leave too few of the 256 strings for 128 unseen test strings
     with pytest.raises(ValueError, match="only 35 of the num_test = 128 test strings of 8..8 bits"):
         make(train_length=8, test_length=8, num_train=512, num_test=128).build("test")
+
+
+def test_a_string_is_one_item_at_every_split_length():
+    """The canonical form is the unpadded string: a test string padded to 16 tokens that is a training
+    string padded to 8 is seen (the padded tokens, the default key, would tell them apart), and the
+    test splits of mixed lengths hold none."""
+    task = make(train_length=8, test_length=16, num_train=512, num_test=128)
+    train = task.build("train")
+    row = train.inputs[0]
+    longer = Split(
+        inputs=torch.cat([row, torch.full((8,), PAD)]).unsqueeze(0),
+        labels=torch.cat([train.labels[0], torch.full((8,), IGNORE_INDEX)]).unsqueeze(0),
+        puzzle_ids=train.puzzle_ids[:1],
+        difficulty=train.difficulty[:1],
+        bucket=train.bucket[:1],
+    )
+    assert split_overlap(task, train, longer).in_train == 1
+    assert exact_forms(longer) != exact_forms(train.subset(slice(0, 1)))
+    mixed = make(train_length=8, test_length=16, test_min_length=1, num_train=200, num_test=128)
+    assert check_disjoint_splits(mixed).in_train == 0  # the test strings of up to 8 bits are unseen ones

@@ -201,7 +201,7 @@ class MazeTask:
         self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         k = int(rng.integers(8))
-        square = (self.size, self.size)
+        square = _square(inputs)  # the training size, or a test split's own (extrapolation)
         return (
             grid_ops.dihedral(np.asarray(inputs).reshape(square), k).ravel(),
             grid_ops.dihedral(np.asarray(labels).reshape(square), k).ravel(),
