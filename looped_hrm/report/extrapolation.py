@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from looped_hrm.atomic import atomic_write_text
-from looped_hrm.evaluation.catalogue import array_at_step, key
+from looped_hrm.evaluation.catalogue import BASELINE, array_at_step, key, lookup
 from looped_hrm.evaluation.config import variant_label
 from looped_hrm.report import intervals
 from looped_hrm.report.cells import Cell, estimate
@@ -130,6 +130,7 @@ def summary_rows(cell_list: list[Cell], curves: pd.DataFrame) -> pd.DataFrame:
             "largest count (× train)": _at(last_row),
             "exact acc there": _ci(last_row),
             "overthinking (points)": f"{100 * (means[peak] - means[last]):.1f}",
+            "best trivial baseline": _best_baseline(cell, variant),
         }
         policy = estimate(cell, key("exact_accuracy", "policy", variant=variant))
         per_segment = _metric(cell, "steps_per_segment", "fixed", variant) or 1
@@ -142,6 +143,21 @@ def summary_rows(cell_list: list[Cell], curves: pd.DataFrame) -> pd.DataFrame:
             row["fixed acc at those steps"] = f"{100 * means[at - 1]:.1f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _best_baseline(cell: Cell, variant: str | None) -> str | None:
+    """The exact accuracy [95 % CI] of the trivial baseline that scores best on this test split
+    (`looped_hrm.evaluation.baselines`: copy, majority, the task's own), and its name."""
+    refs = [lookup(k) for r in cell.ok for k in (r.get("metrics") or {})]
+    modes = {ref.mode for ref in refs if ref is not None and ref.variant == variant and ref.mode is not None}
+    modes = {mode for mode in modes if mode.startswith(BASELINE)}
+    found = [
+        (mode, est) for mode in sorted(modes) if (est := estimate(cell, key("exact_accuracy", mode, variant=variant)))
+    ]
+    if not found:
+        return None
+    mode, est = max(found, key=lambda pair: pair[1].mean)
+    return f"{ci_text(est, 'pct')} ({mode[len(BASELINE) :]})"
 
 
 def _at(row: pd.Series) -> str:
@@ -167,7 +183,9 @@ def write(out_dir: str | Path, cell_list: list[Cell], head: str = "") -> list[Pa
         "Exact accuracy (%) of the fixed pass against test-time steps (iterations or segments, "
         "`steps_per_segment`), per test split: the peak [95 % CI] and the step where it is first "
         "reached (selected on the test split: optimistic), the accuracy at the largest count [95 % CI] "
-        "and the drop from the peak (overthinking). `× train` = steps / the steps of training "
+        "and the drop from the peak (overthinking), beside the best trivial baseline on the same test "
+        "rows (copy the input, the majority label, the task's own; a model below it has learned nothing "
+        "that transfers to that size). `× train` = steps / the steps of training "
         "(training segment cap × steps per segment). Under a halting policy: its exact accuracy, the "
         "steps it spent per example, and the fixed curve's accuracy at that many steps. "
         "extrapolation.csv has every step.\n\n" + markdown(table.fillna("—")),

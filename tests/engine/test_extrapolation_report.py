@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from looped_hrm.evaluation import catalogue, per_example
+from looped_hrm.evaluation.baselines import BaselineResult, baseline_metrics
 from looped_hrm.evaluation.catalogue import key
 from looped_hrm.evaluation.metrics import ExampleResults, summarize
 from looped_hrm.report import extrapolation
@@ -43,7 +44,13 @@ def record(seed: int, own: list[float], large: list[float], policy_at: float) ->
             metrics.update(
                 catalogue.of_pass(mode, summarize(res, bucket=bucket, bucket_names=["all"]), variant=variant)
             )
-        packs[variant] = per_example.pack(passes, bucket=bucket, bucket_names=["all"])
+        # two trivial baselines: copy right on the first example, majority on the first two
+        baselines = {
+            name: BaselineResult(correct=torch.arange(N) < right, token_accuracy=torch.zeros(N), verified=None)
+            for name, right in (("copy", 1), ("majority", 2))
+        }
+        metrics.update(baseline_metrics(baselines, bucket, ["all"], variant=variant))
+        packs[variant] = per_example.pack(passes, bucket=bucket, bucket_names=["all"], baselines=baselines)
     return {
         "status": "ok",
         "combination": {"seed": seed, "eval": {"extrapolate": {"test_length": [16]}}},
@@ -75,6 +82,7 @@ def test_summary_gives_peak_overthinking_and_the_policy_choice(cell):
     assert row["peak exact acc"].startswith("75.0") and row["peak at step (× train)"] == "3 (1.5×)"
     assert row["exact acc there"].startswith("50.0") and row["overthinking (points)"] == "25.0"
     assert row["policy steps (× train)"] == "3.0 (1.5×)" and row["fixed acc at those steps"] == "75.0"
+    assert row["best trivial baseline"].startswith("25.0") and row["best trivial baseline"].endswith("(majority)")
 
 
 def test_write_makes_the_table_csv_and_a_figure_per_task(cell, tmp_path):
