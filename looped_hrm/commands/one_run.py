@@ -94,11 +94,13 @@ def failure_code(record: dict, dist) -> int:
 
 def print_metrics(metrics: dict[str, Any], where: Path) -> None:
     """The headline metrics of one run, under the halting policy it used (the model's own unless asked),
-    what its test split held, and every trivial baseline's exact accuracy."""
+    what its test split held, and every trivial baseline's exact accuracy (on the task's own test split;
+    the record holds those of every ``eval.extrapolate`` split too)."""
     baselines = sorted(
         k
         for k in metrics
         if (ref := catalogue.lookup(k))
+        and ref.variant is None
         and ref.mode
         and ref.mode.startswith(catalogue.BASELINE)
         and ref.name == "exact_accuracy"

@@ -62,3 +62,16 @@ def test_charts_read_the_estimates_and_provenance_stores_each_config_once(record
     assert prov["command"] == "cmd" and len(prov["runs"]) == len(records)
     assert len(prov["configs"]) == 3  # three cells, their seeds share a config
     assert prov["runs"][0]["environment"]["git_commit"] == "abc123"
+
+
+def test_charts_leave_out_the_extrapolation_test_splits(records):
+    """A record's ``extrapolate/<key>=<value>/`` metrics (another test size) have their own figures; the
+    site's bucket and scaling charts show the task's own test split only."""
+    other = "test_size=27"
+    for r in records:
+        if r["status"] == "ok":
+            r["metrics"][key("exact_accuracy", "policy", bucket="<7", variant=other)] = 0.5
+            r["metrics"][key("exact_accuracy", "fixed", at=2, variant=other)] = 0.5
+    assert any("extrapolate/" in m for m in cells.estimates(cells.cells(records)).metric)  # the records hold them
+    charts = site_data(records, title="t", meta={}, scope="all", puzzles=[])["charts"]
+    assert not [m for chart in ("by_bucket", "scaling") for m in charts[chart]["metric"] if "extrapolate/" in m]

@@ -113,8 +113,8 @@ def charts(estimates: pd.DataFrame) -> dict[str, dict[str, list[Any]]]:
     extra: dict[str, list[Any]] = {"by_bucket": [], "scaling": [], "trained_segments": []}
     for i, metric in enumerate(estimates.metric):
         ref = lookup(metric)
-        if ref is None:
-            continue
+        if ref is None or ref.variant is not None:
+            continue  # (an extrapolation test split's: its figures are extrapolation_<task>.png)
         if ref.mode == "policy" and ref.bucket is not None and ref.name in BUCKET_CHARTS:
             picked["by_bucket"].append(i)
             extra["by_bucket"].append(ref.name)
