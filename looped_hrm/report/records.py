@@ -60,6 +60,15 @@ def record_problem(record: Any) -> str | None:
         problem = _curve_problem(record["learning_curve"], n)
         if problem is not None:
             return f"'learning_curve' {problem}"
+    extrapolation = record.get("extrapolation")  # eval.extrapolate: one per_example entry per test split
+    if extrapolation is not None:
+        if not isinstance(extrapolation, dict):
+            return f"'extrapolation' must be an object, got {type(extrapolation).__name__}"
+        for label, entry in extrapolation.items():
+            try:
+                unpack(entry)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                return f"'extrapolation' entry {label!r} cannot be decoded ({_first_line(exc)})"
     return None
 
 

@@ -57,8 +57,20 @@ def test_a_renamed_record_is_reported_and_counted_once(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("per_example", "garbage"), ("per_example", {"n": 3, "bucket": "u8:!!"}), ("learning_curve", [1, 2])],
-    ids=["per_example-string", "per_example-undecodable", "learning_curve-numbers"],
+    [
+        ("per_example", "garbage"),
+        ("per_example", {"n": 3, "bucket": "u8:!!"}),
+        ("learning_curve", [1, 2]),
+        ("extrapolation", [1]),
+        ("extrapolation", {"test_length=64": {"n": 3, "bucket": "u8:!!"}}),
+    ],
+    ids=[
+        "per_example-string",
+        "per_example-undecodable",
+        "learning_curve-numbers",
+        "extrapolation-list",
+        "extrapolation-undecodable",
+    ],
 )
 def test_a_record_with_a_garbage_field_is_named_and_skipped(capsys, tmp_path, field, value):
     record = json.loads(REFERENCE.read_text())
