@@ -28,7 +28,7 @@ from looped_hrm.config import MAX_INT, ConfigError, config_hash, to_dict
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
 from looped_hrm.registry import get_registry
-from looped_hrm.resolve import Combination
+from looped_hrm.resolve import Combination, instantiate
 from looped_hrm.runner.worker import run_combination
 from looped_hrm.training.checkpoint import checkpoint_path, load_run_checkpoint
 from looped_hrm.training.wandb_logger import wandb_project
@@ -106,6 +106,19 @@ def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[s
     return dataclasses.replace(combo, task=task, eval={**combo.eval, **overrides}, data=None)
 
 
+def check_test_data(combo: Combination, test_file: str) -> None:
+    """The evaluated split builds from ``test_file`` (then cached on disk for the evaluation), or a
+    `ConfigError` quoting the task's own complaint: a file that is missing or malformed is bad input,
+    refused before anything runs as `train` refuses its data, not a failed evaluation."""
+    try:
+        instantiate(get_registry(), "task", combo.task).build(combo.eval["split"])
+    except ConfigError:
+        raise
+    except (OSError, ValueError, KeyError, LookupError) as exc:
+        text = str(exc).strip()
+        raise ConfigError(f"--test-file {test_file}: {text.splitlines()[0] if text else type(exc).__name__}") from None
+
+
 def check_checkpoint(workdir: Path, trained: Combination) -> None:
     """The run's own weights are in ``workdir``, or a `ConfigError` naming the file and what is wrong:
     evaluating anything else (nothing trained, another run's, a truncated file) is never a result."""
@@ -153,6 +166,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device), fingerprint=False)
             out, workdir = Path(args.out or Path("results") / f"eval_{target.stem}"), None  # weights: init_from
         combo = _with_test_data(trained, args.test_file, overrides)
+        if args.test_file is not None:
+            check_test_data(combo, args.test_file)
         with holding(out / "evals", "eval", dist):
             started = time.time()
             record = run_combination(

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from looped_hrm.registry import get_registry
 from looped_hrm.resolve import plugin_config
@@ -108,3 +109,23 @@ def test_arc_tasks_larger_than_the_canvas_are_said_and_recorded(capsys, tmp_path
     assert "1 test puzzle(s) left out, the task cannot hold them" in err
     (record,) = (out / "runs").glob("*.json")
     assert json.loads(record.read_text())["metrics"]["data/left_out"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (None, "puzzle file '{path}' not found"),
+        ("source,question,answer,rating\nmine,1234\n", "{path}:2: 2 fields, the header has 4"),
+        ("x\n", "{path}:1: puzzle has 1 characters"),
+    ],
+)
+def test_eval_on_a_test_file_it_cannot_read_is_refused_before_it_runs(capsys, run_dir, tmp_path, text, expected):
+    """Was a failed evaluation (exit 1, ``error: SudokuFileError: ...``); bad input is exit 2 before
+    anything runs, as `train` refuses a data file."""
+    path = tmp_path / "mine.csv"
+    if text is not None:
+        path.write_text(text)
+    err = refused(capsys, "eval", str(run_dir), "--test-file", str(path), "--no-progress")
+    assert err.startswith(f"error: --test-file {path}: ") and expected.format(path=path) in err, err
+    assert not (run_dir / "evals").exists() or not list((run_dir / "evals").glob("*.json"))
