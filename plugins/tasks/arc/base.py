@@ -218,15 +218,16 @@ class ArcTask(ABC):
     # -------------------------------------------------------------------------------- voting
 
     def extra_metrics(self, predictions: np.ndarray, split: Split) -> dict[str, float]:
-        """The official ARC metric for the engine's tables: ``pass@1``/``pass@2`` per puzzle, voting
-        over the test views (with one view per test input pass@2 = pass@1: one candidate). Empty when
-        ``split`` is not the whole test split (an evaluation ``limit`` cuts puzzles apart)."""
+        """pass@1/pass@2 for the engine's tables, voting over the test views (with one view per test
+        input pass@2 = pass@1: one candidate), by HRM's rule (``hrm_pass@k``: every test input of a puzzle)
+        and by the ARC Prize's (``prize_pass@k``: each test output), `voting`. Empty when ``split`` is
+        not the whole test split (an evaluation ``limit`` cuts puzzles apart)."""
         if len(predictions) != self.test_rows()["puzzle"].size:
             return {}
         return self.vote(predictions).metrics()
 
     def vote(self, predictions: np.ndarray, scores: np.ndarray | None = None) -> VoteResult:
-        """pass@1/pass@2 per puzzle from predictions for the rows of ``build("test")`` (in order),
+        """pass@1/pass@2 by both rules (`voting`) from predictions for the rows of ``build("test")`` (in order),
         voting over the ``test_views`` views of each test input; ``scores`` (optional, one per row,
         e.g. sigmoid(q_halt)) break ties between grids with equal votes."""
         rows = self.test_rows()

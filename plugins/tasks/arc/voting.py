@@ -1,18 +1,28 @@
-"""ARC scoring by voting over augmented views: pass@1 and pass@2 per task.
+"""ARC scoring by voting over augmented views: pass@1 and pass@2, by two rules.
 
-The official ARC metric allows two attempts per test input, and a task counts only when every one
-of its test inputs is answered. HRM (and TRM) get their attempts by running each test input through
-many augmented versions of its puzzle (a symmetry of the square times a colour permutation), mapping
-every predicted grid back to the original frame and letting the views vote; the two grids with the
-most votes are the two attempts. This module does that for any model output on the canvas
-encoding of `arc_grid`:
+ARC allows two attempts per test input. Two rules turn the attempts into a score, and results are
+not comparable across them, so both are reported, each under its own name:
+
+* ``hrm_pass@k`` — **HRM's rule** (HRM's evaluation notebook): a task counts only when every one of
+  its test inputs has its answer among the k attempts; the share of tasks that count;
+* ``prize_pass@k`` — **the ARC Prize's rule** (the Kaggle competition's scoring): each test output is
+  scored on its own, 1 when its answer is among the k attempts; the share of all test outputs.
+
+They agree when every task has one test input; with several, a task half solved scores 0 under
+HRM's rule and contributes its solved outputs under the ARC Prize's.
+
+HRM (and TRM) get their attempts by running each test input through many augmented versions of its
+puzzle (a symmetry of the square times a colour permutation), mapping every predicted grid back to
+the original frame and letting the views vote; the two grids with the most votes are the two attempts.
+This module does that for any model output on the canvas encoding of `arc_grid`:
 
 1. crop each prediction to its grid (`arc_grid.crop_prediction`), drop it when there is none;
 2. undo the view's augmentation (`GridAug.invert`);
 3. count identical grids per (task, test input); rank by votes, then by the mean of an optional
    per-row confidence score (HRM uses sigmoid(q_halt)), then by first appearance;
-4. a task passes at k when, for every test input, the answer is among its k best candidates
-   (all-or-nothing per task, like HRM's evaluation notebook; TRM's evaluator gives fractional credit).
+4. HRM's rule: a task passes at k when, for every test input, the answer is among its k best
+   candidates (all-or-nothing per task; TRM's evaluator gives fractional credit); the ARC Prize's
+   rule: each test input whose answer is among its k best candidates counts one.
 """
 
 from __future__ import annotations
@@ -39,16 +49,22 @@ class Candidate:
 
 @dataclass
 class VoteResult:
-    """``pass_at[k]``: share of tasks solved within k attempts; ``per_task[task][k]``: solved or not;
-    ``ranked[(task, test_index)]``: the candidates, best first."""
+    """``pass_at[k]``: share of tasks with every test input solved within k attempts (HRM's rule);
+    ``per_output_at[k]``: share of test outputs solved within k attempts (the ARC Prize's rule);
+    ``per_task[task][k]``: solved or not (HRM's rule); ``ranked[(task, test_index)]``: the
+    candidates, best first."""
 
     pass_at: dict[int, float]
     per_task: dict[str, dict[int, bool]]
     ranked: dict[tuple[str, int], list[Candidate]] = field(repr=False)
+    per_output_at: dict[int, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
-        """Flat numbers for a metrics table: ``pass@1``, ``pass@2``, ..."""
-        return {f"pass@{k}": v for k, v in self.pass_at.items()}
+        """Flat numbers for a metrics table, named by their rule: ``hrm_pass@k`` by HRM's, ``prize_pass@k``
+        by the ARC Prize's (records written before both were measured hold HRM's rule as ``pass@k``)."""
+        return {f"hrm_pass@{k}": v for k, v in self.pass_at.items()} | {
+            f"prize_pass@{k}": v for k, v in self.per_output_at.items()
+        }
 
 
 def vote(
@@ -92,11 +108,14 @@ def vote(
         key: sorted(pool.values(), key=lambda c: (-c.votes, -c.mean_score, c.first)) for key, pool in pools.items()
     }
     per_task: dict[str, dict[int, bool]] = {}
+    per_output: dict[int, list[bool]] = {k: [] for k in ks}
     for (task, j), cands in ranked.items():
         answer = np.asarray(answers[(task, j)])
         hit = next((r for r, c in enumerate(cands) if c.grid.shape == answer.shape and (c.grid == answer).all()), None)
         solved = per_task.setdefault(task, {k: True for k in ks})
         for k in ks:
             solved[k] = solved[k] and hit is not None and hit < k
+            per_output[k].append(hit is not None and hit < k)
     pass_at = {k: float(np.mean([s[k] for s in per_task.values()])) if per_task else 0.0 for k in ks}
-    return VoteResult(pass_at, per_task, ranked)
+    per_output_at = {k: float(np.mean(v)) if v else 0.0 for k, v in per_output.items()}
+    return VoteResult(pass_at, per_task, ranked, per_output_at)
