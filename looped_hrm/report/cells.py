@@ -2,13 +2,23 @@
 
 A cell holds all the records of one task × model × halting; its successful seeds' per-example
 arrays (`looped_hrm.evaluation.per_example`) are what the intervals are computed from. `values`
-finds the ``[seeds, examples]`` outcomes behind a metric through the metric catalogue
+finds the ``[seeds, items]`` outcomes behind a metric through the metric catalogue
 (`looped_hrm.evaluation.catalogue`); a record without them contributes its seed-level number.
 `estimates` is every cell × metric with its interval: ``estimates.csv`` and what the plots draw.
+
+The unit of the test-set draw is the test *item*, not the row: the augmented views of one ARC test
+input, or two symmetry copies of one puzzle, are one item (the records' ``item`` ids,
+`looped_hrm.overlap`), so `by_item` averages each item's rows before any interval sees them. Records
+written before item ids were stored count rows.
+
+A record also holds the trivial baselines (`looped_hrm.evaluation.baselines`) scored on the same test
+rows, under the modes ``baseline:<name>``: `baseline_modes` lists a cell's, `margin` pairs the cell
+with its best one, and `trivial_baselines` gives each task's as rows of their own (`Baseline`).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -127,6 +137,26 @@ class Cell:
         """`examples` of the extrapolation test split ``variant`` (None when a seed lacks it)."""
         return self.variants.get(variant)
 
+    @cached_property
+    def items(self) -> np.ndarray | None:
+        """The test item of each row of the own test split (`by_item`, `items_of`)."""
+        return items_of(self.examples)
+
+    def distinct(self, bucket: str | None = None) -> tuple[int, bool] | None:
+        """How many test items the test set (or one ``bucket`` of it) holds, and whether that is a count
+        of distinct items (True) or of rows (False: no item ids); None without per-example data."""
+        ex = self.examples
+        if not ex:
+            return None
+        rows = np.ones(ex[0]["n"], dtype=bool)
+        if bucket is not None:
+            names = ex[0]["bucket_names"]
+            if bucket not in names:
+                return None
+            rows = ex[0]["bucket"] == names.index(bucket)
+        items = self.items
+        return (len(np.unique(items[rows])), True) if items is not None else (int(rows.sum()), False)
+
     def bucket_names(self) -> list[str]:
         ex = self.examples
         if ex:
@@ -175,7 +205,7 @@ def in_bucket(metric: str, bucket: str) -> str:
 
 
 def values(cell: Cell, metric: str) -> np.ndarray | None:
-    """``[seeds, examples]`` outcomes behind ``metric`` (per example when stored, else ``[seeds, 1]``)."""
+    """``[seeds, items]`` outcomes behind ``metric`` (per test item when stored, else ``[seeds, 1]``)."""
     if ("values", metric) not in cell._values:
         cell._values["values", metric] = _values(cell, metric)
     return cell._values["values", metric]
@@ -193,8 +223,31 @@ def _values(cell: Cell, metric: str) -> np.ndarray | None:
     return np.array(seed_values, dtype=np.float64)[:, None] if seed_values else None
 
 
+def items_of(ex: list[dict[str, Any]] | None) -> np.ndarray | None:
+    """The test item of each row of one test split's per-example data, the same in every seed; None
+    when the records predate item ids or their seeds disagree (then every row counts as an item)."""
+    if not ex or any("item" not in e for e in ex):
+        return None
+    first = ex[0]["item"]
+    return first if all(np.array_equal(e["item"], first) for e in ex[1:]) else None
+
+
+def by_item(matrix: np.ndarray, item: np.ndarray | None) -> np.ndarray:
+    """``[seeds, rows]`` -> ``[seeds, items]``: each test item's rows averaged, so that the augmented
+    views of one input count once when an interval resamples the test set (``item``: one id per row;
+    None, or no two rows of one item: the matrix unchanged). The mean is then over items — equal to
+    the mean over rows when every item has as many rows (ARC: views per test input)."""
+    if item is None:
+        return matrix
+    ids, inverse, counts = np.unique(item, return_inverse=True, return_counts=True)
+    if len(ids) == len(item):
+        return matrix
+    sums = np.stack([np.bincount(inverse, weights=row, minlength=len(ids)) for row in matrix])
+    return sums / counts
+
+
 def per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
-    """``[seeds, examples]`` per-example values behind ``metric`` when every seed stored them."""
+    """``[seeds, items]`` per-item values behind ``metric`` when every seed stored them (`by_item`)."""
     if ("per_example", metric) not in cell._values:
         cell._values["per_example", metric] = _per_example_values(cell, metric)
     return cell._values["per_example", metric]
@@ -208,17 +261,26 @@ def _per_example_values(cell: Cell, metric: str) -> np.ndarray | None:
     if not ex or len({e["n"] for e in ex}) != 1:
         return None
     if ref.metric is catalogue.COMPUTE_SAVED:
-        return _compute_saved(cell, ex)
-    if ref.bucket is not None and _policy_bucket(metric) is None:
+        saved = _compute_saved(cell, ex)
+        return None if saved is None else by_item(saved, items_of(ex))
+    if ref.bucket is not None and _policy_bucket(metric) is None and not _baseline(ref.mode):
         return None
     array, mode = ref.array, ref.mode
     if array is None or mode is None or any(array not in e.get(mode, {}) for e in ex):
         return None
     matrix = np.stack([e[mode][array] for e in ex])
+    items = cell.items if ref.variant is None else items_of(ex)
     if ref.bucket is None:
-        return matrix
+        return by_item(matrix, items)
     names = ex[0]["bucket_names"]
-    return matrix[:, ex[0]["bucket"] == names.index(ref.bucket)] if ref.bucket in names else None
+    if ref.bucket not in names:
+        return None
+    rows = ex[0]["bucket"] == names.index(ref.bucket)
+    return by_item(matrix[:, rows], None if items is None else items[rows])
+
+
+def _baseline(mode: str | None) -> bool:
+    return mode is not None and mode.startswith(catalogue.BASELINE) and catalogue.is_pass(mode)
 
 
 def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
@@ -237,6 +299,96 @@ def _compute_saved(cell: Cell, ex: list[dict[str, Any]]) -> np.ndarray | None:
             for rec, e in zip(cell.ok, ex)
         ]
     )
+
+
+# --------------------------------------------------------------------------- trivial baselines
+
+
+BASELINE_METRIC = "exact_accuracy"
+"""What "the best trivial baseline" of a cell is best at, and what its margin is over."""
+
+
+def baseline_modes(cell: Cell) -> list[str]:
+    """The trivial baselines (``baseline:copy``, ...) that every successful seed's record holds."""
+    ex = cell.examples
+    if not ex:
+        return []
+    return sorted(set.intersection(*({m for m in e if _baseline(m)} for e in ex)))
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A cell minus its best trivial baseline, paired on the same seeds' records and test items."""
+
+    baseline: str  # its mode, ``baseline:copy``
+    baseline_mean: float
+    difference: intervals.Comparison
+
+
+def margin(cell: Cell, name: str = BASELINE_METRIC) -> Margin | None:
+    """The cell's policy-pass ``name`` minus that of its best trivial baseline (the highest mean among
+    the baselines its records hold), paired per seed and test item (`intervals.paired_difference`:
+    the baseline is deterministic, so its rows agree and the interval is the model's seed spread plus
+    the draw of the items); None when the records predate baselines or lack per-example data."""
+    model = per_example_values(cell, key(name, "policy"))
+    if model is None:
+        return None
+    scored = [(m, v) for m in baseline_modes(cell) if (v := per_example_values(cell, key(name, m))) is not None]
+    if not scored:
+        return None
+    best, base = max(scored, key=lambda mv: float(mv[1].mean()))  # first (by name) among equals
+    return Margin(best, float(base.mean()), intervals.paired_difference(model, base))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One trivial baseline on one task's test split, as a row of the tables: its values come from the
+    per-example arrays of ``source``'s first seed (a baseline is the same in every record of one split)."""
+
+    task: str
+    mode: str
+    source: Cell
+    note: str = ""
+
+    def values(self, metric: str) -> np.ndarray | None:
+        """Per-item values of ``metric`` (a pass metric's key; its mode is replaced by this baseline's)."""
+        ref = lookup(metric)
+        if ref is None or ref.mode is None or ref.metric is None:
+            return None
+        try:
+            own = key(ref.name, self.mode, bucket=ref.bucket)
+        except KeyError:
+            return None
+        mat = per_example_values(self.source, own)
+        return None if mat is None else mat[0]
+
+    def estimate(self, metric: str) -> intervals.Estimate | None:
+        """Mean with its interval over the test items only (`intervals.over_items`: no seed to vary)."""
+        vec = self.values(metric)
+        return intervals.over_items(vec) if vec is not None and vec.size else None
+
+
+def trivial_baselines(cell_list: list[Cell]) -> list[Baseline]:
+    """Each task's trivial baselines, one row per baseline and test split: the records of one task
+    normally share one test split, and then one row stands for all of them; rows of a second split
+    name the cell they come from."""
+    out: list[Baseline] = []
+    for task, grouped in itertools.groupby(cell_list, key=lambda c: c.task):
+        seen: dict[tuple[str, bytes], Cell] = {}
+        for cell in grouped:
+            for mode in baseline_modes(cell):
+                first = cell.examples[0] if cell.examples else {}
+                arrays = first[mode]
+                fingerprint = b"".join(
+                    np.ascontiguousarray(a).tobytes()
+                    for a in (first["bucket"], first.get("item", np.empty(0)), *(arrays[k] for k in sorted(arrays)))
+                )
+                seen.setdefault((mode, fingerprint), cell)
+        several = {mode for mode, _ in seen if sum(m == mode for m, _ in seen) > 1}
+        for (mode, _), cell in sorted(seen.items(), key=lambda kv: kv[0][0]):
+            note = f"on the test split of {cell.model} ({cell.halting})" if mode in several else ""
+            out.append(Baseline(task, mode, cell, note))
+    return out
 
 
 def estimate(cell: Cell, metric: str) -> intervals.Estimate | None:
@@ -263,7 +415,8 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
             est = estimate(cell, metric)
             if est is None:
                 continue
-            bucket = ref.bucket if (ref := _policy_bucket(metric)) else None
+            ref = lookup(metric)
+            bucket = ref.bucket if ref is not None and (ref.mode == "policy" or _baseline(ref.mode)) else None
             rows.append(
                 {
                     "task": cell.task,

@@ -9,7 +9,7 @@ import pandas as pd
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.per_example import decode
 from looped_hrm.report import intervals
-from looped_hrm.report.cells import Cell
+from looped_hrm.report.cells import Cell, by_item
 from looped_hrm.report.formatting import ci_text, fmt
 
 CURVE_COLUMNS = [
@@ -44,7 +44,7 @@ def curves(cell_list: list[Cell]) -> pd.DataFrame:
             points = [next(p for p in c if p["fraction"] == fraction) for c in seeds]
             n = cell.examples[0]["n"] if cell.examples else None
             if n is not None and all(correct in p for p in points):
-                mat = np.stack([decode(p[correct], n) for p in points]).astype(np.float64)
+                mat = by_item(np.stack([decode(p[correct], n) for p in points]).astype(np.float64), cell.items)
             else:
                 mat = np.array([[p[exact.name]] for p in points])
             est = intervals.mean_ci(mat)

@@ -46,6 +46,10 @@ from scipy import optimize, stats
 
 LEVEL = 0.95
 MIN_SEEDS = 3
+MIN_DISTINCT = 30
+"""Distinct test items (up to the task's symmetries) a subset of the test set needs for an interval of
+its own, e.g. one difficulty bucket: below it the t interval over items misses far more often than 5 %
+on outcomes that every seed shares (docs/statistics.md, "Too few puzzles")."""
 METHOD = (
     "95 % CI over seeds and test examples: the seed-to-seed spread with t(seeds − 1) quantiles plus the "
     "draw of the test examples every seed shares; no interval with fewer than 3 seeds (docs/statistics.md)"
@@ -184,6 +188,20 @@ def mean_ci(values: np.ndarray | list[np.ndarray], *, level: float = LEVEL) -> E
     if not est.has_interval or mat.shape[1] == 1:
         return est
     return Estimate(est.mean, max(est.low, mat.min()), min(est.high, mat.max()), est.seeds, est.examples)
+
+
+def over_items(values: np.ndarray, *, level: float = LEVEL) -> Estimate:
+    """Mean of one deterministic answer's outcomes on N test items (a trivial baseline: no training, no
+    seed) with its interval over the draw of the test items alone: the t interval of the N values,
+    clipped like `mean_ci`'s (none for fewer than 2 items)."""
+    vec = np.asarray(values, dtype=np.float64).ravel()
+    if vec.size == 0:
+        raise ValueError("expected the outcomes of at least one test item")
+    mean = float(vec.mean())
+    if vec.size < 2:
+        return Estimate(mean, np.nan, np.nan, 1, vec.size)
+    half = float(stats.t.isf((1 - level) / 2, vec.size - 1) * vec.std(ddof=1) / np.sqrt(vec.size))
+    return Estimate(mean, max(mean - half, vec.min()), min(mean + half, vec.max()), 1, vec.size)
 
 
 def subset_gap(

@@ -3,18 +3,22 @@
 ``results.csv``      tidy: one row per combination and seed, every metric a column
 ``estimates.csv``    long: one row per cell × metric — mean, CI low/high, seeds, examples
 ``results.md``       task × model × halting: headline metrics, mean [95 % CI]
-``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse (Holm)
+``leaderboard.md``   task × model pivot of exact accuracy; bold = best, or not significantly worse (Holm);
+                     the trivial baselines beside the models, and each cell's margin over the best of them
 ``comparisons.md``   every pair of cells of a task: paired difference, CI, p-value, Holm-adjusted p-value
-``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order; hardest − easiest gap
-``task_metrics.md``  the tasks' own metrics (ARC pass@1/pass@2, arith_proof proof statistics)
+``buckets.md``       accuracy and compute per difficulty bucket, buckets in the task's order, distinct items
+                     in each (no interval below `intervals.MIN_DISTINCT`); hardest − easiest gap
+``task_metrics.md``  the tasks' own metrics (ARC pass@1/pass@2 by HRM's and the ARC Prize's rule, proof statistics)
 ``curves.md/.csv``   learning curves: accuracy at fractions of the budget, best / final / steps to X
 ``results.tex``      the summary as LaTeX (on request)
 
 Intervals come from `looped_hrm.report.intervals` over the records' per-example outcomes (a t
-interval over seeds that adds the test-set draw; none below 3 seeds, and the table says so); a record
-without them (written before they were stored) contributes its seed-level metric, and the interval is
-then over seeds only. A policy that reads the labels (``oracle``) is marked as an upper bound and never
-ranked.
+interval over seeds that adds the test-set draw; none below 3 seeds, and the table says so), one value
+per test item (the augmented views of one input averaged, `cells.by_item`); a record without them
+(written before they were stored) contributes its seed-level metric, and the interval is then over
+seeds only. A policy that reads the labels (``oracle``) is marked as an upper bound and never ranked.
+The trivial baselines the records hold (`cells.trivial_baselines`) are rows of their own in
+results.md, leaderboard.md and buckets.md, with intervals over the test items only.
 
 Everything here is a pure function of the records, so ``python -m looped_hrm.bench report DIR``
 rebuilds identical tables without training. The records are grouped into cells and their metrics'
@@ -38,13 +42,18 @@ from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
 from looped_hrm.report import intervals, provenance
 from looped_hrm.report.cells import (
+    Baseline,
     Cell,
+    baseline_modes,
+    by_item,
     cells,
     estimate,
     estimates,
     in_bucket,
+    margin,
     per_example_values,
     records_to_frame,
+    trivial_baselines,
 )
 from looped_hrm.report.curves import REACH, curve_summary, curves
 from looped_hrm.report.formatting import ci_text, fmt, markdown, mean_std, seeds_text
@@ -103,10 +112,37 @@ def _notes(cell: Cell) -> str:
 # --------------------------------------------------------------------------------------- tables
 
 
+BASELINE_HALTING = "—"
+"""The halting column of a trivial baseline's row: it runs no model, so nothing halts."""
+
+
+def _baseline_row(base: Baseline) -> dict[str, str]:
+    return {"task": base.task, "model": base.mode, "halting": BASELINE_HALTING, "seeds": "—"}
+
+
+def _with_baselines(cell_list: list[Cell]) -> list[Cell | Baseline]:
+    """The cells, each task's trivial baselines after its last cell."""
+    bases = trivial_baselines(cell_list)
+    out: list[Cell | Baseline] = []
+    for task, group in itertools.groupby(cell_list, key=lambda c: c.task):
+        out += list(group) + [b for b in bases if b.task == task]
+    return out
+
+
 def summary(cell_list: list[Cell]) -> pd.DataFrame:
-    """One row per cell: mean [95 % CI] of the headline metrics, seeds, notes."""
+    """One row per cell: mean [95 % CI] of the headline metrics, seeds, notes; after each task's cells,
+    one row per trivial baseline (the metrics a baseline has, over the test items only)."""
     rows = []
-    for cell in cell_list:
+    for entry in _with_baselines(cell_list):
+        if isinstance(entry, Baseline):
+            row = _baseline_row(entry)
+            for col in HEADLINE:  # a baseline's answers are scored as a policy pass's are
+                ref = lookup(col.key)
+                row[col.header] = ci_text(entry.estimate(col.key) if ref and ref.mode == "policy" else None, col.kind)
+            row["note"] = entry.note
+            rows.append(row)
+            continue
+        cell = entry
         row = {
             "task": cell.task,
             "model": cell.model,
@@ -188,7 +224,47 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
             elif best is not None and (cell is best or _tied(tests.get((id(cell), id(best))))):
                 text = f"**{text}**"
             table.setdefault(task, {})[leaderboard_column(cell, several)] = text
+        for base in trivial_baselines(group):  # never ranked: the floor a model must clear
+            table[task][_baseline_column(base)] = ci_text(base.estimate(metric), "pct")
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
+
+
+def _baseline_column(base: Baseline) -> str:
+    return f"{base.mode} ({base.note})" if base.note else base.mode
+
+
+MARGIN_BEST = "best trivial baseline"
+
+
+def margins(cell_list: list[Cell]) -> pd.DataFrame:
+    """The leaderboard's layout, each cell's exact accuracy minus that of its best trivial baseline
+    (`cells.margin`: the baseline with the highest mean among those its records hold), in points with
+    the 95 % CI of the paired difference over seeds × test items; ``—`` for records that predate
+    baselines. The first column names each task's best baseline and its accuracy."""
+    several = len({c.halting for c in cell_list}) > 1
+    table: dict[str, dict[str, str]] = {}
+    for task, grouped in itertools.groupby(cell_list, key=lambda c: c.task):
+        row: dict[str, str] = {MARGIN_BEST: "—"}
+        best: set[str] = set()
+        for cell in grouped:
+            found = margin(cell)
+            if found is None:
+                skipped = cell.records and all(r["status"] == "skipped" for r in cell.records)
+                text = "skipped" if skipped else "—"
+            else:
+                text = _points(found.difference)
+                best.add(f"{found.baseline} ({fmt(found.baseline_mean, 'pct')})")
+            row[leaderboard_column(cell, several)] = text
+        row[MARGIN_BEST] = ", ".join(sorted(best)) or "—"
+        table[task] = row
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
+
+
+def _points(cmp: intervals.Comparison) -> str:
+    """A difference of two shares in points with its 95 % CI (or why it has none)."""
+    if cmp.testable:
+        return f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]"
+    return f"{100 * cmp.diff:+.1f} [no CI: {seeds_text(cmp.seeds)}]"
 
 
 def _tied(test: tuple[intervals.Comparison, float] | None) -> bool:
@@ -202,7 +278,13 @@ def compare(a: Cell, b: Cell, metric: str = LEADERBOARD_METRIC) -> intervals.Com
     va, vb = per_example_values(a, metric), per_example_values(b, metric)
     if va is None or vb is None or va.shape[1] != vb.shape[1] or not a.examples or not b.examples:
         return None
-    if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]):
+    items_a, items_b = a.items, b.items
+    same_items = (
+        items_a is None
+        and items_b is None
+        or (items_a is not None and items_b is not None and np.array_equal(items_a, items_b))
+    )
+    if not np.array_equal(a.examples[0]["bucket"], b.examples[0]["bucket"]) or not same_items:
         return None  # not the same test split
     seeds_a, seeds_b = ([r["combination"]["seed"] for r in c.ok] for c in (a, b))
     row_a, row_b = _first_rows(seeds_a), _first_rows(seeds_b)
@@ -269,20 +351,43 @@ def comparisons(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
 
 
 def buckets(cell_list: list[Cell]) -> pd.DataFrame:
-    """Per difficulty bucket (policy-halted run): examples, accuracy and compute, mean [95 % CI]."""
+    """Per difficulty bucket (policy-halted run): examples, distinct items, accuracy and compute, mean
+    [95 % CI]; after each task's cells its trivial baselines' accuracy per bucket. A bucket with fewer
+    than `intervals.MIN_DISTINCT` distinct test items (rows, for records without entry ids) prints no
+    interval, and says why."""
     rows = []
-    for cell in cell_list:
+    for entry in _with_baselines(cell_list):
+        cell = entry.source if isinstance(entry, Baseline) else entry
         if not cell.ok:
             continue
         for name in cell.bucket_names():
             n = (cell.ok[0]["metrics"] or {}).get(key("examples", "policy", bucket=name))
             if n is None:
                 continue
-            row = {"task": cell.task, "model": cell.model, "halting": cell.label(), "bucket": name, "examples": n}
+            found = cell.distinct(name)
+            count, distinct = found if found is not None else (int(n), False)
+            if isinstance(entry, Baseline):
+                row = _baseline_row(entry)
+                del row["seeds"]
+            else:
+                row = {"task": cell.task, "model": cell.model, "halting": cell.label()}
+            row.update({"bucket": name, "examples": n, "distinct": str(count) if distinct else "—"})
             for col in BUCKET_COLUMNS:
-                row[col.header] = ci_text(estimate(cell, in_bucket(col.key, name)), col.kind)
+                metric = in_bucket(col.key, name)
+                est = entry.estimate(metric) if isinstance(entry, Baseline) else estimate(cell, metric)
+                row[col.header] = _bucket_text(est, col.kind, count, distinct)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _bucket_text(est: intervals.Estimate | None, kind: catalogue.Kind, count: int, distinct: bool) -> str:
+    """`ci_text`, but no interval for a bucket of fewer than `intervals.MIN_DISTINCT` test items."""
+    if est is None or count >= intervals.MIN_DISTINCT or kind == "int":
+        return ci_text(est, kind)
+    text = fmt(est.mean, kind)
+    if est.has_interval and fmt(est.low, kind) == fmt(est.high, kind) == text:
+        return text  # nothing varies: no interval to refuse
+    return f"{text} [no CI: {count} {'distinct' if distinct else 'examples'}]"
 
 
 def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
@@ -306,9 +411,15 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
         present = np.unique(bucket)  # a task may name buckets its test set does not use
         if len(present) < 2:
             continue
-        easiest, hardest = bucket == present[0], bucket == present[-1]
+        rows_of = [bucket == present[-1], bucket == present[0]]  # hardest, easiest
         segments = np.stack([e["policy"][segments_array] for e in ex]).astype(np.float64)
-        per_seed = segments[:, hardest].mean(1) - segments[:, easiest].mean(1)
+        items = cell.items  # each bucket's items (an item's views averaged), hardest first
+        hard, easy = (by_item(segments[:, r], None if items is None else items[r]) for r in rows_of)
+        per_seed = hard.mean(1) - easy.mean(1)
+        both = np.concatenate([hard, easy], 1)
+        first = np.arange(both.shape[1]) < hard.shape[1]
+        est = intervals.subset_gap(both, first, ~first)
+        fewest = min(hard.shape[1], easy.shape[1])
         rows.append(
             {
                 "task": cell.task,
@@ -316,7 +427,7 @@ def difficulty_gap(cell_list: list[Cell]) -> pd.DataFrame:
                 "halting": cell.label(),
                 "gap": f"{names[present[-1]]} − {names[present[0]]}",
                 "seeds": len(ex),
-                "extra segments": ci_text(intervals.subset_gap(segments, hardest, easiest), "num"),
+                "extra segments": _bucket_text(est, "num", fewest, items is not None),
                 "each seed": ", ".join(f"{v:+.2f}" for v in per_seed),
             }
         )
@@ -349,17 +460,26 @@ CAPTIONS = {
     "every cell whose difference from it is not significant (paired test on the same test examples "
     "and seeds, 5 % after Holm's correction over every pair of the task; see comparisons.md); a cell "
     "with fewer than 3 seeds in common with the best cannot be tested and is not bold. † = halting "
-    "that reads the labels (`oracle`): an upper bound, not ranked.\n\n",
+    "that reads the labels (`oracle`): an upper bound, not ranked. `baseline:*` columns: the trivial "
+    "baselines, never ranked.\n\n",
     "comparisons.md": "Every pair of label-free cells of a task on exact accuracy: A − B in points on their "
     "common seeds (`seeds`) and the same test examples, with the 95 % CI and two-sided p-value of the "
     "paired test (the interval of the per-seed, per-example differences), and the p-value adjusted by "
     "Holm over every pair of the task. *significant* = adjusted p < 0.05; the CI is not adjusted.\n\n",
     "buckets.md": "Per difficulty bucket, under the halting policy: accuracy (%) and compute (segments, "
-    "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard.\n\n",
+    "FLOPs per example), mean [95 % CI], buckets in the task's order from easy to hard. `examples` = test "
+    "rows, `distinct` = distinct test items among them up to the task's symmetries (`—`: the records predate "
+    f"item ids, and rows are counted instead). A bucket of fewer than {intervals.MIN_DISTINCT} distinct items "
+    "gets no interval (`[no CI: 2 distinct]`): too few puzzles for an interval over them to hold its 95 % "
+    "(docs/statistics.md); the same holds for the hardest − easiest gap below when either bucket is that "
+    "small.\n\n",
     "task_metrics.md": "Each task's own metrics under the halting policy (%, mean [95 % CI over seeds: "
-    "t interval of the seed values; none below 3 seeds]). ARC: pass@k = share of puzzles whose every "
-    "test input has the right grid among the k most-voted answers over its augmented views "
-    "(the official metric; one view per input makes pass@2 = pass@1). arith_proof: shares of "
+    "t interval of the seed values; none below 3 seeds]). ARC: pass@k by two rules, each over the k "
+    "most-voted answers among a test input's augmented views (one view per input makes pass@2 = pass@1): "
+    "`hrm_pass@k` by HRM's rule (its evaluation notebook: a puzzle counts when every one of its test inputs "
+    "is solved; share of puzzles), `prize_pass@k` by the ARC Prize's rule (each test output scored on its "
+    "own; share of test outputs). Records written before both were measured hold HRM's rule only, as "
+    "`pass@k`. arith_proof: shares of "
     "predicted proofs that are well formed, arithmetically correct, valid under the task's "
     "rules, trivial (a factor 1), with a smaller factor 2, with a zero addend; balance = "
     "mean log(min factor) / log(sqrt(T)).\n\n",
@@ -370,6 +490,50 @@ CAPTIONS = {
     "are the first evaluated point at or above it (mean curve over seeds).\n\n",
 }
 """What each Markdown table shows, printed above it (after the folder's heading and the interval method)."""
+
+MARGIN_CAPTION = (
+    "Margin over the best trivial baseline: each cell's exact accuracy minus that of the best trivial "
+    "baseline its records hold (the highest mean exact accuracy among `copy`, `majority` and the task's "
+    "own), in points, with the 95 % CI of the paired difference over the same seeds and test items (the "
+    "baseline gives the same answers in every seed). A margin whose interval is above 0 shows that the "
+    "model learned more than an answer that needs no training.\n\n"
+)
+
+
+def _data_note(cell_list: list[Cell]) -> str:
+    """What the records let the tables count: trivial baselines, and test items rather than rows."""
+    with_data = [c for c in cell_list if c.examples]
+    if not with_data:
+        return ""
+    with_bases = [c for c in with_data if baseline_modes(c)]
+    notes = []
+    if with_bases:
+        notes.append(
+            "`baseline:*` rows (halting `—`) are the trivial baselines scored on the same test rows: `copy` "
+            "answers with the input, `majority` with the most common training label at each position, the "
+            "others are the task's own rules (Sudoku's `givens_random`: the givens and a random allowed digit "
+            "in every blank). A baseline is deterministic (no training, no seed), so its interval is over the "
+            "test items only (t interval)."
+        )
+    if len(with_bases) < len(with_data):
+        notes.append(
+            f"{'Some of these' if with_bases else 'These'} records predate the trivial baselines (written before "
+            "records stored them): no baseline rows or margins for them (`—`)."
+        )
+    with_items = [c for c in with_data if c.items is not None]
+    if with_items:
+        notes.append(
+            "Intervals resample test items up to the task's symmetries: the rows of one item (ARC's augmented "
+            "views of one test input, symmetry copies of one puzzle) are averaged into one value, and means are "
+            "over items (results.csv keeps each run's means over rows; they differ only where an item has more "
+            "rows than another)."
+        )
+    if len(with_items) < len(with_data):
+        notes.append(
+            f"{'Some of these' if with_items else 'These'} records predate item ids: their intervals resample "
+            "test rows, and rows of one item (ARC's augmented views of one test input) count as separate examples."
+        )
+    return " ".join(notes) + "\n\n"
 
 
 def _heading(records: list[dict[str, Any]], title: str, command: str, scope: str) -> str:
@@ -400,12 +564,14 @@ def write_tables(
     est = estimates(cell_list)
     curve = curves(cell_list)
     head, method = _heading(records, title, command, scope), f"{intervals.METHOD}.\n\n"
+    method += _data_note(cell_list)
     table = summary(cell_list)
+    board = markdown(leaderboard(cell_list)) + "\n" + MARGIN_CAPTION + markdown(margins(cell_list))
     files = {
         "results.csv": frame.to_csv(index=False),
         "estimates.csv": est.to_csv(index=False),
         "results.md": head + method + CAPTIONS["results.md"] + markdown(table),
-        "leaderboard.md": head + method + CAPTIONS["leaderboard.md"] + markdown(leaderboard(cell_list)),
+        "leaderboard.md": head + method + CAPTIONS["leaderboard.md"] + board,
         "comparisons.md": head + method + CAPTIONS["comparisons.md"] + markdown(comparisons(cell_list)),
         "buckets.md": head + method + CAPTIONS["buckets.md"] + markdown(buckets(cell_list)) + _gap_section(cell_list),
     }

@@ -8,10 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from looped_hrm.evaluation import per_example
+from looped_hrm.evaluation.baselines import BaselineResult
 from looped_hrm.evaluation.metrics import ExampleResults
-from looped_hrm.report.cells import cells, estimates, load_records, records_to_frame
+from looped_hrm.overlap import Overlap
+from looped_hrm.report import intervals
+from looped_hrm.report.cells import cells, estimate, estimates, load_records, margin, records_to_frame
 from looped_hrm.report.curves import curve_summary, curves
 from looped_hrm.report.formatting import mean_std
 from looped_hrm.report.tables import (
@@ -19,6 +23,7 @@ from looped_hrm.report.tables import (
     comparisons,
     difficulty_gap,
     leaderboard,
+    margins,
     summary,
     task_metrics,
     write_tables,
@@ -46,7 +51,21 @@ def passes(correct, segments, flops_per_segment=10.0, cap=4):
     return {"policy": res(correct, segments), "fixed": res(correct, torch.full((n,), cap))}
 
 
-def record(task, model, halting, seed, correct=None, segments=None, status="ok", bucket=None, uses_labels=False):
+def record(
+    task,
+    model,
+    halting,
+    seed,
+    correct=None,
+    segments=None,
+    status="ok",
+    bucket=None,
+    uses_labels=False,
+    item=None,
+    baselines=None,
+):
+    """A synthetic record; ``item`` (one test item per row) and ``baselines`` (name -> correct per row)
+    are stored as an evaluation stores them."""
     combo = {"task": {"label": task}, "model": {"label": model}, "halting": {"label": halting}, "seed": seed}
     rec = {"key": f"{task}{model}{halting}{seed}", "combination": combo, "status": status}
     if status == "ok":
@@ -68,7 +87,16 @@ def record(task, model, halting, seed, correct=None, segments=None, status="ok",
             if rows.any():
                 rec["metrics"][f"policy/bucket/{name}/examples"] = int(rows.sum())
                 rec["metrics"][f"policy/bucket/{name}/exact_accuracy"] = float(correct[rows].mean())
-        rec["per_example"] = per_example.pack(passes(correct.tolist(), seg), bucket=bucket, bucket_names=BUCKETS)
+        overlap = None if item is None else Overlap(item=np.asarray(item), seen=np.zeros(len(correct), bool))
+        scored = {
+            name: BaselineResult(torch.tensor(np.asarray(c, bool)), torch.tensor(np.asarray(c, float)), None)
+            for name, c in (baselines or {}).items()
+        }
+        for name, c in (baselines or {}).items():
+            rec["metrics"][f"baseline:{name}/exact_accuracy"] = float(np.mean(c))
+        rec["per_example"] = per_example.pack(
+            passes(correct.tolist(), seg), bucket=bucket, bucket_names=BUCKETS, overlap=overlap, baselines=scored
+        )
     elif status == "skipped":
         rec["reason"] = "no inner level"
     else:
@@ -279,3 +307,114 @@ def test_bucket_names_without_a_stored_order_sort_by_number():
 
     names = ["14-27", ">=28", "7-13", "<7"]
     assert sorted(names, key=natural_order) == ["<7", "7-13", "14-27", ">=28"]
+
+
+# ------------------------------------------------------------------ trivial baselines, items, buckets
+
+
+def _with_baselines(n=120, seeds=3):
+    """A model that solves the first 60 % of ``n`` puzzles (and a few more per seed), next to a copy
+    baseline that solves the first 30 % and a majority baseline that solves none."""
+    rng = np.random.default_rng(3)
+    copy, majority = np.arange(n) < 0.3 * n, np.zeros(n, bool)
+    bases = {"copy": copy, "majority": majority}
+    return [
+        record("maze", "hrm", "fixed", s, (np.arange(n) < 0.6 * n) | (rng.random(n) < 0.1), baselines=bases)
+        for s in range(seeds)
+    ], copy
+
+
+def test_baselines_are_rows_and_columns_with_an_interval_over_items_only():
+    recs, copy = _with_baselines()
+    table = summary(cells(recs)).set_index("model")
+    row = table.loc["baseline:copy"]
+    assert (row["halting"], row["seeds"]) == ("—", "—")
+    half = 100 * stats.t.isf(0.025, len(copy) - 1) * copy.std(ddof=1) / np.sqrt(len(copy))
+    assert row["exact acc"] == f"30.0 [{30 - half:.1f}, {30 + half:.1f}]"  # no seed: the items' t interval
+    assert row["segments"] == "—" and table.loc["baseline:majority", "exact acc"] == "0.0"
+    board = leaderboard(cells(recs)).set_index("task").loc["maze"]
+    assert board["baseline:copy"] == row["exact acc"] and board["hrm"].startswith("**")  # baselines never bold
+    one = intervals.over_items(copy)
+    assert (one.seeds, one.examples) == (1, len(copy)) and one.low == pytest.approx(0.3 - half / 100)
+
+
+def test_margin_over_the_best_baseline_is_paired_on_seeds_and_items():
+    recs, copy = _with_baselines()
+    cell = cells(recs)[0]
+    found = margin(cell)
+    assert found.baseline == "baseline:copy" and found.baseline_mean == pytest.approx(0.3)  # majority solves none
+    model = np.stack([per_example.unpack(r["per_example"])["policy"]["correct"] for r in recs]).astype(float)
+    expected = intervals.paired_difference(model, np.tile(copy.astype(float), (3, 1)))
+    assert found.difference == expected and expected.testable
+    row = margins(cells(recs)).set_index("task").loc["maze"]
+    assert row["best trivial baseline"] == "baseline:copy (30.0)"
+    assert row["hrm"] == f"{100 * expected.diff:+.1f} [{100 * expected.low:+.1f}, {100 * expected.high:+.1f}]"
+    two = margins(cells(recs[:2])).set_index("task").loc["maze", "hrm"]
+    assert two.endswith("[no CI: 2 seeds]")
+
+
+def test_records_without_baselines_show_a_dash_and_say_why(tmp_path, records):
+    table = margins(cells(records)).set_index("task").loc["sudoku"]
+    assert table["best trivial baseline"] == "—" and table["hrm (act_q)"] == "—"
+    assert table["baseline (two_level)"] == "skipped"
+    assert not any(m.startswith("baseline:") for m in summary(cells(records)).model)
+    write_tables(tmp_path, records)
+    text = (tmp_path / "leaderboard.md").read_text()
+    assert "predate the trivial baselines" in text and "Margin over the best trivial baseline" in text
+    assert "predate item ids" in text
+    recs, _ = _with_baselines()
+    write_tables(tmp_path, recs)
+    text = (tmp_path / "results.md").read_text()
+    assert "over the test items only" in text and "predate" not in text.replace("predate item ids", "")
+
+
+def test_views_of_one_item_count_once():
+    """8 test inputs seen through 4 views each (32 rows, ARC-like): the interval is over the 8 inputs,
+    each the mean of its views — as wide as that of the 8 averaged values, wider than over 32 rows."""
+    rng = np.random.default_rng(7)
+    item = np.repeat(np.arange(8), 4)
+    solved = rng.random((3, 8)) < 0.5
+    views = solved[:, item] ^ (rng.random((3, 32)) < 0.1)  # a view now and then disagrees with its input's
+    recs = [record("arc", "hrm", "fixed", s, views[s], item=item) for s in range(3)]
+    est = estimate(cells(recs)[0], "policy/exact_accuracy")
+    by_input = views.reshape(3, 8, 4).mean(2)
+    assert est == intervals.mean_ci(by_input) and est.examples == 8
+    rows = intervals.mean_ci(views.astype(float))
+    assert est.mean == pytest.approx(rows.mean) and est.high - est.low > rows.high - rows.low
+    no_ids = [record("arc", "hrm", "fixed", s, views[s]) for s in range(3)]  # older records: rows
+    assert estimate(cells(no_ids)[0], "policy/exact_accuracy") == rows
+
+
+def test_a_bucket_with_too_few_distinct_items_prints_no_interval():
+    """Bucket '<7': 40 rows that are 2 puzzles up to symmetry; '7-13': 40 distinct puzzles."""
+    rng = np.random.default_rng(2)
+    bucket = np.repeat([0, 1], 40)
+    item = np.r_[np.arange(40) % 2, 2 + np.arange(40)]
+    recs = [
+        record(
+            "sudoku",
+            "hrm",
+            "act_q",
+            s,
+            rng.random(80) < 0.5,
+            segments=rng.integers(1, 5, 80),
+            bucket=bucket,
+            item=item,
+            baselines={"copy": np.arange(80) % 4 == 0},
+        )
+        for s in range(3)
+    ]
+    table = buckets(cells(recs)).set_index(["model", "bucket"])
+    few, many = table.loc[("hrm", "<7")], table.loc[("hrm", "7-13")]
+    assert (few["examples"], few["distinct"], many["distinct"]) == (40, "2", "40")
+    assert few["exact acc"].endswith("[no CI: 2 distinct]") and few["segments"].endswith("[no CI: 2 distinct]")
+    assert "no CI" not in many["exact acc"] and "[" in many["exact acc"]
+    base = table.loc[("baseline:copy", "<7")]
+    assert base["halting"] == "—" and base["exact acc"].endswith("[no CI: 2 distinct]")
+    assert table.loc[("baseline:copy", "7-13"), "segments"] == "—"
+    gap = difficulty_gap(cells(recs)).iloc[0]
+    assert gap["extra segments"].endswith("[no CI: 2 distinct]")
+    for rec in recs:  # records without item ids: rows are counted, 40 of them
+        del rec["per_example"]["item"], rec["per_example"]["seen"]
+    old = buckets(cells(recs)).set_index(["model", "bucket"]).loc[("hrm", "<7")]
+    assert old["distinct"] == "—" and "no CI" not in old["exact acc"]

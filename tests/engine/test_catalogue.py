@@ -89,12 +89,19 @@ def test_the_summary_table_fills_every_headline_column(record):
     assert list(table.columns[4 : 4 + len(headers)]) == headers  # none dropped for being empty
     assert (table.loc[0, headers] != "—").all()
     buckets = tables.buckets(cells.cells([record]))
-    assert len(buckets) == 2 and (buckets[[c.header for c in tables.BUCKET_COLUMNS]] != "—").all().all()
+    model = buckets[buckets.model == "tiny"]
+    assert len(model) == 2 and (model[[c.header for c in tables.BUCKET_COLUMNS]] != "—").all().all()
+    # the run's trivial baselines: rows of their own, accuracy only
+    assert {"baseline:copy", "baseline:majority"} <= set(table.model) == set(buckets.model)
 
 
 def test_each_stored_array_is_behind_its_metric_and_its_mean_is_the_summary(record):
-    """The tables' per-example values of a metric average to the value the run summarised."""
-    cell = cells.cells([record])[0]
+    """The tables' per-example values of a metric average to the value the run summarised (per row; the
+    tables then average the rows of each test item, `cells.by_item`)."""
+    items = cells.cells([record])[0].items
+    rows_only = {**record, "per_example": {k: v for k, v in record["per_example"].items() if k not in ("item", "seen")}}
+    cell = cells.cells([rows_only])[0]
+    assert items is not None and len(np.unique(items)) < len(items)  # the fake task repeats test items
     stored = [k for k in record["metrics"] if (ref := lookup(k)) is not None and ref.array is not None]
     assert {lookup(k).name for k in stored} >= {
         m.name for m in catalogue.PASS_METRICS if m.array is not None and m.name != "verified_accuracy"
@@ -106,6 +113,9 @@ def test_each_stored_array_is_behind_its_metric_and_its_mean_is_the_summary(reco
         matrix = cells.values(cell, k)
         assert matrix is not None and matrix.shape[1] > 1, k
         assert matrix.mean() == pytest.approx(record["metrics"][k], rel=1e-6), k
+        if lookup(k).bucket is None and lookup(k).at is None:
+            by_item = cells.values(cells.cells([record])[0], k)
+            assert np.array_equal(by_item, cells.by_item(matrix, items)), k
 
 
 def test_keys_read_back_into_their_parts():

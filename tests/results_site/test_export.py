@@ -30,6 +30,7 @@ def test_tables_are_the_markdown_frames_cell_for_cell(records):
     for name, frame in [
         ("summary", tables.summary(cell_list)),
         ("leaderboard", tables.leaderboard(cell_list)),
+        ("margins", tables.margins(cell_list)),
         ("comparisons", tables.comparisons(cell_list)),
         ("buckets", tables.buckets(cell_list)),
     ]:
@@ -38,6 +39,7 @@ def test_tables_are_the_markdown_frames_cell_for_cell(records):
         assert table["rows"] == frame.astype(str).values.tolist()
     board = data["tables"]["leaderboard"]
     assert board["column_keys"]["hrm (act_q)"] == {"model": "hrm", "halting": "act_q"}
+    assert data["tables"]["margins"]["column_keys"] == board["column_keys"]
     assert any(v.startswith("**") for v in board["rows"][0])  # the best cell keeps its bold
     runs = data["tables"]["runs"]
     assert len(runs["rows"]) == len(records) and runs["columns"][:4] == ["task", "model", "halting", "seed"]

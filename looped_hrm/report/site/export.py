@@ -15,7 +15,7 @@ also says which model and halting policy each of its columns holds (``column_key
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,15 @@ TABLES = (
         "leaderboard.md",
         "Exact accuracy (%), mean [95 % CI]. Bold: the best label-free cell of the task and every cell not "
         "significantly worse (paired test on the same test examples and seeds, 5 % after Holm's correction over "
-        "the task's pairs). † = halting that reads the labels.",
+        "the task's pairs). † = halting that reads the labels. baseline:* = the trivial baselines, never ranked.",
+    ),
+    (
+        "margins",
+        "Margin over the best trivial baseline",
+        "leaderboard.md",
+        "Each cell's exact accuracy minus that of the best trivial baseline its records hold, in points, with "
+        "the 95 % CI of the paired difference over the same seeds and test items. — : the records predate "
+        "the baselines.",
     ),
     (
         "comparisons",
@@ -131,8 +139,11 @@ def charts(estimates: pd.DataFrame) -> dict[str, dict[str, list[Any]]]:
     return out
 
 
-def leaderboard_table(cell_list: list[Cell]) -> dict[str, Any]:
-    table = frame_table(tables.leaderboard(cell_list))
+def leaderboard_table(
+    cell_list: list[Cell], layout: Callable[[list[Cell]], pd.DataFrame] = tables.leaderboard
+) -> dict[str, Any]:
+    """A table in the leaderboard's layout (task rows, one column per cell), with the cell each column is."""
+    table = frame_table(layout(cell_list))
     several = len({c.halting for c in cell_list}) > 1
     table["column_keys"] = {
         tables.leaderboard_column(c, several): {"model": c.model, "halting": c.halting} for c in cell_list
@@ -197,6 +208,7 @@ def site_data(
     frames = {
         "summary": lambda: frame_table(tables.summary(cell_list)),
         "leaderboard": lambda: leaderboard_table(cell_list),
+        "margins": lambda: leaderboard_table(cell_list, tables.margins),
         "comparisons": lambda: frame_table(tables.comparisons(cell_list)),
         "buckets": lambda: frame_table(tables.buckets(cell_list)),
         "gap": lambda: frame_table(tables.difficulty_gap(cell_list)),

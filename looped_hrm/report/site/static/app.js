@@ -283,6 +283,10 @@ function pageLeaderboard(main) {
       name: "leaderboard",
       keepColumn: (c) => c === "task" || !keys[c] || passes(keys[c]),
     }),
+    section(t.margins, {
+      name: "margins",
+      keepColumn: (c) => c === "task" || !(t.margins.column_keys || {})[c] || passes(t.margins.column_keys[c]),
+    }),
     section(t.summary, { name: "summary" }),
     section(t.runs, {
       name: "runs",
