@@ -283,6 +283,10 @@ function pageLeaderboard(main) {
       name: "leaderboard",
       keepColumn: (c) => c === "task" || !keys[c] || passes(keys[c]),
     }),
+    section(t.margins, {
+      name: "margins",
+      keepColumn: (c) => c === "task" || !(t.margins.column_keys || {})[c] || passes(t.margins.column_keys[c]),
+    }),
     section(t.summary, { name: "summary" }),
     section(t.runs, {
       name: "runs",
@@ -365,13 +369,14 @@ function pageProvenance(main) {
   const detail = el("div", { id: "run-detail" });
   const table = {
     columns: ["task", "model", "halting", "seed", "status", "commit", "data (train / test)", "finished", "key"],
-    rows: runs.map((r) => [r.task, r.model, r.halting, String(r.seed), r.status, String(r.environment.git_commit || "—").slice(0, 10),
+    rows: runs.map((r) => [r.task, r.model, r.halting, String(r.seed), r.status, String(r.environment.git_commit || "—").slice(0, 10) + (r.environment.git_dirty || String(r.environment.git_commit || "").endsWith("-dirty") ? " (dirty)" : ""),
       Object.entries(r.data || {}).map(([k, v]) => `${k} ${v}`).join(" / ") || "—", r.finished_at || "—", r.key]),
   };
   add(main, 
     el("h2", {}, "Provenance"),
     el("p", { class: "caption" }, "Command: ", el("code", {}, p.command || "(not recorded)")),
     el("p", { class: "caption" }, p.scope),
+    el("p", { class: "caption" }, p.commits || ""),
     el("p", { class: "caption" }, "Intervals: ", DATA.method, "."),
     el("h3", {}, `Machines and software (${machines.size})`),
     dataTable({ columns: [...envKeys, "runs"], rows: [...machines.values()].map((m) => [...envKeys.map((k) => String(m.env[k] ?? "—")), String(m.n)]) }, { name: "machines" }),
