@@ -131,7 +131,11 @@ def test_the_site_in_a_real_browser(logged_run, browser):
     page.wait_for_function("location.hash.includes('model=hrm')")
     assert [r[1] for r in row_texts(page, "summary", 2)] == ["hrm", "hrm"]
     assert [r[1] for r in row_texts(page, "runs", 2)] == ["hrm", "hrm"]
-    assert page.locator('table[data-table="leaderboard"] thead th').all_inner_texts() == ["task", "hrm"]
+    heads = page.locator('table[data-table="leaderboard"] thead th').all_inner_texts()
+    assert heads[:2] == ["task", "hrm"] and "baseline:copy" in heads  # the trivial baselines stay, for reference
+    assert all(h.startswith("baseline:") for h in heads[2:])
+    margin_heads = page.locator('table[data-table="margins"] thead th').all_inner_texts()
+    assert margin_heads == ["task", "best trivial baseline", "hrm"]
 
     # stepping through a puzzle changes the drawn grid: the Sudoku puzzle and segment where the most
     # tokens change, found in the sample log itself
