@@ -226,7 +226,12 @@ def leaderboard(cell_list: list[Cell], metric: str = LEADERBOARD_METRIC) -> pd.D
             table.setdefault(task, {})[leaderboard_column(cell, several)] = text
         for base in trivial_baselines(group):  # never ranked: the floor a model must clear
             table[task][_baseline_column(base)] = ci_text(base.estimate(metric), "pct")
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
+    return _pivot(table)
+
+
+def _pivot(table: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """Task rows × columns; ``—`` where a task has no such cell or baseline."""
+    return pd.DataFrame.from_dict(table, orient="index").fillna("—").rename_axis("task").reset_index()
 
 
 def _baseline_column(base: Baseline) -> str:
@@ -257,14 +262,16 @@ def margins(cell_list: list[Cell]) -> pd.DataFrame:
             row[leaderboard_column(cell, several)] = text
         row[MARGIN_BEST] = ", ".join(sorted(best)) or "—"
         table[task] = row
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("task").reset_index()
+    return _pivot(table)
 
 
 def _points(cmp: intervals.Comparison) -> str:
     """A difference of two shares in points with its 95 % CI (or why it has none)."""
-    if cmp.testable:
-        return f"{100 * cmp.diff:+.1f} [{100 * cmp.low:+.1f}, {100 * cmp.high:+.1f}]"
-    return f"{100 * cmp.diff:+.1f} [no CI: {seeds_text(cmp.seeds)}]"
+    diff = f"{100 * cmp.diff:+.1f}"
+    if not cmp.testable:
+        return f"{diff} [no CI: {seeds_text(cmp.seeds)}]"
+    low, high = f"{100 * cmp.low:+.1f}", f"{100 * cmp.high:+.1f}"
+    return diff if low == high == diff else f"{diff} [{low}, {high}]"  # no width: nothing varies
 
 
 def _tied(test: tuple[intervals.Comparison, float] | None) -> bool:

@@ -418,3 +418,15 @@ def test_a_bucket_with_too_few_distinct_items_prints_no_interval():
         del rec["per_example"]["item"], rec["per_example"]["seen"]
     old = buckets(cells(recs)).set_index(["model", "bucket"]).loc[("hrm", "<7")]
     assert old["distinct"] == "—" and "no CI" not in old["exact acc"]
+
+
+def test_a_baseline_that_a_task_lacks_is_a_dash():
+    recs, _ = _with_baselines()
+    n = 120
+    other = [
+        record("parity", "hrm", "fixed", s, np.ones(n, bool), baselines={"copy": np.zeros(n, bool)}) for s in range(3)
+    ]
+    board = leaderboard(cells(recs + other)).set_index("task")
+    assert board.loc["parity", "baseline:majority"] == "—" and board.loc["parity", "baseline:copy"] == "0.0"
+    # the same answers in every seed and a constant gap: a margin without width prints no interval
+    assert margins(cells(other)).set_index("task").loc["parity", "hrm"] == "+100.0"
