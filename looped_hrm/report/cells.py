@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
@@ -144,10 +144,12 @@ class Cell:
 
     def distinct(self, bucket: str | None = None) -> tuple[int, bool] | None:
         """How many test items the test set (or one ``bucket`` of it) holds, and whether that is a count
-        of distinct items (True) or of rows (False: no item ids); None without per-example data."""
+        of distinct items (True) or of rows (False: no item ids; without per-example data, the rows the
+        record counted); None when nothing says."""
         ex = self.examples
         if not ex:
-            return None
+            n = (self.ok[0].get("metrics") or {}).get(key("examples", "policy", bucket=bucket)) if self.ok else None
+            return (int(n), False) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
         rows = np.ones(ex[0]["n"], dtype=bool)
         if bucket is not None:
             names = ex[0]["bucket_names"]
@@ -397,7 +399,8 @@ def estimate(cell: Cell, metric: str) -> intervals.Estimate | None:
 
 
 def estimates(cell_list: list[Cell]) -> pd.DataFrame:
-    """Long frame: every cell × metric with a per-example or per-seed source, mean and 95 % CI."""
+    """Long frame: every cell × metric with a per-example or per-seed source, mean and 95 % CI (none, as
+    in buckets.md, for a bucket of fewer than `intervals.MIN_DISTINCT` distinct items)."""
     rows = []
     for cell in cell_list:
         if not cell.ok:
@@ -417,6 +420,9 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
                 continue
             ref = lookup(metric)
             bucket = ref.bucket if ref is not None and (ref.mode == "policy" or _baseline(ref.mode)) else None
+            size = cell.distinct(bucket) if bucket is not None else None
+            if size is not None and size[0] < intervals.MIN_DISTINCT:  # too few puzzles: no interval
+                est = replace(est, low=np.nan, high=np.nan)
             rows.append(
                 {
                     "task": cell.task,

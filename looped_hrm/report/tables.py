@@ -371,8 +371,7 @@ def buckets(cell_list: list[Cell]) -> pd.DataFrame:
             n = (cell.ok[0]["metrics"] or {}).get(key("examples", "policy", bucket=name))
             if n is None:
                 continue
-            found = cell.distinct(name)
-            count, distinct = found if found is not None else (int(n), False)
+            count, distinct = cell.distinct(name) or (int(n), False)
             if isinstance(entry, Baseline):
                 row = _baseline_row(entry)
                 del row["seeds"]

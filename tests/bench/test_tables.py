@@ -414,6 +414,9 @@ def test_a_bucket_with_too_few_distinct_items_prints_no_interval():
     assert table.loc[("baseline:copy", "7-13"), "segments"] == "—"
     gap = difficulty_gap(cells(recs)).iloc[0]
     assert gap["extra segments"].endswith("[no CI: 2 distinct]")
+    est = estimates(cells(recs)).set_index(["model", "metric"])  # what the plots and the site draw
+    assert np.isnan(est.loc[("hrm", "policy/bucket/<7/exact_accuracy"), "ci_low"])
+    assert not np.isnan(est.loc[("hrm", "policy/bucket/7-13/exact_accuracy"), "ci_low"])
     for rec in recs:  # records without item ids: rows are counted, 40 of them
         del rec["per_example"]["item"], rec["per_example"]["seen"]
     old = buckets(cells(recs)).set_index(["model", "bucket"]).loc[("hrm", "<7")]

@@ -16,8 +16,8 @@ from looped_hrm.report.site.export import site_data
 def records():
     out = []
     for seed in range(3):
-        out.append(record("sudoku", "hrm", "act_q", seed, correct=[1, 1, 0, 1] * 5, bucket=[0, 1, 2, 2] * 5))
-        out.append(record("sudoku", "baseline", "act_q", seed, correct=[0, 1, 0, 0] * 5, bucket=[0, 1, 2, 2] * 5))
+        out.append(record("sudoku", "hrm", "act_q", seed, correct=[1, 1, 0, 1] * 30, bucket=[0, 1, 2, 2] * 30))
+        out.append(record("sudoku", "baseline", "act_q", seed, correct=[0, 1, 0, 0] * 30, bucket=[0, 1, 2, 2] * 30))
     out.append(record("sudoku", "trm", "fixed", 0, status="failed"))
     for r in out:
         r["environment"] = {"git_commit": "abc123", "hostname": "h", "torch": "2.13.0"}
