@@ -418,8 +418,9 @@ def estimates(cell_list: list[Cell]) -> pd.DataFrame:
             est = estimate(cell, metric)
             if est is None:
                 continue
-            ref = lookup(metric)
-            bucket = ref.bucket if ref is not None and (ref.mode == "policy" or _baseline(ref.mode)) else None
+            ref = lookup(metric)  # buckets of the own test split: the policy pass's and the baselines'
+            own = ref is not None and ref.variant is None and (ref.mode == "policy" or _baseline(ref.mode))
+            bucket = ref.bucket if ref is not None and own else None
             size = cell.distinct(bucket) if bucket is not None else None
             if size is not None and size[0] < intervals.MIN_DISTINCT:  # too few puzzles: no interval
                 est = replace(est, low=np.nan, high=np.nan)

@@ -35,7 +35,7 @@ from looped_hrm.atomic import atomic_write_text
 from looped_hrm.evaluation.catalogue import BASELINE, array_at_step, key, lookup
 from looped_hrm.evaluation.config import variant_label
 from looped_hrm.report import intervals
-from looped_hrm.report.cells import Cell, estimate
+from looped_hrm.report.cells import Cell, by_item, estimate, items_of
 from looped_hrm.report.formatting import ci_text, markdown
 
 OWN = "(trained size)"
@@ -79,7 +79,7 @@ def curve_rows(cell_list: list[Cell]) -> pd.DataFrame:
                 continue
             trained = _training_count(cell, int(per_segment))
             for t in range(total):
-                est = intervals.mean_ci(np.stack([f[array_at_step(t + 1)] for f in fixed]))
+                est = intervals.mean_ci(by_item(np.stack([f[array_at_step(t + 1)] for f in fixed]), items_of(ex)))
                 rows.append(
                     {
                         "task": cell.task,
@@ -92,7 +92,7 @@ def curve_rows(cell_list: list[Cell]) -> pd.DataFrame:
                         "ci_low": est.low,
                         "ci_high": est.high,
                         "seeds": len(ex),
-                        "examples": ex[0]["n"],
+                        "examples": est.examples,
                     }
                 )
     return pd.DataFrame(rows)
