@@ -345,11 +345,18 @@ def run_grid(args: argparse.Namespace) -> int:
         return _run_locked(args, bench.name, combos, out_dir)
 
 
+def run_command(argv: list[str]) -> str:
+    """The command a results folder says made it, in its documented spelling: ``looped-hrm run ARGS``
+    whether it was typed so, as ``python -m looped_hrm run ARGS`` or as the alias ``python -m
+    looped_hrm.bench [run] ARGS`` (they are one command)."""
+    rest = argv[1:] if argv[:1] == ["run"] else argv
+    return " ".join(["looped-hrm", "run", *(shlex.quote(a) for a in rest)])
+
+
 def _run_locked(args: argparse.Namespace, name: str, combos: list[Combination], out_dir: Path) -> int:
     """Run the grid into ``out_dir``, which this command holds the lock of."""
     fingerprint_data(combos, get_registry())  # builds each task's data once; part of every key
-    command = "python -m looped_hrm.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_run_file(out_dir, name=name, command=command, keys=[c.key for c in combos])
+    write_run_file(out_dir, name=name, command=run_command(sys.argv[1:]), keys=[c.key for c in combos])
 
     todo: list[Combination] = []
     done = 0

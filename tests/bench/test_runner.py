@@ -336,3 +336,12 @@ def test_workers_killed_while_starting_do_not_outlive_the_parent(tmp_path):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers), "a worker outlived its parent"
     assert not list((out / "runs").glob("*.json"))  # nothing half-written either
+
+
+def test_a_results_folder_names_its_command_in_the_documented_spelling():
+    from looped_hrm.commands.run import run_command
+
+    typed = ["--tasks", "sudoku", "--set", "task.test_difficulty=[easy, hard]"]
+    expected = "looped-hrm run --tasks sudoku --set 'task.test_difficulty=[easy, hard]'"
+    assert run_command(["run", *typed]) == expected  # looped-hrm run / python -m looped_hrm run
+    assert run_command(typed) == expected  # python -m looped_hrm.bench (the alias)
