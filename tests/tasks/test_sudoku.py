@@ -511,3 +511,16 @@ def test_malformed_plain_lines_name_file_and_line(tmp_path):
     path.write_text(f"{PUZZLE}\n")
     with pytest.raises(files.SudokuFileError, match=f"^{re.escape(str(path))}:1: puzzle is 9×9 but the task is 6×6"):
         files.load(path, size=6)
+
+
+def test_too_rare_puzzles_are_one_line_from_the_command(capsys, tmp_path):
+    """A grid asking for more distinct hard 4x4 puzzles than exist (only a few up to symmetry) once
+    ended in a GenerationError traceback from `run`; it is a config error: one line, exit 2."""
+    from looped_hrm.commands import main
+
+    argv = ["run", "--tasks", "sudoku", "--models", "hrm", "--preset", "tiny", "--out", str(tmp_path)]
+    argv += ["--set", "task.givens=8", "--set", "task.difficulty_measure=rounds"]  # (34 of 48 exist: ~17 s)
+    argv += ["--set", "task.test_difficulty=[easy,medium,hard]", "--set", "task.num_test=48"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "ask for fewer or easier puzzles" in err[0]

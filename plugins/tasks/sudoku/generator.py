@@ -20,11 +20,13 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
+from looped_hrm.config import ConfigError
 from looped_hrm.plugins.tasks.sudoku import solver
 
 
-class GenerationError(RuntimeError):
-    """The requested puzzles are too rare to draw (e.g. 9×9 with ≥ 100 backtracks)."""
+class GenerationError(ConfigError):
+    """The requested puzzles are too rare to draw (e.g. 9×9 with ≥ 100 backtracks): a config asking for
+    them is at fault, so the command says so in one line (a `ConfigError`) instead of a traceback."""
 
 
 @dataclass(frozen=True)
