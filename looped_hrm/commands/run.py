@@ -34,7 +34,14 @@ from looped_hrm.report.records import read_record, write_run_file
 from looped_hrm.resolve import fingerprint_data
 from looped_hrm.runner.defaults import DEFAULT_PRESET, default_train_eval
 from looped_hrm.runner.estimate import estimate_rows
-from looped_hrm.runner.grid import MAX_COMBINATIONS, BenchmarkConfig, Combination, expand, load_benchmark
+from looped_hrm.runner.grid import (
+    MAX_COMBINATIONS,
+    BenchmarkConfig,
+    Combination,
+    drop_exclusions_of,
+    expand,
+    load_benchmark,
+)
 from looped_hrm.runner.sweep import parse_sweep
 from looped_hrm.runner.worker import record_path, samples_path, skipped_record
 from looped_hrm.training.wandb_logger import wandb_project
@@ -180,6 +187,7 @@ def build_benchmark(args: argparse.Namespace) -> tuple[BenchmarkConfig, Source]:
         data, source = load_yaml(args.benchmark)
         if not isinstance(data, dict):
             raise ConfigError(f"{args.benchmark}: expected a mapping at the top level")
+        load_benchmark(data, source)  # the whole file is valid, also what --tasks/--models/--halting leave out
     else:
         if not args.tasks or not args.models:
             raise ConfigError(
@@ -218,6 +226,7 @@ def _apply_cli(data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str
         for key, kind in (("tasks", "task"), ("models", "model"), ("halting", "halting")):
             if getattr(args, key):
                 data[key] = _select(data.get(key, []), _split(getattr(args, key)), kind, args.benchmark)
+                drop_exclusions_of(data, kind, _split(getattr(args, key)))
         if args.preset:
             data["preset"] = args.preset
         if args.name:

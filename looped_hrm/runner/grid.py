@@ -36,8 +36,11 @@ __all__ = [
     "MAX_SEED",
     "BenchmarkConfig",
     "Combination",
+    "Exclude",
     "Floor",
     "PluginEntry",
+    "check_exclusions",
+    "drop_exclusions_of",
     "expand",
     "load_benchmark",
 ]
@@ -94,6 +97,21 @@ class Floor:
 
 
 @dataclass
+class Exclude:
+    """Cells left out of the grid's cross product: the task × model × halting combinations whose labels
+    match (``*``, the default, matches any), e.g. one model's adaptive policy where only its fixed
+    budget is wanted, or a new task paired with only the model it was added for. Unlike a skip,
+    an excluded cell is not part of the grid: no record, no table row."""
+
+    task: str = "*"
+    model: str = "*"
+    halting: str = "*"
+
+    def matches(self, labels: tuple[str, str, str]) -> bool:
+        return all(want in ("*", got) for want, got in zip((self.task, self.model, self.halting), labels))
+
+
+@dataclass
 class BenchmarkConfig:
     """A whole grid: what to combine, with which budgets, and (for CI) the floors to hold."""
 
@@ -108,6 +126,7 @@ class BenchmarkConfig:
     train: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     floors: list[Floor] = field(default_factory=list)
+    exclude: list[Exclude] = field(default_factory=list)
 
     def entries(self, kind: str) -> list[PluginEntry]:
         items = {"task": self.tasks, "model": self.models, "halting": self.halting}[kind]
@@ -144,7 +163,29 @@ def load_benchmark(data: Any, source: Source | str) -> BenchmarkConfig:
             raise ConfigError(
                 f"{name}: two {kind} entries are both labelled {dupes[0]!r}; give them distinct `label:` values"
             )
+    check_exclusions(bench, source)
     return bench
+
+
+def check_exclusions(bench: BenchmarkConfig, source: Source | str) -> None:
+    """Every ``exclude:`` pattern names labels of the grid's entries (a typo would silently exclude
+    nothing). A halting label is not checked when the grid names no policies (each model's own)."""
+    for i, pattern in enumerate(bench.exclude):
+        for kind in ("task", "model", "halting"):
+            want = getattr(pattern, kind)
+            labels = [e.label or e.plugin for e in bench.entries(kind)]
+            if want == "*" or (kind == "halting" and not labels) or want in labels:
+                continue
+            where = source.at(("exclude", str(i), kind)) if isinstance(source, Source) else f"{source}: exclude[{i}]"
+            raise ConfigError(f"{where}: no {kind} entry labelled {want!r} (entries: {', '.join(labels)})")
+
+
+def drop_exclusions_of(data: dict[str, Any], kind: str, kept: list[str]) -> None:
+    """After ``--tasks``/``--models``/``--halting`` selected entries of a benchmark file: the
+    ``exclude:`` patterns that name a label no longer in the grid can match nothing, so they go."""
+    data["exclude"] = [
+        x for x in data.get("exclude") or [] if not isinstance(x, dict) or x.get(kind, "*") in ("*", *kept)
+    ]
 
 
 def _policies(
@@ -210,10 +251,20 @@ def expand(
     combos = []
     for ti, task in enumerate(resolved["task"]):
         for mi, model in enumerate(resolved["model"]):
-            check_model_builds(
-                registry, task, model, source.at(("models", str(mi), "config")), source.at(("tasks", str(ti), "config"))
-            )
-            for hi, halting in _policies(registry, resolved["halting"], model, bench.preset, source, mi):
+            policies = [
+                (hi, halting)
+                for hi, halting in _policies(registry, resolved["halting"], model, bench.preset, source, mi)
+                if not any(x.matches((task["label"], model["label"], halting["label"])) for x in bench.exclude)
+            ]
+            if policies:
+                check_model_builds(
+                    registry,
+                    task,
+                    model,
+                    source.at(("models", str(mi), "config")),
+                    source.at(("tasks", str(ti), "config")),
+                )
+            for hi, halting in policies:
                 settings = {}
                 for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
                     layers = [Layer(getattr(bench, section), source, (section,))]

@@ -91,6 +91,32 @@ def test_unrunnable_combination_is_kept_with_its_reason(registry):
     assert by_policy["fixed"].skip_reason is None
 
 
+def test_excluded_cells_leave_the_grid(registry, tmp_path):
+    from looped_hrm.config import load_yaml
+
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        "name: b\npreset: tiny\ntrain: {steps: 10}\ntasks: [parity, {plugin: sudoku, label: sudoku4, config: {size: 4}}]\n"
+        "models: [hrm, baseline]\nhalting: [fixed, act_q]\n"
+        "exclude:\n  - {task: sudoku4, model: baseline}\n  - {model: hrm, halting: act_q}\n"
+    )
+    data, source = load_yaml(path)
+    combos = expand(load_benchmark(data, source), registry, source)
+    assert sorted(c.labels for c in combos) == [
+        ("parity", "baseline", "act_q"),
+        ("parity", "baseline", "fixed"),
+        ("parity", "hrm", "fixed"),
+        ("sudoku4", "hrm", "fixed"),
+    ]
+    data["exclude"].append({"task": "sudoku6"})
+    with pytest.raises(ConfigError, match=r"b\.yaml:\d+: exclude\.2\.task: no task entry labelled 'sudoku6'"):
+        load_benchmark(data, source)
+    # a selection by label keeps the patterns that can still match, and its grid is the file's minus them
+    result = bench("--benchmark", str(path), "--models", "baseline", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 combinations" in result.stdout
+
+
 def test_benchmark_file_errors_name_the_key_path(registry, tmp_path):
     from looped_hrm.config import load_yaml
 
