@@ -30,6 +30,7 @@ import pandas as pd
 
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
+from looped_hrm.evaluation.config import variant_label
 from looped_hrm.evaluation.per_example import unpack
 from looped_hrm.report import intervals
 from looped_hrm.report.records import read_records
@@ -122,6 +123,16 @@ class Cell:
     def metric_names(self) -> set[str]:
         """Every key of the successful seeds' ``metrics``, each once (to be read back with `lookup`)."""
         return {k for r in self.ok for k in (r.get("metrics") or {})}
+
+    @cached_property
+    def variant_labels(self) -> list[str]:
+        """The cell's extrapolation test splits in the order its config lists them (``eval.extrapolate``)."""
+        names: dict[str, None] = {}
+        for rec in self.ok:
+            asked = (rec.get("combination") or {}).get("eval", {}).get("extrapolate") or {}
+            names.update(dict.fromkeys(variant_label(k, v) for k, values in asked.items() for v in values))
+            names.update(dict.fromkeys(rec.get("extrapolation") or {}))
+        return list(names)
 
     @cached_property
     def variants(self) -> dict[str, list[dict[str, Any]] | None]:

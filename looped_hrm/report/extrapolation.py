@@ -33,7 +33,6 @@ import pandas as pd
 
 from looped_hrm.atomic import atomic_write_text
 from looped_hrm.evaluation.catalogue import BASELINE, array_at_step, key, lookup
-from looped_hrm.evaluation.config import variant_label
 from looped_hrm.report import intervals
 from looped_hrm.report.cells import Cell, by_item, estimate, items_of
 from looped_hrm.report.formatting import ci_text, markdown
@@ -46,16 +45,6 @@ def _split_examples(cell: Cell, variant: str | None) -> list[dict[str, Any]] | N
     return cell.examples if variant is None else cell.variant_examples(variant)
 
 
-def _variants(cell: Cell) -> list[str]:
-    """The cell's extrapolation splits in the order its config lists them (``eval.extrapolate``)."""
-    names: dict[str, None] = {}
-    for rec in cell.ok:
-        asked = (rec.get("combination") or {}).get("eval", {}).get("extrapolate") or {}
-        names.update(dict.fromkeys(variant_label(k, v) for k, values in asked.items() for v in values))
-        names.update(dict.fromkeys(rec.get("extrapolation") or {}))
-    return list(names)
-
-
 def _metric(cell: Cell, name: str, mode: str, variant: str | None) -> float | None:
     found = [(r.get("metrics") or {}).get(key(name, mode, variant=variant)) for r in cell.ok]
     values = [float(v) for v in found if isinstance(v, (int, float))]
@@ -66,7 +55,7 @@ def curve_rows(cell_list: list[Cell]) -> pd.DataFrame:
     """Long frame: cell × test split × step, with the mean and its interval."""
     rows = []
     for cell in cell_list:
-        for variant in [None, *_variants(cell)]:
+        for variant in [None, *cell.variant_labels]:
             ex = _split_examples(cell, variant)
             per_segment = _metric(cell, "steps_per_segment", "fixed", variant)
             if not ex or per_segment is None or len({e["n"] for e in ex}) != 1:

@@ -28,6 +28,9 @@ For every task × model × halting cell of a finished grid:
   the rule gives and the baseline it does not clear), and the CI test skips it with that reason
   instead of checking a number that proves nothing. Change its budget or data until it learns.
 
+A cell tested on extrapolation splits (``eval.extrapolate``) gets its floor on the last split its
+config lists — the largest size or hardest difficulty — against the baselines scored on that split.
+
 A cell needs `MIN_SEEDS` seeds (fewer give no spread, or a useless one). The printed YAML goes under
 ``floors:`` of the benchmark, with the mean, std and seed count beside each floor and the best
 baseline it clears (``baseline``, ``baseline_value``). docs/statistics.md
@@ -45,7 +48,7 @@ from scipy import stats
 from looped_hrm.config import ConfigError
 from looped_hrm.evaluation import catalogue
 from looped_hrm.evaluation.catalogue import key, lookup
-from looped_hrm.report.cells import cells
+from looped_hrm.report.cells import Cell, cells
 
 ALPHA = 1e-3
 MIN_STD = 0.02
@@ -70,18 +73,32 @@ def best_baseline(records: list[dict[str, Any]], metric: str) -> tuple[str, floa
     """(name, value) of the trivial baseline that scores highest on ``metric`` (a pass's key, e.g.
     ``policy/exact_accuracy``) over ``records`` — their ``baseline:<name>/<metric>`` values — or None
     when the records predate baselines."""
-    name = metric.rpartition("/")[2]
+    wanted = lookup(metric)
+    if wanted is None:
+        raise KeyError(f"{metric!r} is not a metric of the catalogue")
     best: tuple[str, float] | None = None
     for record in records:
         for k, value in (record.get("metrics") or {}).items():
-            if not k.startswith(catalogue.BASELINE) or not isinstance(value, (int, float)):
+            if catalogue.BASELINE not in k or not isinstance(value, (int, float)):
                 continue
             ref = lookup(k)
-            if ref is None or ref.mode is None or ref.name != name or ref.bucket is not None:
+            if ref is None or ref.mode is None or not ref.mode.startswith(catalogue.BASELINE):
+                continue
+            if ref.name != wanted.name or ref.bucket is not None or ref.variant != wanted.variant:
                 continue
             if best is None or value > best[1]:
                 best = (ref.mode.removeprefix(catalogue.BASELINE), float(value))
     return best
+
+
+def floor_metrics(cell: Cell) -> tuple[str, ...]:
+    """The metrics a cell's floor may use, in the order tried: `METRICS` on the task's own test
+    split, or — for a cell tested on extrapolation splits — on the last split its config lists
+    (the largest size or hardest difficulty): there a floor proves the model extrapolates."""
+    variants = cell.variant_labels
+    if not variants:
+        return METRICS
+    return tuple(key(name, "policy", variant=variants[-1]) for name in ("exact_accuracy", "token_accuracy"))
 
 
 def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -92,7 +109,7 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         entry: dict[str, Any] = {"task": cell.task, "model": cell.model, "halting": cell.halting}
         tried = []
-        for metric in METRICS:
+        for metric in floor_metrics(cell):
             values = [r["metrics"][metric] for r in cell.ok if isinstance(r["metrics"].get(metric), (int, float))]
             if not values:
                 continue
@@ -111,7 +128,7 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "(measured before baselines were recorded): re-measure the grid"
                 )
             clears = low > baseline[1]
-            if clears and (metric == METRICS[-1] or low >= MIN_USEFUL):
+            if clears and (metric == floor_metrics(cell)[-1] or low >= MIN_USEFUL):
                 entry.update(
                     metric=metric,
                     min=low,
@@ -122,7 +139,7 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     baseline_value=round(baseline[1], 3),
                 )
                 break
-            short = metric.rpartition("/")[2].removesuffix("_accuracy")
+            short = metric.removesuffix("_accuracy").replace("policy/", "")
             tried.append(
                 f"{short}: mean {mean:.3f}, std {std:.3f} over {len(values)} seeds -> floor {low:.3f}"
                 + (f", not above {baseline[0]} {baseline[1]:.3f}" if not clears else f" < {MIN_USEFUL}")

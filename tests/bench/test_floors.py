@@ -73,6 +73,32 @@ def test_a_floor_clears_the_best_trivial_baseline_or_the_cell_is_dropped():
     assert loaded["copycat"].min is None and loaded["copycat"].dropped == reason
 
 
+def test_an_extrapolation_cell_gets_its_floor_on_its_largest_split_against_that_splits_baselines():
+    """Tested at 16 and 64 bits: the floor is on the last split's policy pass, and the baseline it must
+    clear is the one scored on the same 64-bit rows (copy solves 30 % there in this made-up record),
+    not the own split's (copy 0 %) or another split's."""
+    records = []
+    for seed, exact in enumerate([0.90, 0.92, 0.91, 0.93, 0.90]):
+        r = record("dt", seed, 0.99, 0.999)
+        split = {"test_length=16": (0.5, 0.9), "test_length=64": (0.3, 0.6)}
+        for variant, (copy, token) in split.items():
+            r["metrics"][f"extrapolate/{variant}/policy/exact_accuracy"] = exact if variant.endswith("64") else 0.99
+            r["metrics"][f"extrapolate/{variant}/policy/token_accuracy"] = 0.99
+            r["metrics"][f"extrapolate/{variant}/baseline:copy/exact_accuracy"] = copy
+            r["metrics"][f"extrapolate/{variant}/baseline:copy/token_accuracy"] = token
+        r["extrapolation"] = {"test_length=16": "x", "test_length=64": "x"}
+        records.append(r)
+    (floor,) = derive(records)
+    assert floor["metric"] == "extrapolate/test_length=64/policy/exact_accuracy"
+    assert floor["baseline"] == "copy" and floor["baseline_value"] == 0.3
+    assert floor["min"] == pytest.approx(0.912 - margin(0.02, 5), abs=1e-3)
+    for r in records:  # copy solving 95 % of the 64-bit strings leaves no floor that means learning
+        r["metrics"]["extrapolate/test_length=64/baseline:copy/exact_accuracy"] = 0.95
+        r["metrics"]["extrapolate/test_length=64/baseline:copy/token_accuracy"] = 0.999
+    (dropped,) = derive(records)
+    assert "extrapolate/test_length=64/exact: mean 0.912" in dropped["dropped"]
+
+
 def test_a_floor_entry_gives_a_min_or_a_reason():
     data = {
         "name": "g",
