@@ -178,13 +178,19 @@ def test_variant_keys_read_back():
 @pytest.mark.parametrize("name", ["extrapolation", "extrapolation_mazes"])
 def test_the_extrapolation_benchmarks_resolve(name):
     """The committed benchmark definitions resolve (no data built): every combination runs (DT-Recall
-    under act_bce too, with its halting head); on mazes the transformer models test fewer sizes."""
+    under act_bce too, with its halting head); the transformer models test fewer sizes. Prefix sums
+    runs the adaptive policy for DT-Recall with the progressive loss and HRM only."""
     path = Path(__file__).parents[2] / "benchmarks" / f"{name}.yaml"
     data, source = load_yaml(path)
     combos = expand(load_benchmark(data, source), get_registry(), source, devices=False)
-    assert len(combos) == 6 * 2 * 5  # models x halting x seeds
+    adaptive = {c.labels[1] for c in combos if c.labels[2] == "act_bce"}
+    if name == "extrapolation":
+        assert adaptive == {"dt_recall_prog", "hrm"} and len(combos) == (6 + 2) * 5
+    else:
+        assert len(adaptive) == 6 and len(combos) == 6 * 2 * 5  # models x halting x seeds
     assert not [c.name for c in combos if c.skip_reason]
     for combo in combos:
         (values,) = combo.eval["extrapolate"].values()
-        capped = name == "extrapolation_mazes" and not combo.labels[1].startswith("dt_")
-        assert combo.eval["every_step"] and len(values) == (3 if capped else 5)
+        dt = combo.labels[1].startswith("dt_")
+        sizes = {"extrapolation": (4, 2), "extrapolation_mazes": (5, 3)}[name]
+        assert combo.eval["every_step"] and len(values) == sizes[0 if dt else 1]
