@@ -113,13 +113,14 @@ def summary_rows(cell_list: list[Cell], curves: pd.DataFrame) -> pd.DataFrame:
             "test split": split,
             "model": model,
             "halting": halting,
-            "seeds": int(last_row.seeds),
+            "seeds": _seeds(cell, int(last_row.seeds)),
             "peak exact acc": _ci(peak_row),
             "peak at step (× train)": _at(peak_row),
             "largest count (× train)": _at(last_row),
             "exact acc there": _ci(last_row),
             "overthinking (points)": f"{100 * (means[peak] - means[last]):.1f}",
             "best trivial baseline": _best_baseline(cell, variant),
+            "puzzles/s (fixed pass)": _rate(cell, variant),
         }
         policy = estimate(cell, key("exact_accuracy", "policy", variant=variant))
         per_segment = _metric(cell, "steps_per_segment", "fixed", variant) or 1
@@ -132,6 +133,20 @@ def summary_rows(cell_list: list[Cell], curves: pd.DataFrame) -> pd.DataFrame:
             row["fixed acc at those steps"] = f"{100 * means[at - 1]:.1f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _seeds(cell: Cell, ok: int) -> str:
+    """The seeds behind a row, and how many of the cell's runs failed (a diverged training is a
+    failed run: its seed is not in the interval, and the row says so rather than hide it)."""
+    failed = sum(r["status"] == "failed" for r in cell.records)
+    return f"{ok} of {ok + failed} ({failed} failed)" if failed else str(ok)
+
+
+def _rate(cell: Cell, variant: str | None) -> str | None:
+    """Test puzzles per second of the fixed pass, which runs every example to the largest count
+    (mean over seeds; one process as the run gave it threads)."""
+    rate = _metric(cell, "examples_per_s", "fixed", variant)
+    return None if rate is None else f"{rate:.3g}"
 
 
 def _best_baseline(cell: Cell, variant: str | None) -> str | None:
@@ -176,8 +191,11 @@ def write(out_dir: str | Path, cell_list: list[Cell], head: str = "") -> list[Pa
         "rows (copy the input, the majority label, the task's own; a model below it has learned nothing "
         "that transfers to that size). `× train` = steps / the steps of training "
         "(training segment cap × steps per segment). Under a halting policy: its exact accuracy, the "
-        "steps it spent per example, and the fixed curve's accuracy at that many steps. "
-        "extrapolation.csv has every step.\n\n" + markdown(table.fillna("—")),
+        "steps it spent per example, and the fixed curve's accuracy at that many steps. `seeds`: the "
+        "runs behind the row, and how many of the cell's runs failed (a diverged training: loss NaN; "
+        "their seeds are not in the interval). `puzzles/s`: the fixed pass's throughput to the "
+        "largest count (one process, the run's threads). extrapolation.csv has every step.\n\n"
+        + markdown(table.fillna("—")),
     )
     return [out_dir / "extrapolation.csv", out_dir / "extrapolation.md", *plot(curves, cell_list, out_dir)]
 

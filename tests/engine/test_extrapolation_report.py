@@ -85,6 +85,17 @@ def test_summary_gives_peak_overthinking_and_the_policy_choice(cell):
     assert row["best trivial baseline"].startswith("25.0") and row["best trivial baseline"].endswith("(majority)")
 
 
+def test_a_row_says_how_many_runs_failed_and_the_throughput(cell):
+    """A diverged seed is not in the interval, and the row says it was there: 3 of 4 (1 failed)."""
+    for seed, r in enumerate(cell.records):
+        r["metrics"][key("examples_per_s", "fixed", variant="test_length=16")] = 10.0 * (seed + 1)
+    failed = {"status": "failed", "combination": {"seed": 3}, "error": "TrainingDiverged: loss is nan"}
+    cell = Cell(cell.task, cell.model, cell.halting, [*cell.records, failed])
+    table = extrapolation.summary_rows([cell], extrapolation.curve_rows([cell]))
+    row = table[table["test split"] == "test_length=16"].iloc[0]
+    assert row["seeds"] == "3 of 4 (1 failed)" and row["puzzles/s (fixed pass)"] == "20"
+
+
 def test_write_makes_the_table_csv_and_a_figure_per_task(cell, tmp_path):
     paths = extrapolation.write(tmp_path, [cell])
     names = {p.name for p in paths}
