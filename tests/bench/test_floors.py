@@ -145,8 +145,11 @@ def test_a_new_run_falls_below_its_floor_at_the_stated_rate(seeds):
 
 
 def test_shipped_ci_floors_follow_the_rule_from_the_reference_results(capsys):
-    assert main(["floors", "results/ci-cpu"]) == 0
-    printed = capsys.readouterr().out.splitlines()[1:]
+    """The grid's floors from results/ci-cpu, then the extrapolation cell's from its own folder."""
+    printed = []
+    for folder in ("results/ci-cpu", "results/ci-cpu-extrapolation"):
+        assert main(["floors", folder]) == 0
+        printed += capsys.readouterr().out.splitlines()[1:]
     data, source = load_yaml("benchmarks/ci.yaml")
     floors = load_benchmark(data, source).floors
     assert len(printed) == len(floors)
