@@ -435,9 +435,14 @@ class ModelSpec(PluginSpec):
     ``default_halting`` names the halting policy a run of this model uses when none is asked for
     (``--halting`` left out, a benchmark without ``halting:``): the model's own, the one its heads
     are trained for — HRM's Q-learning ``act_q``, TRM's ``act_bce``. It is declared here and nowhere
-    else, so ``eval`` of an official checkpoint halts the way that model was trained to."""
+    else, so ``eval`` of an official checkpoint halts the way that model was trained to.
+
+    ``default_loss`` is the per-token cross-entropy a run trains with when ``train.loss`` is not
+    set: the model's official one — HRM's and TRM's stablemax, DeepThinking's softmax (under
+    stablemax, `dt_net` at width 32 sat at chance on prefix sums and then diverged)."""
 
     default_halting: str = "act_q"
+    default_loss: str = "stablemax"
 
     kind = "model"
 

@@ -22,12 +22,13 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, get_args
 
 import pluggy
 
 from looped_hrm import hookspecs
 from looped_hrm.contracts import HaltingSpec, ModelSpec, PluginSpec, TaskSpec
+from looped_hrm.nn.losses import LossName
 
 ENTRY_POINT_GROUP = "looped_hrm"
 HOST_DISTRIBUTION = "looped-hrm"
@@ -127,6 +128,12 @@ class Registry:
         assert isinstance(spec, ModelSpec)  # every registered model spec is (_validate_spec)
         return spec.default_halting
 
+    def default_loss(self, model: str) -> str:
+        """The training loss ``model`` runs with when ``train.loss`` is not set (`ModelSpec.default_loss`)."""
+        spec = self.get("model", model)
+        assert isinstance(spec, ModelSpec)
+        return spec.default_loss
+
     def entry(self, kind: str, name: str) -> Entry:
         return self.entries[kind][self.resolve(kind, name)]
 
@@ -205,6 +212,10 @@ def _validate_spec(spec: Any, kind: str) -> PluginSpec:
         raise TypeError(f"{kind} '{spec.name}': config must be a dataclass type, got {spec.config!r}")
     if not callable(spec.factory):
         raise TypeError(f"{kind} '{spec.name}': factory is not callable")
+    if isinstance(spec, ModelSpec) and spec.default_loss not in get_args(LossName):
+        raise ValueError(
+            f"model '{spec.name}': default_loss {spec.default_loss!r} is not a loss ({', '.join(get_args(LossName))})"
+        )
     fields = {f.name for f in dataclasses.fields(spec.config)}
     for preset, values in spec.presets.items():
         unknown = set(values) - fields

@@ -400,6 +400,13 @@ def time_budget_layer(seconds: float | None) -> Layer | None:
     )
 
 
+def model_defaults(registry: Registry, model: Mapping[str, Any]) -> Layer:
+    """The lowest ``train:`` layer of a combination: what the model's own recipe sets
+    (`ModelSpec.default_loss`), which any ``train:`` value of a file or command line overrides."""
+    plugin = model["plugin"]
+    return Layer({"loss": registry.default_loss(plugin)}, Source("<model>"), ("train",), label=f"{plugin}'s default")
+
+
 def resolve_combination(
     task: str,
     model: str,
@@ -438,7 +445,7 @@ def resolve_combination(
             ("halting", halting, None, halting_config),
         )
     }
-    train_layers = [Layer(train or {}, source, ("train",))]
+    train_layers = [model_defaults(registry, resolved["model"]), Layer(train or {}, source, ("train",))]
     if (tb := time_budget_layer(time_budget)) is not None:
         train_layers.append(tb)
     check_model_builds(registry, resolved["task"], resolved["model"], source.at(("model",)), source.at(("task",)))

@@ -23,6 +23,7 @@ from looped_hrm.resolve import (
     check_device,
     check_extrapolation,
     check_model_builds,
+    model_defaults,
     resolve_plugin,
     resolve_settings,
     skip_reason,
@@ -268,6 +269,8 @@ def expand(
                 settings = {}
                 for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
                     layers = [Layer(getattr(bench, section), source, (section,))]
+                    if section == "train":
+                        layers.insert(0, model_defaults(registry, model))
                     own = [("task", ti), ("model", mi)] + ([("halting", hi)] if hi is not None else [])
                     layers += [
                         Layer(getattr(entries[kind][i], section), source, (_SECTION[kind], str(i), section))

@@ -45,7 +45,7 @@ class TrainConfig:
     # --- batch and segments
     batch_size: int = 32  # slots of the ACT carry; the loss is divided by it (HRM's global_batch_size)
     max_segments: int = 16  # segments after which every example stops (HRM's halt_max_steps)
-    loss: Literal["stablemax", "softmax"] = "stablemax"  # per-token cross-entropy
+    loss: Literal["stablemax", "softmax"] = "stablemax"  # unset: the model's own (ModelSpec.default_loss)
 
     # --- optimizer
     optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"  # plain-torch Adam-atan2 (a=b=1, no eps) or AdamW

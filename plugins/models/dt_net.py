@@ -284,6 +284,7 @@ SPEC = ModelSpec(
     config=DTNetConfig,
     description="DeepThinking recurrent conv net with recall (1-D or 2-D) and the progressive loss; runs at any size",
     default_halting="fixed",  # DeepThinking runs a set number of iterations
+    default_loss="softmax",  # the official cross-entropy (under stablemax it sat at chance, then diverged)
     presets={
         "tiny": dict(width=16, iterations=6),
         "small": dict(width=32, iterations=30),

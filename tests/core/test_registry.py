@@ -129,11 +129,30 @@ def test_misspelt_hook_and_bad_spec_fail_only_their_plugin(make_dist):
     """
         },
     )
+    make_dist(
+        "demo-badloss",
+        "0.1",
+        {"badloss": "demo_badloss"},
+        {
+            "demo_badloss": """
+        import dataclasses
+        from looped_hrm import hookimpl
+        from looped_hrm.contracts import ModelSpec
+        @dataclasses.dataclass
+        class C:
+            pass
+        @hookimpl
+        def looped_hrm_models():
+            return [ModelSpec(name="y", factory=print, config=C, description="a loss the engine lacks", default_loss="mse")]
+    """
+        },
+    )
     registry = build_registry(extra_modules=[])
     errors = {f.package: f.error for f in registry.failures}
     assert "looped_hrm_task" in errors["demo-typo"]
     assert "dataclass" in errors["demo-badspec"]
     assert "x" not in registry.names("task")
+    assert "default_loss 'mse' is not a loss" in errors["demo-badloss"] and "y" not in registry.names("model")
 
 
 def test_a_module_that_registers_nothing_is_reported(make_dist):

@@ -247,3 +247,16 @@ def test_halting_head_reads_the_thought_and_changes_nothing_else():
     model.zero_grad(set_to_none=True)
     step.loss.backward()
     assert model.halt.weight.grad is None and model.core.recall.weight.grad is not None
+
+
+def test_it_trains_with_the_official_softmax_unless_told_otherwise():
+    """DeepThinking's cross-entropy is softmax (`ModelSpec.default_loss`); under stablemax, HRM's,
+    dt_net at width 32 sat at chance on 32-bit prefix sums and then diverged. A ``train.loss`` of a
+    file or command line still wins, and the other models keep theirs."""
+    from looped_hrm.resolve import resolve_combination
+
+    def loss(model: str, **train) -> str:
+        return resolve_combination("parity", model, preset="tiny", train={"steps": 1, **train}).train["loss"]
+
+    assert loss("dt_net") == "softmax" and loss("dt_net", loss="stablemax") == "stablemax"
+    assert loss("hrm") == "stablemax" and loss("trm") == "stablemax"
