@@ -179,13 +179,13 @@ def test_variant_keys_read_back():
 def test_the_extrapolation_benchmarks_resolve(name):
     """The committed benchmark definitions resolve (no data built): every combination runs (DT-Recall
     under act_bce too, with its halting head); the transformer models test fewer sizes. Prefix sums
-    runs the adaptive policy for DT-Recall with the progressive loss and HRM only."""
+    runs the adaptive policy for DT-Recall with the progressive loss only."""
     path = Path(__file__).parents[2] / "benchmarks" / f"{name}.yaml"
     data, source = load_yaml(path)
     combos = expand(load_benchmark(data, source), get_registry(), source, devices=False)
     adaptive = {c.labels[1] for c in combos if c.labels[2] == "act_bce"}
     if name == "extrapolation":
-        assert adaptive == {"dt_recall_prog", "hrm"} and len(combos) == (6 + 2) * 5
+        assert adaptive == {"dt_recall_prog"} and len(combos) == (6 + 1) * 5
     else:
         assert len(adaptive) == 6 and len(combos) == 6 * 2 * 5  # models x halting x seeds
     assert not [c.name for c in combos if c.skip_reason]
