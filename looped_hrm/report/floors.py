@@ -54,7 +54,8 @@ ALPHA = 1e-3
 MIN_STD = 0.02
 MIN_USEFUL = 0.05
 MIN_SEEDS = 3
-METRICS = (key("exact_accuracy", "policy"), key("token_accuracy", "policy"))
+FLOOR_ON = ("exact_accuracy", "token_accuracy")  # tried in this order (the module docstring's rule)
+METRICS = tuple(key(name, "policy") for name in FLOOR_ON)
 
 
 def prediction_factor(seeds: int, alpha: float = ALPHA) -> float:
@@ -95,10 +96,8 @@ def floor_metrics(cell: Cell) -> tuple[str, ...]:
     """The metrics a cell's floor may use, in the order tried: `METRICS` on the task's own test
     split, or — for a cell tested on extrapolation splits — on the last split its config lists
     (the largest size or hardest difficulty): there a floor proves the model extrapolates."""
-    variants = cell.variant_labels
-    if not variants:
-        return METRICS
-    return tuple(key(name, "policy", variant=variants[-1]) for name in ("exact_accuracy", "token_accuracy"))
+    variant = cell.variant_labels[-1] if cell.variant_labels else None
+    return tuple(key(name, "policy", variant=variant) for name in FLOOR_ON)
 
 
 def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,7 +108,8 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         entry: dict[str, Any] = {"task": cell.task, "model": cell.model, "halting": cell.halting}
         tried = []
-        for metric in floor_metrics(cell):
+        metrics = floor_metrics(cell)
+        for metric in metrics:
             values = [r["metrics"][metric] for r in cell.ok if isinstance(r["metrics"].get(metric), (int, float))]
             if not values:
                 continue
@@ -128,7 +128,7 @@ def derive(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "(measured before baselines were recorded): re-measure the grid"
                 )
             clears = low > baseline[1]
-            if clears and (metric == floor_metrics(cell)[-1] or low >= MIN_USEFUL):
+            if clears and (metric == metrics[-1] or low >= MIN_USEFUL):
                 entry.update(
                     metric=metric,
                     min=low,
