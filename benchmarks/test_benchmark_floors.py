@@ -34,14 +34,7 @@ COMBOS = expand(BENCH, get_registry(), _source)
 
 def floor_for(combo: Combination) -> Floor | None:
     """The first floor whose task, model and halting match the combination's labels (``*``: any)."""
-    return next(
-        (
-            f
-            for f in BENCH.floors
-            if all(want in ("*", got) for want, got in zip((f.task, f.model, f.halting), combo.labels))
-        ),
-        None,
-    )
+    return next((f for f in BENCH.floors if f.matches(combo.labels)), None)
 
 
 TASKS = {c.task["label"]: c.task for c in COMBOS}

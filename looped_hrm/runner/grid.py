@@ -73,6 +73,12 @@ class PluginEntry:
     eval: dict[str, Any] = field(default_factory=dict)
 
 
+def labels_match(wanted: tuple[str, str, str], labels: tuple[str, str, str]) -> bool:
+    """Whether a (task, model, halting) pattern of a floor or an exclusion matches a cell's labels
+    (``*`` matches any)."""
+    return all(want in ("*", got) for want, got in zip(wanted, labels))
+
+
 @dataclass
 class Floor:
     """A CI floor: ``metric`` of the combination(s) labelled task/model/halting must be >= ``min``.
@@ -96,6 +102,9 @@ class Floor:
     baseline_value: float | None = None
     dropped: str | None = None
 
+    def matches(self, labels: tuple[str, str, str]) -> bool:
+        return labels_match((self.task, self.model, self.halting), labels)
+
 
 @dataclass
 class Exclude:
@@ -109,7 +118,7 @@ class Exclude:
     halting: str = "*"
 
     def matches(self, labels: tuple[str, str, str]) -> bool:
-        return all(want in ("*", got) for want, got in zip((self.task, self.model, self.halting), labels))
+        return labels_match((self.task, self.model, self.halting), labels)
 
 
 @dataclass
