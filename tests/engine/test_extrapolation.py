@@ -136,6 +136,8 @@ def test_the_trained_model_is_evaluated_at_every_test_size():
         # test strings of 1..N bits: the short ones could be training strings (8 bits, 64 of the 256)
         ("parity", {**PARITY, "test_min_length": 1}, {"test_length": [8, 12, 16]}),
         ("maze", {"size": 9, "num_train": 64, "num_test": 16}, {"test_size": [9, 13]}),
+        # the rules of the demonstrations (2..6 cells a side) on 7x7 and 8x8 grids
+        ("arc_lite", {}, {"test_size": [7, 8]}),
     ],
 )
 def test_every_test_size_is_disjoint_from_training(task, config, extrapolate):

@@ -283,6 +283,26 @@ def test_cache_hit_on_second_build(tmp_path, monkeypatch):
     assert np.array_equal(first.inputs, second.inputs) and np.array_equal(first.puzzle_ids, second.puzzle_ids)
 
 
+def test_test_size_tests_the_same_rules_on_larger_grids():
+    """``test_size`` keeps the puzzles, their ids and the training split, and draws every test
+    input at that side; a rule whose output would leave the canvas there has no test rows."""
+    families = ["flip", "recolour", "gravity", "scale", "tile"]
+    base = make(preset="small", canvas=16, families=families)  # demonstrations of 2..8 cells a side
+    large = make(preset="small", canvas=16, families=families, test_size=12)
+    assert large.puzzle_names == base.puzzle_names
+    for name, value in base._build("train").to_arrays().items():
+        assert np.array_equal(large._build("train").to_arrays()[name], value)
+    fits = [p for p in range(len(large.puzzles)) if 12 * large.puzzles[p].growth <= 16]
+    assert 0 < len(fits) < len(large.puzzles)  # the rules that neither scale nor tile
+    test, rows = large._build("test"), large.test_rows()
+    assert sorted(set(rows["puzzle"].tolist())) == fits and len(test) == len(fits) * large.config.tests
+    assert test.puzzle_ids.tolist() == [large.puzzle_id(p, 0) for p in rows["puzzle"]]
+    for x, y, p in zip(test.inputs.numpy(), test.labels.numpy(), rows["puzzle"]):
+        grid_in = decode(x, 16)
+        assert grid_in.shape == (12, 12)
+        assert np.array_equal(large.puzzles[p].apply(grid_in), decode(np.where(y == IGNORE_INDEX, PAD, y), 16))
+
+
 def test_presets_and_config_errors():
     spec = get_registry().get("task", "arc_lite")
     assert set(spec.presets) == {"tiny", "small", "paper"}
@@ -292,6 +312,12 @@ def test_presets_and_config_errors():
         make(max_size=9)
     with pytest.raises(ConfigError, match="test_views"):
         make(test_views=5)
+    with pytest.raises(ConfigError, match=r"test_size must be .*outside the demonstrations' sides 2..6.*got 4"):
+        make(test_size=4)
+    with pytest.raises(ConfigError, match=r"test_size must be in 1..canvas \(8\)"):
+        make(test_size=9)
+    with pytest.raises(ValueError, match="test_size 8: no puzzle's output fits the 8x8 canvas"):
+        make(families=["scale"], max_size=3, test_size=8)
     with pytest.raises(ConfigError, match="did you mean 'gravity'"):
         make(families=["gravty"])
 

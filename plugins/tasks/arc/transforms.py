@@ -387,6 +387,11 @@ class LitePuzzle:
     def depth(self) -> int:
         return len(self.steps)
 
+    @property
+    def growth(self) -> int:
+        """Bound on ``max(out.shape) / max(in.shape)``: how much the rule can enlarge its input."""
+        return int(np.prod([FAMILIES[step.family].growth(step.params) for step in self.steps]))
+
     def apply(self, grid: Grid) -> Grid:
         for step in self.steps:
             grid = step.apply(grid)
