@@ -194,5 +194,5 @@ def test_the_extrapolation_benchmarks_resolve(name):
     for combo in combos:
         (values,) = combo.eval["extrapolate"].values()
         dt = combo.labels[1].startswith("dt_")
-        sizes = {"extrapolation": (4, 2), "extrapolation_mazes": (4, 2)}[name]
+        sizes = {"extrapolation": (4, 2), "extrapolation_mazes": (3, 2)}[name]
         assert combo.eval["every_step"] and len(values) == sizes[0 if dt else 1]
