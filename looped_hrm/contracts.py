@@ -58,12 +58,18 @@ class TaskInfo:
 
     ``grid`` is ``(rows, cols)`` when every sequence is a row-major grid (token ``r * cols + c``), so
     that a model can mix positions in 2-D (convolutions, 2-D positions); None for a 1-D sequence.
+
+    ``given_tokens`` are input tokens that are their own label wherever they appear — a maze's walls,
+    start and goal: the answer keeps them and only the other cells are to be solved. A model may
+    leave those cells out of its loss and predict them as given (DeepThinking's official maze loss
+    and prediction masks, `dt_net`); none of the engine's metrics treats them apart.
     """
 
     vocab_size: int
     seq_len: int
     num_puzzle_ids: int = 1
     grid: tuple[int, int] | None = None
+    given_tokens: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.grid is not None and self.grid[0] * self.grid[1] != self.seq_len:

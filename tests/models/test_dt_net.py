@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from looped_hrm.contracts import Batch, TaskInfo
@@ -260,3 +261,54 @@ def test_it_trains_with_the_official_softmax_unless_told_otherwise():
 
     assert loss("dt_net") == "softmax" and loss("dt_net", loss="stablemax") == "stablemax"
     assert loss("hrm") == "stablemax" and loss("trm") == "stablemax"
+
+
+MAZE = TaskInfo(vocab_size=6, seq_len=49, grid=(7, 7), given_tokens=(1, 3, 4))  # walls, start, goal
+
+
+def maze_batch(n: int = 3, seed: int = 1) -> Batch:
+    """Inputs of open (2) and given (1, 3, 4) cells; labels: the input at given cells, open or path (5) elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.tensor([1, 2, 2, 3, 4])[torch.randint(0, 5, (n, MAZE.seq_len), generator=g)]
+    labels = torch.where(inputs == 2, torch.tensor([2, 5])[torch.randint(0, 2, inputs.shape, generator=g)], inputs)
+    return Batch(inputs, labels, torch.zeros(n, dtype=torch.int64))
+
+
+def test_given_cells_are_predicted_as_given_with_no_loss_and_the_open_cells_unchanged():
+    """The official maze masks: loss on the open cells alone, the prediction at the others the input."""
+    batch = maze_batch()
+    given = batch.inputs != 2
+    masked, plain = build(MAZE, alpha=0.5).train(), build(MAZE, alpha=0.5, mask_given=False).train()
+    plain.load_state_dict(masked.state_dict())
+    outs = []
+    for model in (masked, plain):
+        torch.manual_seed(7)  # the same progressive-loss draw
+        outs.append(model.segment(model.initial_carry(batch), batch)[1])
+    out, ref = outs
+    for logits, ref_logits in ((out.logits, ref.logits), (out.aux_logits, ref.aux_logits)):
+        assert torch.equal(logits[~given], ref_logits[~given])
+        assert torch.equal(logits.argmax(-1)[given], batch.inputs[given])
+        token_loss = F.cross_entropy(logits.transpose(1, 2), batch.labels, reduction="none")
+        assert token_loss[given].max() < 1e-30  # given cells: no loss ...
+        ref_loss = F.cross_entropy(ref_logits.transpose(1, 2), batch.labels, reduction="none")
+        assert torch.allclose(token_loss.sum(1), ref_loss.masked_fill(given, 0).sum(1))  # ... the open cells' as before
+    (out.logits[given].sum() + out.aux_logits[given].sum()).backward()
+    assert all(p.grad is None or not p.grad.any() for p in masked.parameters())  # ... and no gradient
+
+    masked.eval(), plain.eval()
+    with torch.no_grad():
+        out, ref = (m.segment(m.initial_carry(batch), batch)[1] for m in (masked, plain))
+    expected = torch.where(given.unsqueeze(1), batch.inputs.unsqueeze(1), ref.inner_preds)
+    assert torch.equal(out.inner_preds, expected)  # every iteration's prediction keeps the given cells
+
+
+def test_no_masks_without_given_tokens_or_when_turned_off():
+    batch = maze_batch()
+    for task, kw in ((GRID, {}), (MAZE, {"mask_given": False})):
+        model = build(task, **kw).eval()
+        with torch.no_grad():
+            _, out = model.segment(model.initial_carry(batch), batch)
+            head = model.core.head(
+                model.core.iterate(model.core.project(model.encode(batch.inputs)), model.encode(batch.inputs), 4)
+            )
+        assert torch.equal(out.logits, model.logits(head))

@@ -33,6 +33,7 @@ CHARSET = "# SGo"
 PAD, WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4, 5
 VOCAB_SIZE = 6
 _TRAVERSABLE = (OPEN, START, GOAL)
+GIVEN = (WALL, START, GOAL)  # input tokens every answer reproduces (`TaskInfo.given_tokens`)
 
 
 # ------------------------------------------------------------------------------------ layouts

@@ -86,7 +86,11 @@ class MazeTask:
         self.config = config
         self.size = config.size
         self.info = TaskInfo(
-            vocab_size=grid_ops.VOCAB_SIZE, seq_len=config.size**2, num_puzzle_ids=1, grid=(config.size, config.size)
+            vocab_size=grid_ops.VOCAB_SIZE,
+            seq_len=config.size**2,
+            num_puzzle_ids=1,
+            grid=(config.size, config.size),
+            given_tokens=grid_ops.GIVEN,
         )
         self.bucket_edges = list(config.bucket_edges) or [config.size, 2 * config.size, 4 * config.size]
         self.bucket_names = bucket_names_for(self.bucket_edges)
