@@ -193,7 +193,7 @@ class DTNet(nn.Module):
     def keep_given(self, logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """``logits`` ``[B, L, V]`` with every given cell (`TaskInfo.given_tokens`) predicting its input
         token for certain: logit 0 for it, −100 for the rest, constants, so those cells add nothing to
-        the loss (≈ 4e-42 each) or its gradient. The official maze masks: the loss over the open
+        the loss (under 1e-42 each) or its gradient. The official maze masks: the loss over the open
         cells alone and the prediction multiplied by the mask (``problem == "mazes"`` in
         ``train_progressive`` and ``get_predicted``); the loss here is still averaged over all cells,
         which scales it by each maze's share of open cells."""
