@@ -6,7 +6,7 @@ blanks wrong (0 exact), copying parity bits is right only for the rare strings w
 equals the bits themselves. The floors are set well below the accuracy these runs reach (see the
 comments) so that they hold across machines, yet far above the copy baselines.
 
-Each run takes a few seconds to ~20 s on one CPU thread.
+Each run takes a few seconds to ~30 s on one CPU thread.
 """
 
 from __future__ import annotations
@@ -83,11 +83,17 @@ def test_tiny_hrm_learns_4x4_sudoku(policy_name, floor, tmp_path):
         assert m["policy/mean_segments"] < 4.0 or m["train/mean_segments"] < 4.0  # halting is in use
 
 
+# 1,600 steps, where every seed measured has left chance. At 400 steps (the budget before) the run
+# is not converged and the seeds scatter: on an AMD EPYC, seeds 0-4 reached 0.12 / 0.29 / 0.02 /
+# 0.09 / 0.89 under act_q and 0.88 / 0.48 / 0.27 / 0.03 / 0.95 under fixed (seed 0 had measured
+# 0.81 and 0.97 on an Intel Xeon), so seed 0 failed a 0.5 floor on another machine. At 1,600 steps,
+# same machine, seeds 0-4: act_q 0.77 / 0.94 / 0.98 / 0.30 / 0.96 (~26 s each), fixed 0.92 / 0.97 /
+# 0.99 / 0.95 / 0.98 (~15 s). The floors sit under every seed's result and far above copying (0.008).
 @pytest.mark.parametrize(
     "policy_name, floor",
     [
-        ("act_q", 0.5),  # measured 0.81 after 400 steps, ~6 s
-        ("fixed", 0.5),  # measured 0.97 after 400 steps, ~4 s
+        ("act_q", 0.25),
+        ("fixed", 0.5),
     ],
 )
 def test_tiny_hrm_learns_running_parity(policy_name, floor, tmp_path):
@@ -95,7 +101,7 @@ def test_tiny_hrm_learns_running_parity(policy_name, floor, tmp_path):
     task_factory, task_cfg = build("task", "parity", "tiny", train_length=10, test_length=10)
     task = task_factory(task_cfg)
     baseline = copy_baseline(task.build("test"))
-    m = run(task, policy_name, steps=400, segments=4, model_values={}, tmp_path=tmp_path)
+    m = run(task, policy_name, steps=1600, segments=4, model_values={}, tmp_path=tmp_path)
     print(
         f"parity 10 / hrm tiny / {policy_name}: policy exact {m['policy/exact_accuracy']:.3f} "
         f"(segments {m['policy/mean_segments']:.2f}), fixed exact {m['fixed/exact_accuracy']:.3f}, copy {baseline:.3f}"
