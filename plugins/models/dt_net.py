@@ -190,16 +190,23 @@ class DTNet(nn.Module):
         """Head output ``[B, V, *spatial]`` -> ``[B, L, V]`` float32."""
         return head.flatten(2).transpose(1, 2).float()
 
-    def keep_given(self, logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """``logits`` ``[B, L, V]`` with every given cell (`TaskInfo.given_tokens`) predicting its input
-        token for certain: logit 0 for it, −100 for the rest, constants, so those cells add nothing to
-        the loss (under 1e-42 each) or its gradient. The official maze masks: the loss over the open
-        cells alone and the prediction multiplied by the mask (``problem == "mazes"`` in
-        ``train_progressive`` and ``get_predicted``); the loss here is still averaged over all cells,
-        which scales it by each maze's share of open cells."""
+    def given_cells(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """``[B, L]`` True where the input is a given token (`TaskInfo.given_tokens`); None when the
+        masks are off or the task declares none. Computed once per segment, used by `keep_given`."""
         if not (self.config.mask_given and self.task.given_tokens):
+            return None
+        return torch.isin(inputs, torch.tensor(self.task.given_tokens, device=inputs.device))
+
+    @staticmethod
+    def keep_given(logits: torch.Tensor, inputs: torch.Tensor, given: torch.Tensor | None) -> torch.Tensor:
+        """``logits`` ``[B, L, V]`` with every given cell predicting its input token for certain: logit
+        0 for it, −100 for the rest, constants, so those cells add nothing to the loss (under 1e-42
+        each) or its gradient. The official maze masks: the loss over the open cells alone and the
+        prediction multiplied by the mask (``problem == "mazes"`` in ``train_progressive`` and
+        ``get_predicted``); the loss here is still averaged over all cells, which scales it by each
+        maze's share of open cells."""
+        if given is None:
             return logits
-        given = torch.isin(inputs, torch.tensor(self.task.given_tokens, device=inputs.device))
         certain = (F.one_hot(inputs, logits.shape[-1]).to(logits.dtype) - 1) * 100.0
         return torch.where(given.unsqueeze(-1), certain, logits)
 
@@ -216,6 +223,7 @@ class DTNet(nn.Module):
     def segment(self, carry: Carry, batch: Batch, inner_halt: InnerHalt | None = None) -> tuple[Carry, SegmentOutput]:
         core, steps = self.core, self.config.iterations
         x = self.encode(batch.inputs)
+        given = self.given_cells(batch.inputs)
         started = carry["started"].view(-1, *[1] * (x.dim() - 1))
         start = torch.where(started, carry["thought"], core.project(x))  # φ_0 with gradient for fresh rows
 
@@ -226,7 +234,7 @@ class DTNet(nn.Module):
             with torch.no_grad():
                 middle = core.iterate(start, x, n) if n else None
             aux_logits = self.keep_given(
-                self.logits(core.head(core.iterate(start if middle is None else middle, x, k))), batch.inputs
+                self.logits(core.head(core.iterate(start if middle is None else middle, x, k))), batch.inputs, given
             )
 
         thought, preds, residuals = start, None, None
@@ -241,12 +249,13 @@ class DTNet(nn.Module):
                 residuals[:, i] = (new - thought).flatten(1).norm(dim=1)
                 thought = new
                 head = core.head(thought)
-                preds[:, i] = self.keep_given(self.logits(head), batch.inputs).argmax(-1)
+                pred = head.flatten(2).argmax(1)
+                preds[:, i] = pred if given is None else torch.where(given, batch.inputs, pred)
         positions = batch.inputs.shape[1]
         flops = self.segment_flops(positions).forward
         q = self.halt(thought.flatten(2).mean(-1)).float()
         output = SegmentOutput(
-            logits=self.keep_given(self.logits(head), batch.inputs),
+            logits=self.keep_given(self.logits(head), batch.inputs, given),
             q_halt=q[:, 0],
             q_continue=q[:, 1],
             inner_steps=torch.full((x.shape[0],), steps, dtype=torch.int64, device=x.device),
