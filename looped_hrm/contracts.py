@@ -364,6 +364,9 @@ class ReasoningModel(Protocol):
     #   length_problem(length) -> str | None   why the model cannot run inputs of ``length`` tokens (None:
     #     it can); asked before a task is tested at another size than it was trained at (learned
     #     absolute positions cannot, RoPE and convolutions can). Without it the model is tried.
+    #   lr_scales() -> [(factor, [parameters]), ...]   parameters that learn at ``factor`` × the
+    #     schedule's rate (`looped_hrm.training.optim.dense_groups`; dt_net's official lr_throttle).
+    #     Without it every dense parameter learns at the rate.
 
     # torch.nn.Module API the engine relies on
     training: bool

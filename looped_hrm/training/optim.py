@@ -12,6 +12,8 @@
 * `SignSGD` — the puzzle-embedding update of the official code: on the rows a batch touched,
   ``p <- p * (1 - lr * wd) - lr * sign(grad)`` ("Adam ~ sign-SGD when gradients are very sparse").
 * `lr_at` — linear warmup from 0, then constant or cosine down to ``lr_min_ratio * lr``.
+* `dense_groups` — per-parameter learning-rate factors a model asks for (dt_net's official
+  ``lr_throttle``: the recurrent block at ``lr / iterations``).
 * `EMA` — ``shadow <- decay * shadow + (1 - decay) * p`` after every step (TRM, 0.999); evaluation
   swaps the shadow weights in.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -35,7 +37,7 @@ class AdamAtan2(torch.optim.Optimizer):
 
     def __init__(
         self,
-        params: Iterable[torch.nn.Parameter],
+        params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.95),
         weight_decay: float = 0.1,
@@ -126,16 +128,42 @@ def split_parameters(model: ReasoningModel) -> tuple[list[torch.nn.Parameter], l
     return dense, puzzle
 
 
+def dense_groups(model: ReasoningModel, dense: list[torch.nn.Parameter]) -> list[dict[str, Any]]:
+    """The dense parameters as optimizer groups: one, or, for a model with the optional
+    ``lr_scales()`` (``[(factor, parameters), ...]``: those parameters learn at ``factor`` × the
+    schedule's rate; dt_net's official ``lr_throttle``), the rest first and then one group per factor,
+    each with its ``lr_scale`` (read by the trainer whenever it sets the rate)."""
+    scales = getattr(model, "lr_scales", None)
+    scaled = scales() if scales is not None else []
+    if not scaled:
+        return [{"params": dense}]
+    trainable = {id(p) for p in dense}
+    seen: set[int] = set()
+    groups: list[dict[str, Any]] = []
+    for factor, params in scaled:
+        if not factor > 0:
+            raise ValueError(f"lr_scales: a learning-rate factor must be > 0, got {factor}")
+        params = [p for p in params if id(p) in trainable]
+        if seen & {id(p) for p in params}:
+            raise ValueError("lr_scales: a parameter is listed under two factors")
+        seen.update(id(p) for p in params)
+        groups.append({"params": params, "lr_scale": float(factor)})
+    rest = [p for p in dense if id(p) not in seen]
+    return [{"params": rest}, *groups] if rest else groups
+
+
 def build_optimizers(model: ReasoningModel, cfg: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
-    """``{"dense": Adam-atan2 or AdamW, "puzzle": SignSGD}`` (the latter only if the model has puzzle embeddings)."""
+    """``{"dense": Adam-atan2 or AdamW, "puzzle": SignSGD}`` (the latter only if the model has puzzle
+    embeddings). The dense optimizer's ``defaults["lr"]`` is ``cfg.lr``, the rate its schedule scales."""
     dense, puzzle = split_parameters(model)
     if not dense:
         raise ValueError("the model has no trainable parameters")
+    groups = dense_groups(model, dense)
     if cfg.optimizer == "adam_atan2":
-        main: torch.optim.Optimizer = AdamAtan2(dense, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        main: torch.optim.Optimizer = AdamAtan2(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     else:
         main = torch.optim.AdamW(
-            dense,
+            groups,
             lr=cfg.lr,
             betas=cfg.betas,
             eps=cfg.adam_eps,

@@ -99,7 +99,7 @@ class Trainer:
             verify=label_free_verifier(task),
         )
         self.optimizers = build_optimizers(model, cfg, device)
-        self.base_lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        self.base_lr = {name: opt.defaults["lr"] for name, opt in self.optimizers.items()}
         self.dense_params, puzzle_params = split_parameters(model)
         self.grad_params = [*self.dense_params, *puzzle_params]  # summed across ranks
         self.ema = EMA(self.dense_params, cfg.ema_decay) if cfg.ema else None
@@ -145,7 +145,7 @@ class Trainer:
         for name, opt in self.optimizers.items():
             lr = lr_at(self.step + 1, self.cfg, self.base_lr[name])  # the step about to be taken, 1-based
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"] if "lr_scale" in group else lr
 
     def train_step(self) -> bool:
         """One segment of one batch and one optimizer step; False once a finite stream is exhausted."""

@@ -38,6 +38,10 @@ cells; without them (``mask_given: false``) it must also learn to copy the walls
 mazes it extrapolated worse (two seeds, otherwise alike: 0 and 42 % of 17x17 mazes at the peak,
 against 44 and 94 % with the masks; docs/extrapolation.md).
 
+**Learning rate** (``lr_throttle``). The official maze recipe trains the recurrent block (recall
+convolution and blocks) at ``lr / max_iters``, to keep training stable, the rest at ``lr``; ``lr_throttle: true``
+does the same through the optional ``lr_scales`` hook, on whatever schedule ``train:`` sets.
+
 **Halting** (an addition: the official nets run a set number of iterations). A linear head on the
 thought averaged over positions gives the halt/continue logits after each segment (weight 0, bias
 −5, as every model's Q head here), so learned halting policies such as ``act_bce`` can decide when
@@ -79,6 +83,7 @@ class DTNetConfig:
     iterations: int = 30  # recurrent iterations per segment: the official max_iters (the training unroll)
     alpha: float | None = None  # progressive-loss weight; None: official per layout (1-D 1.0, 2-D 0.01); 0: off
     mask_given: bool = True  # the task's given cells (TaskInfo.given_tokens) predicted as given, no loss there
+    lr_throttle: bool = False  # official maze option: recall conv and blocks learn at lr / iterations
 
     def __post_init__(self) -> None:
         if self.width is not None and self.width < 2:
@@ -180,6 +185,18 @@ class DTNet(nn.Module):
         except ValueError as exc:
             return f"dt_net: {exc}"
         return None
+
+    def lr_scales(self) -> list[tuple[float, list[nn.Parameter]]]:
+        """With ``lr_throttle``, the recurrent block — the parameters the official code names
+        ``recur`` (recall convolution and basic blocks) — learns at 1/``iterations`` of the rate (the
+        official ``lr / max_iters``); projection, head and halting head at the full rate."""
+        if not self.config.lr_throttle:
+            return []
+        recur = [
+            *(self.core.recall.parameters() if self.core.recall is not None else ()),
+            *self.core.blocks.parameters(),
+        ]
+        return [(1.0 / self.config.iterations, recur)]
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` tokens -> one-hot channels ``[B, V, *spatial]`` (float32)."""

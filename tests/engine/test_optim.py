@@ -9,7 +9,7 @@ import torch
 
 from looped_hrm.plugins.halting.fixed import FixedPolicy
 from looped_hrm.training.config import TrainConfig
-from looped_hrm.training.optim import EMA, AdamAtan2, SignSGD, lr_at
+from looped_hrm.training.optim import EMA, AdamAtan2, SignSGD, build_optimizers, lr_at
 from looped_hrm.training.trainer import Trainer
 
 from .fakes import BroadcastTask, TinyReasoner
@@ -83,6 +83,63 @@ def test_the_first_optimizer_step_of_the_warmup_has_a_nonzero_rate():
     trainer.train_step()
     trainer.train_step()
     assert seen == pytest.approx([5e-8, cfg.puzzle_emb_lr / 2000, 1e-7, 2 * cfg.puzzle_emb_lr / 2000])
+
+
+class ScaledReasoner(TinyReasoner):
+    """TinyReasoner whose mixing layer asks for a fraction of the rate (the optional ``lr_scales``)."""
+
+    def __init__(self, *args, scales=((0.25, "mix"),), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.scales = scales
+
+    def lr_scales(self):
+        return [(factor, list(getattr(self, name).parameters())) for factor, name in self.scales]
+
+
+def trainer_for(model, cfg: TrainConfig) -> Trainer:
+    task = BroadcastTask()
+    return Trainer(
+        model, FixedPolicy(), task, task.build("train"), cfg, device=torch.device("cpu"), seed=0, workdir=None
+    )
+
+
+def test_lr_scales_put_parameters_in_their_own_group_at_their_fraction_of_every_rate():
+    cfg = TrainConfig(steps=3, batch_size=8, max_segments=1, lr=0.01, warmup_steps=2, progress=False)
+    torch.manual_seed(0)
+    model = ScaledReasoner(BroadcastTask().info)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = trainer_for(model, cfg)
+    rest, scaled = trainer.optimizers["dense"].param_groups
+    assert "lr_scale" not in rest and scaled["lr_scale"] == 0.25
+    assert {id(p) for p in scaled["params"]} == {id(p) for p in model.mix.parameters()}
+    assert len(rest["params"]) + len(scaled["params"]) == len(list(model.parameters()))
+    seen = []
+    opt = trainer.optimizers["dense"]
+    step = opt.step
+
+    def spy(*args, **kwargs):
+        seen.append([g["lr"] for g in opt.param_groups])
+        return step(*args, **kwargs)
+
+    opt.step = spy
+    for _ in range(3):
+        trainer.train_step()
+    flat = [lr for step_lrs in seen for lr in step_lrs]
+    assert flat == pytest.approx([0.005, 0.00125, 0.01, 0.0025, 0.01, 0.0025])  # warmup, then constant
+    # Adam's first step moves every parameter with a gradient by about its rate: the mixing layer 4x less
+    moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
+    assert moved["mix.weight"] < 0.5 * moved["head.weight"]
+
+
+def test_without_lr_scales_one_group_as_before_and_bad_scales_are_refused():
+    cfg = TrainConfig(steps=1, batch_size=8, max_segments=1, lr=0.01, progress=False)
+    info = BroadcastTask().info
+    (group,) = build_optimizers(TinyReasoner(info), cfg, torch.device("cpu"))["dense"].param_groups
+    assert "lr_scale" not in group
+    with pytest.raises(ValueError, match="must be > 0"):
+        build_optimizers(ScaledReasoner(info, scales=((0.0, "mix"),)), cfg, torch.device("cpu"))
+    with pytest.raises(ValueError, match="two factors"):
+        build_optimizers(ScaledReasoner(info, scales=((0.5, "mix"), (0.1, "mix"))), cfg, torch.device("cpu"))
 
 
 def test_lr_warmup_then_constant_or_cosine():

@@ -312,3 +312,23 @@ def test_no_masks_without_given_tokens_or_when_turned_off():
                 model.core.iterate(model.core.project(model.encode(batch.inputs)), model.encode(batch.inputs), 4)
             )
         assert torch.equal(out.logits, model.logits(head))
+
+
+def test_lr_throttle_trains_the_recurrent_block_at_lr_over_iterations():
+    """The official maze option: parameters named ``recur`` officially (recall convolution and basic
+    blocks) at ``lr / max_iters``, projection, head and halting head at ``lr``; off by default."""
+    from looped_hrm.training.config import TrainConfig
+    from looped_hrm.training.optim import build_optimizers
+
+    assert build(GRID).lr_scales() == []
+    model = build(GRID, lr_throttle=True)
+    ((factor, params),) = model.lr_scales()
+    recur = {id(p) for p in [*model.core.recall.parameters(), *model.core.blocks.parameters()]}
+    assert factor == 1 / 4 and {id(p) for p in params} == recur
+    cfg = TrainConfig(steps=1, batch_size=3, max_segments=1, lr=0.01)
+    rest, throttled = build_optimizers(model, cfg, torch.device("cpu"))["dense"].param_groups
+    assert throttled["lr_scale"] == 1 / 4 and {id(p) for p in throttled["params"]} == recur
+    assert not recur & {id(p) for p in rest["params"]}
+    assert len(rest["params"]) + len(throttled["params"]) == len(list(model.parameters()))
+    model = build(GRID, recall=False, lr_throttle=True)  # without recall: the blocks alone
+    assert {id(p) for p in model.lr_scales()[0][1]} == {id(p) for p in model.core.blocks.parameters()}
