@@ -39,8 +39,9 @@ mazes it extrapolated worse (two seeds, otherwise alike: 0 and 42 % of 17x17 maz
 against 44 and 94 % with the masks; docs/extrapolation.md).
 
 **Learning rate** (``lr_throttle``). The official maze recipe trains the recurrent block (recall
-convolution and blocks) at ``lr / max_iters``, to keep training stable, the rest at ``lr``; ``lr_throttle: true``
-does the same through the optional ``lr_scales`` hook, on whatever schedule ``train:`` sets.
+convolution and blocks) at ``lr / max_iters``, to keep training stable, the rest at ``lr``;
+``lr_throttle: true`` does the same through the optional ``lr_scales`` hook, on whatever schedule
+``train:`` sets. Off by default (the official prefix-sums recipe, and the maze benchmark here).
 
 **Halting** (an addition: the official nets run a set number of iterations). A linear head on the
 thought averaged over positions gives the halt/continue logits after each segment (weight 0, bias
