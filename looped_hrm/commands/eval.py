@@ -2,8 +2,11 @@
 or on a file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL or CSV — whatever the task's
 ``test_file`` accepts; ARC's ``test_file``, a folder of ARC JSON tasks, is for training since every
 ARC task has its own puzzle embedding), and write the same metrics as the record to
-``DIR/evals/<name>-<hash>.json``. ``eval CHECKPOINT --task T --model M --preset P`` evaluates a
-checkpoint of the official HRM/TRM code instead (``looped_hrm.training.official``).
+``DIR/evals/<name>-<hash>.json``. ``--set eval.KEY=VALUE`` changes how a run is evaluated, not
+what was trained: test a finished run at sizes it was not tested at
+(``--set 'eval.extrapolate={test_size: [51]}'``) or for more iterations, without training again.
+``eval CHECKPOINT --task T --model M --preset P`` evaluates a checkpoint of the official HRM/TRM
+code instead (``looped_hrm.training.official``).
 
 Only the run's own weights are ever scored: the checkpoint in ``DIR/work/<key>/`` (the folder as
 it lies now: copied or moved, a run folder holds no link to anywhere else) is checked before
@@ -24,9 +27,9 @@ from typing import Any
 from looped_hrm.atomic import atomic_write_json
 from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
-from looped_hrm.config import MAX_INT, ConfigError, config_hash, to_dict
+from looped_hrm.config import MAX_INT, ConfigError, apply_overrides, build, config_hash, parse_override, to_dict
 from looped_hrm.engine.distributed import Dist
-from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS
+from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS, EvalConfig
 from looped_hrm.registry import get_registry
 from looped_hrm.resolve import Combination, instantiate
 from looped_hrm.runner.worker import run_combination
@@ -59,7 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="for a checkpoint: where to write (default results/eval_<name>)")
     for flag in ("--task", "--model", "--halting", "--preset"):
         p.add_argument(flag, default=None, help="for a checkpoint of the official code")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for a checkpoint: config overrides")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for a run folder: eval.* settings (e.g. 'eval.extrapolate={test_size: [51]}'); "
+        "for a checkpoint: any config override",
+    )
     p.set_defaults(func=cmd_eval, saved="nothing was written")
 
 
@@ -88,6 +98,22 @@ def _load_combination(run_dir: Path, key: str | None) -> Combination:
 WHOLE_FILE = {"num_test": -1, "test_difficulty": [], "dedup": "none"}
 """Task config values that make a test split every usable example of its ``test_file`` (the names the
 built-in tasks use; a field a task does not have is left alone)."""
+
+
+def eval_overrides(trained: Combination, sets: list[str]) -> dict[str, Any]:
+    """The run's evaluation settings with ``--set eval.KEY=VALUE`` applied, validated; a key outside
+    ``eval.`` is refused in one line naming it: the task, the model and the training are what the
+    checkpoint was trained with, and changing them would score weights under another config."""
+    for text in sets:
+        path, _ = parse_override(text)
+        if path[0] != "eval" or len(path) < 2:
+            raise ConfigError(
+                f"--set {text!r}: a run folder's task, model and training are fixed by its checkpoint; "
+                "only eval.* settings can be changed"
+            )
+    settings = apply_overrides({"eval": trained.eval}, sets)["eval"]
+    build(EvalConfig, settings, "--set", ("eval",))  # unknown keys and bad values, named
+    return settings
 
 
 def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[str, Any]) -> Combination:
@@ -153,6 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             trained = _load_combination(target, args.key)
             out, workdir = target, target / "work" / trained.key  # the folder's own weights, wherever it lies
             check_checkpoint(workdir, trained)
+            overrides = {**eval_overrides(trained, args.set), **overrides}
         else:
             if not (args.task and args.model):
                 raise ConfigError(

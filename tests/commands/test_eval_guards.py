@@ -178,3 +178,33 @@ def test_the_same_evaluation_twice_is_one_result(capsys, run_dir, tmp_path):
     evaluate(capsys, run_dir, "--test-file", str(data))
     evaluate(capsys, run_dir, "--test-file", str(data))
     assert len(evaluations(run_dir)) == 1
+
+
+# ------------------------------------------------- evaluation settings of a finished run (issue 22)
+
+
+def test_a_finished_run_is_tested_on_a_new_split_without_training_again(capsys, run_dir):
+    trained = checkpoint_file(run_dir).read_bytes()
+    record = evaluate(capsys, run_dir, "--set", "eval.extrapolate={test_difficulty: [[easy]]}")
+    assert record["metrics"]["extrapolate/test_difficulty=easy/policy/examples"] == 8  # eval.limit of the run
+    assert "extrapolate/test_difficulty=easy/baseline:copy/exact_accuracy" in record["metrics"]
+    assert checkpoint_file(run_dir).read_bytes() == trained  # evaluated, not trained
+    plain = evaluate(capsys, run_dir)
+    assert not any(k.startswith("extrapolate/") for k in plain["metrics"])
+    assert len(evaluations(run_dir)) == 2  # another setting, another result
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("train.steps=5", "only eval.* settings"),
+        ("model.hidden_size=8", "only eval.* settings"),
+        ("eval=3", "only eval.* settings"),
+        ("eval.nonsense=3", "eval.nonsense: unknown key"),
+        ("eval.batch_size=-1", "eval.batch_size: batch_size must be > 0"),
+    ],
+)
+def test_a_run_folder_refuses_settings_that_would_change_what_was_trained(capsys, run_dir, setting, named):
+    err = refused(capsys, "eval", str(run_dir), "--no-progress", "--set", setting)
+    assert named in err and setting.split("=")[0] in err
+    assert not (run_dir / "evals").exists()
