@@ -1,4 +1,5 @@
-"""``looped-hrm eval DIR``: evaluate the run in ``DIR`` (finished or partial) on its task's test split,
+"""``looped-hrm eval DIR``: evaluate the run in ``DIR`` (finished or partial; in a benchmark's results
+folder, the finished run ``--key`` names) on its task's test split,
 or on a file of the user's (``--test-file``: a Sudoku CSV, a maze JSONL or CSV — whatever the task's
 ``test_file`` accepts; ARC's ``test_file``, a folder of ARC JSON tasks, is for training since every
 ARC task has its own puzzle embedding), and write the same metrics as the record to
@@ -31,6 +32,7 @@ from looped_hrm.config import MAX_INT, ConfigError, apply_overrides, build, conf
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS, EvalConfig
 from looped_hrm.registry import get_registry
+from looped_hrm.report.records import read_records
 from looped_hrm.resolve import Combination, instantiate
 from looped_hrm.runner.worker import run_combination
 from looped_hrm.training.checkpoint import checkpoint_path, load_run_checkpoint
@@ -74,24 +76,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_combination(run_dir: Path, key: str | None) -> Combination:
-    found = sorted(run_dir.glob(f"work/{key or '*'}/{COMBINATION_NAME}"))
+    """The combination trained in ``run_dir``: ``work/<key>/combination.json`` of a ``train --out``
+    folder, else the record in ``runs/`` of a benchmark's results folder (``run``), for each run whose
+    ``work/<key>/`` is there."""
+    found: list[tuple[Path, Any, str]] = []  # (the file describing the run, its combination, the run's key)
+    for path in sorted(run_dir.glob(f"work/{key or '*'}/{COMBINATION_NAME}")):
+        try:
+            found.append((path, json.loads(path.read_text()), path.parent.name))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            raise ConfigError(f"{path}: not a readable combination ({cause})") from None
+    if not found and (run_dir / "runs").is_dir():
+        trained = {p.name for p in run_dir.glob(f"work/{key or '*'}") if p.is_dir()}
+        found = [
+            (path, record["combination"], record["key"])
+            for path, record in read_records(run_dir / "runs")
+            if record.get("key") in trained and record.get("status") == "ok"
+        ]
     if not found:
         raise ConfigError(
-            f"{run_dir}: no run here (expected work/<key>/{COMBINATION_NAME}, written by "
-            "`python -m looped_hrm train --out DIR`)"
+            f"{run_dir}: no run{f' {key}' if key else ''} here (expected work/<key>/{COMBINATION_NAME}, "
+            "written by `python -m looped_hrm train --out DIR`, or a finished run's record in runs/ beside "
+            "its work/<key>/, written by `looped-hrm run`)"
         )
     if len(found) > 1:
-        keys = ", ".join(p.parent.name for p in found)
+        keys = ", ".join(sorted(run for _, _, run in found))
         raise ConfigError(f"{run_dir}: {len(found)} runs ({keys}); choose one with --key")
-    path = found[0]
+    path, data, run = found[0]
     try:
-        combo = Combination(**json.loads(path.read_text()))
+        combo = Combination(**data)
         key = combo.key
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise ConfigError(f"{path}: not a readable combination ({cause})") from None
-    if key != path.parent.name:
-        raise ConfigError(f"{path}: describes run {key}, not run {path.parent.name} (copied from another run?)")
+    if key != run:
+        raise ConfigError(f"{path}: describes run {key}, not run {run} (copied from another run?)")
     return combo
 
 

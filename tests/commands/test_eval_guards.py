@@ -208,3 +208,26 @@ def test_a_run_folder_refuses_settings_that_would_change_what_was_trained(capsys
     err = refused(capsys, "eval", str(run_dir), "--no-progress", "--set", setting)
     assert named in err and setting.split("=")[0] in err
     assert not (run_dir / "evals").exists()
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory) -> Path:
+    """A benchmark's results folder: two seeds of DT-Recall on running parity, trained 2 steps."""
+    out = tmp_path_factory.mktemp("grid") / "results"
+    argv = ["run", "--tasks", "parity", "--models", "dt_net", "--preset", "tiny", "--seeds", "2", "--jobs", "1"]
+    argv += ["--set", "task.mode=running", "--set", "train.steps=2", "--set", "eval.limit=8"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_a_benchmark_results_folder_is_evaluated_run_by_run(capsys, grid):
+    err = refused(capsys, "eval", str(grid), "--no-progress")
+    keys = sorted(p.name for p in (grid / "work").iterdir())
+    assert "2 runs" in err and all(key in err for key in keys) and "--key" in err
+    record = evaluate(
+        capsys, grid, "--key", keys[1], "--set", "eval.extrapolate={test_length: [48]}", "--set", "eval.policy=false"
+    )
+    assert record["trained_key"] == keys[1]
+    assert record["metrics"]["extrapolate/test_length=48/fixed/examples"] == 8
+    assert "extrapolate/test_length=48/policy/examples" not in record["metrics"]
+    assert "no run nonsense here" in refused(capsys, "eval", str(grid), "--key", "nonsense", "--no-progress")
