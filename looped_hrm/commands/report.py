@@ -1,4 +1,5 @@
-"""``looped-hrm report DIR``: (re)build the tables and plots of a results folder from its records."""
+"""``looped-hrm report DIR``: (re)build the tables and plots of a results folder from its records
+(``DIR/runs/``; or the records in ``DIR`` itself, e.g. a results folder's ``evals/``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from looped_hrm.commands.guards import holding
 from looped_hrm.config import ConfigError
 from looped_hrm.report import extrapolation
-from looped_hrm.report.cells import cells, load_records
+from looped_hrm.report.cells import cells, load_records, records_folder
 from looped_hrm.report.plots import write_plots
 from looped_hrm.report.records import read_run_file, select
 from looped_hrm.report.site import DEFAULT_PUZZLES, write_site
@@ -85,7 +86,7 @@ def report(
         raise ConfigError(f"{out_dir}: no such results folder")
     records = load_records(out_dir)
     if not records:
-        raise ConfigError(f"{out_dir}: no result records in {out_dir / 'runs'}")
+        raise ConfigError(f"{out_dir}: no result records in {records_folder(out_dir)}")
     meta = read_run_file(out_dir)
     keys = meta.get("keys") if isinstance(meta.get("keys"), list) else None
     records, scope = select(records, keys, everything=everything)

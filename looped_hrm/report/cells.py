@@ -47,7 +47,17 @@ UPPER_BOUND = "upper bound: uses labels"
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
     """Every usable record in ``<out_dir>/runs``, each run once; an unreadable or malformed file, a
     copy or a rename is reported (`looped_hrm.report.records.read_records`)."""
-    return [record for _, record in read_records(Path(out_dir, "runs"))]
+    return [record for _, record in read_records(records_folder(out_dir))]
+
+
+def records_folder(out_dir: str | Path) -> Path:
+    """Where ``out_dir``'s records are: ``runs/`` of a results folder, or ``out_dir`` itself when it
+    holds records and no ``runs/`` — the ``evals/`` that ``looped-hrm eval`` writes into a results
+    folder, so evaluations of its runs at new sizes are tabled as the runs are."""
+    runs = Path(out_dir, "runs")
+    if not runs.is_dir() and any(Path(out_dir).glob("*.json")):
+        return Path(out_dir)
+    return runs
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -231,3 +231,17 @@ def test_a_benchmark_results_folder_is_evaluated_run_by_run(capsys, grid):
     assert record["metrics"]["extrapolate/test_length=48/fixed/examples"] == 8
     assert "extrapolate/test_length=48/policy/examples" not in record["metrics"]
     assert "no run nonsense here" in refused(capsys, "eval", str(grid), "--key", "nonsense", "--no-progress")
+
+
+def test_evaluations_of_every_run_are_tabled_as_the_runs_are(capsys, grid):
+    """`report DIR/evals`: the evaluations at a new size, one per seed, averaged like the grid's runs."""
+    for key in sorted(p.name for p in (grid / "work").iterdir()):
+        evaluate(
+            capsys, grid, "--key", key, "--set", "eval.extrapolate={test_length: [64]}", "--set", "eval.every_step=true"
+        )
+    code, out, err = command(capsys, "report", str(grid / "evals"))
+    assert code == 0, err
+    table = (grid / "evals" / "extrapolation.md").read_text()
+    (row,) = [line for line in table.splitlines() if "test_length=64" in line]
+    assert "| 2 " in row  # both seeds in one row
+    assert not (grid / "evals" / "runs").exists()
