@@ -381,7 +381,12 @@ class ReasoningModel(Protocol):
 
 @runtime_checkable
 class HaltingPolicy(Protocol):
-    """Decides per example when to stop, and what loss teaches that decision."""
+    """Decides per example when to stop, and what loss teaches that decision.
+
+    Optional: ``runs_to_cap = True`` on a policy that never stops a row before the engine's cap,
+    whatever the outputs (``fixed``): its evaluation is the fixed pass, which the runner then
+    reuses as its policy pass rather than running the same segments twice (read with ``getattr``,
+    default False)."""
 
     name: str
     levels: frozenset[str]  # HaltingLevel values it drives; the model must support all of them

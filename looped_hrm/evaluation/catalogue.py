@@ -230,7 +230,12 @@ PASS_METRICS: tuple[Metric, ...] = (
     ),
     # facts of the pass, not means over examples (computed by `summarize`)
     Metric("examples", "int", "test examples evaluated (per bucket: in the bucket)", per_bucket=True),
-    Metric("wall_s", "num", "wall-clock seconds of the pass"),
+    Metric(
+        "wall_s",
+        "num",
+        "wall-clock seconds of the pass (under `fixed` halting with the fixed pass's cap, the policy pass is "
+        "the fixed pass: the same seconds)",
+    ),
     Metric("examples_per_s", "num", "examples evaluated per second"),
     Metric(
         "halt_accuracy",

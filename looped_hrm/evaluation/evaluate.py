@@ -50,6 +50,7 @@ def evaluate(
     progress: bool = False,
     trajectory: bool = False,
     every_step: bool = False,
+    count_decisions: bool = False,
 ) -> ExampleResults:
     """Run every example of ``split`` until the policy halts it (``mode="policy"``, capped at
     ``max_segments``) or for exactly ``max_segments`` segments (``mode="fixed"``).
@@ -64,7 +65,10 @@ def evaluate(
     segments — its inner steps when the model reports a prediction after each
     (``SegmentOutput.inner_preds``: DT iterations, TRM cycles, looped-transformer loops), else its
     segments (``ExampleResults.correct_steps``). One bit per example and step is all that is kept,
-    so memory does not grow with the model's state however many steps run."""
+    so memory does not grow with the model's state however many steps run.
+
+    ``count_decisions`` (fixed mode): also count the policy's halting decisions, as ``policy`` mode
+    does — for a policy that never stops a row before the cap, whose policy pass this pass then is."""
     if dist is not None and dist.active:
         lo, hi = dist.shard(len(split))
         part = None
@@ -86,6 +90,7 @@ def evaluate(
                 runner=runner,
                 progress=progress and dist.is_main,
                 every_step=every_step,
+                count_decisions=count_decisions,
             )
         return merge_results([r for r in dist.all_gather_object(part) if r is not None])
     if runner is None:
@@ -103,6 +108,7 @@ def evaluate(
         min(batch_size, len(split)),
         device,
         every_step=every_step and mode == "fixed",
+        count_decisions=count_decisions or mode == "policy",
     )
     was_training = model.training
     model.eval()
@@ -153,8 +159,10 @@ class _Pass:
         batch_size: int,
         device: torch.device,
         every_step: bool = False,
+        count_decisions: bool = False,
     ) -> None:
         self.model, self.policy, self.split, self.mode = model, policy, split, mode
+        self.count_decisions = count_decisions  # count the policy's halting decisions (its own metrics)
         self.max_segments, self.curve, self.trajectory, self.device = max_segments, curve, trajectory, device
         self.curve_t = torch.tensor(curve, dtype=torch.int64, device=device)
         self.profile = model.compute_profile()
@@ -234,7 +242,7 @@ class _Pass:
         if len(self.curve):
             at = st.steps.unsqueeze(1) == self.curve_t.unsqueeze(0)
             ex["correct_at"] = torch.where(at, st.correct.unsqueeze(1), ex["correct_at"])
-        if self.mode == "policy":
+        if self.count_decisions:
             self.halt_agree += (st.decision.halt.to(torch.bool) == st.correct).sum()
             self.decisions += len(halt)
             for name, value in st.decision.metrics.items():

@@ -39,6 +39,7 @@ import os
 import random
 import resource
 import sys
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -354,6 +355,7 @@ class _Evaluation:
         trajectory: bool = False,
         on: Task | None = None,
         every_step: bool = False,
+        count_decisions: bool = False,
     ) -> ExampleResults:
         return evaluate(
             self.model,
@@ -373,6 +375,7 @@ class _Evaluation:
             progress=show,
             trajectory=trajectory,
             every_step=every_step,
+            count_decisions=count_decisions,
         )
 
     def quick(self, split: Split) -> dict[str, float | None]:
@@ -396,24 +399,38 @@ class _Evaluation:
         of the curve), then the policy-halted pass, whose halting quality is measured against the fixed
         pass. Adds their metrics to ``metrics``; ``trajectory``: the pass that keeps each example's
         trajectory (for the sample logs). ``split`` is a test split of ``on`` (default: the task's own);
-        an extrapolation test split's metrics are keyed by its label, ``variant``."""
+        an extrapolation test split's metrics are keyed by its label, ``variant``.
+
+        A policy that never stops a row before the cap (``runs_to_cap``: ``fixed``) would run the
+        fixed pass's segments again when both passes have the same cap: its policy pass is then the
+        fixed pass, which counts the policy's decisions too (same metrics, half the evaluation)."""
         cfg, task, show = self.eval_cfg, on or self.task, self.progress
         bucket, bucket_names = split.bucket, tuple(task.bucket_names)
+        shared = (
+            cfg.fixed and cfg.policy and self.fixed_max == self.eval_max and getattr(self.policy, "runs_to_cap", False)
+        )
         passes: dict[str, ExampleResults] = {}
         reference = None
         if cfg.fixed:
             curve = sorted(set(cfg.curve) | {self.train_cfg.max_segments, self.eval_max, self.fixed_max})
-            res = passes["fixed"] = self.run(
+            res = self.run(
                 split,
                 "fixed",
                 self.fixed_max,
                 curve=curve,
                 verify=cfg.verify,
                 show=show,
-                trajectory=trajectory == "fixed",
+                trajectory=trajectory == "fixed" or (shared and trajectory is not None),
                 on=task,
                 every_step=cfg.every_step,
+                count_decisions=shared,
             )
+            if shared:  # what each pass would have measured on its own
+                policy_res = replace(res, correct_at={}, correct_steps=None, steps_per_segment=1)
+                res = replace(res, halt_agree=0.0, decisions=0.0, policy_metrics={})
+                if trajectory != "fixed":
+                    res = replace(res, trajectory=None, halt_probs=None)
+            passes["fixed"] = res
             reference = res.first_correct
             summary = summarize(res, bucket=bucket, bucket_names=bucket_names)
             metrics.update(catalogue.of_pass("fixed", summary, variant=variant))
@@ -421,9 +438,19 @@ class _Evaluation:
                 {catalogue.task_key(k, "fixed", variant=variant): v for k, v in task_metrics(task, res, split).items()}
             )
         if cfg.policy:
-            res = passes["policy"] = self.run(
-                split, "policy", self.eval_max, verify=cfg.verify, show=show, trajectory=trajectory is not None, on=task
-            )
+            if shared:
+                res = policy_res
+            else:
+                res = self.run(
+                    split,
+                    "policy",
+                    self.eval_max,
+                    verify=cfg.verify,
+                    show=show,
+                    trajectory=trajectory is not None,
+                    on=task,
+                )
+            passes["policy"] = res
             summary = summarize(
                 res,
                 bucket=bucket,

@@ -24,6 +24,7 @@ class PolicyBase:
     needs_q_head = False
     needs_lookahead = False
     uses_labels = False
+    runs_to_cap = False  # never stops a row before the cap (`looped_hrm.contracts.HaltingPolicy`)
 
     def init_state(self, batch_size: int, device: torch.device) -> PolicyState:
         return {}

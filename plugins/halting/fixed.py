@@ -30,6 +30,11 @@ class FixedPolicy(PolicyBase):
     def __init__(self, config: FixedConfig | None = None) -> None:
         self.config = config or FixedConfig()
 
+    @property
+    def runs_to_cap(self) -> bool:  # type: ignore[override]
+        """Without ``segments`` every row runs to the engine's cap: the policy pass is the fixed one."""
+        return self.config.segments is None
+
     def step(self, output: SegmentOutput, state: PolicyState, ctx: HaltContext) -> HaltDecision:
         if self.config.segments is None:
             halt = torch.zeros_like(ctx.correct)

@@ -13,8 +13,10 @@ from looped_hrm.contracts import HaltDecision
 from looped_hrm.engine.segment import SegmentRunner, segment_loss
 from looped_hrm.evaluation.config import EvalConfig
 from looped_hrm.evaluation.evaluate import evaluate
+from looped_hrm.experiment import run as run_module
 from looped_hrm.experiment.run import deterministic_part, run_experiment
 from looped_hrm.nn.losses import get_loss
+from looped_hrm.plugins.halting.fixed import FixedPolicy
 from looped_hrm.resolve import build_policy
 from looped_hrm.training.checkpoint import checkpoint_path, load_checkpoint
 from looped_hrm.training.config import TrainConfig
@@ -176,6 +178,40 @@ def test_early_exit_evaluation_spends_only_the_segments_it_reports():
     )
     assert fixed.segments.tolist() == [5] * len(split) and model.rows == 5 * len(split)
     assert sorted(fixed.correct_at) == [1, 3, 5]
+
+
+def test_fixed_halting_evaluates_once_with_the_metrics_of_two_passes(monkeypatch):
+    """Under `fixed` (no ``segments``) the policy pass would run the fixed pass's segments again: it
+    is that pass, and the record says what the two passes say when each runs on its own."""
+    task = BroadcastTask()
+    modes: list[str] = []
+    real = run_module.evaluate
+
+    def counting(*args, **kwargs):
+        modes.append(kwargs["mode"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "evaluate", counting)
+
+    def run(pol):
+        modes.clear()
+        m = quick(task, lambda: TinyReasoner(task.info), pol, train_cfg(steps=10), every_step=True)
+        return deterministic_part(m), modes.count("fixed"), modes.count("policy")
+
+    shared, fixed_passes, during_training = run(policy("fixed"))  # the policy passes: training's looks only
+    assert fixed_passes == 1
+    assert (
+        "policy/halt_accuracy" in shared
+        and "fixed/halt_accuracy" not in shared
+        and "policy/peak_exact_accuracy" not in shared
+    )
+    monkeypatch.setattr(FixedPolicy, "runs_to_cap", False)
+    alone, fixed_passes, policy_passes = run(policy("fixed"))
+    assert (fixed_passes, policy_passes) == (1, during_training + 1) and alone == shared
+    monkeypatch.undo()
+    monkeypatch.setattr(run_module, "evaluate", counting)
+    _, fixed_passes, policy_passes = run(policy("fixed", segments=2))  # stops early: a pass of its own
+    assert (fixed_passes, policy_passes) == (1, during_training + 1)
 
 
 def test_inference_time_scaling_reports_accuracy_beyond_the_training_segments():
