@@ -181,8 +181,8 @@ def test_variant_keys_read_back():
 def test_the_extrapolation_benchmarks_resolve(name):
     """The committed benchmark definitions resolve (no data built): every combination runs (DT-Recall
     under act_bce too, with its halting head); the transformer models test fewer sizes. Prefix sums
-    runs the adaptive policy for DT-Recall with the progressive loss only; mazes run DT-Recall alone,
-    under fixed halting."""
+    runs the adaptive policy for DT-Recall with the progressive loss only; mazes run every model under
+    fixed halting, the transformer models on one larger size."""
     path = Path(__file__).parents[2] / "benchmarks" / f"{name}.yaml"
     data, source = load_yaml(path)
     combos = expand(load_benchmark(data, source), get_registry(), source, devices=False)
@@ -190,11 +190,12 @@ def test_the_extrapolation_benchmarks_resolve(name):
     if name == "extrapolation":
         assert adaptive == {"dt_recall_prog"} and len(combos) == (6 + 1) * 5
     else:
-        assert not adaptive and {c.labels[1] for c in combos} == {"dt_recall_prog", "dt_recall"}
-        assert len(combos) == 2 * 5  # models x seeds
+        models = {"dt_recall_prog", "dt_recall", "hrm", "trm", "looped_transformer", "baseline"}
+        assert not adaptive and {c.labels[1] for c in combos} == models
+        assert len(combos) == 6 * 5  # models x seeds
     assert not [c.name for c in combos if c.skip_reason]
     for combo in combos:
         (values,) = combo.eval["extrapolate"].values()
         dt = combo.labels[1].startswith("dt_")
-        sizes = {"extrapolation": (4, 2), "extrapolation_mazes": (3, 2)}[name]
+        sizes = {"extrapolation": (4, 2), "extrapolation_mazes": (3, 1)}[name]
         assert combo.eval["every_step"] and len(values) == sizes[0 if dt else 1]
