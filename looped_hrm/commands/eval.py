@@ -6,6 +6,9 @@ ARC task has its own puzzle embedding), and write the same metrics as the record
 ``DIR/evals/<name>-<hash>.json``. ``--set eval.KEY=VALUE`` changes how a run is evaluated, not
 what was trained: test a finished run at sizes it was not tested at
 (``--set 'eval.extrapolate={test_size: [51]}'``) or for more iterations, without training again.
+``--halting NAME`` (with ``--set halting.KEY=VALUE``) evaluates the run's weights under another
+halting policy, one that needs nothing the run did not train: a run trained under ``fixed`` asked
+whether a label-free rule (``converged``, ``verifier``) stops where the fixed-budget curve peaks.
 ``eval CHECKPOINT --task T --model M --preset P`` evaluates a checkpoint of the official HRM/TRM
 code instead (``looped_hrm.training.official``).
 
@@ -28,12 +31,21 @@ from typing import Any
 from looped_hrm.atomic import atomic_write_json
 from looped_hrm.commands.guards import bounded, holding
 from looped_hrm.commands.one_run import COMBINATION_NAME, failure_code, print_metrics, resolve
-from looped_hrm.config import MAX_INT, ConfigError, apply_overrides, build, config_hash, parse_override, to_dict
+from looped_hrm.config import (
+    MAX_INT,
+    ConfigError,
+    Source,
+    apply_overrides,
+    build,
+    config_hash,
+    parse_override,
+    to_dict,
+)
 from looped_hrm.engine.distributed import Dist
 from looped_hrm.evaluation.config import MAX_EVAL_SEGMENTS, EvalConfig
 from looped_hrm.registry import get_registry
 from looped_hrm.report.records import read_records
-from looped_hrm.resolve import Combination, instantiate
+from looped_hrm.resolve import Combination, instantiate, resolve_plugin, skip_reason
 from looped_hrm.runner.worker import run_combination
 from looped_hrm.training.checkpoint import checkpoint_path, load_run_checkpoint
 from looped_hrm.training.wandb_logger import wandb_project
@@ -62,14 +74,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--out", metavar="DIR", help="for a checkpoint: where to write (default results/eval_<name>)")
-    for flag in ("--task", "--model", "--halting", "--preset"):
+    for flag in ("--task", "--model", "--preset"):
         p.add_argument(flag, default=None, help="for a checkpoint of the official code")
+    p.add_argument(
+        "--halting",
+        default=None,
+        help="for a run folder: evaluate under this halting policy instead of the run's own "
+        "(one that needs no head the run did not train, e.g. converged); for a checkpoint: its policy",
+    )
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="for a run folder: eval.* settings (e.g. 'eval.extrapolate={test_size: [51]}'); "
+        help="for a run folder: eval.* and halting.* settings (e.g. 'eval.extrapolate={test_size: [51]}'); "
         "for a checkpoint: any config override",
     )
     p.set_defaults(func=cmd_eval, saved="nothing was written")
@@ -121,18 +139,50 @@ built-in tasks use; a field a task does not have is left alone)."""
 
 def eval_overrides(trained: Combination, sets: list[str]) -> dict[str, Any]:
     """The run's evaluation settings with ``--set eval.KEY=VALUE`` applied, validated; a key outside
-    ``eval.`` is refused in one line naming it: the task, the model and the training are what the
-    checkpoint was trained with, and changing them would score weights under another config."""
+    ``eval.`` and ``halting.`` (`eval_policy`) is refused in one line naming it: the task, the model
+    and the training are what the checkpoint was trained with, and changing them would score weights
+    under another config."""
     for text in sets:
         path, _ = parse_override(text)
-        if path[0] != "eval" or len(path) < 2:
+        if path[0] not in ("eval", "halting") or len(path) < 2:
             raise ConfigError(
                 f"--set {text!r}: a run folder's task, model and training are fixed by its checkpoint; "
-                "only eval.* settings can be changed"
+                "only eval.* and halting.* settings can be changed"
             )
-    settings = apply_overrides({"eval": trained.eval}, sets)["eval"]
+    evals = [text for text in sets if parse_override(text)[0][0] == "eval"]
+    settings = apply_overrides({"eval": trained.eval}, evals)["eval"]
     build(EvalConfig, settings, "--set", ("eval",))  # unknown keys and bad values, named
     return settings
+
+
+def eval_policy(trained: Combination, name: str | None, sets: list[str]) -> dict[str, Any]:
+    """The halting policy the run's weights are evaluated under: the run's own, or ``--halting
+    NAME``, with ``--set halting.KEY=VALUE`` over it (over the run's own config when no name is
+    given), resolved as a run resolves it. Refused in one line: a policy the model cannot run, and
+    one that reads a halting head the run never trained (its decisions would be the head's initial
+    bias, not anything learned)."""
+    changes = [text for text in sets if parse_override(text)[0][0] == "halting"]
+    if name is None and not changes:
+        return trained.halting
+    registry = get_registry()
+    plugin: str = trained.halting["plugin"] if name is None else name
+    own = plugin == trained.halting["plugin"]
+    values = apply_overrides({"halting": trained.halting["config"] if own else {}}, changes)["halting"]
+    blame = {("halting", "config", *parse_override(text)[0][1:]): f"--set {text}" for text in changes}
+    source = Source("--halting", overrides=blame)
+    halting = resolve_plugin(registry, "halting", plugin, config=values, source=source, path=("halting",))
+    reason = skip_reason(registry, trained.task, trained.model, halting)
+    if reason is not None:
+        raise ConfigError(f"--halting {plugin}: {reason}")
+    if instantiate(registry, "halting", halting).needs_q_head and not (
+        instantiate(registry, "halting", trained.halting).needs_q_head
+    ):
+        raise ConfigError(
+            f"--halting {plugin}: it reads the halting head, which run {trained.key} never trained "
+            f"(trained under '{trained.halting['label']}'); choose a policy that reads no head "
+            "(fixed, converged, verifier with --set halting.fallback=fixed, oracle)"
+        )
+    return halting
 
 
 def _with_test_data(combo: Combination, test_file: str | None, overrides: dict[str, Any]) -> Combination:
@@ -176,9 +226,10 @@ def result_name(record: dict[str, Any], combo: Combination, trained: Combination
     (not its file name), the evaluation's settings, the weights (run key and step) — so two
     evaluations never share a file unless they are the same evaluation."""
     split = combo.eval["split"]
-    digest = config_hash(
-        record["data"].get(split), combo.eval, trained.key, record["metrics"].get("train/steps"), length=10
-    )
+    parts = [record["data"].get(split), combo.eval, trained.key, record["metrics"].get("train/steps")]
+    if combo.halting != trained.halting:  # (the run's own policy adds nothing: earlier names stay)
+        parts.append(combo.halting)
+    digest = config_hash(*parts, length=10)
     return f"{label}-{digest}"
 
 
@@ -199,6 +250,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out, workdir = target, target / "work" / trained.key  # the folder's own weights, wherever it lies
             check_checkpoint(workdir, trained)
             overrides = {**eval_overrides(trained, args.set), **overrides}
+            halting = eval_policy(trained, args.halting, args.set)
         else:
             if not (args.task and args.model):
                 raise ConfigError(
@@ -211,7 +263,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             # trained elsewhere: the preset's own data is neither built nor fingerprinted
             trained = resolve(args.task, args.model, args.halting, args.preset, sets, 0, str(device), fingerprint=False)
             out, workdir = Path(args.out or Path("results") / f"eval_{target.stem}"), None  # weights: init_from
-        combo = _with_test_data(trained, args.test_file, overrides)
+            halting = trained.halting
+        combo = dataclasses.replace(_with_test_data(trained, args.test_file, overrides), halting=halting)
         if args.test_file is not None:
             check_test_data(combo, args.test_file)
         with holding(out / "evals", "eval", dist):

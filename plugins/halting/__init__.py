@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from looped_hrm import hookimpl
 from looped_hrm.contracts import HaltingSpec
-from looped_hrm.plugins.halting import act_bce, act_ponder, act_q, fixed, oracle, pondernet, two_level, verifier
+from looped_hrm.plugins.halting import (
+    act_bce,
+    act_ponder,
+    act_q,
+    converged,
+    fixed,
+    oracle,
+    pondernet,
+    two_level,
+    verifier,
+)
 
-_MODULES = (fixed, act_q, act_bce, act_ponder, pondernet, two_level, verifier, oracle)
+_MODULES = (fixed, act_q, act_bce, act_ponder, pondernet, two_level, verifier, converged, oracle)
 
 
 @hookimpl

@@ -197,9 +197,10 @@ def test_a_finished_run_is_tested_on_a_new_split_without_training_again(capsys, 
 @pytest.mark.parametrize(
     ("setting", "named"),
     [
-        ("train.steps=5", "only eval.* settings"),
-        ("model.hidden_size=8", "only eval.* settings"),
-        ("eval=3", "only eval.* settings"),
+        ("train.steps=5", "only eval.* and halting.* settings"),
+        ("model.hidden_size=8", "only eval.* and halting.* settings"),
+        ("eval=3", "only eval.* and halting.* settings"),
+        ("halting.exploration_prob=2", "exploration_prob must be in [0, 1]"),
         ("eval.nonsense=3", "eval.nonsense: unknown key"),
         ("eval.batch_size=-1", "eval.batch_size: batch_size must be > 0"),
     ],
@@ -245,3 +246,46 @@ def test_evaluations_of_every_run_are_tabled_as_the_runs_are(capsys, grid):
     (row,) = [line for line in table.splitlines() if "test_length=64" in line]
     assert "| 2 " in row  # both seeds in one row
     assert not (grid / "evals" / "runs").exists()
+
+
+# ---------------------------------------------- a finished run under another halting policy (issue 22)
+
+
+def test_a_run_trained_under_fixed_is_evaluated_under_a_label_free_policy(capsys, grid):
+    key = sorted(p.name for p in (grid / "work").iterdir())[0]
+
+    def files() -> set[str]:
+        return {p.name for p in (grid / "evals").glob("*.json")}
+
+    own = evaluate(capsys, grid, "--key", key, "--set", "eval.every_step=true")
+    before = files()
+    other = evaluate(capsys, grid, "--key", key, "--set", "eval.every_step=true", "--halting", "converged")
+    assert len(files() - before) == 1  # its own result, beside the run's own policy's
+    assert own["combination"]["halting"]["plugin"] == "fixed"
+    assert other["combination"]["halting"]["plugin"] == "converged" and other["trained_key"] == key
+    fixed = {k: v for k, v in own["metrics"].items() if k.startswith("fixed/") and "_s" not in k}
+    assert fixed == {k: other["metrics"][k] for k in fixed}  # the same weights, the same fixed curve
+    assert 2 <= other["metrics"]["policy/mean_segments"] <= own["metrics"]["policy/mean_segments"]
+    patient = evaluate(capsys, grid, "--key", key, "--halting", "converged", "--set", "halting.patience=2")
+    assert patient["combination"]["halting"]["config"] == {"patience": 2}
+    before = files()
+    evaluate(capsys, grid, "--key", key, "--set", "eval.every_step=true")  # the run's own policy: the same name
+    assert files() == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--halting", "act_bce"], "reads the halting head, which run"),
+        (["--halting", "nonsense"], "nonsense"),
+        (
+            ["--halting", "converged", "--set", "halting.patience=0"],
+            "--set halting.patience=0: halting.config.patience: patience must be >= 1",
+        ),
+    ],
+)
+def test_a_policy_the_run_cannot_be_evaluated_under_is_refused(capsys, grid, argv, named):
+    key = sorted(p.name for p in (grid / "work").iterdir())[0]
+    before = sorted((grid / "evals").glob("*.json")) if (grid / "evals").exists() else []
+    assert named in refused(capsys, "eval", str(grid), "--key", key, "--no-progress", *argv)
+    assert (sorted((grid / "evals").glob("*.json")) if (grid / "evals").exists() else []) == before

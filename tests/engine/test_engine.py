@@ -223,7 +223,7 @@ def test_inference_time_scaling_reports_accuracy_beyond_the_training_segments():
 
 
 @pytest.mark.parametrize(
-    "name", ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "oracle"]
+    "name", ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "converged", "oracle"]
 )
 def test_every_policy_trains_and_evaluates_end_to_end(name):
     task = BroadcastTask(BroadcastConfig(num_train=24, num_test=16))

@@ -17,6 +17,7 @@ from looped_hrm.plugins.halting import looped_hrm_halting_policies
 from looped_hrm.plugins.halting.act_bce import ActBceConfig, ActBcePolicy
 from looped_hrm.plugins.halting.act_ponder import ActPonderConfig, ActPonderPolicy
 from looped_hrm.plugins.halting.act_q import ActQConfig, ActQPolicy
+from looped_hrm.plugins.halting.converged import ConvergedConfig, ConvergedPolicy
 from looped_hrm.plugins.halting.fixed import FixedConfig, FixedPolicy
 from looped_hrm.plugins.halting.oracle import OraclePolicy
 from looped_hrm.plugins.halting.pondernet import PonderNetConfig, PonderNetPolicy, bernoulli_kl, prior_hazard
@@ -65,7 +66,17 @@ def bce(logit: float, target: float) -> float:
 
 def test_hook_registers_every_policy_once():
     names = [spec.name for spec in looped_hrm_halting_policies()]
-    assert names == ["fixed", "act_q", "act_bce", "act_ponder", "pondernet", "two_level", "verifier", "oracle"]
+    assert names == [
+        "fixed",
+        "act_q",
+        "act_bce",
+        "act_ponder",
+        "pondernet",
+        "two_level",
+        "verifier",
+        "converged",
+        "oracle",
+    ]
     registry = get_registry()
     for name in names:
         spec = registry.get("halting", name)
@@ -310,3 +321,48 @@ def test_oracle_stops_when_correct_and_says_it_reads_labels():
     ctx = context([True, False], [1, 1], lm=[1.0, 3.0])
     d = policy.step(output([0.0, 0.0]), {}, ctx)
     assert d.halt.tolist() == [True, False] and segment_loss(ctx.lm_loss, d).item() == pytest.approx(4.0)
+
+
+def answers(*rows) -> HaltContext:
+    """A context whose predictions are ``rows`` (lists of token ids), none of them correct."""
+    preds = torch.tensor(rows)
+    return dataclasses.replace(context([False] * len(rows), [1] * len(rows)), predictions=preds, inputs=preds * 0)
+
+
+def test_converged_halts_once_the_answer_repeats_and_reads_no_label():
+    policy = ConvergedPolicy()
+    assert not policy.uses_labels and not policy.needs_q_head and not policy.runs_to_cap
+    state = policy.init_state(3, torch.device("cpu"))
+    d = policy.step(output([0.0] * 3), state, answers([1, 2, 3], [0, 0, 0], [3, 3, 1]))
+    assert d.halt.tolist() == [False, False, False]  # nothing to compare the first answer with
+    assert d.loss is None and d.task_weight is None  # no halting term, no head
+    d = policy.step(output([0.0] * 3), d.state, answers([1, 2, 3], [0, 0, 1], [3, 3, 1]))
+    assert d.halt.tolist() == [True, False, True] and d.metrics["answer_unchanged"].item() == 2.0
+
+
+def test_converged_patience_counts_unchanged_segments_in_a_row():
+    policy = ConvergedPolicy(ConvergedConfig(patience=2))
+    state = policy.init_state(2, torch.device("cpu"))
+    halts = []
+    for a, b in [([1, 1], [2, 2]), ([1, 1], [2, 0]), ([1, 1], [2, 2]), ([1, 1], [2, 2]), ([1, 1], [2, 2])]:
+        d = policy.step(output([0.0, 0.0]), state, answers(a, b))
+        state = d.state
+        halts.append(d.halt.tolist())
+    # row 0 never changes: unchanged after segments 2 and 3; row 1 changes at 2 and 3, then holds
+    assert halts == [[False, False], [False, False], [True, False], [True, False], [True, True]]
+    with pytest.raises(ValueError, match="patience"):
+        ConvergedConfig(patience=0)
+
+
+def test_converged_fingerprints_tell_answers_apart_at_any_length():
+    policy = ConvergedPolicy()
+    g = torch.Generator().manual_seed(0)
+    for length in (1, 7, 4489):  # up to a 67x67 maze grid
+        preds = torch.randint(0, 6, (64, length), generator=g)
+        prints = policy.fingerprint(preds)
+        assert (prints >= 0).all() and torch.equal(prints, policy.fingerprint(preds.clone()))
+        distinct = {tuple(row) for row in preds.tolist()}
+        assert len(set(prints.tolist())) == len(distinct)
+        changed = preds.clone()
+        changed[:, -1] = (changed[:, -1] + 1) % 6  # one token of each row differs
+        assert (policy.fingerprint(changed) != prints).all()
