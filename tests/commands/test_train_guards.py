@@ -76,11 +76,19 @@ def test_a_missing_init_from_file_is_not_blamed_on_the_task_data(capsys, tmp_pat
 
 @pytest.mark.slow
 def test_ctrl_c_during_train_is_one_line_naming_the_checkpoint_kept(tmp_path):
-    """The terminal's Ctrl-C reaches the whole process group; the run stops with what it keeps."""
+    """The terminal's Ctrl-C reaches the whole process group; the run stops with what it keeps.
+
+    The command starts as a terminal starts it, with SIGINT at its default: a test runner started in
+    the background (``pytest &``, ``nohup``) ignores SIGINT, and a child inherits that, so the
+    command would rightly train on."""
     out = tmp_path / "out"
     argv = [*TRAIN[:-1], "--set", "train.steps=100000", "--set", "train.checkpoint_every=2", "--out", str(out)]
+    as_in_a_terminal = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'looped_hrm'; runpy.run_module('looped_hrm', run_name='__main__')"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "looped_hrm", *argv],
+        [sys.executable, "-c", as_in_a_terminal, *argv],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
