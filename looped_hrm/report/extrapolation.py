@@ -261,5 +261,6 @@ def _policy_point(ax, cell: Cell, variant: str | None, part: pd.DataFrame, colou
     if spent is None or est is None or cell.halting == "fixed":
         return
     trained = float(part.step.iloc[-1] / part.x_training.iloc[-1])
-    err = np.array([[est.mean - est.low], [est.high - est.mean]]) * 100 if est.has_interval else None
+    # (an interval clipped to the outcomes can sit a rounding error inside a mean of all-equal ones)
+    err = np.clip([[est.mean - est.low], [est.high - est.mean]], 0, None) * 100 if est.has_interval else None
     ax.errorbar([spent / trained], [100 * est.mean], yerr=err, color=colour, marker="o", capsize=2)

@@ -104,3 +104,13 @@ def test_write_makes_the_table_csv_and_a_figure_per_task(cell, tmp_path):
     if "extrapolation_parity.png" not in names:
         pytest.importorskip("matplotlib")
     assert extrapolation.write(tmp_path / "none", [Cell("parity", "hrm", "fixed", [])]) == []
+
+
+def test_a_policy_that_solves_every_example_of_every_seed_is_plotted(tmp_path, monkeypatch):
+    """Its interval is the point itself up to rounding: over 50 examples the mean sums to 1 - 2e-16
+    while the interval is clipped to the outcomes, [1, 1]; the error bars must not go negative."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setitem(globals(), "N", 50)  # examples per pass, read by `results` and `record`
+    seeds = 5
+    solved = Cell("parity", "dt_net", "converged", [record(s, [1.0] * 4, [1.0] * 4, 3.0) for s in range(seeds)])
+    assert "extrapolation_parity.png" in {p.name for p in extrapolation.write(tmp_path, [solved])}
