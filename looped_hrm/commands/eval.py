@@ -149,10 +149,14 @@ def eval_overrides(trained: Combination, sets: list[str]) -> dict[str, Any]:
                 f"--set {text!r}: a run folder's task, model and training are fixed by its checkpoint; "
                 "only eval.* and halting.* settings can be changed"
             )
-    evals = [text for text in sets if parse_override(text)[0][0] == "eval"]
-    settings = apply_overrides({"eval": trained.eval}, evals)["eval"]
+    settings = apply_overrides({"eval": trained.eval}, _under("eval", sets))["eval"]
     build(EvalConfig, settings, "--set", ("eval",))  # unknown keys and bad values, named
     return settings
+
+
+def _under(section: str, sets: list[str]) -> list[str]:
+    """The ``--set`` values whose key is under ``section.``."""
+    return [text for text in sets if parse_override(text)[0][0] == section]
 
 
 def eval_policy(trained: Combination, name: str | None, sets: list[str]) -> dict[str, Any]:
@@ -161,7 +165,7 @@ def eval_policy(trained: Combination, name: str | None, sets: list[str]) -> dict
     given), resolved as a run resolves it. Refused in one line: a policy the model cannot run, and
     one that reads a halting head the run never trained (its decisions would be the head's initial
     bias, not anything learned)."""
-    changes = [text for text in sets if parse_override(text)[0][0] == "halting"]
+    changes = _under("halting", sets)
     if name is None and not changes:
         return trained.halting
     registry = get_registry()
